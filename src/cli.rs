@@ -1,0 +1,452 @@
+//! The command line: parses flags, sets up logging, loads the configuration and calls the
+//! library. `anyhow` lives here and in `main.rs` only.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Config};
+use crate::daemon;
+use crate::model::{OutboxId, QuarantineId, Status};
+use crate::store::{self, Reader, Store, TicketFilter};
+use crate::workflow::{Engine, RetryOutcome};
+
+#[derive(Debug, Parser)]
+#[command(name = "postdesk", version, about = "Email-driven helpdesk daemon")]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "POSTDESK_CONFIG", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: watch the mailboxes, open tickets, send mail.
+    Run {
+        /// Queue outgoing mail but do not send it.
+        #[arg(long)]
+        hold_outbox: bool,
+    },
+    /// Validate the configuration and templates; with --connect, log in to IMAP and SMTP.
+    Check {
+        #[arg(long)]
+        connect: bool,
+    },
+    /// Mailbox cursors and errors, message, ticket, outbox and quarantine counts.
+    Status(JsonFlag),
+    /// Inspect tickets.
+    #[command(subcommand)]
+    Ticket(TicketCommand),
+    /// Messages that could not be processed.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+    /// Outgoing mail.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TicketCommand {
+    /// List tickets, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        queue: Option<String>,
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// One ticket with its messages and events.
+    Show {
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    List(JsonFlag),
+    /// Show one quarantined message; --raw prints its bytes as stored.
+    Show {
+        id: i64,
+        #[arg(long)]
+        raw: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Process a quarantined message again (after a fix or a config change).
+    Retry { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    List {
+        /// queued, sending, sent or failed
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Queue a failed message again (or every failed one with --all), due now.
+    Retry {
+        id: Option<i64>,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    init_tracing();
+    match cli.command {
+        Command::Run { hold_outbox } => {
+            let cfg = load(&cli.config)?;
+            runtime()?.block_on(run_daemon(cfg, hold_outbox))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { connect } => check(&cli.config, connect),
+        Command::Status(f) => {
+            let cfg = load(&cli.config)?;
+            let names: Vec<String> = cfg.mailboxes.iter().map(|m| m.name.to_string()).collect();
+            let report = reader(&cfg)?.status(&names)?;
+            if f.json {
+                return print_json(&report);
+            }
+            for m in &report.mailboxes {
+                println!(
+                    "mailbox {}: uidvalidity {} last uid {} synced {}{}",
+                    m.name,
+                    m.uidvalidity.map_or("-".to_owned(), |v| v.to_string()),
+                    m.last_uid,
+                    m.last_sync_at.as_deref().unwrap_or("never"),
+                    m.last_error
+                        .as_deref()
+                        .map(|e| format!(" last error: {e}"))
+                        .unwrap_or_default()
+                );
+            }
+            println!(
+                "messages: {} in, {} out; tickets: {}; outbox: {} queued, {} sending, {} sent, {} failed; quarantine: {}",
+                report.messages.incoming,
+                report.messages.outgoing,
+                report.tickets,
+                report.outbox.queued,
+                report.outbox.sending,
+                report.outbox.sent,
+                report.outbox.failed,
+                report.quarantine
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ticket(cmd) => ticket(&cli.config, cmd),
+        Command::Quarantine(cmd) => quarantine(&cli.config, cmd),
+        Command::Outbox(cmd) => outbox(&cli.config, cmd),
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_imap=warn,lettre=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn load(path: &Path) -> Result<Config> {
+    Ok(config::load(path)?)
+}
+
+fn reader(cfg: &Config) -> Result<Reader> {
+    Ok(Reader::open(&cfg.db_path())?)
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_daemon(cfg: Config, hold_outbox: bool) -> Result<()> {
+    let shutdown = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(t), Ok(i)) => (t, i),
+            _ => {
+                tracing::error!("cannot install signal handlers");
+                return std::future::pending().await;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM"),
+            _ = int.recv() => tracing::info!("SIGINT"),
+        }
+    };
+    let opts = daemon::Options {
+        hold_outbox,
+        ready: None,
+    };
+    daemon::run(cfg, opts, Arc::new(SystemClock), shutdown).await?;
+    Ok(())
+}
+
+fn check(path: &Path, connect: bool) -> Result<ExitCode> {
+    let cfg = load(path)?;
+    let templates = crate::notify::Templates::load(cfg.templates_dir.as_deref())?;
+    let rendered = templates.check()?;
+    println!(
+        "{}: OK ({} mailboxes, {} queues, {} templates rendered)",
+        path.display(),
+        cfg.mailboxes.len(),
+        cfg.queues.len(),
+        rendered
+    );
+    if !connect {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rt = runtime()?;
+    let mut failed = false;
+    for mb in &cfg.mailboxes {
+        match rt.block_on(crate::ingest::imap::probe(mb)) {
+            Ok((uv, exists)) => println!(
+                "imap {} ({}:{} {}): OK, uidvalidity {uv}, {exists} messages",
+                mb.name, mb.imap.host, mb.imap.port, mb.imap.folder
+            ),
+            Err(e) => {
+                failed = true;
+                println!("imap {}: FAILED: {e}", mb.name);
+            }
+        }
+    }
+    let pool = crate::notify::smtp::SmtpPool::new(cfg.smtp.clone());
+    match rt.block_on(pool.warm_up()) {
+        Ok(()) => println!("smtp {}:{}: OK", cfg.smtp.host, cfg.smtp.port),
+        Err(e) => {
+            failed = true;
+            println!("smtp: FAILED: {e}");
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
+    let cfg = load(path)?;
+    let r = reader(&cfg)?;
+    match cmd {
+        TicketCommand::List {
+            status,
+            queue,
+            limit,
+            json,
+        } => {
+            let status = status.map(|s| s.parse::<Status>()).transpose()?;
+            let tickets = r.tickets(&TicketFilter { status, queue, limit })?;
+            if json.json {
+                return print_json(&tickets);
+            }
+            for t in &tickets {
+                println!(
+                    "{:<14} {:<9} {:<7} {:<12} {:<30} {}",
+                    t.tag,
+                    t.status,
+                    t.priority,
+                    t.queue,
+                    t.requester.as_deref().unwrap_or("-"),
+                    t.subject
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TicketCommand::Show { id, json } => {
+            let Some(id) = store::parse_ticket_id(&id) else {
+                bail!("not a ticket number: {id:?}");
+            };
+            let Some(t) = r.ticket(id)? else {
+                bail!("no ticket #{id}");
+            };
+            if json.json {
+                return print_json(&t);
+            }
+            let s = &t.ticket;
+            println!("{} {}", s.tag, s.subject);
+            println!(
+                "status {}  priority {}  queue {}  requester {}  assignee {}",
+                s.status,
+                s.priority,
+                s.queue,
+                s.requester.as_deref().unwrap_or("-"),
+                s.assignee.as_deref().unwrap_or("-")
+            );
+            if let Some(f) = &s.flagged {
+                println!("FLAGGED: {f}");
+            }
+            for m in &t.messages {
+                println!(
+                    "\n--- message {} ({}, {}) {} from {}\n    Subject: {}\n",
+                    m.id,
+                    m.direction,
+                    m.class,
+                    m.date.as_deref().unwrap_or(&m.recorded_at),
+                    m.from.as_deref().unwrap_or("-"),
+                    m.subject
+                );
+                for line in m.text.lines() {
+                    println!("    {line}");
+                }
+            }
+            println!("\nevents:");
+            for e in &t.events {
+                println!(
+                    "  {} {} {} {} -> {} {}",
+                    e.at,
+                    e.actor,
+                    e.kind,
+                    e.old.as_deref().unwrap_or("-"),
+                    e.new.as_deref().unwrap_or("-"),
+                    e.detail.as_deref().unwrap_or("")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A store with its writer, for commands that change something.
+fn writer(cfg: &Config) -> Result<Store> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let engine = Arc::new(Engine::new(cfg, clock)?);
+    Ok(Store::open(&cfg.db_path(), engine)?)
+}
+
+fn quarantine(path: &Path, cmd: QuarantineCommand) -> Result<ExitCode> {
+    let cfg = load(path)?;
+    match cmd {
+        QuarantineCommand::List(f) => {
+            let list = reader(&cfg)?.quarantine_list()?;
+            if f.json {
+                return print_json(&list);
+            }
+            for q in &list {
+                println!(
+                    "#{:<5} {:<8} {} mailbox {} uid {} {} bytes: {}",
+                    q.id.get(),
+                    q.state,
+                    q.created_at,
+                    q.mailbox.as_deref().unwrap_or("-"),
+                    q.uid.map_or("-".to_owned(), |u| u.to_string()),
+                    q.size,
+                    q.reason
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        QuarantineCommand::Show { id, raw, json } => {
+            let Some((view, bytes)) = reader(&cfg)?.quarantine_raw(QuarantineId::new(id))? else {
+                bail!("no quarantined message #{id}");
+            };
+            if raw {
+                std::io::stdout().write_all(&bytes)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if json.json {
+                #[derive(Serialize)]
+                struct Shown<'a> {
+                    #[serde(flatten)]
+                    view: &'a store::QuarantineView,
+                    raw: String,
+                }
+                return print_json(&Shown {
+                    view: &view,
+                    raw: String::from_utf8_lossy(&bytes).into_owned(),
+                });
+            }
+            println!("#{} {} reason: {}", view.id.get(), view.state, view.reason);
+            println!("{}", String::from_utf8_lossy(&bytes[..bytes.len().min(4000)]));
+            Ok(ExitCode::SUCCESS)
+        }
+        QuarantineCommand::Retry { id } => {
+            let store = writer(&cfg)?;
+            let outcome = runtime()?.block_on(store.retry_quarantined(QuarantineId::new(id)))?;
+            match outcome {
+                RetryOutcome::Released(applied) => {
+                    println!("#{id} released: {applied:?}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                RetryOutcome::AlreadyReleased => {
+                    println!("#{id} was already released");
+                    Ok(ExitCode::SUCCESS)
+                }
+                RetryOutcome::StillUnusable(reason) => {
+                    println!("#{id} still cannot be processed: {reason}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}
+
+fn outbox(path: &Path, cmd: OutboxCommand) -> Result<ExitCode> {
+    let cfg = load(path)?;
+    match cmd {
+        OutboxCommand::List { state, json } => {
+            if let Some(s) = &state {
+                s.parse::<crate::model::OutboxState>()?;
+            }
+            let list = reader(&cfg)?.outbox_list(state.as_deref())?;
+            if json.json {
+                return print_json(&list);
+            }
+            for o in &list {
+                println!(
+                    "#{:<5} {:<7} {:<16} ticket {} to {} attempts {} {}{}",
+                    o.id.get(),
+                    o.state,
+                    o.kind,
+                    o.ticket.map_or("-".to_owned(), |t| t.to_string()),
+                    o.to.join(","),
+                    o.attempts,
+                    o.subject,
+                    o.last_error
+                        .as_deref()
+                        .map(|e| format!(" (last error: {e})"))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        OutboxCommand::Retry { id, all } => {
+            if id.is_none() && !all {
+                bail!("give an outbox id, or --all for every failed message");
+            }
+            let store = writer(&cfg)?;
+            let n = runtime()?.block_on(store.requeue_outbox(id.map(OutboxId::new), SystemClock.now()))?;
+            println!("{n} message(s) queued again; a running daemon sends them within a second");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

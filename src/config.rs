@@ -1,0 +1,783 @@
+//! Loads and validates the one TOML configuration file.
+//!
+//! Two steps (STYLE.md 2.8): `Raw*` structs mirror the file and only let serde check it
+//! (`deny_unknown_fields`, typed values); `Config` is what the daemon uses, with defaults
+//! applied, durations parsed, references between sections checked and secrets read.
+//! - Every error names the file, the line and the key (DESIGN.md "Configuration").
+//! - Secrets come only from `password_file` (relative to the config file) or
+//!   `password_env`; they live in [`Secret`], which never prints its value.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+use crate::model::{Language, MailboxName};
+
+/// Where `postdesk` looks when neither `--config` nor `POSTDESK_CONFIG` is given.
+pub const DEFAULT_PATH: &str = "/etc/postdesk/postdesk.toml";
+
+/// A customer's reply to a ticket closed less than this long ago reopens it; a later one
+/// opens a new ticket linked to the old one.
+pub const DEFAULT_REOPEN_WINDOW: Duration = Duration::from_secs(14 * 86_400);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {key}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+/// A password or key. No `Display`, no `Serialize`; `Debug` prints `Secret(..)`.
+/// Review every `expose` call.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// How to talk to a server: plain TCP, TLS from the first byte, or STARTTLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    None,
+    Tls,
+    Starttls,
+}
+
+/// What happens to a message on the IMAP server once its batch has committed. The
+/// cursor in the store is the source of truth either way; this is for the humans who
+/// also look at the folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterIngest {
+    Leave,
+    MarkSeen,
+    MoveTo(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from, for messages and for `SIGHUP` reloads.
+    pub path: PathBuf,
+    pub data_dir: PathBuf,
+    /// Right-hand side of the Message-IDs we send.
+    pub hostname: String,
+    /// Instance key for signed Message-IDs; `None` means `data_dir/instance.key`.
+    pub instance_key_file: Option<PathBuf>,
+    /// Overrides the templates built into the binary.
+    pub templates_dir: Option<PathBuf>,
+    /// Larger messages are quarantined unparsed.
+    pub max_message_bytes: usize,
+    pub reopen_window: Duration,
+    pub smtp: Smtp,
+    pub outbox: Outbox,
+    pub queues: Vec<Queue>,
+    pub mailboxes: Vec<Mailbox>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// Connections kept warm; the sender runs this many deliveries at once.
+    pub connections: usize,
+    pub timeout: Duration,
+    /// EHLO name; defaults to `hostname`.
+    pub hello_name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    /// A message still not accepted after this long is marked failed.
+    pub give_up_after: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub name: String,
+    /// Shown to customers ("ACME Support").
+    pub display_name: String,
+    pub language: Language,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    pub name: MailboxName,
+    /// The support address customers write to; acknowledgements come from it.
+    pub address: String,
+    pub queue: String,
+    /// `ACME` in `[ACME #42]`.
+    pub tag: String,
+    pub imap: Imap,
+}
+
+#[derive(Debug, Clone)]
+pub struct Imap {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: String,
+    pub password: Secret,
+    pub folder: String,
+    /// Use IDLE when the server offers it; poll otherwise.
+    pub idle: bool,
+    pub poll_interval: Duration,
+    pub after: AfterIngest,
+    /// Messages fetched, parsed and committed together (one fsync per batch).
+    pub batch_size: usize,
+    pub timeout: Duration,
+}
+
+impl Config {
+    pub fn queue(&self, name: &str) -> Option<&Queue> {
+        self.queues.iter().find(|q| q.name == name)
+    }
+    pub fn mailbox(&self, name: &str) -> Option<&Mailbox> {
+        self.mailboxes.iter().find(|m| m.name.as_str() == name)
+    }
+    pub fn instance_key_path(&self) -> PathBuf {
+        self.instance_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("instance.key"))
+    }
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("postdesk.db")
+    }
+    /// Every subject tag we answer to, for threading.
+    pub fn tags(&self) -> Vec<String> {
+        let mut tags: Vec<String> = self.mailboxes.iter().map(|m| m.tag.clone()).collect();
+        tags.sort();
+        tags.dedup();
+        tags
+    }
+    /// Our own support addresses, lower-cased: never a requester, never a recipient.
+    pub fn support_addresses(&self) -> Vec<String> {
+        self.mailboxes
+            .iter()
+            .map(|m| m.address.to_ascii_lowercase())
+            .collect()
+    }
+}
+
+/// Reads, parses and validates `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    from_str(path, &text)
+}
+
+/// Parses and validates `text` as if it were read from `path` (used by tests and `check`).
+pub fn from_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|err| {
+        let offset = err.span().map(|s| s.start).unwrap_or(0);
+        let key = key_at(text, offset);
+        invalid(path, text, offset, key, err.message().to_owned())
+    })?;
+    Validator { path, text }.config(raw)
+}
+
+fn invalid(path: &Path, text: &str, offset: usize, key: String, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.to_owned(),
+        line: line_of(text, offset),
+        key,
+        message,
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// The key written on the line that holds `offset` (`poll_interval = "9x"` gives
+/// `poll_interval`), or the table header there (`[smtp]`).
+fn key_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let end = text[offset..]
+        .find('\n')
+        .map(|i| offset + i)
+        .unwrap_or(text.len());
+    let line = text[start..end].trim();
+    if let Some((key, _)) = line.split_once('=') {
+        return key.trim().trim_matches('"').to_owned();
+    }
+    let header = line.trim_matches(|c| c == '[' || c == ']').trim();
+    if header.is_empty() {
+        "(file)".to_owned()
+    } else {
+        header.to_owned()
+    }
+}
+
+/// Parses `"90s"`, `"15m"`, `"8h"`, `"7d"`, `"500ms"`, and sums like `"1h30m"`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err("empty duration".to_owned());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!(
+                "invalid duration {text:?}: expected a number followed by ms, s, m, h or d (\"90s\", \"7d\")"
+            ));
+        }
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?}: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = rest[..unit_len].trim();
+        let secs = match unit {
+            "ms" => {
+                total += Duration::from_millis(n);
+                rest = &rest[unit_len..];
+                continue;
+            }
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 7 * 86_400,
+            _ => {
+                return Err(format!(
+                    "invalid duration {text:?}: unknown unit {unit:?} (use ms, s, m, h, d or w)"
+                ))
+            }
+        };
+        total += Duration::from_secs(n.saturating_mul(secs));
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+/// A duration as written in the file; the text is checked while deserializing so that
+/// toml reports the offending line.
+#[derive(Debug, Clone, Copy)]
+struct DurationText(Duration);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<DurationText, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(DurationText)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Language {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Language, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|_| {
+            serde::de::Error::custom(format!("unknown language {s:?} (use \"en\" or \"zh-CN\")"))
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: Spanned<PathBuf>,
+    hostname: Option<Spanned<String>>,
+    instance_key_file: Option<PathBuf>,
+    templates_dir: Option<PathBuf>,
+    max_message_bytes: Option<usize>,
+    reopen_window: Option<DurationText>,
+    smtp: RawSmtp,
+    #[serde(default)]
+    outbox: RawOutbox,
+    #[serde(default, rename = "queue")]
+    queues: Vec<RawQueue>,
+    #[serde(rename = "mailbox")]
+    mailboxes: Vec<RawMailbox>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    port: Option<u16>,
+    security: Option<Security>,
+    username: Option<String>,
+    password_file: Option<Spanned<PathBuf>>,
+    password_env: Option<Spanned<String>>,
+    connections: Option<Spanned<usize>>,
+    timeout: Option<DurationText>,
+    hello_name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawOutbox {
+    retry_initial: Option<DurationText>,
+    retry_max: Option<DurationText>,
+    give_up_after: Option<DurationText>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueue {
+    name: Spanned<String>,
+    display_name: Option<String>,
+    language: Option<Language>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMailbox {
+    name: Spanned<String>,
+    address: Spanned<String>,
+    queue: Option<Spanned<String>>,
+    tag: Spanned<String>,
+    host: String,
+    port: Option<u16>,
+    security: Option<Security>,
+    username: Option<String>,
+    password_file: Option<Spanned<PathBuf>>,
+    password_env: Option<Spanned<String>>,
+    folder: Option<String>,
+    idle: Option<bool>,
+    poll_interval: Option<DurationText>,
+    after: Option<Spanned<String>>,
+    move_to: Option<String>,
+    batch_size: Option<Spanned<usize>>,
+    timeout: Option<DurationText>,
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Validator<'_> {
+    fn err(&self, span: std::ops::Range<usize>, key: &str, message: String) -> ConfigError {
+        invalid(self.path, self.text, span.start, key.to_owned(), message)
+    }
+
+    fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let data_dir = self.relative(raw.data_dir.get_ref());
+        let hostname = match raw.hostname {
+            Some(h) if h.get_ref().trim().is_empty() || h.get_ref().contains(['<', '>', '@']) => {
+                return Err(self.err(
+                    h.span(),
+                    "hostname",
+                    format!("not a host name: {:?}", h.get_ref()),
+                ))
+            }
+            Some(h) => h.into_inner(),
+            None => "postdesk.invalid".to_owned(),
+        };
+        let smtp = self.smtp(raw.smtp, &hostname)?;
+        let outbox = Outbox {
+            retry_initial: raw
+                .outbox
+                .retry_initial
+                .map_or(Duration::from_secs(30), |d| d.0),
+            retry_max: raw
+                .outbox
+                .retry_max
+                .map_or(Duration::from_secs(3600), |d| d.0),
+            give_up_after: raw
+                .outbox
+                .give_up_after
+                .map_or(Duration::from_secs(3 * 86_400), |d| d.0),
+        };
+        let mut queues = Vec::new();
+        let mut seen = HashSet::new();
+        for q in raw.queues {
+            if !seen.insert(q.name.get_ref().clone()) {
+                return Err(self.err(
+                    q.name.span(),
+                    "name",
+                    format!("queue {:?} is defined twice", q.name.get_ref()),
+                ));
+            }
+            let name = q.name.into_inner();
+            queues.push(Queue {
+                display_name: q.display_name.unwrap_or_else(|| name.clone()),
+                language: q.language.unwrap_or(Language::En),
+                name,
+            });
+        }
+        let mut mailboxes = Vec::new();
+        let mut names = HashSet::new();
+        for m in raw.mailboxes {
+            let mailbox = self.mailbox(m, &mut queues, &mut names)?;
+            mailboxes.push(mailbox);
+        }
+        if mailboxes.is_empty() {
+            return Err(invalid(
+                self.path,
+                self.text,
+                self.text.len(),
+                "mailbox".to_owned(),
+                "at least one [[mailbox]] is needed".to_owned(),
+            ));
+        }
+        Ok(Config {
+            path: self.path.to_owned(),
+            data_dir,
+            hostname,
+            instance_key_file: raw.instance_key_file.map(|p| self.relative(&p)),
+            templates_dir: raw.templates_dir.map(|p| self.relative(&p)),
+            max_message_bytes: raw.max_message_bytes.unwrap_or(32 * 1024 * 1024),
+            reopen_window: raw.reopen_window.map_or(DEFAULT_REOPEN_WINDOW, |d| d.0),
+            smtp,
+            outbox,
+            queues,
+            mailboxes,
+        })
+    }
+
+    fn smtp(&self, raw: RawSmtp, hostname: &str) -> Result<Smtp, ConfigError> {
+        let security = raw.security.unwrap_or(Security::None);
+        let password = self.optional_secret(raw.password_file, raw.password_env)?;
+        let connections = match raw.connections {
+            Some(c) if *c.get_ref() == 0 || *c.get_ref() > 64 => {
+                return Err(self.err(
+                    c.span(),
+                    "connections",
+                    "must be between 1 and 64".to_owned(),
+                ))
+            }
+            Some(c) => c.into_inner(),
+            None => 4,
+        };
+        Ok(Smtp {
+            port: raw.port.unwrap_or(match security {
+                Security::Tls => 465,
+                Security::Starttls => 587,
+                Security::None => 25,
+            }),
+            host: raw.host,
+            security,
+            username: raw.username,
+            password,
+            connections,
+            timeout: raw.timeout.map_or(Duration::from_secs(30), |d| d.0),
+            hello_name: raw.hello_name.unwrap_or_else(|| hostname.to_owned()),
+        })
+    }
+
+    fn mailbox(
+        &self,
+        m: RawMailbox,
+        queues: &mut Vec<Queue>,
+        names: &mut HashSet<String>,
+    ) -> Result<Mailbox, ConfigError> {
+        if !names.insert(m.name.get_ref().clone()) {
+            return Err(self.err(
+                m.name.span(),
+                "name",
+                format!("mailbox {:?} is defined twice", m.name.get_ref()),
+            ));
+        }
+        if !m.address.get_ref().contains('@') {
+            return Err(self.err(
+                m.address.span(),
+                "address",
+                format!("not a mail address: {:?}", m.address.get_ref()),
+            ));
+        }
+        let tag_ok = !m.tag.get_ref().is_empty()
+            && m
+                .tag
+                .get_ref()
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+        if !tag_ok {
+            return Err(self.err(
+                m.tag.span(),
+                "tag",
+                "a subject tag is one word of letters, digits, '-' or '_' (\"ACME\")".to_owned(),
+            ));
+        }
+        let name = m.name.get_ref().clone();
+        let queue = match m.queue {
+            Some(q) if queues.iter().any(|it| it.name == *q.get_ref()) => q.into_inner(),
+            Some(q) => {
+                return Err(self.err(
+                    q.span(),
+                    "queue",
+                    format!("no [[queue]] named {:?}", q.get_ref()),
+                ))
+            }
+            None => {
+                // A mailbox without a queue gets one of its own name, so that a one-mailbox
+                // configuration needs no [[queue]] section.
+                if !queues.iter().any(|q| q.name == name) {
+                    queues.push(Queue {
+                        name: name.clone(),
+                        display_name: name.clone(),
+                        language: Language::En,
+                    });
+                }
+                name.clone()
+            }
+        };
+        let security = m.security.unwrap_or(Security::None);
+        let password = self
+            .optional_secret(m.password_file, m.password_env)?
+            .ok_or_else(|| {
+                self.err(
+                    m.name.span(),
+                    "password_file",
+                    format!(
+                        "mailbox {name:?} needs password_file or password_env (passwords are never written in this file)"
+                    ),
+                )
+            })?;
+        let after = match m.after {
+            None => AfterIngest::MarkSeen,
+            Some(a) => match a.get_ref().as_str() {
+                "leave" => AfterIngest::Leave,
+                "seen" => AfterIngest::MarkSeen,
+                "move" => match m.move_to {
+                    Some(folder) => AfterIngest::MoveTo(folder),
+                    None => {
+                        return Err(self.err(
+                            a.span(),
+                            "after",
+                            "after = \"move\" needs move_to = \"FOLDER\"".to_owned(),
+                        ))
+                    }
+                },
+                other => {
+                    return Err(self.err(
+                        a.span(),
+                        "after",
+                        format!("unknown value {other:?} (use \"leave\", \"seen\" or \"move\")"),
+                    ))
+                }
+            },
+        };
+        let batch_size = match m.batch_size {
+            Some(b) if *b.get_ref() == 0 || *b.get_ref() > 5000 => {
+                return Err(self.err(
+                    b.span(),
+                    "batch_size",
+                    "must be between 1 and 5000".to_owned(),
+                ))
+            }
+            Some(b) => b.into_inner(),
+            None => 500,
+        };
+        let address = m.address.into_inner();
+        Ok(Mailbox {
+            imap: Imap {
+                port: m.port.unwrap_or(match security {
+                    Security::Tls => 993,
+                    _ => 143,
+                }),
+                host: m.host,
+                security,
+                username: m.username.unwrap_or_else(|| address.clone()),
+                password,
+                folder: m.folder.unwrap_or_else(|| "INBOX".to_owned()),
+                idle: m.idle.unwrap_or(true),
+                poll_interval: m.poll_interval.map_or(Duration::from_secs(60), |d| d.0),
+                after,
+                batch_size,
+                timeout: m.timeout.map_or(Duration::from_secs(60), |d| d.0),
+            },
+            name: MailboxName::new(name),
+            address,
+            queue,
+            tag: m.tag.into_inner(),
+        })
+    }
+
+    fn optional_secret(
+        &self,
+        file: Option<Spanned<PathBuf>>,
+        env: Option<Spanned<String>>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        match (file, env) {
+            (Some(f), Some(_)) => Err(self.err(
+                f.span(),
+                "password_file",
+                "give password_file or password_env, not both".to_owned(),
+            )),
+            (Some(f), None) => {
+                let path = self.relative(f.get_ref());
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    self.err(
+                        f.span(),
+                        "password_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                let secret = text.trim_end_matches(['\r', '\n']).to_owned();
+                if secret.is_empty() {
+                    return Err(self.err(
+                        f.span(),
+                        "password_file",
+                        format!("{} is empty", path.display()),
+                    ));
+                }
+                Ok(Some(Secret(secret)))
+            }
+            (None, Some(e)) => match std::env::var(e.get_ref()) {
+                Ok(v) if !v.is_empty() => Ok(Some(Secret(v))),
+                _ => Err(self.err(
+                    e.span(),
+                    "password_env",
+                    format!("environment variable {} is not set", e.get_ref()),
+                )),
+            },
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Relative paths in the file are relative to the file's directory, so that a config
+    /// and its secrets can move together.
+    fn relative(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.path
+                .parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join(p)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+data_dir = "/tmp/pd"
+hostname = "helpdesk.example.test"
+
+[smtp]
+host = "127.0.0.1"
+port = 10025
+
+[[queue]]
+name = "support"
+display_name = "ACME Support"
+
+[[mailbox]]
+name = "support"
+address = "support@example.test"
+queue = "support"
+tag = "ACME"
+host = "127.0.0.1"
+port = 10143
+password_env = "PD_TEST_PW"
+poll_interval = "90s"
+"#;
+
+    fn load_text(text: &str) -> Result<Config, ConfigError> {
+        std::env::set_var("PD_TEST_PW", "secret-pw");
+        from_str(Path::new("/etc/postdesk/test.toml"), text)
+    }
+
+    #[test]
+    fn good_config_loads_with_defaults() {
+        let cfg = load_text(GOOD).unwrap();
+        let mb = &cfg.mailboxes[0];
+        assert_eq!(mb.imap.poll_interval, Duration::from_secs(90));
+        assert_eq!(mb.imap.after, AfterIngest::MarkSeen);
+        assert_eq!(mb.imap.username, "support@example.test");
+        assert_eq!(mb.imap.password.expose(), "secret-pw");
+        assert_eq!(format!("{:?}", mb.imap.password), "Secret(..)");
+        assert_eq!(cfg.smtp.connections, 4);
+        assert_eq!(cfg.queue("support").unwrap().display_name, "ACME Support");
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = GOOD.replace("tag = \"ACME\"", "tag = \"ACME\"\ncolour = \"blue\"");
+        let err = load_text(&text).unwrap_err().to_string();
+        assert!(err.starts_with("/etc/postdesk/test.toml:18: colour:"), "{err}");
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_names_file_line_and_key() {
+        let text = GOOD.replace("\"90s\"", "\"90 parsecs\"");
+        let err = load_text(&text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("/etc/postdesk/test.toml:21: poll_interval:"),
+            "{err}"
+        );
+        assert!(err.contains("invalid duration"), "{err}");
+    }
+
+    #[test]
+    fn unknown_queue_reference_is_named() {
+        let text = GOOD.replace("queue = \"support\"", "queue = \"sales\"");
+        let err = load_text(&text).unwrap_err().to_string();
+        assert!(err.contains(":16: queue: no [[queue]] named \"sales\""), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        for (text, secs) in [
+            ("90s", 90),
+            ("15m", 900),
+            ("8h", 28_800),
+            ("7d", 604_800),
+            ("1h30m", 5400),
+        ] {
+            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)), "{text}");
+        }
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["", "s", "9x", "-1s", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_in_errors() {
+        let text = GOOD.replace("tag = \"ACME\"", "tag = \"AC ME\"");
+        let err = load_text(&text).unwrap_err().to_string();
+        assert!(!err.contains("secret-pw"));
+        assert!(err.contains("tag:"), "{err}");
+    }
+}

@@ -1,0 +1,115 @@
+//! `postdesk run`: starts the store writer, the outbox sender and one task per mailbox,
+//! and stops them all when `shutdown` completes.
+//!
+//! Tests and `main` stop it the same way: by completing the future they pass in. Each
+//! task finishes its batch in flight first (SIGTERM loses nothing).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinSet;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::ingest::imap;
+use crate::notify::{outbox, smtp::SmtpPool};
+use crate::shutdown;
+use crate::store::{Store, StoreError};
+use crate::workflow::{Engine, EngineError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Queue outgoing mail but do not send it (maintenance, benchmarks of ingest alone).
+    pub hold_outbox: bool,
+    /// Told once every mailbox has finished its first catch-up.
+    pub ready: Option<oneshot::Sender<()>>,
+}
+
+pub async fn run(
+    cfg: Config,
+    opts: Options,
+    clock: Arc<dyn Clock>,
+    shutdown_signal: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let engine = Arc::new(Engine::new(&cfg, clock.clone())?);
+    let store = Store::open(&cfg.db_path(), engine.clone())?;
+    let (trigger, shutdown) = shutdown::channel();
+    let wake = Arc::new(Notify::new());
+    let mut tasks = JoinSet::new();
+
+    if opts.hold_outbox {
+        tracing::warn!("outbox held: mail is queued but not sent");
+    } else {
+        let pool = Arc::new(SmtpPool::new(cfg.smtp.clone()));
+        let warm = pool.clone();
+        tasks.spawn(async move {
+            // A warm connection saves the first acknowledgement a TCP and EHLO round trip.
+            if let Err(e) = warm.warm_up().await {
+                tracing::warn!(error = %e, "SMTP not reachable yet; mail waits in the outbox");
+            }
+        });
+        tasks.spawn(outbox::run(
+            store.clone(),
+            pool,
+            cfg.outbox.clone(),
+            cfg.smtp.connections,
+            clock.clone(),
+            wake.clone(),
+            shutdown.clone(),
+        ));
+    }
+
+    let ctx = imap::Context {
+        engine,
+        store: store.clone(),
+        outbox_wake: wake,
+    };
+    let mut first_syncs = Vec::new();
+    for mb in &cfg.mailboxes {
+        let (tx, rx) = oneshot::channel();
+        first_syncs.push(rx);
+        tasks.spawn(imap::watch(mb.clone(), ctx.clone(), shutdown.clone(), Some(tx)));
+    }
+    let ready = opts.ready;
+    tasks.spawn(async move {
+        for rx in first_syncs {
+            let _ = rx.await;
+        }
+        tracing::info!("ready: every mailbox has caught up");
+        if let Some(tx) = ready {
+            let _ = tx.send(());
+        }
+    });
+    tracing::info!(mailboxes = cfg.mailboxes.len(), "postdesk running");
+
+    shutdown_signal.await;
+    tracing::info!("shutting down: finishing batches in flight");
+    trigger.trigger();
+    // The readiness task ends with the mailbox tasks: their senders drop when they stop.
+    let drain = async {
+        while let Some(joined) = tasks.join_next().await {
+            if let Err(e) = joined {
+                if e.is_panic() {
+                    tracing::error!(error = %e, "task panicked");
+                }
+            }
+        }
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(60), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("tasks still running after 60 s; stopping anyway");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,422 @@
+//! Watches one IMAP mailbox: IDLE where the server offers it, polling otherwise.
+//!
+//! Contract:
+//! - One task per mailbox ([`watch`]); a failed session is logged, recorded for
+//!   `postdesk status`, and retried with backoff; it never stops the daemon or another
+//!   mailbox (invariant 6).
+//! - The cursor `(mailbox, UIDVALIDITY, UID)` lives in the store and advances in the same
+//!   transaction as the batch it covers. A crash before the commit means the batch is
+//!   fetched again; the store's (UID, Message-ID) checks make that a no-op (invariant 1).
+//! - A new UIDVALIDITY means every UID is new: the folder is read again from the start and
+//!   messages already stored are recognised by Message-ID, so nothing is lost or repeated.
+//! - Messages are read with `BODY.PEEK[]`; `\Seen` or a move to another folder happen only
+//!   after the commit, and are cosmetic (the cursor is the truth).
+//! - Batches are pipelined: while the writer commits batch N, batch N+1 is fetched and
+//!   parsed.
+//!
+//! **Architecture invariant:** only `ingest::imap` imports `async_imap`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_imap::extensions::idle::IdleResponse;
+use futures::TryStreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::config::{AfterIngest, Mailbox, Security};
+use crate::model::{MailboxName, Uid, UidValidity};
+use crate::shutdown::Shutdown;
+use crate::store::{Store, StoreError};
+use crate::workflow::{BatchOutcome, Engine, Incoming, IngestBatch};
+
+/// IDLE is renewed well inside the 29 minutes of RFC 2177.
+const IDLE_RENEW: Duration = Duration::from_secs(20 * 60);
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
+
+type Session = async_imap::Session<Box<dyn Io>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    #[error("cannot connect to {host}:{port}: {reason}")]
+    Connect { host: String, port: u16, reason: String },
+    #[error("login as {user} refused: {reason}")]
+    Login { user: String, reason: String },
+    #[error("{op} failed: {source}")]
+    Protocol {
+        op: &'static str,
+        #[source]
+        source: async_imap::error::Error,
+    },
+    #[error("{0} timed out")]
+    Timeout(&'static str),
+    #[error("server sent no UIDVALIDITY for {0}")]
+    NoUidValidity(String),
+    #[error("STARTTLS is not supported for IMAP; use security = \"tls\" (port 993)")]
+    StartTlsUnsupported,
+    #[error("cannot store batch")]
+    Store(#[from] StoreError),
+    #[error("batch task failed: {0}")]
+    Task(String),
+}
+
+/// Everything a mailbox task shares with the daemon.
+#[derive(Clone)]
+pub struct Context {
+    pub engine: Arc<Engine>,
+    pub store: Store,
+    /// Woken after a commit that queued outgoing mail.
+    pub outbox_wake: Arc<Notify>,
+}
+
+/// Exponential backoff between failed sessions.
+struct Backoff {
+    next: Duration,
+    min: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn new(min: Duration, max: Duration) -> Backoff {
+        Backoff { next: min, min, max }
+    }
+    fn reset(&mut self) {
+        self.next = self.min;
+    }
+    fn next(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(self.max);
+        d
+    }
+}
+
+/// Runs until shutdown. `first_sync` is told once the first catch-up has committed (for
+/// systemd's READY).
+#[tracing::instrument(name = "mailbox", skip_all, fields(mailbox = %cfg.name))]
+pub async fn watch(cfg: Mailbox, ctx: Context, mut shutdown: Shutdown, first_sync: Option<tokio::sync::oneshot::Sender<()>>) {
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
+    let mut first_sync = first_sync;
+    while !shutdown.is_requested() {
+        match session(&cfg, &ctx, &mut shutdown, &mut first_sync).await {
+            Ok(()) => backoff.reset(),
+            Err(err) => {
+                let delay = backoff.next();
+                tracing::warn!(error = %err, retry_in = ?delay, "session ended");
+                let at = ctx.engine.clock().now();
+                if let Err(e) = ctx
+                    .store
+                    .record_mailbox_error(cfg.name.clone(), err.to_string(), at)
+                    .await
+                {
+                    tracing::error!(error = %e, "cannot record mailbox error");
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.requested() => {}
+                }
+            }
+        }
+    }
+    tracing::info!("stopped");
+}
+
+async fn with_timeout<T>(
+    limit: Duration,
+    op: &'static str,
+    fut: impl std::future::Future<Output = async_imap::error::Result<T>>,
+) -> Result<T, ImapError> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(source)) => Err(ImapError::Protocol { op, source }),
+        Err(_) => Err(ImapError::Timeout(op)),
+    }
+}
+
+async fn connect(cfg: &Mailbox) -> Result<Session, ImapError> {
+    let imap = &cfg.imap;
+    let fail = |reason: String| ImapError::Connect {
+        host: imap.host.clone(),
+        port: imap.port,
+        reason,
+    };
+    let tcp = tokio::time::timeout(imap.timeout, TcpStream::connect((imap.host.as_str(), imap.port)))
+        .await
+        .map_err(|_| fail("timed out".to_owned()))?
+        .map_err(|e| fail(e.to_string()))?;
+    tcp.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
+    let stream: Box<dyn Io> = match imap.security {
+        Security::None => Box::new(tcp),
+        Security::Tls => {
+            let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            let tls = tokio_rustls::rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let name = tokio_rustls::rustls::pki_types::ServerName::try_from(imap.host.clone())
+                .map_err(|e| fail(e.to_string()))?;
+            let conn = tokio_rustls::TlsConnector::from(Arc::new(tls))
+                .connect(name, tcp)
+                .await
+                .map_err(|e| fail(format!("TLS: {e}")))?;
+            Box::new(conn)
+        }
+        Security::Starttls => return Err(ImapError::StartTlsUnsupported),
+    };
+    let mut client = async_imap::Client::new(stream);
+    let greeting = tokio::time::timeout(imap.timeout, client.read_response())
+        .await
+        .map_err(|_| fail("no greeting".to_owned()))?
+        .map_err(|e| fail(e.to_string()))?;
+    if greeting.is_none() {
+        return Err(fail("connection closed before greeting".to_owned()));
+    }
+    let login = client.login(&imap.username, imap.password.expose());
+    match tokio::time::timeout(imap.timeout, login).await {
+        Ok(Ok(s)) => Ok(s),
+        // The server's answer never contains the password; ours never either.
+        Ok(Err((e, _))) => Err(ImapError::Login {
+            user: imap.username.clone(),
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(ImapError::Timeout("login")),
+    }
+}
+
+/// Logs in and checks the folder (`postdesk check --connect`); returns (UIDVALIDITY, EXISTS).
+pub async fn probe(cfg: &Mailbox) -> Result<(u32, u32), ImapError> {
+    let mut s = connect(cfg).await?;
+    let mbx = with_timeout(cfg.imap.timeout, "select", s.select(&cfg.imap.folder)).await?;
+    let _ = with_timeout(cfg.imap.timeout, "logout", s.logout()).await;
+    Ok((
+        mbx.uid_validity
+            .ok_or_else(|| ImapError::NoUidValidity(cfg.imap.folder.clone()))?,
+        mbx.exists,
+    ))
+}
+
+async fn session(
+    cfg: &Mailbox,
+    ctx: &Context,
+    shutdown: &mut Shutdown,
+    first_sync: &mut Option<tokio::sync::oneshot::Sender<()>>,
+) -> Result<(), ImapError> {
+    let imap = &cfg.imap;
+    let mut s = connect(cfg).await?;
+    let caps = with_timeout(imap.timeout, "capability", s.capabilities()).await?;
+    let use_idle = imap.idle && caps.has_str("IDLE");
+    if let AfterIngest::MoveTo(folder) = &imap.after {
+        // Create the target folder if it is missing; an error here shows up on the move.
+        let _ = with_timeout(imap.timeout, "create", s.create(folder)).await;
+    }
+    let mbx = with_timeout(imap.timeout, "select", s.select(&imap.folder)).await?;
+    let uv = UidValidity(
+        mbx.uid_validity
+            .ok_or_else(|| ImapError::NoUidValidity(imap.folder.clone()))?,
+    );
+    let mut last = start_uid(ctx, &cfg.name, uv).await?;
+    tracing::info!(uidvalidity = uv.0, last_uid = last.0, idle = use_idle, "session started");
+    loop {
+        last = sync(&mut s, cfg, ctx, uv, last, shutdown).await?;
+        ctx.store.record_sync(cfg.name.clone(), ctx.engine.clock().now()).await?;
+        if let Some(tx) = first_sync.take() {
+            let _ = tx.send(());
+        }
+        if shutdown.is_requested() {
+            let _ = with_timeout(imap.timeout, "logout", s.logout()).await;
+            return Ok(());
+        }
+        if use_idle {
+            s = idle(s, imap.timeout, shutdown).await?;
+        } else {
+            tokio::select! {
+                () = tokio::time::sleep(imap.poll_interval) => {}
+                () = shutdown.requested() => {}
+            }
+            with_timeout(imap.timeout, "noop", s.noop()).await?;
+        }
+        while s.unsolicited_responses.try_recv().is_ok() {}
+    }
+}
+
+/// Where to continue: the stored cursor if its UIDVALIDITY matches, else the start.
+async fn start_uid(ctx: &Context, mailbox: &MailboxName, uv: UidValidity) -> Result<Uid, ImapError> {
+    let store = ctx.store.clone();
+    let name = mailbox.clone();
+    let cursor = tokio::task::spawn_blocking(move || store.reader().and_then(|r| r.cursor(&name)))
+        .await
+        .map_err(|e| ImapError::Task(e.to_string()))?;
+    match cursor {
+        Ok(Some((stored_uv, uid))) if stored_uv == uv => Ok(uid),
+        Ok(Some((stored_uv, _))) => {
+            tracing::warn!(
+                old = stored_uv.0,
+                new = uv.0,
+                "UIDVALIDITY changed: reading the folder again, known messages are matched by Message-ID"
+            );
+            Ok(Uid(0))
+        }
+        Ok(None) => Ok(Uid(0)),
+        // A missing database file just means a first run.
+        Err(StoreError::NotFound(_)) => Ok(Uid(0)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Waits in IDLE until the server reports a change, the renewal time passes, or shutdown.
+async fn idle(s: Session, limit: Duration, shutdown: &mut Shutdown) -> Result<Session, ImapError> {
+    let mut handle = s.idle();
+    with_timeout(limit, "idle", handle.init()).await?;
+    let (wait, stop) = handle.wait_with_timeout(IDLE_RENEW);
+    let response = tokio::select! {
+        r = wait => r.map_err(|source| ImapError::Protocol { op: "idle", source })?,
+        () = shutdown.requested() => IdleResponse::ManualInterrupt,
+    };
+    drop(stop);
+    tracing::trace!(?response, "idle ended");
+    with_timeout(limit, "idle done", handle.done()).await
+}
+
+/// Fetches, records and acknowledges every message above `last`; returns the new cursor.
+async fn sync(
+    s: &mut Session,
+    cfg: &Mailbox,
+    ctx: &Context,
+    uv: UidValidity,
+    last: Uid,
+    shutdown: &Shutdown,
+) -> Result<Uid, ImapError> {
+    let imap = &cfg.imap;
+    let found = with_timeout(imap.timeout, "uid search", s.uid_search(format!("UID {}:*", last.0 + 1))).await?;
+    let mut uids: Vec<u32> = found.into_iter().filter(|u| *u > last.0).collect();
+    uids.sort_unstable();
+    if uids.is_empty() {
+        return Ok(last);
+    }
+    tracing::debug!(count = uids.len(), "new messages");
+    let mut cursor = last;
+    let mut pending: Option<(JoinHandle<Result<BatchOutcome, StoreError>>, Vec<u32>)> = None;
+    for chunk in uids.chunks(imap.batch_size) {
+        let fetched = fetch(s, imap.timeout, chunk).await?;
+        let engine = ctx.engine.clone();
+        let items = tokio::task::spawn_blocking(move || {
+            fetched
+                .into_iter()
+                .map(|(uid, raw)| {
+                    let prepared = engine.prepare(&raw);
+                    Incoming { uid: Uid(uid), raw, prepared }
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| ImapError::Task(e.to_string()))?;
+        if let Some((job, done)) = pending.take() {
+            cursor = finish(s, cfg, ctx, job, &done).await?;
+        }
+        let batch = IngestBatch {
+            mailbox: cfg.name.clone(),
+            uidvalidity: uv,
+            items,
+            last_uid: Uid(*chunk.last().expect("chunks are never empty")),
+            at: ctx.engine.clock().now(),
+        };
+        let store = ctx.store.clone();
+        pending = Some((tokio::spawn(async move { store.ingest(batch).await }), chunk.to_vec()));
+        // Between batches is a safe point: the batch in flight is committed below.
+        if shutdown.is_requested() {
+            break;
+        }
+    }
+    if let Some((job, done)) = pending.take() {
+        cursor = finish(s, cfg, ctx, job, &done).await?;
+    }
+    Ok(cursor)
+}
+
+/// Waits for a batch's commit, wakes the outbox, then flags or moves its messages.
+async fn finish(
+    s: &mut Session,
+    cfg: &Mailbox,
+    ctx: &Context,
+    job: JoinHandle<Result<BatchOutcome, StoreError>>,
+    uids: &[u32],
+) -> Result<Uid, ImapError> {
+    let outcome = job.await.map_err(|e| ImapError::Task(e.to_string()))??;
+    if outcome.outbox > 0 {
+        ctx.outbox_wake.notify_one();
+    }
+    tracing::debug!(?outcome, "batch committed");
+    let set = uid_set(uids);
+    let limit = cfg.imap.timeout;
+    match &cfg.imap.after {
+        AfterIngest::Leave => {}
+        AfterIngest::MarkSeen => {
+            let updates = with_timeout(limit, "uid store", s.uid_store(&set, "+FLAGS.SILENT (\\Seen)")).await?;
+            with_timeout(limit, "uid store", updates.try_collect::<Vec<_>>()).await?;
+        }
+        AfterIngest::MoveTo(folder) => with_timeout(limit, "uid move", s.uid_mv(&set, folder)).await?,
+    }
+    Ok(Uid(*uids.last().unwrap_or(&0)))
+}
+
+async fn fetch(s: &mut Session, limit: Duration, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+    let set = uid_set(uids);
+    let stream = with_timeout(limit, "uid fetch", s.uid_fetch(&set, "(UID BODY.PEEK[])")).await?;
+    let fetches: Vec<_> = with_timeout(limit, "uid fetch", stream.try_collect::<Vec<_>>()).await?;
+    let mut out: Vec<(u32, Vec<u8>)> = fetches
+        .iter()
+        .filter_map(|f| Some((f.uid?, f.body().unwrap_or_default().to_vec())))
+        .filter(|(uid, _)| uids.binary_search(uid).is_ok())
+        .collect();
+    out.sort_by_key(|(uid, _)| *uid);
+    out.dedup_by_key(|(uid, _)| *uid);
+    Ok(out)
+}
+
+/// `1:5,7,9:10` from sorted UIDs.
+fn uid_set(uids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
+            i += 1;
+            end = uids[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_are_compressed() {
+        assert_eq!(uid_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
+        assert_eq!(uid_set(&[4]), "4");
+        assert_eq!(uid_set(&[]), "");
+    }
+
+    #[test]
+    fn backoff_grows_and_resets() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(5));
+        let got: Vec<u64> = (0..5).map(|_| b.next().as_secs()).collect();
+        assert_eq!(got, [1, 2, 4, 5, 5]);
+        b.reset();
+        assert_eq!(b.next(), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,27 @@
+//! postdesk: an email-driven helpdesk daemon.
+//!
+//! One message's path (DESIGN.md "Flow of one message"), one module per stage, declared
+//! here in that order:
+//! - [`config`]: the TOML file, checked with file, line and key in every error.
+//! - [`ingest`]: IMAP (IDLE, else polling) hands raw bytes in batches to the store.
+//! - [`parse`]: raw bytes → [`parse::Parsed`], every charset decoded.
+//! - [`classify`]: human, auto-reply, bounce, bulk or our own mail (loop protection).
+//! - [`thread`]: which ticket a message joins; signed Message-IDs; the subject tag.
+//! - [`workflow`]: applies the decisions inside the ingest transaction; the lifecycle.
+//! - [`notify`]: templates, composed mail, the outbox sender over SMTP.
+//! - [`store`]: all SQL; one writer thread; read-only views for the CLI.
+//! - [`daemon`], [`cli`]: `postdesk run` and the other commands.
+
+pub mod config;
+pub mod ingest;
+pub mod parse;
+pub mod classify;
+pub mod thread;
+pub mod workflow;
+pub mod notify;
+pub mod store;
+pub mod model;
+pub mod clock;
+pub mod shutdown;
+pub mod daemon;
+pub mod cli;

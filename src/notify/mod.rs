@@ -1,0 +1,349 @@
+//! Everything postdesk writes and sends: templates, composed mail, the outbox sender.
+//!
+//! - [`compose_acknowledgement`] is pure: ids, time and the template set are arguments; the
+//!   result holds the exact RFC 5322 bytes that are stored and later sent.
+//! - Every automatic mail carries `Auto-Submitted: auto-replied`, our loop header, our
+//!   signed Message-ID, `In-Reply-To`, a full `References` chain (with angle brackets:
+//!   lettre writes the values raw, STACK.md), `Thread-Topic` and `Thread-Index`.
+//! - [`outbox`] delivers queued rows through [`smtp`], retrying with backoff.
+//!
+//! **Architecture invariant:** only `notify` imports `lettre`.
+
+pub mod outbox;
+pub mod smtp;
+mod templates;
+
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::Mailbox;
+use sha2::{Digest, Sha256};
+
+pub use templates::{TemplateError, Templates};
+
+use crate::model::{Language, MessageId, TicketId};
+use crate::parse::Person;
+
+/// Our loop header: mail carrying it is our own and is never answered (invariant 3).
+pub const LOOP_HEADER: &str = "X-Postdesk-Loop";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("cannot use address {address:?}: {reason}")]
+    Address { address: String, reason: String },
+    #[error("cannot build message: {0}")]
+    Build(String),
+}
+
+/// A mail ready for the outbox.
+#[derive(Debug, Clone)]
+pub struct Composed {
+    pub subject: String,
+    pub text: String,
+    pub raw: Vec<u8>,
+}
+
+/// What an acknowledgement needs; built by `workflow` inside the ingest transaction.
+pub struct AckInput<'a> {
+    pub ticket: TicketId,
+    pub tag: &'a str,
+    pub subject: &'a str,
+    pub queue_name: &'a str,
+    pub language: Language,
+    pub customer: &'a Person,
+    pub support_address: &'a str,
+    pub message_id: &'a MessageId,
+    pub in_reply_to: &'a MessageId,
+    /// The customer's References plus the customer's Message-ID, oldest first.
+    pub references: &'a [MessageId],
+    pub hostname: &'a str,
+    /// When the ticket was opened (the root of `Thread-Index`).
+    pub created_at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}
+
+/// `[ACME #42]`
+pub fn tag_token(tag: &str, ticket: TicketId) -> String {
+    format!("[{tag} #{ticket}]")
+}
+
+/// The subject without reply prefixes or our tags, for a new ticket's title and
+/// `Thread-Topic`.
+pub fn clean_subject(subject: &str, tags: &[String]) -> String {
+    let mut s = subject.trim().to_owned();
+    loop {
+        let before = s.len();
+        s = strip_reply_prefix(&s).to_owned();
+        for tag in tags {
+            if let Some(id) = crate::thread::find_tag(&s, tag) {
+                let token = tag_token(tag, id);
+                if let Some(rest) = s.strip_prefix(&token) {
+                    s = rest.trim().to_owned();
+                }
+            }
+        }
+        if s.len() == before {
+            break;
+        }
+    }
+    if s.is_empty() {
+        "(no subject)".to_owned()
+    } else {
+        s
+    }
+}
+
+/// Strips one `Re:`-style prefix (any common language, ASCII or full-width colon).
+pub fn strip_reply_prefix(s: &str) -> &str {
+    const PREFIXES: [&str; 14] = [
+        "re", "aw", "sv", "vs", "antw", "wg", "fw", "fwd", "tr", "回复", "答复", "转发", "回覆", "轉寄",
+    ];
+    let t = s.trim_start();
+    for p in PREFIXES {
+        if t.len() >= p.len() && t.is_char_boundary(p.len()) && t[..p.len()].eq_ignore_ascii_case(p) {
+            let rest = t[p.len()..].trim_start();
+            // `Re[2]:` as some clients write it.
+            let rest = match rest.strip_prefix('[') {
+                Some(r) => match r.find(']') {
+                    Some(end) if r[..end].chars().all(|c| c.is_ascii_digit()) => r[end + 1..].trim_start(),
+                    _ => rest,
+                },
+                None => rest,
+            };
+            if let Some(r) = rest.strip_prefix(':').or_else(|| rest.strip_prefix('：')) {
+                return r.trim_start();
+            }
+        }
+    }
+    t
+}
+
+/// Renders and builds the acknowledgement for a new ticket.
+pub fn compose_acknowledgement(templates: &Templates, a: &AckInput<'_>) -> Result<Composed, ComposeError> {
+    let tag = tag_token(a.tag, a.ticket);
+    let customer_name = a
+        .customer
+        .name
+        .clone()
+        .unwrap_or_else(|| a.customer.address.split('@').next().unwrap_or("").to_owned());
+    let ctx = minijinja::context! {
+        ticket => a.ticket.get(),
+        tag => tag,
+        subject => a.subject,
+        queue_name => a.queue_name,
+        customer_name => customer_name,
+        customer_address => a.customer.address.as_str(),
+    };
+    let (subject, text) = templates.render(a.language, "acknowledgement", ctx)?;
+    let from = mailbox(Some(a.queue_name), a.support_address)?;
+    let to = mailbox(a.customer.name.as_deref(), &a.customer.address)?;
+    let raw = build(Build {
+        from,
+        to: vec![to],
+        subject: &subject,
+        text: &text,
+        message_id: a.message_id,
+        in_reply_to: Some(a.in_reply_to),
+        references: a.references,
+        topic: a.subject,
+        thread_index: thread_index(a.hostname, a.ticket, a.created_at, a.references.len()),
+        auto_submitted: "auto-replied",
+        hostname: a.hostname,
+        at: a.at,
+    })?;
+    Ok(Composed { subject, text, raw })
+}
+
+fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, ComposeError> {
+    let addr = address.parse().map_err(|e: lettre::address::AddressError| ComposeError::Address {
+        address: address.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(Mailbox::new(name.map(str::to_owned), addr))
+}
+
+struct Build<'a> {
+    from: Mailbox,
+    to: Vec<Mailbox>,
+    subject: &'a str,
+    text: &'a str,
+    message_id: &'a MessageId,
+    in_reply_to: Option<&'a MessageId>,
+    references: &'a [MessageId],
+    topic: &'a str,
+    thread_index: String,
+    auto_submitted: &'static str,
+    hostname: &'a str,
+    at: DateTime<Utc>,
+}
+
+fn build(b: Build<'_>) -> Result<Vec<u8>, ComposeError> {
+    let mut m = lettre::Message::builder()
+        .from(b.from)
+        .subject(b.subject)
+        .message_id(Some(b.message_id.bracketed()))
+        .date(SystemTime::from(b.at))
+        .header(ContentType::TEXT_PLAIN)
+        .header(AutoSubmitted(b.auto_submitted.to_owned()))
+        .header(PostdeskLoop(b.hostname.to_owned()))
+        .header(ThreadTopic(b.topic.to_owned()))
+        .header(ThreadIndex(b.thread_index));
+    for to in b.to {
+        m = m.to(to);
+    }
+    if let Some(irt) = b.in_reply_to {
+        m = m.in_reply_to(irt.bracketed());
+    }
+    if !b.references.is_empty() {
+        let refs: Vec<String> = b.references.iter().map(MessageId::bracketed).collect();
+        m = m.references(refs.join(" "));
+    }
+    let msg = m
+        .body(b.text.replace('\n', "\r\n"))
+        .map_err(|e| ComposeError::Build(e.to_string()))?;
+    Ok(msg.formatted())
+}
+
+/// Outlook's `Thread-Index`: 22 bytes (6 of time, 16 of a GUID) for the conversation's
+/// root, then 5 bytes per reply. The GUID comes from the ticket, so every mail of a ticket
+/// shares the root and Outlook threads them together.
+fn thread_index(hostname: &str, ticket: TicketId, created_at: DateTime<Utc>, depth: usize) -> String {
+    // FILETIME: 100 ns intervals since 1601-01-01.
+    let filetime = (created_at.timestamp() + 11_644_473_600) as u64 * 10_000_000;
+    let mut bytes = filetime.to_be_bytes()[..6].to_vec();
+    let guid = Sha256::digest(format!("{hostname}/ticket/{}", ticket.get()).as_bytes());
+    bytes.extend_from_slice(&guid[..16]);
+    for i in 0..depth.min(20) {
+        bytes.extend_from_slice(&[0, 0, 0, (i >> 8) as u8, i as u8]);
+    }
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+macro_rules! text_header {
+    ($name:ident, $text:literal) => {
+        #[derive(Debug, Clone)]
+        struct $name(String);
+        impl Header for $name {
+            fn name() -> HeaderName {
+                HeaderName::new_from_ascii_str($text)
+            }
+            fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+                Ok($name(s.to_owned()))
+            }
+            fn display(&self) -> HeaderValue {
+                HeaderValue::new(Self::name(), self.0.clone())
+            }
+        }
+    };
+}
+
+text_header!(AutoSubmitted, "Auto-Submitted");
+text_header!(PostdeskLoop, "X-Postdesk-Loop");
+text_header!(ThreadTopic, "Thread-Topic");
+text_header!(ThreadIndex, "Thread-Index");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MessageRowId;
+    use chrono::TimeZone;
+
+    #[test]
+    fn clean_subject_strips_prefixes_and_tags() {
+        let tags = vec!["ACME".to_owned()];
+        for (input, want) in [
+            ("Printer offline", "Printer offline"),
+            ("Re: Printer offline", "Printer offline"),
+            ("RE: AW: Fwd: Printer offline", "Printer offline"),
+            ("回复：打印机", "打印机"),
+            ("Re: [ACME #4] Printer", "Printer"),
+            ("Re[2]: x", "x"),
+            ("Regarding the invoice", "Regarding the invoice"),
+            ("", "(no subject)"),
+        ] {
+            assert_eq!(clean_subject(input, &tags), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn acknowledgement_has_threading_and_loop_headers() {
+        let templates = Templates::load(None).unwrap();
+        let key = crate::thread::InstanceKey::from_bytes(b"0123456789abcdef0123456789abcdef");
+        let mid = key.message_id("helpdesk.example.test", TicketId::new(42), MessageRowId::new(9));
+        let customer = Person {
+            address: "alice@customer.test".into(),
+            name: Some("Alice Martin".into()),
+        };
+        let refs = vec![MessageId::new("a0@customer.test"), MessageId::new("a1@customer.test")];
+        let at = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let c = compose_acknowledgement(
+            &templates,
+            &AckInput {
+                ticket: TicketId::new(42),
+                tag: "ACME",
+                subject: "Printer offline",
+                queue_name: "ACME Support",
+                language: Language::En,
+                customer: &customer,
+                support_address: "support@example.test",
+                message_id: &mid,
+                in_reply_to: &refs[1],
+                references: &refs,
+                hostname: "helpdesk.example.test",
+                created_at: at,
+                at,
+            },
+        )
+        .unwrap();
+        assert_eq!(c.subject, "[ACME #42] Printer offline");
+        let parsed = crate::parse::message(&c.raw, 1 << 20).unwrap();
+        assert_eq!(parsed.subject, "[ACME #42] Printer offline");
+        assert_eq!(parsed.message_id, mid);
+        assert_eq!(parsed.in_reply_to, vec![refs[1].clone()]);
+        assert_eq!(parsed.references, refs);
+        assert_eq!(parsed.auto.auto_submitted.as_deref(), Some("auto-replied"));
+        assert!(parsed.auto.loop_header.is_some());
+        assert!(parsed.text.contains("[ACME #42]"));
+        let raw = String::from_utf8_lossy(&c.raw);
+        assert!(raw.contains("Thread-Index: "), "{raw}");
+        assert!(raw.contains("Thread-Topic: Printer offline"), "{raw}");
+        assert!(raw.contains("References: <a0@customer.test> <a1@customer.test>"), "{raw}");
+    }
+
+    #[test]
+    fn chinese_acknowledgement() {
+        let templates = Templates::load(None).unwrap();
+        let customer = Person {
+            address: "zhang@customer.test".into(),
+            name: Some("张伟".into()),
+        };
+        let id = MessageId::new("1.1.x@h");
+        let at = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let c = compose_acknowledgement(
+            &templates,
+            &AckInput {
+                ticket: TicketId::new(7),
+                tag: "ACME",
+                subject: "打印机无法连接",
+                queue_name: "客服",
+                language: Language::ZhCn,
+                customer: &customer,
+                support_address: "support@example.test",
+                message_id: &id,
+                in_reply_to: &id,
+                references: &[],
+                hostname: "h",
+                created_at: at,
+                at,
+            },
+        )
+        .unwrap();
+        let parsed = crate::parse::message(&c.raw, 1 << 20).unwrap();
+        assert_eq!(parsed.subject, "[ACME #7] 打印机无法连接");
+        assert!(parsed.text.contains("感谢您联系客服"), "{}", parsed.text);
+    }
+}

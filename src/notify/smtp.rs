@@ -1,0 +1,210 @@
+//! SMTP delivery with a small pool of warm connections.
+//!
+//! lettre 0.11.23 never sets `TCP_NODELAY`, and writes the final `.` of DATA apart, so
+//! Nagle's algorithm holds it until the server's delayed ACK: about 44 ms a message
+//! (STACK.md). We open the socket ourselves with `set_nodelay(true)` and hand it to
+//! `AsyncSmtpConnection::connect_with_transport`; connections are kept for reuse and
+//! tested with `NOOP` after a quiet spell. (Implicit TLS goes through lettre's own
+//! connector, without that fix.)
+//!
+//! Errors keep the server's answer, so the outbox can tell 4xx (retry) from 5xx (final).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::Address;
+
+use crate::config::{Security, Smtp};
+
+/// A pooled connection idle longer than this is checked with `NOOP` before use.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("cannot connect to {host}:{port}: {reason}")]
+    Connect { host: String, port: u16, reason: String },
+    #[error("server rejected message: {code} {text}")]
+    Rejected { code: u16, text: String },
+    #[error("no answer from server within {0:?}")]
+    Timeout(Duration),
+    #[error("smtp error: {0}")]
+    Protocol(String),
+    #[error("invalid address {0:?}")]
+    Address(String),
+}
+
+impl SendError {
+    /// 5xx is final. Anything else waits in the outbox for the next try.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            SendError::Rejected { code, .. } => *code >= 500,
+            SendError::Address(_) => true,
+            _ => false,
+        }
+    }
+}
+
+pub struct SmtpPool {
+    cfg: Smtp,
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+}
+
+impl SmtpPool {
+    pub fn new(cfg: Smtp) -> SmtpPool {
+        SmtpPool {
+            cfg,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Opens one connection now (start-up and `postdesk check --connect`).
+    pub async fn warm_up(&self) -> Result<(), SendError> {
+        let conn = self.connect().await?;
+        self.put_back(conn);
+        Ok(())
+    }
+
+    /// Sends `raw` from `from` to `rcpt`; returns the server's final answer.
+    pub async fn send(&self, from: &str, rcpt: &[String], raw: &[u8]) -> Result<String, SendError> {
+        let from: Address = from.parse().map_err(|_| SendError::Address(from.to_owned()))?;
+        let to = rcpt
+            .iter()
+            .map(|r| r.parse::<Address>().map_err(|_| SendError::Address(r.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let envelope = Envelope::new(Some(from), to).map_err(|e| SendError::Protocol(e.to_string()))?;
+        // A pooled connection may have been closed by the server meanwhile: on such a
+        // failure, try once more on a fresh connection.
+        let (mut conn, pooled) = match self.take().await {
+            Some(c) => (c, true),
+            None => (self.connect().await?, false),
+        };
+        let timeout = self.cfg.timeout;
+        let result = tokio::time::timeout(timeout, conn.send(&envelope, raw)).await;
+        match result {
+            Ok(Ok(resp)) => {
+                self.put_back(conn);
+                Ok(response_text(&resp))
+            }
+            Ok(Err(e)) if pooled && !e.is_permanent() && !e.is_transient() => {
+                drop(conn);
+                let mut fresh = self.connect().await?;
+                match tokio::time::timeout(timeout, fresh.send(&envelope, raw)).await {
+                    Ok(Ok(resp)) => {
+                        self.put_back(fresh);
+                        Ok(response_text(&resp))
+                    }
+                    Ok(Err(e)) => Err(classify(e)),
+                    Err(_) => Err(SendError::Timeout(timeout)),
+                }
+            }
+            Ok(Err(e)) => {
+                let err = classify(e);
+                // After a refusal the session is still usable; after anything else, not.
+                if matches!(err, SendError::Rejected { .. }) && !conn.has_broken() {
+                    self.put_back(conn);
+                }
+                Err(err)
+            }
+            Err(_) => Err(SendError::Timeout(timeout)),
+        }
+    }
+
+    async fn take(&self) -> Option<AsyncSmtpConnection> {
+        loop {
+            let next = self
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
+            let (mut conn, since) = next?;
+            if since.elapsed() < CHECK_AFTER_IDLE {
+                return Some(conn);
+            }
+            let alive = tokio::time::timeout(Duration::from_secs(5), conn.test_connected())
+                .await
+                .unwrap_or(false);
+            if alive {
+                return Some(conn);
+            }
+        }
+    }
+
+    fn put_back(&self, conn: AsyncSmtpConnection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.cfg.connections {
+            idle.push((conn, Instant::now()));
+        }
+    }
+
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let c = &self.cfg;
+        let fail = |reason: String| SendError::Connect {
+            host: c.host.clone(),
+            port: c.port,
+            reason,
+        };
+        let hello = ClientId::Domain(c.hello_name.clone());
+        let tls = || TlsParameters::new(c.host.clone()).map_err(|e| fail(e.to_string()));
+        let connect = async {
+            let mut conn = match c.security {
+                Security::Tls => AsyncSmtpConnection::connect_tokio1(
+                    (c.host.as_str(), c.port),
+                    Some(c.timeout),
+                    &hello,
+                    Some(tls()?),
+                    None,
+                )
+                .await
+                .map_err(|e| fail(e.to_string()))?,
+                Security::None | Security::Starttls => {
+                    let tcp = tokio::net::TcpStream::connect((c.host.as_str(), c.port))
+                        .await
+                        .map_err(|e| fail(e.to_string()))?;
+                    tcp.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
+                    let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello)
+                        .await
+                        .map_err(|e| fail(e.to_string()))?;
+                    if c.security == Security::Starttls {
+                        conn.starttls(tls()?, &hello)
+                            .await
+                            .map_err(|e| fail(format!("STARTTLS failed: {e}")))?;
+                    }
+                    conn
+                }
+            };
+            if let (Some(user), Some(password)) = (&c.username, &c.password) {
+                let creds = Credentials::new(user.clone(), password.expose().to_owned());
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds)
+                    .await
+                    // lettre's auth error text holds the server's answer, never the password.
+                    .map_err(|e| fail(format!("authentication failed: {e}")))?;
+            }
+            Ok::<_, SendError>(conn)
+        };
+        tokio::time::timeout(c.timeout, connect)
+            .await
+            .map_err(|_| SendError::Timeout(c.timeout))?
+    }
+}
+
+fn response_text(resp: &lettre::transport::smtp::response::Response) -> String {
+    format!("{} {}", resp.code(), resp.message().collect::<Vec<_>>().join(" "))
+}
+
+fn classify(e: lettre::transport::smtp::Error) -> SendError {
+    match e.status() {
+        Some(code) => {
+            let code_num: u16 = code.to_string().parse().unwrap_or(0);
+            SendError::Rejected {
+                code: code_num,
+                text: e.to_string(),
+            }
+        }
+        None if e.is_timeout() => SendError::Timeout(Duration::ZERO),
+        None => SendError::Protocol(e.to_string()),
+    }
+}

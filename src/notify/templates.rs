@@ -1,0 +1,133 @@
+//! Mail templates (minijinja), one folder per language.
+//!
+//! The templates in the repository's `templates/` are built into the binary, so that a
+//! fresh install answers in English and Chinese without any file; `templates_dir` in the
+//! configuration overrides them file by file (`<dir>/<language>/<name>.txt`).
+//!
+//! A template renders to `Subject: …`, an empty line, then the body.
+
+use std::path::Path;
+
+use minijinja::{Environment, Value};
+
+use crate::model::Language;
+
+/// Every template, by name; each exists in every language.
+pub const NAMES: [&str; 1] = ["acknowledgement"];
+
+const BUILT_IN: [(&str, &str, &str); 2] = [
+    ("en", "acknowledgement", include_str!("../../templates/en/acknowledgement.txt")),
+    (
+        "zh-CN",
+        "acknowledgement",
+        include_str!("../../templates/zh-CN/acknowledgement.txt"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("template {name}: {message}")]
+    Syntax { name: String, message: String },
+    #[error("cannot read template {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("template {name} rendered no `Subject:` line followed by an empty line")]
+    NoSubject { name: String },
+}
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Templates")
+    }
+}
+
+fn key(language: Language, name: &str) -> String {
+    format!("{}/{name}.txt", language.as_str())
+}
+
+impl Templates {
+    /// The built-in templates, overridden by any file found under `dir`.
+    pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
+        let mut env = Environment::new();
+        for (lang, name, source) in BUILT_IN {
+            let full = format!("{lang}/{name}.txt");
+            let source = match dir.map(|d| d.join(&full)) {
+                Some(path) if path.exists() => std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+                _ => source.to_owned(),
+            };
+            env.add_template_owned(full.clone(), source)
+                .map_err(|e| TemplateError::Syntax {
+                    name: full,
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(Templates { env })
+    }
+
+    /// Renders `name` in `language`; returns (subject, body).
+    pub fn render(&self, language: Language, name: &str, ctx: Value) -> Result<(String, String), TemplateError> {
+        let full = key(language, name);
+        let err = |e: minijinja::Error| TemplateError::Syntax {
+            name: full.clone(),
+            message: e.to_string(),
+        };
+        let text = self.env.get_template(&full).map_err(err)?.render(ctx).map_err(err)?;
+        let text = text.replace("\r\n", "\n");
+        let Some((head, body)) = text.split_once("\n\n") else {
+            return Err(TemplateError::NoSubject { name: full });
+        };
+        let Some(subject) = head.trim().strip_prefix("Subject:") else {
+            return Err(TemplateError::NoSubject { name: full });
+        };
+        Ok((
+            subject.split_whitespace().collect::<Vec<_>>().join(" "),
+            body.trim_end().to_owned() + "\n",
+        ))
+    }
+
+    /// Renders every template in every language with sample data (`postdesk check`).
+    pub fn check(&self) -> Result<usize, TemplateError> {
+        let mut n = 0;
+        for lang in Language::ALL {
+            for name in NAMES {
+                let ctx = minijinja::context! {
+                    ticket => 42, tag => "[ACME #42]", subject => "Printer offline",
+                    queue_name => "ACME Support", customer_name => "Alice",
+                    customer_address => "alice@example.com",
+                };
+                self.render(*lang, name, ctx)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_templates_render() {
+        assert_eq!(Templates::load(None).unwrap().check().unwrap(), 2);
+    }
+
+    #[test]
+    fn override_with_bad_template_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("en")).unwrap();
+        std::fs::write(dir.path().join("en/acknowledgement.txt"), "Subject: {{ tag \n\nx").unwrap();
+        let err = Templates::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.starts_with("template en/acknowledgement.txt:"), "{err}");
+    }
+}

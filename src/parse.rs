@@ -1,0 +1,571 @@
+//! Turns raw RFC 5322 bytes into a [`Parsed`] message.
+//!
+//! In: bytes as the server held them. Out: `Ok(Parsed)` for anything with a header block,
+//! however broken (mail-parser is best-effort, every charset decoded with `full_encoding`);
+//! `Err(Unusable)` only for bytes with nothing usable, which go to quarantine.
+//! - Pure: no I/O, no clock, never panics on input (a unit test feeds it garbage).
+//! - Message-IDs lose their angle brackets here ([`MessageId`]); a message without one
+//!   gets a stable synthetic id from a hash of its content, so that a re-fetch or a second
+//!   mailbox still finds it (invariant 1).
+//! - Addresses are lower-cased; display names are kept as written.
+
+use chrono::{DateTime, TimeZone, Utc};
+use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::model::MessageId;
+
+/// Domain of synthetic Message-IDs, for messages that came without one.
+pub const SYNTHETIC_DOMAIN: &str = "synthetic.postdesk.invalid";
+
+/// HTML larger than this is not converted to text (html2text is slow on huge input); the
+/// raw message keeps it all.
+const MAX_HTML_TO_TEXT: usize = 2 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unusable {
+    #[error("empty message")]
+    Empty,
+    #[error("no header fields: not an RFC 5322 message")]
+    NoHeaders,
+    #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+}
+
+/// A mail address with its display name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Person {
+    /// Lower-cased `local@domain`.
+    pub address: String,
+    pub name: Option<String>,
+}
+
+impl Person {
+    /// `"Name" <addr>` or `addr`, for display and JSON.
+    pub fn display(&self) -> String {
+        match &self.name {
+            Some(n) if !n.is_empty() => format!("{n} <{}>", self.address),
+            _ => self.address.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attachment {
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: usize,
+}
+
+/// Header values that classification reads; kept raw and trimmed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AutoHeaders {
+    pub auto_submitted: Option<String>,
+    pub precedence: Option<String>,
+    pub x_autoreply: Option<String>,
+    pub x_autorespond: Option<String>,
+    pub x_auto_response_suppress: Option<String>,
+    pub list_id: Option<String>,
+    pub list_unsubscribe: Option<String>,
+    pub loop_header: Option<String>,
+    /// The envelope sender as Dovecot recorded it; `Some("")` is the null sender `<>`.
+    pub return_path: Option<String>,
+}
+
+/// Something mail-parser had to guess about; kept for `ticket show`, never fatal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum ParseWarning {
+    MissingMessageId,
+    MissingFrom,
+    MissingDate,
+    HtmlOnly,
+}
+
+/// What the rest of the flow needs of one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    pub message_id: MessageId,
+    pub in_reply_to: Vec<MessageId>,
+    pub references: Vec<MessageId>,
+    pub from: Option<Person>,
+    pub reply_to: Option<Person>,
+    pub to: Vec<Person>,
+    pub cc: Vec<Person>,
+    /// `Delivered-To` values (the plus-address a message came to survives here).
+    pub delivered_to: Vec<String>,
+    pub subject: String,
+    pub date: Option<DateTime<Utc>>,
+    /// The readable text: the text/plain body, or text made from HTML.
+    pub text: String,
+    pub attachments: Vec<Attachment>,
+    pub auto: AutoHeaders,
+    /// `multipart/report; report-type=delivery-status` and friends.
+    pub report: Option<Report>,
+    pub warnings: Vec<ParseWarning>,
+}
+
+/// The machine-readable part of a delivery status notification (RFC 3464), or what
+/// could be recovered from a non-standard bounce body.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Report {
+    pub report_type: String,
+    /// `Final-Recipient` (or `Original-Recipient`) addresses, lower-cased.
+    pub recipients: Vec<String>,
+    /// `Status: 5.1.1` and so on, one per recipient where given.
+    pub status: Option<String>,
+    pub action: Option<String>,
+    pub diagnostic: Option<String>,
+    /// Message-ID of the returned message, from its headers.
+    pub original_message_id: Option<MessageId>,
+}
+
+impl Parsed {
+    /// The address to answer: `Reply-To` is not used for that (it would let anyone
+    /// direct our mail elsewhere); `From` is the requester.
+    pub fn sender(&self) -> Option<&Person> {
+        self.from.as_ref()
+    }
+    /// Every Message-ID this message points at, nearest first: In-Reply-To, then
+    /// References from the end.
+    pub fn referenced_ids(&self) -> Vec<&MessageId> {
+        let mut ids: Vec<&MessageId> = self.in_reply_to.iter().collect();
+        for r in self.references.iter().rev() {
+            if !ids.contains(&r) {
+                ids.push(r);
+            }
+        }
+        ids
+    }
+}
+
+/// Parses `raw`; see the module doc for what counts as unusable.
+pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(Unusable::Empty);
+    }
+    if raw.len() > max_bytes {
+        return Err(Unusable::TooLarge {
+            size: raw.len(),
+            limit: max_bytes,
+        });
+    }
+    if !starts_with_header_field(raw) {
+        return Err(Unusable::NoHeaders);
+    }
+    let msg = MessageParser::default()
+        .parse(raw)
+        .ok_or(Unusable::NoHeaders)?;
+    if msg.headers().is_empty() {
+        return Err(Unusable::NoHeaders);
+    }
+    let mut warnings = Vec::new();
+
+    let message_id = match msg.message_id().map(MessageId::new) {
+        Some(id) if !id.as_str().is_empty() => id,
+        _ => {
+            warnings.push(ParseWarning::MissingMessageId);
+            synthetic_id(&msg, raw)
+        }
+    };
+    let from = first_person(msg.from());
+    if from.is_none() {
+        warnings.push(ParseWarning::MissingFrom);
+    }
+    let date = msg
+        .date()
+        .and_then(|d| Utc.timestamp_opt(d.to_timestamp(), 0).single());
+    if date.is_none() {
+        warnings.push(ParseWarning::MissingDate);
+    }
+    let (text, html_only) = body_text(&msg);
+    if html_only {
+        warnings.push(ParseWarning::HtmlOnly);
+    }
+    let report = report(&msg);
+    let attachments = msg
+        .attachments()
+        .map(|part| Attachment {
+            filename: part.attachment_name().map(str::to_owned),
+            content_type: part
+                .content_type()
+                .map(|ct| match ct.subtype() {
+                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                    None => ct.ctype().to_owned(),
+                })
+                .unwrap_or_else(|| "application/octet-stream".to_owned())
+                .to_ascii_lowercase(),
+            size: part.len(),
+        })
+        .collect();
+
+    Ok(Parsed {
+        message_id,
+        in_reply_to: id_list(msg.in_reply_to()),
+        references: id_list(msg.references()),
+        from,
+        reply_to: first_person(msg.reply_to()),
+        to: people(msg.to()),
+        cc: people(msg.cc()),
+        delivered_to: msg
+            .header_values("Delivered-To")
+            .filter_map(|v| v.as_text())
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect(),
+        subject: msg
+            .subject()
+            .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default(),
+        date,
+        text,
+        attachments,
+        auto: AutoHeaders {
+            auto_submitted: text_header(&msg, "Auto-Submitted"),
+            precedence: text_header(&msg, "Precedence"),
+            x_autoreply: text_header(&msg, "X-Autoreply"),
+            x_autorespond: text_header(&msg, "X-Autorespond"),
+            x_auto_response_suppress: text_header(&msg, "X-Auto-Response-Suppress"),
+            list_id: text_header(&msg, "List-Id"),
+            list_unsubscribe: text_header(&msg, "List-Unsubscribe"),
+            loop_header: text_header(&msg, crate::notify::LOOP_HEADER),
+            return_path: msg.header_raw("Return-Path").map(|v| {
+                v.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .trim()
+                    .to_ascii_lowercase()
+            }),
+        },
+        report,
+        warnings,
+    })
+}
+
+/// True when the first line looks like `Name: value` (or an mbox `From ` line followed by
+/// one). Binary junk and plain text without headers fail this.
+fn starts_with_header_field(raw: &[u8]) -> bool {
+    let mut lines = raw.split(|b| *b == b'\n');
+    let mut first = lines.next().unwrap_or_default();
+    if first.starts_with(b"From ") {
+        first = lines.next().unwrap_or_default();
+    }
+    match first.iter().position(|b| *b == b':') {
+        Some(colon) if colon > 0 => first[..colon].iter().all(|b| (33..=126).contains(b)),
+        _ => false,
+    }
+}
+
+/// A stable id for a message that has none: the same content always gives the same id,
+/// whichever mailbox it came through (trace headers added on delivery are left out).
+fn synthetic_id(msg: &mail_parser::Message<'_>, raw: &[u8]) -> MessageId {
+    let mut h = Sha256::new();
+    for name in ["From", "To", "Cc", "Date", "Subject"] {
+        h.update(name.as_bytes());
+        h.update(msg.header_raw(name).unwrap_or_default().trim().as_bytes());
+        h.update(b"\n");
+    }
+    let body_start = (msg.root_part().raw_body_offset() as usize).min(raw.len());
+    h.update(&raw[body_start..]);
+    let digest = h.finalize();
+    MessageId::new(&format!(
+        "{}@{SYNTHETIC_DOMAIN}",
+        hex::encode(&digest[..16])
+    ))
+}
+
+fn person(addr: &mail_parser::Addr<'_>) -> Option<Person> {
+    let address = addr.address()?.trim().to_ascii_lowercase();
+    if !address.contains('@') {
+        return None;
+    }
+    let name = addr
+        .name()
+        .map(|n| n.trim().trim_matches('"').trim().to_owned())
+        .filter(|n| !n.is_empty());
+    Some(Person { address, name })
+}
+
+fn first_person(addr: Option<&Address<'_>>) -> Option<Person> {
+    addr?.iter().find_map(person)
+}
+
+fn people(addr: Option<&Address<'_>>) -> Vec<Person> {
+    addr.map(|a| a.iter().filter_map(person).collect())
+        .unwrap_or_default()
+}
+
+fn id_list(value: &HeaderValue<'_>) -> Vec<MessageId> {
+    let ids: Vec<MessageId> = match value {
+        HeaderValue::Text(t) => vec![MessageId::new(t)],
+        HeaderValue::TextList(list) => list.iter().map(|t| MessageId::new(t)).collect(),
+        _ => Vec::new(),
+    };
+    ids.into_iter().filter(|id| !id.as_str().is_empty()).collect()
+}
+
+fn text_header(msg: &mail_parser::Message<'_>, name: &str) -> Option<String> {
+    msg.header_raw(name)
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// The first text/plain body, else the first HTML body made into text. The bool says the
+/// text came from HTML.
+fn body_text(msg: &mail_parser::Message<'_>) -> (String, bool) {
+    let plain = msg.text_bodies().find_map(|part| match &part.body {
+        PartType::Text(t) => Some(t.to_string()),
+        _ => None,
+    });
+    if let Some(text) = plain {
+        return (normalize_newlines(&text), false);
+    }
+    let html = msg.html_bodies().find_map(|part| match &part.body {
+        PartType::Html(h) => Some(h.to_string()),
+        _ => None,
+    });
+    match html {
+        Some(html) => (html_to_text(&html), true),
+        None => (String::new(), false),
+    }
+}
+
+/// Text from HTML for people to read; falls back to dropping tags when html2text fails.
+pub fn html_to_text(html: &str) -> String {
+    if html.len() > MAX_HTML_TO_TEXT {
+        return strip_tags(&html[..floor_char_boundary(html, MAX_HTML_TO_TEXT)]);
+    }
+    match html2text::from_read(html.as_bytes(), 100) {
+        Ok(text) => normalize_newlines(&text),
+        Err(_) => strip_tags(html),
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn normalize_newlines(s: &str) -> String {
+    s.replace("\r\n", "\n").trim_end().to_owned()
+}
+
+/// Reads the delivery-status part of a `multipart/report`, and the Message-ID of the
+/// message it returns.
+fn report(msg: &mail_parser::Message<'_>) -> Option<Report> {
+    let ct = msg.root_part().content_type()?;
+    if !ct.ctype().eq_ignore_ascii_case("multipart")
+        || !ct
+            .subtype()
+            .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    {
+        return None;
+    }
+    let mut report = Report {
+        report_type: ct
+            .attribute("report-type")
+            .unwrap_or("")
+            .to_ascii_lowercase(),
+        ..Report::default()
+    };
+    for part in &msg.parts {
+        let Some(pct) = part.content_type() else {
+            continue;
+        };
+        let sub = pct.subtype().unwrap_or("").to_ascii_lowercase();
+        let ctype = pct.ctype().to_ascii_lowercase();
+        if ctype == "message" && (sub == "delivery-status" || sub == "global-delivery-status") {
+            let text = String::from_utf8_lossy(part.contents());
+            read_delivery_status(&text, &mut report);
+        } else if ctype == "message" && sub == "rfc822" {
+            if let Some(inner) = part.message() {
+                report.original_message_id = inner.message_id().map(MessageId::new);
+            }
+        } else if ctype == "text" && sub == "rfc822-headers" {
+            let text = String::from_utf8_lossy(part.contents());
+            report.original_message_id = header_in_text(&text, "message-id").map(|v| MessageId::new(&v));
+        }
+        // mail-parser parses a delivery-status body as a nested message in some cases.
+        if ctype == "message" && sub == "delivery-status" && report.recipients.is_empty() {
+            if let Some(inner) = part.message() {
+                let text = String::from_utf8_lossy(inner.raw_message());
+                read_delivery_status(&text, &mut report);
+            }
+        }
+    }
+    Some(report)
+}
+
+fn read_delivery_status(text: &str, report: &mut Report) {
+    for line in text.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "final-recipient" | "original-recipient" => {
+                let addr = value
+                    .split_once(';')
+                    .map_or(value, |(_, a)| a)
+                    .trim()
+                    .trim_matches(['<', '>'])
+                    .to_ascii_lowercase();
+                if addr.contains('@') && !report.recipients.contains(&addr) {
+                    report.recipients.push(addr);
+                }
+            }
+            "status" if report.status.is_none() => report.status = Some(value.to_owned()),
+            "action" if report.action.is_none() => {
+                report.action = Some(value.to_ascii_lowercase())
+            }
+            "diagnostic-code" if report.diagnostic.is_none() => {
+                report.diagnostic = Some(value.to_owned())
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The value of header `name` in a plain header block, unfolded.
+pub fn header_in_text(text: &str, name: &str) -> Option<String> {
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some((n, v)) = line.split_once(':') else {
+            continue;
+        };
+        if n.trim().eq_ignore_ascii_case(name) {
+            let mut value = v.trim().to_owned();
+            while let Some(next) = lines.peek() {
+                if next.starts_with([' ', '\t']) {
+                    value.push(' ');
+                    value.push_str(next.trim());
+                    lines.next();
+                } else {
+                    break;
+                }
+            }
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// True when `text` holds Chinese (Han) characters: such a customer gets zh-CN templates.
+pub fn has_cjk(text: &str) -> bool {
+    text.chars().any(|c| {
+        matches!(c as u32,
+            0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0x20000..=0x2A6DF | 0xF900..=0xFAFF)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: usize = 1 << 20;
+
+    #[test]
+    fn plain_message() {
+        let raw = b"From: \"Alice Martin\" <Alice@Customer.TEST>\r\nTo: support@example.test\r\nSubject: Printer  offline\r\nMessage-ID: <a1@customer.test>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\nHello,\r\nthe printer is offline.\r\n";
+        let p = message(raw, LIMIT).unwrap();
+        assert_eq!(p.message_id.as_str(), "a1@customer.test");
+        let from = p.from.unwrap();
+        assert_eq!(from.address, "alice@customer.test");
+        assert_eq!(from.name.as_deref(), Some("Alice Martin"));
+        assert_eq!(p.subject, "Printer offline");
+        assert_eq!(p.text, "Hello,\nthe printer is offline.");
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn gbk_subject_and_body_are_decoded() {
+        let mut raw = b"From: =?GBK?B?1cXOsA==?= <zhang@customer.test>\r\nSubject: =?GBK?B?tPLTobv6zt63qMGsvdM=?=\r\nMessage-ID: <g1@customer.test>\r\nContent-Type: text/plain; charset=GBK\r\nContent-Transfer-Encoding: 8bit\r\n\r\n".to_vec();
+        // "你好，打印机坏了" in GBK
+        raw.extend_from_slice(&[
+            0xC4, 0xE3, 0xBA, 0xC3, 0xA3, 0xAC, 0xB4, 0xF2, 0xD3, 0xA1, 0xBB, 0xFA, 0xBB, 0xB5,
+            0xC1, 0xCB,
+        ]);
+        let p = message(&raw, LIMIT).unwrap();
+        assert_eq!(p.subject, "打印机无法连接");
+        assert_eq!(p.text, "你好，打印机坏了");
+        assert_eq!(p.from.unwrap().name.as_deref(), Some("张伟"));
+        assert!(has_cjk(&p.subject));
+    }
+
+    #[test]
+    fn html_only_gives_text() {
+        let raw = b"From: a@customer.test\r\nSubject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>Hello <b>there</b></p><p>Line two</p></body></html>";
+        let p = message(raw, LIMIT).unwrap();
+        assert!(p.text.contains("Hello"), "{}", p.text);
+        assert!(p.text.contains("Line two"), "{}", p.text);
+        assert!(!p.text.contains("<p>"));
+        assert!(p.warnings.contains(&ParseWarning::HtmlOnly));
+    }
+
+    #[test]
+    fn missing_message_id_gets_stable_synthetic_one() {
+        let a = b"Return-Path: <x@y>\r\nFrom: a@customer.test\r\nSubject: x\r\n\r\nbody";
+        let b = b"Delivered-To: other@example.test\r\nFrom: a@customer.test\r\nSubject: x\r\n\r\nbody";
+        let pa = message(a, LIMIT).unwrap();
+        let pb = message(b, LIMIT).unwrap();
+        assert!(pa.message_id.as_str().ends_with(SYNTHETIC_DOMAIN));
+        assert_eq!(pa.message_id, pb.message_id);
+        assert!(pa.warnings.contains(&ParseWarning::MissingMessageId));
+    }
+
+    #[test]
+    fn unusable_input() {
+        assert_eq!(message(b"", LIMIT), Err(Unusable::Empty));
+        assert_eq!(message(b"  \r\n", LIMIT), Err(Unusable::Empty));
+        assert_eq!(
+            message(b"this is not a mail at all\r\njust text\r\n", LIMIT),
+            Err(Unusable::NoHeaders)
+        );
+        assert_eq!(
+            message(&[0u8, 159, 146, 150, 10, 13], LIMIT),
+            Err(Unusable::NoHeaders)
+        );
+        assert!(matches!(
+            message(b"From: a@b\r\n\r\nxxxx", 5),
+            Err(Unusable::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn references_keep_order_without_brackets() {
+        let raw = b"From: a@customer.test\r\nIn-Reply-To: <2@x>\r\nReferences: <0@x> <1@x>\r\n <2@x>\r\n\r\nhi";
+        let p = message(raw, LIMIT).unwrap();
+        assert_eq!(p.in_reply_to, vec![MessageId::new("2@x")]);
+        let refs: Vec<&str> = p.referenced_ids().iter().map(|m| m.as_str()).collect();
+        assert_eq!(refs, ["2@x", "1@x", "0@x"]);
+    }
+
+    #[test]
+    fn reads_delivery_status_report() {
+        let raw = b"From: MAILER-DAEMON@mx.example.test\r\nTo: support@example.test\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry.\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.test\r\n\r\nFinal-Recipient: rfc822; nobody@bounce.test\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: X-Postfix; user unknown\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: support@example.test\r\nMessage-ID: <7.9.abc@helpdesk.example.test>\r\nSubject: [ACME #7] hi\r\n--B--\r\n";
+        let p = message(raw, LIMIT).unwrap();
+        let r = p.report.expect("report");
+        assert_eq!(r.report_type, "delivery-status");
+        assert_eq!(r.recipients, vec!["nobody@bounce.test".to_owned()]);
+        assert_eq!(r.status.as_deref(), Some("5.1.1"));
+        assert_eq!(r.action.as_deref(), Some("failed"));
+        assert_eq!(
+            r.original_message_id,
+            Some(MessageId::new("7.9.abc@helpdesk.example.test"))
+        );
+    }
+}

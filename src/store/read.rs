@@ -1,0 +1,455 @@
+//! Read-only views for the CLI and `--json`; a separate read-only connection, so that
+//! reading never waits for the writer (WAL).
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use serde::Serialize;
+
+use super::StoreError;
+use crate::model::{MailboxName, OutboxId, QuarantineId, Status, TicketId, Uid, UidValidity};
+
+pub struct Reader {
+    conn: Connection,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketSummary {
+    pub id: TicketId,
+    /// The subject token, `[ACME #42]`.
+    pub tag: String,
+    pub subject: String,
+    pub status: String,
+    pub priority: String,
+    pub queue: String,
+    pub requester: Option<String>,
+    pub requester_name: Option<String>,
+    pub assignee: Option<String>,
+    pub message_count: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub flagged: Option<String>,
+    pub linked_to: Option<i64>,
+    pub language: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageView {
+    pub id: i64,
+    pub direction: String,
+    pub class: String,
+    pub from: Option<String>,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: String,
+    pub message_id: String,
+    pub in_reply_to: Option<String>,
+    pub date: Option<String>,
+    pub recorded_at: String,
+    pub text: String,
+    pub attachments: serde_json::Value,
+    pub mailbox: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    pub at: String,
+    pub actor: String,
+    pub kind: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Participant {
+    pub address: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketDetail {
+    #[serde(flatten)]
+    pub ticket: TicketSummary,
+    pub participants: Vec<Participant>,
+    pub messages: Vec<MessageView>,
+    pub events: Vec<EventView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MailboxStatus {
+    pub name: String,
+    pub uidvalidity: Option<u32>,
+    pub last_uid: u32,
+    pub last_sync_at: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MessageCounts {
+    pub incoming: i64,
+    pub outgoing: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OutboxCounts {
+    pub queued: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub failed: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub mailboxes: Vec<MailboxStatus>,
+    pub messages: MessageCounts,
+    pub tickets: i64,
+    pub outbox: OutboxCounts,
+    /// Messages held in quarantine (not yet released).
+    pub quarantine: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineView {
+    pub id: QuarantineId,
+    pub mailbox: Option<String>,
+    pub uidvalidity: Option<u32>,
+    pub uid: Option<u32>,
+    pub reason: String,
+    pub state: String,
+    pub size: i64,
+    pub created_at: String,
+    pub released_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxView {
+    pub id: OutboxId,
+    pub ticket: Option<i64>,
+    pub kind: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    pub last_error: Option<String>,
+    pub response: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+/// Filters for `ticket list`.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub status: Option<Status>,
+    pub queue: Option<String>,
+    pub limit: Option<usize>,
+}
+
+const TICKET_COLUMNS: &str = "t.id, t.tag, t.subject, t.status, t.priority, t.queue, t.requester, t.requester_name,
+    t.assignee, (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id), t.created_at, t.updated_at,
+    t.flagged, t.linked_to, t.language";
+
+fn ticket_summary(r: &Row<'_>) -> rusqlite::Result<TicketSummary> {
+    let id: i64 = r.get(0)?;
+    let tag: String = r.get(1)?;
+    Ok(TicketSummary {
+        id: TicketId::new(id),
+        tag: format!("[{tag} #{id}]"),
+        subject: r.get(2)?,
+        status: r.get(3)?,
+        priority: r.get(4)?,
+        queue: r.get(5)?,
+        requester: r.get(6)?,
+        requester_name: r.get(7)?,
+        assignee: r.get(8)?,
+        message_count: r.get(9)?,
+        created_at: r.get(10)?,
+        updated_at: r.get(11)?,
+        flagged: r.get(12)?,
+        linked_to: r.get(13)?,
+        language: r.get(14)?,
+    })
+}
+
+fn json_list(text: String) -> Vec<String> {
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotFound(format!(
+                "database {} (has `postdesk run` ever started?)",
+                path.display()
+            )));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        Ok(Reader { conn })
+    }
+
+    pub fn tickets(&self, f: &TicketFilter) -> Result<Vec<TicketSummary>, StoreError> {
+        let sql = format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets t
+             WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.queue = ?2)
+             ORDER BY t.id DESC LIMIT ?3"
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(
+            params![
+                f.status.map(Status::as_str),
+                f.queue.as_deref(),
+                f.limit.map_or(-1, |l| l as i64)
+            ],
+            ticket_summary,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn ticket(&self, id: TicketId) -> Result<Option<TicketDetail>, StoreError> {
+        let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.id = ?1");
+        let Some(ticket) = self
+            .conn
+            .query_row(&sql, [id.get()], ticket_summary)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let mut st = self.conn.prepare(
+            "SELECT id, direction, class, from_addr, from_name, to_addrs, cc_addrs, subject, message_id,
+                in_reply_to, date, recorded_at, text, attachments, mailbox
+             FROM messages WHERE ticket_id = ?1 ORDER BY id",
+        )?;
+        let messages = st
+            .query_map([id.get()], |r| {
+                let addr: Option<String> = r.get(3)?;
+                let name: Option<String> = r.get(4)?;
+                Ok(MessageView {
+                    id: r.get(0)?,
+                    direction: r.get(1)?,
+                    class: r.get(2)?,
+                    from: addr.map(|a| match name {
+                        Some(n) => format!("{n} <{a}>"),
+                        None => a,
+                    }),
+                    to: json_list(r.get(5)?),
+                    cc: json_list(r.get(6)?),
+                    subject: r.get(7)?,
+                    message_id: format!("<{}>", r.get::<_, String>(8)?),
+                    in_reply_to: r.get::<_, Option<String>>(9)?.map(|m| format!("<{m}>")),
+                    date: r.get(10)?,
+                    recorded_at: r.get(11)?,
+                    text: r.get(12)?,
+                    attachments: serde_json::from_str(&r.get::<_, String>(13)?)
+                        .unwrap_or(serde_json::Value::Null),
+                    mailbox: r.get(14)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut st = self.conn.prepare(
+            "SELECT at, actor, kind, old, new, detail FROM events WHERE ticket_id = ?1 ORDER BY id",
+        )?;
+        let events = st
+            .query_map([id.get()], |r| {
+                Ok(EventView {
+                    at: r.get(0)?,
+                    actor: r.get(1)?,
+                    kind: r.get(2)?,
+                    old: r.get(3)?,
+                    new: r.get(4)?,
+                    detail: r.get(5)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut st = self.conn.prepare(
+            "SELECT address, role FROM participants WHERE ticket_id = ?1 ORDER BY role DESC, address",
+        )?;
+        let participants = st
+            .query_map([id.get()], |r| {
+                Ok(Participant {
+                    address: r.get(0)?,
+                    role: r.get(1)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(Some(TicketDetail {
+            ticket,
+            participants,
+            messages,
+            events,
+        }))
+    }
+
+    /// The stored RFC 5322 bytes of a message of a ticket.
+    pub fn raw_message(&self, ticket: TicketId, message: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT r.raw FROM message_raw r JOIN messages m ON m.id = r.message
+                 WHERE m.ticket_id = ?1 AND m.id = ?2",
+                params![ticket.get(), message],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn status(&self, configured: &[String]) -> Result<StatusReport, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT name, uidvalidity, last_uid, last_sync_at, last_error, last_error_at FROM mailboxes ORDER BY name",
+        )?;
+        let mut mailboxes: Vec<MailboxStatus> = st
+            .query_map([], |r| {
+                Ok(MailboxStatus {
+                    name: r.get(0)?,
+                    uidvalidity: r.get(1)?,
+                    last_uid: r.get(2)?,
+                    last_sync_at: r.get(3)?,
+                    last_error: r.get(4)?,
+                    last_error_at: r.get(5)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        for name in configured {
+            if !mailboxes.iter().any(|m| &m.name == name) {
+                mailboxes.push(MailboxStatus {
+                    name: name.clone(),
+                    uidvalidity: None,
+                    last_uid: 0,
+                    last_sync_at: None,
+                    last_error: None,
+                    last_error_at: None,
+                });
+            }
+        }
+        let messages = self.conn.query_row(
+            "SELECT COALESCE(SUM(direction = 'in'), 0), COALESCE(SUM(direction = 'out'), 0) FROM messages",
+            [],
+            |r| {
+                Ok(MessageCounts {
+                    incoming: r.get(0)?,
+                    outgoing: r.get(1)?,
+                })
+            },
+        )?;
+        let tickets = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM tickets", [], |r| r.get(0))?;
+        let mut outbox = OutboxCounts::default();
+        let mut st = self
+            .conn
+            .prepare("SELECT state, COUNT(*) FROM outbox GROUP BY state")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (state, n) = row?;
+            match state.as_str() {
+                "queued" => outbox.queued = n,
+                "sending" => outbox.sending = n,
+                "sent" => outbox.sent = n,
+                "failed" => outbox.failed = n,
+                _ => {}
+            }
+        }
+        let quarantine = self.conn.query_row(
+            "SELECT COUNT(*) FROM quarantine WHERE state = 'held'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(StatusReport {
+            mailboxes,
+            messages,
+            tickets,
+            outbox,
+            quarantine,
+        })
+    }
+
+    pub fn quarantine_list(&self) -> Result<Vec<QuarantineView>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT id, mailbox, uidvalidity, uid, reason, state, length(raw), created_at, released_at
+             FROM quarantine ORDER BY id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(QuarantineView {
+                id: QuarantineId::new(r.get(0)?),
+                mailbox: r.get(1)?,
+                uidvalidity: r.get(2)?,
+                uid: r.get(3)?,
+                reason: r.get(4)?,
+                state: r.get(5)?,
+                size: r.get(6)?,
+                created_at: r.get(7)?,
+                released_at: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn quarantine_raw(&self, id: QuarantineId) -> Result<Option<(QuarantineView, Vec<u8>)>, StoreError> {
+        let list = self.quarantine_list()?;
+        let Some(view) = list.into_iter().find(|q| q.id == id) else {
+            return Ok(None);
+        };
+        let raw: Vec<u8> = self
+            .conn
+            .query_row("SELECT raw FROM quarantine WHERE id = ?1", [id.get()], |r| r.get(0))?;
+        Ok(Some((view, raw)))
+    }
+
+    pub fn outbox_list(&self, state: Option<&str>) -> Result<Vec<OutboxView>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT o.id, o.ticket_id, o.kind, o.rcpt, m.subject, o.state, o.attempts, o.next_attempt_at,
+                o.last_error, o.response, o.created_at, o.sent_at
+             FROM outbox o JOIN messages m ON m.id = o.message
+             WHERE (?1 IS NULL OR o.state = ?1) ORDER BY o.id",
+        )?;
+        let rows = st.query_map([state], |r| {
+            Ok(OutboxView {
+                id: OutboxId::new(r.get(0)?),
+                ticket: r.get(1)?,
+                kind: r.get(2)?,
+                to: json_list(r.get(3)?),
+                subject: r.get(4)?,
+                state: r.get(5)?,
+                attempts: r.get(6)?,
+                next_attempt_at: r.get(7)?,
+                last_error: r.get(8)?,
+                response: r.get(9)?,
+                created_at: r.get(10)?,
+                sent_at: r.get(11)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The stored cursor of a mailbox.
+    pub fn cursor(&self, mailbox: &MailboxName) -> Result<Option<(UidValidity, Uid)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT uidvalidity, last_uid FROM mailboxes WHERE name = ?1",
+                [mailbox.as_str()],
+                |r| Ok((r.get::<_, Option<u32>>(0)?, r.get::<_, u32>(1)?)),
+            )
+            .optional()?
+            .and_then(|(uv, uid)| uv.map(|uv| (UidValidity(uv), Uid(uid)))))
+    }
+
+    /// Count of incoming messages carrying `message_id` (tests and `check`).
+    pub fn count_messages_with_id(&self, message_id: &str) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM messages WHERE message_id = ?1",
+            [message_id.trim_matches(['<', '>'])],
+            |r| r.get(0),
+        )?)
+    }
+}

@@ -1,0 +1,581 @@
+//! Operations inside one write transaction, used by the writer thread and by `workflow`.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::{parse_ts, ts, StoreError};
+use crate::model::{
+    Language, MailboxName, MessageId, MessageRowId, OutboxId, OutboxKind, Priority, QuarantineId,
+    Status, TicketId, Uid, UidValidity,
+};
+use crate::parse::{Parsed, Person};
+use crate::thread::{Lookup, TicketFacts};
+
+/// A write transaction; see the module doc of `store`.
+pub struct Tx<'c> {
+    t: &'c Transaction<'c>,
+}
+
+/// An incoming message to keep.
+pub struct NewIncoming<'a> {
+    pub mailbox: Option<&'a MailboxName>,
+    pub parsed: &'a Parsed,
+    pub class: &'a str,
+    pub raw: &'a [u8],
+    pub at: DateTime<Utc>,
+}
+
+pub struct NewTicket<'a> {
+    pub tag: &'a str,
+    pub subject: &'a str,
+    pub status: Status,
+    pub priority: Priority,
+    pub queue: &'a str,
+    pub mailbox: &'a str,
+    pub requester: Option<&'a Person>,
+    pub language: Language,
+    /// Why a human should look at this ticket (a stranger quoted another ticket's tag).
+    pub flagged: Option<&'a str>,
+    pub linked_to: Option<TicketId>,
+    pub at: DateTime<Utc>,
+}
+
+pub struct NewEvent<'a> {
+    pub ticket: Option<TicketId>,
+    pub at: DateTime<Utc>,
+    pub actor: &'a str,
+    pub kind: &'a str,
+    pub old: Option<&'a str>,
+    pub new: Option<&'a str>,
+    pub detail: Option<&'a str>,
+}
+
+/// An outgoing message; `id` was reserved with [`Tx::next_message_row_id`] so that the
+/// Message-ID (which names the row) could be built first.
+pub struct NewOutgoing<'a> {
+    pub id: MessageRowId,
+    pub ticket: TicketId,
+    pub message_id: &'a MessageId,
+    pub from: &'a str,
+    pub to: &'a [String],
+    pub subject: &'a str,
+    pub text: &'a str,
+    pub in_reply_to: Option<&'a MessageId>,
+    pub references: &'a [MessageId],
+    pub raw: &'a [u8],
+    pub at: DateTime<Utc>,
+}
+
+pub struct NewOutbox<'a> {
+    pub message: MessageRowId,
+    pub ticket: TicketId,
+    pub kind: OutboxKind,
+    pub mail_from: &'a str,
+    pub rcpt: &'a [String],
+    pub at: DateTime<Utc>,
+}
+
+pub struct NewQuarantine<'a> {
+    pub mailbox: Option<&'a MailboxName>,
+    pub location: Option<(UidValidity, Uid)>,
+    pub reason: &'a str,
+    pub raw: &'a [u8],
+    pub at: DateTime<Utc>,
+}
+
+/// What `workflow` needs to know about a ticket it is changing.
+#[derive(Debug, Clone)]
+pub struct TicketRow {
+    pub id: TicketId,
+    pub tag: String,
+    pub subject: String,
+    pub status: Status,
+    pub queue: String,
+    pub mailbox: String,
+    pub requester: Option<String>,
+    pub requester_name: Option<String>,
+    pub language: Language,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// A claimed outbox row, ready to hand to SMTP.
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    pub id: OutboxId,
+    pub ticket: Option<TicketId>,
+    pub mail_from: String,
+    pub rcpt: Vec<String>,
+    pub raw: Vec<u8>,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+pub struct QuarantinedRaw {
+    pub id: QuarantineId,
+    pub mailbox: Option<MailboxName>,
+    pub raw: Vec<u8>,
+    pub released: bool,
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".to_owned())
+}
+
+impl<'c> Tx<'c> {
+    pub(super) fn new(t: &'c Transaction<'c>) -> Tx<'c> {
+        Tx { t }
+    }
+
+    /// Runs `f` inside a savepoint: on `Err`, everything `f` wrote is undone and the
+    /// outer transaction goes on (one bad message never spoils its batch).
+    pub fn savepoint<T, E>(&mut self, f: impl FnOnce(&mut Tx<'c>) -> Result<T, E>) -> Result<Result<T, E>, StoreError> {
+        self.t.execute_batch("SAVEPOINT message")?;
+        match f(self) {
+            Ok(v) => {
+                self.t.execute_batch("RELEASE message")?;
+                Ok(Ok(v))
+            }
+            Err(e) => {
+                self.t
+                    .execute_batch("ROLLBACK TO message; RELEASE message")?;
+                Ok(Err(e))
+            }
+        }
+    }
+
+    /// True when this UID of this epoch was already recorded (stored or quarantined).
+    pub fn location_known(&mut self, mailbox: &MailboxName, uv: UidValidity, uid: Uid) -> Result<bool, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "SELECT 1 FROM message_locations WHERE mailbox = ?1 AND uidvalidity = ?2 AND uid = ?3",
+        )?;
+        Ok(st.exists(params![mailbox.as_str(), uv.0, uid.0])?)
+    }
+
+    pub fn add_location(
+        &mut self,
+        mailbox: &MailboxName,
+        uv: UidValidity,
+        uid: Uid,
+        message: Option<MessageRowId>,
+    ) -> Result<(), StoreError> {
+        let mut st = self.t.prepare_cached(
+            "INSERT OR IGNORE INTO message_locations (mailbox, uidvalidity, uid, message) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        st.execute(params![mailbox.as_str(), uv.0, uid.0, message.map(|m| m.get())])?;
+        Ok(())
+    }
+
+    /// The stored message with this Message-ID, in either direction, and its ticket.
+    pub fn message_by_id(&mut self, id: &MessageId) -> Result<Option<(MessageRowId, Option<TicketId>)>, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("SELECT id, ticket_id FROM messages WHERE message_id = ?1")?;
+        Ok(st
+            .query_row([id.as_str()], |r| {
+                Ok((
+                    MessageRowId::new(r.get(0)?),
+                    r.get::<_, Option<i64>>(1)?.map(TicketId::new),
+                ))
+            })
+            .optional()?)
+    }
+
+    /// Keeps an incoming message and its raw bytes; not yet on a ticket.
+    pub fn insert_incoming(&mut self, m: &NewIncoming<'_>) -> Result<MessageRowId, StoreError> {
+        let p = m.parsed;
+        let mut st = self.t.prepare_cached(
+            "INSERT INTO messages (direction, message_id, class, from_addr, from_name, to_addrs, cc_addrs,
+                subject, date, text, in_reply_to, refs, attachments, warnings, mailbox, recorded_at)
+             VALUES ('in', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )?;
+        st.execute(params![
+            p.message_id.as_str(),
+            m.class,
+            p.from.as_ref().map(|f| f.address.as_str()),
+            p.from.as_ref().and_then(|f| f.name.as_deref()),
+            json(&p.to.iter().map(Person::display).collect::<Vec<_>>()),
+            json(&p.cc.iter().map(Person::display).collect::<Vec<_>>()),
+            p.subject,
+            p.date.map(ts),
+            p.text,
+            p.in_reply_to.first().map(MessageId::as_str),
+            json(&p.references.iter().map(MessageId::as_str).collect::<Vec<_>>()),
+            json(&p.attachments),
+            json(&p.warnings),
+            m.mailbox.map(MailboxName::as_str),
+            ts(m.at),
+        ])?;
+        let id = MessageRowId::new(self.t.last_insert_rowid());
+        self.insert_raw(id, m.raw)?;
+        Ok(id)
+    }
+
+    fn insert_raw(&mut self, id: MessageRowId, raw: &[u8]) -> Result<(), StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("INSERT INTO message_raw (message, raw) VALUES (?1, ?2)")?;
+        st.execute(params![id.get(), raw])?;
+        Ok(())
+    }
+
+    pub fn set_message_ticket(&mut self, message: MessageRowId, ticket: TicketId) -> Result<(), StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("UPDATE messages SET ticket_id = ?2 WHERE id = ?1")?;
+        st.execute(params![message.get(), ticket.get()])?;
+        Ok(())
+    }
+
+    pub fn create_ticket(&mut self, t: &NewTicket<'_>) -> Result<TicketId, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "INSERT INTO tickets (tag, subject, status, priority, queue, mailbox, requester, requester_name,
+                language, flagged, linked_to, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+        )?;
+        st.execute(params![
+            t.tag,
+            t.subject,
+            t.status.as_str(),
+            t.priority.as_str(),
+            t.queue,
+            t.mailbox,
+            t.requester.map(|p| p.address.as_str()),
+            t.requester.and_then(|p| p.name.as_deref()),
+            t.language.as_str(),
+            t.flagged,
+            t.linked_to.map(TicketId::get),
+            ts(t.at),
+        ])?;
+        Ok(TicketId::new(self.t.last_insert_rowid()))
+    }
+
+    pub fn ticket_row(&mut self, id: TicketId) -> Result<Option<TicketRow>, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "SELECT tag, subject, status, queue, mailbox, requester, requester_name, language, closed_at
+             FROM tickets WHERE id = ?1",
+        )?;
+        Ok(st
+            .query_row([id.get()], |r| {
+                Ok(TicketRow {
+                    id,
+                    tag: r.get(0)?,
+                    subject: r.get(1)?,
+                    status: r.get::<_, String>(2)?.parse().unwrap_or(Status::Open),
+                    queue: r.get(3)?,
+                    mailbox: r.get(4)?,
+                    requester: r.get(5)?,
+                    requester_name: r.get(6)?,
+                    language: r.get::<_, String>(7)?.parse().unwrap_or(Language::En),
+                    closed_at: r.get::<_, Option<String>>(8)?.as_deref().and_then(parse_ts),
+                })
+            })
+            .optional()?)
+    }
+
+    /// Sets the status and keeps `closed_at` in step with it.
+    pub fn set_status(&mut self, ticket: TicketId, status: Status, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut st = self.t.prepare_cached(
+            "UPDATE tickets SET status = ?2, updated_at = ?3,
+                closed_at = CASE WHEN ?2 = 'closed' THEN ?3 WHEN ?2 = 'archived' THEN closed_at ELSE NULL END
+             WHERE id = ?1",
+        )?;
+        st.execute(params![ticket.get(), status.as_str(), ts(at)])?;
+        Ok(())
+    }
+
+    pub fn touch_ticket(&mut self, ticket: TicketId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("UPDATE tickets SET updated_at = ?2 WHERE id = ?1")?;
+        st.execute(params![ticket.get(), ts(at)])?;
+        Ok(())
+    }
+
+    pub fn add_participant(&mut self, ticket: TicketId, address: &str, role: &str) -> Result<(), StoreError> {
+        let mut st = self.t.prepare_cached(
+            "INSERT OR IGNORE INTO participants (ticket_id, address, role) VALUES (?1, ?2, ?3)",
+        )?;
+        st.execute(params![ticket.get(), address, role])?;
+        Ok(())
+    }
+
+    pub fn participant(&mut self, ticket: TicketId, address: &str) -> Result<bool, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("SELECT 1 FROM participants WHERE ticket_id = ?1 AND address = ?2")?;
+        Ok(st.exists(params![ticket.get(), address])?)
+    }
+
+    pub fn append_event(&mut self, e: &NewEvent<'_>) -> Result<(), StoreError> {
+        let mut st = self.t.prepare_cached(
+            "INSERT INTO events (ticket_id, at, actor, kind, old, new, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        st.execute(params![
+            e.ticket.map(TicketId::get),
+            ts(e.at),
+            e.actor,
+            e.kind,
+            e.old,
+            e.new,
+            e.detail
+        ])?;
+        Ok(())
+    }
+
+    /// Message-IDs of a ticket's messages, oldest first, for a full `References` chain.
+    pub fn thread_chain(&mut self, ticket: TicketId) -> Result<Vec<MessageId>, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("SELECT message_id FROM messages WHERE ticket_id = ?1 ORDER BY id")?;
+        let rows = st.query_map([ticket.get()], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(MessageId::new(&r?));
+        }
+        Ok(out)
+    }
+
+    /// The id the next message row will get. Safe because the write transaction holds
+    /// the database's write lock (`BEGIN IMMEDIATE`) until it commits.
+    pub fn next_message_row_id(&mut self) -> Result<MessageRowId, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM messages")?;
+        Ok(MessageRowId::new(st.query_row([], |r| r.get(0))?))
+    }
+
+    pub fn insert_outgoing(&mut self, m: &NewOutgoing<'_>) -> Result<MessageRowId, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "INSERT INTO messages (id, ticket_id, direction, message_id, class, from_addr, to_addrs, subject,
+                date, text, in_reply_to, refs, recorded_at)
+             VALUES (?1, ?2, 'out', ?3, 'own', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?7)",
+        )?;
+        st.execute(params![
+            m.id.get(),
+            m.ticket.get(),
+            m.message_id.as_str(),
+            m.from,
+            json(&m.to),
+            m.subject,
+            ts(m.at),
+            m.text,
+            m.in_reply_to.map(MessageId::as_str),
+            json(&m.references.iter().map(MessageId::as_str).collect::<Vec<_>>()),
+        ])?;
+        self.insert_raw(m.id, m.raw)?;
+        Ok(m.id)
+    }
+
+    pub fn queue_outbox(&mut self, o: &NewOutbox<'_>) -> Result<OutboxId, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "INSERT INTO outbox (message, ticket_id, kind, mail_from, rcpt, state, next_attempt_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6)",
+        )?;
+        st.execute(params![
+            o.message.get(),
+            o.ticket.get(),
+            o.kind.as_str(),
+            o.mail_from,
+            json(&o.rcpt),
+            ts(o.at)
+        ])?;
+        Ok(OutboxId::new(self.t.last_insert_rowid()))
+    }
+
+    pub fn quarantine(&mut self, q: &NewQuarantine<'_>) -> Result<QuarantineId, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "INSERT INTO quarantine (mailbox, uidvalidity, uid, reason, raw, state, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'held', ?6)",
+        )?;
+        st.execute(params![
+            q.mailbox.map(MailboxName::as_str),
+            q.location.map(|l| l.0 .0),
+            q.location.map(|l| l.1 .0),
+            q.reason,
+            q.raw,
+            ts(q.at)
+        ])?;
+        Ok(QuarantineId::new(self.t.last_insert_rowid()))
+    }
+
+    pub fn quarantined(&mut self, id: QuarantineId) -> Result<Option<QuarantinedRaw>, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("SELECT mailbox, raw, state FROM quarantine WHERE id = ?1")?;
+        Ok(st
+            .query_row([id.get()], |r| {
+                Ok(QuarantinedRaw {
+                    id,
+                    mailbox: r.get::<_, Option<String>>(0)?.map(MailboxName::new),
+                    raw: r.get(1)?,
+                    released: r.get::<_, String>(2)? == "released",
+                })
+            })
+            .optional()?)
+    }
+
+    pub fn release_quarantined(
+        &mut self,
+        id: QuarantineId,
+        message: Option<MessageRowId>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.t.execute(
+            "UPDATE quarantine SET state = 'released', released_at = ?2, released_as = ?3 WHERE id = ?1",
+            params![id.get(), ts(at), message.map(|m| m.get())],
+        )?;
+        Ok(())
+    }
+
+    /// The stored cursor of a mailbox, if any.
+    pub fn cursor(&mut self, mailbox: &MailboxName) -> Result<Option<(UidValidity, Uid)>, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("SELECT uidvalidity, last_uid FROM mailboxes WHERE name = ?1")?;
+        Ok(st
+            .query_row([mailbox.as_str()], |r| {
+                Ok(r.get::<_, Option<u32>>(0)?
+                    .map(|uv| (UidValidity(uv), Uid(r.get::<_, u32>(1).unwrap_or(0)))))
+            })
+            .optional()?
+            .flatten())
+    }
+
+    /// Moves the cursor to (`uv`, `uid`); commits with the batch that it covers.
+    pub fn advance_cursor(&mut self, mailbox: &MailboxName, uv: UidValidity, uid: Uid, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut st = self.t.prepare_cached(
+            "INSERT INTO mailboxes (name, uidvalidity, last_uid, last_sync_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(name) DO UPDATE SET uidvalidity = ?2,
+                last_uid = CASE WHEN uidvalidity IS ?2 THEN MAX(last_uid, ?3) ELSE ?3 END,
+                last_sync_at = ?4",
+        )?;
+        st.execute(params![mailbox.as_str(), uv.0, uid.0, ts(at)])?;
+        Ok(())
+    }
+
+    pub(super) fn record_sync(&mut self, mailbox: &MailboxName, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.t.execute(
+            "INSERT INTO mailboxes (name, last_sync_at) VALUES (?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET last_sync_at = ?2, last_error = NULL",
+            params![mailbox.as_str(), ts(at)],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn record_mailbox_error(&mut self, mailbox: &MailboxName, error: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.t.execute(
+            "INSERT INTO mailboxes (name, last_error, last_error_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET last_error = ?2, last_error_at = ?3",
+            params![mailbox.as_str(), error, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn claim_outbox(&mut self, limit: usize, now: DateTime<Utc>) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "SELECT o.id, o.ticket_id, o.mail_from, o.rcpt, r.raw, o.attempts, o.created_at
+             FROM outbox o JOIN message_raw r ON r.message = o.message
+             WHERE o.state = 'queued' AND o.next_attempt_at <= ?1
+             ORDER BY o.next_attempt_at, o.id LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![ts(now), limit as i64], |r| {
+            Ok(OutboxItem {
+                id: OutboxId::new(r.get(0)?),
+                ticket: r.get::<_, Option<i64>>(1)?.map(TicketId::new),
+                mail_from: r.get(2)?,
+                rcpt: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
+                raw: r.get(4)?,
+                attempts: r.get(5)?,
+                created_at: parse_ts(&r.get::<_, String>(6)?).unwrap_or(now),
+            })
+        })?;
+        let mut items = Vec::new();
+        for r in rows {
+            items.push(r?);
+        }
+        let mut claim = self.t.prepare_cached(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1",
+        )?;
+        for it in &items {
+            claim.execute([it.id.get()])?;
+        }
+        Ok(items)
+    }
+
+    pub(super) fn mark_sent(&mut self, id: OutboxId, at: DateTime<Utc>, response: &str) -> Result<(), StoreError> {
+        self.t.execute(
+            "UPDATE outbox SET state = 'sent', sent_at = ?2, response = ?3 WHERE id = ?1",
+            params![id.get(), ts(at), response],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn mark_retry(&mut self, id: OutboxId, next_at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+        self.t.execute(
+            "UPDATE outbox SET state = 'queued', next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+            params![id.get(), ts(next_at), error],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn mark_failed(&mut self, id: OutboxId, at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+        self.t.execute(
+            "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",
+            params![id.get(), error],
+        )?;
+        let ticket: Option<i64> = self
+            .t
+            .query_row("SELECT ticket_id FROM outbox WHERE id = ?1", [id.get()], |r| r.get(0))
+            .optional()?
+            .flatten();
+        self.append_event(&NewEvent {
+            ticket: ticket.map(TicketId::new),
+            at,
+            actor: "postdesk",
+            kind: "outbox.failed",
+            old: None,
+            new: None,
+            detail: Some(&format!("outbox #{}: {error}", id.get())),
+        })
+    }
+
+    pub(super) fn requeue_outbox(&mut self, id: Option<OutboxId>, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let n = match id {
+            Some(id) => {
+                let n = self.t.execute(
+                    "UPDATE outbox SET state = 'queued', next_attempt_at = ?2 WHERE id = ?1 AND state IN ('failed', 'queued')",
+                    params![id.get(), ts(now)],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!(
+                        "outbox #{} waiting or failed",
+                        id.get()
+                    )));
+                }
+                n
+            }
+            None => self.t.execute(
+                "UPDATE outbox SET state = 'queued', next_attempt_at = ?1 WHERE state = 'failed'",
+                params![ts(now)],
+            )?,
+        };
+        Ok(n)
+    }
+}
+
+/// The thread stage's read-only questions, answered inside the ingest transaction so that
+/// a reply in the same batch as its first message finds the new ticket.
+impl Lookup for Tx<'_> {
+    fn ticket(&mut self, id: TicketId) -> Option<TicketFacts> {
+        self.ticket_row(id).ok().flatten().map(|t| TicketFacts {
+            id,
+            requester: t.requester,
+        })
+    }
+    fn ticket_of_message(&mut self, id: &MessageId) -> Option<TicketId> {
+        self.message_by_id(id).ok().flatten().and_then(|(_, t)| t)
+    }
+    fn is_participant(&mut self, ticket: TicketId, address: &str) -> bool {
+        self.participant(ticket, address).unwrap_or(false)
+    }
+}

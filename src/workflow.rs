@@ -1,0 +1,644 @@
+//! Applies what the pure stages decided, inside the ingest transaction.
+//!
+//! In: a batch of prepared messages from one mailbox ([`IngestBatch`]) and a [`Tx`].
+//! Out: tickets, participants, events, outbox rows and the advanced cursor, all in the
+//! caller's one transaction (`store` commits it).
+//! - Exactly once (invariant 1): a UID already seen in this UIDVALIDITY, or a Message-ID
+//!   already stored, changes nothing.
+//! - Nothing lost (invariant 2): each message runs in a savepoint; if it cannot be
+//!   applied, its raw bytes go to quarantine with the reason and the batch goes on.
+//! - No loops (invariant 3): automatic mail is recorded, never answered, and never opens
+//!   a ticket.
+//! - The lifecycle decision for a customer's reply is the pure [`on_customer_reply`].
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::classify::{self, Class, Identity};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::model::{
+    Language, MailboxName, MessageRowId, OutboxKind, Priority, QuarantineId, Status, TicketId, Uid,
+    UidValidity,
+};
+use crate::notify::{self, AckInput, Templates};
+use crate::parse::{self, Parsed, Unusable};
+use crate::store::{
+    NewEvent, NewIncoming, NewOutbox, NewOutgoing, NewQuarantine, NewTicket, StoreError, TicketRow, Tx,
+};
+use crate::thread::{self, InstanceKey, Placement};
+
+/// A message after the pure stages: parsed and classified, off the writer thread.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub parsed: Parsed,
+    pub class: Class,
+}
+
+/// One fetched message.
+#[derive(Debug)]
+pub struct Incoming {
+    pub uid: Uid,
+    pub raw: Vec<u8>,
+    pub prepared: Result<Prepared, String>,
+}
+
+/// A batch from one mailbox and the cursor position it covers.
+#[derive(Debug)]
+pub struct IngestBatch {
+    pub mailbox: MailboxName,
+    pub uidvalidity: UidValidity,
+    pub items: Vec<Incoming>,
+    /// Highest UID the batch covers (UIDs the server skipped are covered too).
+    pub last_uid: Uid,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub recorded: usize,
+    pub duplicates: usize,
+    pub quarantined: usize,
+    pub new_tickets: usize,
+    pub automatic: usize,
+    pub outbox: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryOutcome {
+    Released(Applied),
+    StillUnusable(String),
+    AlreadyReleased,
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    NewTicket { ticket: TicketId, acknowledged: bool },
+    FollowUp { ticket: TicketId },
+    /// Automatic mail, recorded on a ticket or on none.
+    Automatic { ticket: Option<TicketId> },
+    Duplicate,
+}
+
+/// What happens to a ticket when its customer writes again (DESIGN.md lifecycle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reopen {
+    Unchanged,
+    To(Status),
+    NewLinkedTicket,
+}
+
+/// Same inputs, same answer: no clock, no store.
+pub fn on_customer_reply(
+    status: Status,
+    closed_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    reopen_window: Duration,
+) -> Reopen {
+    match status {
+        Status::New | Status::Open => Reopen::Unchanged,
+        Status::Pending | Status::Resolved => Reopen::To(Status::Open),
+        Status::Closed => {
+            let window = chrono::Duration::from_std(reopen_window).unwrap_or(chrono::Duration::MAX);
+            match closed_at {
+                Some(at) if now.signed_duration_since(at) <= window => Reopen::To(Status::Open),
+                _ => Reopen::NewLinkedTicket,
+            }
+        }
+        Status::Archived => Reopen::NewLinkedTicket,
+    }
+}
+
+struct MailboxInfo {
+    tag: String,
+    queue: String,
+    address: String,
+}
+
+struct QueueInfo {
+    display_name: String,
+    language: Language,
+}
+
+/// Everything the writer thread needs to apply a batch: derived once from the config.
+pub struct Engine {
+    identity: Identity,
+    key: InstanceKey,
+    tags: Vec<String>,
+    mailboxes: HashMap<String, MailboxInfo>,
+    queues: HashMap<String, QueueInfo>,
+    templates: Templates,
+    max_message_bytes: usize,
+    reopen_window: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Key(#[from] thread::KeyError),
+    #[error(transparent)]
+    Templates(#[from] notify::TemplateError),
+}
+
+/// Why one message could not be applied; it goes to quarantine with this text.
+#[derive(Debug)]
+enum ApplyError {
+    Store(StoreError),
+    Unusable(String),
+}
+
+impl From<StoreError> for ApplyError {
+    fn from(e: StoreError) -> ApplyError {
+        ApplyError::Store(e)
+    }
+}
+
+const SYSTEM: &str = "postdesk";
+
+impl Engine {
+    pub fn new(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Engine, EngineError> {
+        let key = InstanceKey::load_or_create(&cfg.instance_key_path())?;
+        let templates = Templates::load(cfg.templates_dir.as_deref())?;
+        Ok(Engine::with_parts(cfg, key, templates, clock))
+    }
+
+    pub fn with_parts(cfg: &Config, key: InstanceKey, templates: Templates, clock: Arc<dyn Clock>) -> Engine {
+        Engine {
+            identity: Identity {
+                hostname: cfg.hostname.clone(),
+                addresses: cfg.support_addresses(),
+            },
+            key,
+            tags: cfg.tags(),
+            mailboxes: cfg
+                .mailboxes
+                .iter()
+                .map(|m| {
+                    (
+                        m.name.as_str().to_owned(),
+                        MailboxInfo {
+                            tag: m.tag.clone(),
+                            queue: m.queue.clone(),
+                            address: m.address.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            queues: cfg
+                .queues
+                .iter()
+                .map(|q| {
+                    (
+                        q.name.clone(),
+                        QueueInfo {
+                            display_name: q.display_name.clone(),
+                            language: q.language,
+                        },
+                    )
+                })
+                .collect(),
+            templates,
+            max_message_bytes: cfg.max_message_bytes,
+            reopen_window: cfg.reopen_window,
+            clock,
+        }
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Parse and classify: pure, CPU only, run off the writer thread. A panic in a parser
+    /// becomes a quarantine reason, never a dead task.
+    pub fn prepare(&self, raw: &[u8]) -> Result<Prepared, String> {
+        let max = self.max_message_bytes;
+        let identity = &self.identity;
+        match catch_unwind(AssertUnwindSafe(|| {
+            parse::message(raw, max).map(|parsed| {
+                let class = classify::classify(&parsed, identity);
+                Prepared { parsed, class }
+            })
+        })) {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(unusable)) => Err(unusable_reason(&unusable)),
+            Err(_) => Err("internal error: the parser panicked on this message".to_owned()),
+        }
+    }
+
+    /// Applies a batch (see the module doc) and advances the mailbox cursor.
+    pub fn ingest(&self, tx: &mut Tx<'_>, batch: IngestBatch) -> Result<BatchOutcome, StoreError> {
+        let mut out = BatchOutcome::default();
+        let mb = &batch.mailbox;
+        for item in &batch.items {
+            if tx.location_known(mb, batch.uidvalidity, item.uid)? {
+                out.duplicates += 1;
+                continue;
+            }
+            let applied = tx.savepoint(|tx| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    self.apply_one(tx, Some(mb), &item.prepared, &item.raw, batch.at)
+                }))
+                .unwrap_or_else(|_| {
+                    Err(ApplyError::Unusable(
+                        "internal error: processing panicked on this message".to_owned(),
+                    ))
+                })
+            })?;
+            match applied {
+                Ok((row, applied)) => {
+                    tx.add_location(mb, batch.uidvalidity, item.uid, row)?;
+                    out.count(&applied);
+                }
+                Err(err) => {
+                    let reason = match err {
+                        ApplyError::Unusable(r) => r,
+                        ApplyError::Store(e) => format!("cannot store message: {}", error_chain(&e)),
+                    };
+                    tracing::warn!(uid = item.uid.0, %reason, "quarantined");
+                    tx.quarantine(&NewQuarantine {
+                        mailbox: Some(mb),
+                        location: Some((batch.uidvalidity, item.uid)),
+                        reason: &reason,
+                        raw: &item.raw,
+                        at: batch.at,
+                    })?;
+                    tx.add_location(mb, batch.uidvalidity, item.uid, None)?;
+                    out.quarantined += 1;
+                }
+            }
+        }
+        tx.advance_cursor(mb, batch.uidvalidity, batch.last_uid, batch.at)?;
+        Ok(out)
+    }
+
+    /// `postdesk quarantine retry`: parse and apply the raw bytes again.
+    pub fn retry_quarantined(&self, tx: &mut Tx<'_>, id: QuarantineId) -> Result<RetryOutcome, StoreError> {
+        let Some(q) = tx.quarantined(id)? else {
+            return Err(StoreError::NotFound(format!("quarantined message #{}", id.get())));
+        };
+        if q.released {
+            return Ok(RetryOutcome::AlreadyReleased);
+        }
+        let now = self.clock.now();
+        let prepared = self.prepare(&q.raw);
+        let applied = tx.savepoint(|tx| self.apply_one(tx, q.mailbox.as_ref(), &prepared, &q.raw, now))?;
+        match applied {
+            Ok((row, applied)) => {
+                tx.release_quarantined(id, row, now)?;
+                Ok(RetryOutcome::Released(applied))
+            }
+            Err(ApplyError::Unusable(r)) => Ok(RetryOutcome::StillUnusable(r)),
+            Err(ApplyError::Store(e)) => Err(e),
+        }
+    }
+
+    fn apply_one(
+        &self,
+        tx: &mut Tx<'_>,
+        mailbox: Option<&MailboxName>,
+        prepared: &Result<Prepared, String>,
+        raw: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<(Option<MessageRowId>, Applied), ApplyError> {
+        let p = prepared.as_ref().map_err(|r| ApplyError::Unusable(r.clone()))?;
+        if let Some((row, _)) = tx.message_by_id(&p.parsed.message_id)? {
+            return Ok((Some(row), Applied::Duplicate));
+        }
+        let row = tx.insert_incoming(&NewIncoming {
+            mailbox,
+            parsed: &p.parsed,
+            class: p.class.as_str(),
+            raw,
+            at,
+        })?;
+        let applied = if p.class.is_automatic() {
+            self.apply_automatic(tx, row, p, at)?
+        } else {
+            self.apply_human(tx, mailbox, row, &p.parsed, at)?
+        };
+        Ok((Some(row), applied))
+    }
+
+    /// Automatic mail joins a ticket only through one of our signed Message-IDs (or, for
+    /// a bounce, the returned message's id); it never reopens, notifies or opens a ticket.
+    fn apply_automatic(&self, tx: &mut Tx<'_>, row: MessageRowId, p: &Prepared, at: DateTime<Utc>) -> Result<Applied, StoreError> {
+        let mut ticket = match thread::place(&p.parsed, &self.key, &self.tags, tx) {
+            Placement::Existing { ticket, .. } => Some(ticket),
+            Placement::New { .. } => None,
+        };
+        if let Class::Bounce(b) = &p.class {
+            if let Some(orig) = b.report.as_ref().and_then(|r| r.original_message_id.as_ref()) {
+                ticket = ticket.or_else(|| self.key.verify(orig).map(|(t, _)| t));
+            }
+        }
+        let ticket = ticket.filter(|t| tx.ticket_row(*t).ok().flatten().is_some());
+        if let Some(t) = ticket {
+            tx.set_message_ticket(row, t)?;
+            tx.touch_ticket(t, at)?;
+            let detail = format!("{}: {}", p.class.as_str(), p.class.reason());
+            tx.append_event(&NewEvent {
+                ticket: Some(t),
+                at,
+                actor: SYSTEM,
+                kind: "message.automatic",
+                old: None,
+                new: Some(p.class.as_str()),
+                detail: Some(&detail),
+            })?;
+        }
+        Ok(Applied::Automatic { ticket })
+    }
+
+    fn apply_human(
+        &self,
+        tx: &mut Tx<'_>,
+        mailbox: Option<&MailboxName>,
+        row: MessageRowId,
+        parsed: &Parsed,
+        at: DateTime<Utc>,
+    ) -> Result<Applied, StoreError> {
+        let placement = thread::place(parsed, &self.key, &self.tags, tx);
+        match placement {
+            Placement::Existing { ticket, via } => {
+                let t = tx
+                    .ticket_row(ticket)?
+                    .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
+                match on_customer_reply(t.status, t.closed_at, at, self.reopen_window) {
+                    Reopen::NewLinkedTicket => {
+                        let reason = format!("reply to #{ticket}, which is {} past the reopen window", t.status);
+                        return self.open_ticket(tx, mailbox, row, parsed, Some((ticket, reason, false)), at);
+                    }
+                    Reopen::To(status) => {
+                        tx.set_status(ticket, status, at)?;
+                        tx.append_event(&NewEvent {
+                            ticket: Some(ticket),
+                            at,
+                            actor: actor(parsed),
+                            kind: "status",
+                            old: Some(t.status.as_str()),
+                            new: Some(status.as_str()),
+                            detail: Some("customer replied"),
+                        })?;
+                    }
+                    Reopen::Unchanged => tx.touch_ticket(ticket, at)?,
+                }
+                tx.set_message_ticket(row, ticket)?;
+                tx.append_event(&NewEvent {
+                    ticket: Some(ticket),
+                    at,
+                    actor: actor(parsed),
+                    kind: "message.in",
+                    old: None,
+                    new: Some(parsed.message_id.as_str()),
+                    detail: Some(via.as_str()),
+                })?;
+                Ok(Applied::FollowUp { ticket })
+            }
+            Placement::New { linked_to } => {
+                let linked = linked_to.map(|(t, reason)| (t, reason, true));
+                self.open_ticket(tx, mailbox, row, parsed, linked, at)
+            }
+        }
+    }
+
+    /// A new ticket for `row`, with its participants, events and acknowledgement.
+    /// `linked`: (ticket, reason, flag it for a human).
+    fn open_ticket(
+        &self,
+        tx: &mut Tx<'_>,
+        mailbox: Option<&MailboxName>,
+        row: MessageRowId,
+        parsed: &Parsed,
+        linked: Option<(TicketId, String, bool)>,
+        at: DateTime<Utc>,
+    ) -> Result<Applied, StoreError> {
+        let mb = mailbox
+            .and_then(|m| self.mailboxes.get(m.as_str()))
+            .or_else(|| self.mailboxes.values().next())
+            .expect("config has at least one mailbox");
+        let queue = self.queues.get(&mb.queue);
+        let language = if parse::has_cjk(&parsed.subject) || parse::has_cjk(&parsed.text) {
+            Language::ZhCn
+        } else {
+            queue.map_or(Language::En, |q| q.language)
+        };
+        let subject = notify::clean_subject(&parsed.subject, &self.tags);
+        let flagged = linked.as_ref().filter(|l| l.2).map(|l| l.1.as_str());
+        let ticket = tx.create_ticket(&NewTicket {
+            tag: &mb.tag,
+            subject: &subject,
+            status: Status::New,
+            priority: Priority::Normal,
+            queue: &mb.queue,
+            mailbox: mailbox.map_or("", |m| m.as_str()),
+            requester: parsed.from.as_ref(),
+            language,
+            flagged,
+            linked_to: linked.as_ref().map(|l| l.0),
+            at,
+        })?;
+        tx.set_message_ticket(row, ticket)?;
+        if let Some(from) = &parsed.from {
+            tx.add_participant(ticket, &from.address, "requester")?;
+        }
+        let ours = &self.identity.addresses;
+        for cc in &parsed.cc {
+            if !ours.contains(&cc.address) && Some(&cc.address) != parsed.from.as_ref().map(|f| &f.address) {
+                tx.add_participant(ticket, &cc.address, "cc")?;
+            }
+        }
+        tx.append_event(&NewEvent {
+            ticket: Some(ticket),
+            at,
+            actor: actor(parsed),
+            kind: "ticket.created",
+            old: None,
+            new: Some(Status::New.as_str()),
+            detail: Some(&format!("queue {}", mb.queue)),
+        })?;
+        if let Some((other, reason, _)) = &linked {
+            tx.append_event(&NewEvent {
+                ticket: Some(ticket),
+                at,
+                actor: SYSTEM,
+                kind: "ticket.linked",
+                old: None,
+                new: Some(&other.to_string()),
+                detail: Some(reason),
+            })?;
+        }
+        let t = tx
+            .ticket_row(ticket)?
+            .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
+        let acknowledged = self.queue_acknowledgement(tx, &t, mb, queue, parsed, at)?;
+        Ok(Applied::NewTicket {
+            ticket,
+            acknowledged,
+        })
+    }
+
+    /// Composes the acknowledgement and queues it in the outbox, in the same transaction
+    /// as the ticket. A message that cannot be composed (an address lettre refuses) is an
+    /// event, not a lost ticket.
+    fn queue_acknowledgement(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        mb: &MailboxInfo,
+        queue: Option<&QueueInfo>,
+        parsed: &Parsed,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let Some(to) = parsed.from.as_ref() else {
+            return Ok(false);
+        };
+        let id = tx.next_message_row_id()?;
+        let message_id = self.key.message_id(&self.identity.hostname, t.id, id);
+        let mut references = parsed.references.clone();
+        if !references.contains(&parsed.message_id) {
+            references.push(parsed.message_id.clone());
+        }
+        let input = AckInput {
+            ticket: t.id,
+            tag: &t.tag,
+            subject: &t.subject,
+            queue_name: queue.map_or(t.queue.as_str(), |q| q.display_name.as_str()),
+            language: t.language,
+            customer: to,
+            support_address: &mb.address,
+            message_id: &message_id,
+            in_reply_to: &parsed.message_id,
+            references: &references,
+            hostname: &self.identity.hostname,
+            created_at: at,
+            at,
+        };
+        let composed = match notify::compose_acknowledgement(&self.templates, &input) {
+            Ok(c) => c,
+            Err(err) => {
+                tx.append_event(&NewEvent {
+                    ticket: Some(t.id),
+                    at,
+                    actor: SYSTEM,
+                    kind: "acknowledgement.failed",
+                    old: None,
+                    new: None,
+                    detail: Some(&err.to_string()),
+                })?;
+                return Ok(false);
+            }
+        };
+        let rcpt = vec![to.address.clone()];
+        tx.insert_outgoing(&NewOutgoing {
+            id,
+            ticket: t.id,
+            message_id: &message_id,
+            from: &mb.address,
+            to: &rcpt,
+            subject: &composed.subject,
+            text: &composed.text,
+            in_reply_to: Some(&parsed.message_id),
+            references: &references,
+            raw: &composed.raw,
+            at,
+        })?;
+        tx.queue_outbox(&NewOutbox {
+            message: id,
+            ticket: t.id,
+            kind: OutboxKind::Acknowledgement,
+            mail_from: &mb.address,
+            rcpt: &rcpt,
+            at,
+        })?;
+        tx.append_event(&NewEvent {
+            ticket: Some(t.id),
+            at,
+            actor: SYSTEM,
+            kind: "acknowledgement.queued",
+            old: None,
+            new: Some(&to.address),
+            detail: None,
+        })?;
+        Ok(true)
+    }
+}
+
+impl BatchOutcome {
+    fn count(&mut self, applied: &Applied) {
+        match applied {
+            Applied::Duplicate => self.duplicates += 1,
+            Applied::NewTicket { acknowledged, .. } => {
+                self.recorded += 1;
+                self.new_tickets += 1;
+                self.outbox += usize::from(*acknowledged);
+            }
+            Applied::FollowUp { .. } => self.recorded += 1,
+            Applied::Automatic { .. } => {
+                self.recorded += 1;
+                self.automatic += 1;
+            }
+        }
+    }
+}
+
+fn actor(parsed: &Parsed) -> &str {
+    parsed.from.as_ref().map_or("(unknown sender)", |f| f.address.as_str())
+}
+
+fn unusable_reason(u: &Unusable) -> String {
+    format!("unusable message: {u}")
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn reopen_rules() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let week = Duration::from_secs(7 * 86_400);
+        let cases = [
+            (Status::New, None, Reopen::Unchanged),
+            (Status::Open, None, Reopen::Unchanged),
+            (Status::Pending, None, Reopen::To(Status::Open)),
+            (Status::Resolved, None, Reopen::To(Status::Open)),
+            (
+                Status::Closed,
+                Some(now - chrono::Duration::days(3)),
+                Reopen::To(Status::Open),
+            ),
+            (
+                Status::Closed,
+                Some(now - chrono::Duration::days(8)),
+                Reopen::NewLinkedTicket,
+            ),
+            (Status::Closed, None, Reopen::NewLinkedTicket),
+            (Status::Archived, None, Reopen::NewLinkedTicket),
+        ];
+        for (status, closed_at, want) in cases {
+            assert_eq!(
+                on_customer_reply(status, closed_at, now, week),
+                want,
+                "{status} closed {closed_at:?}"
+            );
+        }
+    }
+}
