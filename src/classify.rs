@@ -197,7 +197,12 @@ fn looks_like_bounce_body(msg: &Parsed) -> bool {
     if !subject_hit {
         return false;
     }
-    let head: String = msg.text.chars().take(4000).collect::<String>().to_lowercase();
+    let head: String = msg
+        .text
+        .chars()
+        .take(4000)
+        .collect::<String>()
+        .to_lowercase();
     [
         "this is the mail system at host",
         "could not be delivered",
@@ -231,20 +236,49 @@ mod tests {
 
     #[test]
     fn table() {
-        let base = "From: a@customer.test\r\nTo: support@example.test\r\nMessage-ID: <1@customer.test>";
+        let base =
+            "From: a@customer.test\r\nTo: support@example.test\r\nMessage-ID: <1@customer.test>";
         let cases: &[(&str, &str, &str)] = &[
             ("Subject: help", "human", "plain"),
-            ("Subject: help\r\nAuto-Submitted: no", "human", "auto-submitted no"),
-            ("Subject: x\r\nAuto-Submitted: auto-replied", "auto-reply", "rfc 3834"),
-            ("Subject: x\r\nX-Autoreply: yes", "auto-reply", "x-autoreply"),
-            ("Subject: x\r\nX-Autorespond: yes", "auto-reply", "x-autorespond"),
-            ("Subject: x\r\nX-Auto-Response-Suppress: All", "auto-reply", "exchange"),
+            (
+                "Subject: help\r\nAuto-Submitted: no",
+                "human",
+                "auto-submitted no",
+            ),
+            (
+                "Subject: x\r\nAuto-Submitted: auto-replied",
+                "auto-reply",
+                "rfc 3834",
+            ),
+            (
+                "Subject: x\r\nX-Autoreply: yes",
+                "auto-reply",
+                "x-autoreply",
+            ),
+            (
+                "Subject: x\r\nX-Autorespond: yes",
+                "auto-reply",
+                "x-autorespond",
+            ),
+            (
+                "Subject: x\r\nX-Auto-Response-Suppress: All",
+                "auto-reply",
+                "exchange",
+            ),
             ("Subject: x\r\nPrecedence: bulk", "bulk", "precedence"),
             ("Subject: x\r\nList-Id: <l.example>", "bulk", "list"),
-            ("Subject: Automatic reply: help", "auto-reply", "outlook ooo"),
+            (
+                "Subject: Automatic reply: help",
+                "auto-reply",
+                "outlook ooo",
+            ),
             ("Subject: 自动回复: 打印机", "auto-reply", "chinese ooo"),
             ("Subject: x\r\nReturn-Path: <>", "bounce", "null sender"),
-            ("Subject: x\r\nX-Postdesk-Loop: helpdesk.example.test", "own", "loop header"),
+            (
+                "Subject: x\r\nX-Postdesk-Loop: helpdesk.example.test",
+                "own",
+                "loop header",
+            ),
         ];
         for (extra, want, what) in cases {
             let c = class_of(&format!("{base}\r\n{extra}"), "hi");

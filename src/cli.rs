@@ -93,7 +93,9 @@ pub enum QuarantineCommand {
         json: JsonFlag,
     },
     /// Process a quarantined message again (after a fix or a config change).
-    Retry { id: i64 },
+    Retry {
+        id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,7 +165,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_imap=warn,lettre=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // lettre and async-imap log whole protocol lines at debug level, AUTH and LOGIN
+    // included: keep them at warn whatever RUST_LOG says (invariant 7, no secrets in logs).
+    let filter = ["lettre=warn", "async_imap=warn", "imap_proto=warn"]
+        .iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, |f, d| f.add_directive(d));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -195,7 +203,10 @@ fn print_json<T: Serialize>(value: &T) -> Result<ExitCode> {
 async fn run_daemon(cfg: Config, hold_outbox: bool) -> Result<()> {
     let shutdown = async {
         use tokio::signal::unix::{signal, SignalKind};
-        let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        let (mut term, mut int) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(t), Ok(i)) => (t, i),
             _ => {
                 tracing::error!("cannot install signal handlers");
@@ -251,7 +262,11 @@ fn check(path: &Path, connect: bool) -> Result<ExitCode> {
             println!("smtp: FAILED: {e}");
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
@@ -265,7 +280,11 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             json,
         } => {
             let status = status.map(|s| s.parse::<Status>()).transpose()?;
-            let tickets = r.tickets(&TicketFilter { status, queue, limit })?;
+            let tickets = r.tickets(&TicketFilter {
+                status,
+                queue,
+                limit,
+            })?;
             if json.json {
                 return print_json(&tickets);
             }
@@ -386,7 +405,10 @@ fn quarantine(path: &Path, cmd: QuarantineCommand) -> Result<ExitCode> {
                 });
             }
             println!("#{} {} reason: {}", view.id.get(), view.state, view.reason);
-            println!("{}", String::from_utf8_lossy(&bytes[..bytes.len().min(4000)]));
+            println!(
+                "{}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(4000)])
+            );
             Ok(ExitCode::SUCCESS)
         }
         QuarantineCommand::Retry { id } => {
@@ -444,7 +466,8 @@ fn outbox(path: &Path, cmd: OutboxCommand) -> Result<ExitCode> {
                 bail!("give an outbox id, or --all for every failed message");
             }
             let store = writer(&cfg)?;
-            let n = runtime()?.block_on(store.requeue_outbox(id.map(OutboxId::new), SystemClock.now()))?;
+            let n = runtime()?
+                .block_on(store.requeue_outbox(id.map(OutboxId::new), SystemClock.now()))?;
             println!("{n} message(s) queued again; a running daemon sends them within a second");
             Ok(ExitCode::SUCCESS)
         }

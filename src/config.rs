@@ -256,7 +256,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!(
                 "invalid duration {text:?}: expected a number followed by ms, s, m, h or d (\"90s\", \"7d\")"
@@ -522,8 +524,7 @@ impl Validator<'_> {
             ));
         }
         let tag_ok = !m.tag.get_ref().is_empty()
-            && m
-                .tag
+            && m.tag
                 .get_ref()
                 .chars()
                 .all(|c| c.is_alphanumeric() || c == '-' || c == '_');
@@ -677,10 +678,7 @@ impl Validator<'_> {
         if p.is_absolute() {
             p.to_owned()
         } else {
-            self.path
-                .parent()
-                .unwrap_or_else(|| Path::new("."))
-                .join(p)
+            self.path.parent().unwrap_or_else(|| Path::new(".")).join(p)
         }
     }
 }
@@ -734,7 +732,10 @@ poll_interval = "90s"
     fn unknown_key_names_file_line_and_key() {
         let text = GOOD.replace("tag = \"ACME\"", "tag = \"ACME\"\ncolour = \"blue\"");
         let err = load_text(&text).unwrap_err().to_string();
-        assert!(err.starts_with("/etc/postdesk/test.toml:18: colour:"), "{err}");
+        assert!(
+            err.starts_with("/etc/postdesk/test.toml:18: colour:"),
+            "{err}"
+        );
         assert!(err.contains("unknown field"), "{err}");
     }
 
@@ -753,7 +754,10 @@ poll_interval = "90s"
     fn unknown_queue_reference_is_named() {
         let text = GOOD.replace("queue = \"support\"", "queue = \"sales\"");
         let err = load_text(&text).unwrap_err().to_string();
-        assert!(err.contains(":16: queue: no [[queue]] named \"sales\""), "{err}");
+        assert!(
+            err.contains(":16: queue: no [[queue]] named \"sales\""),
+            "{err}"
+        );
     }
 
     #[test]
@@ -765,7 +769,11 @@ poll_interval = "90s"
             ("7d", 604_800),
             ("1h30m", 5400),
         ] {
-            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs(secs)),
+                "{text}"
+            );
         }
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         for bad in ["", "s", "9x", "-1s", "1.5h"] {

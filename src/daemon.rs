@@ -77,7 +77,12 @@ pub async fn run(
     for mb in &cfg.mailboxes {
         let (tx, rx) = oneshot::channel();
         first_syncs.push(rx);
-        tasks.spawn(imap::watch(mb.clone(), ctx.clone(), shutdown.clone(), Some(tx)));
+        tasks.spawn(imap::watch(
+            mb.clone(),
+            ctx.clone(),
+            shutdown.clone(),
+            Some(tx),
+        ));
     }
     let ready = opts.ready;
     tasks.spawn(async move {

@@ -12,16 +12,16 @@
 //! - [`store`]: all SQL; one writer thread; read-only views for the CLI.
 //! - [`daemon`], [`cli`]: `postdesk run` and the other commands.
 
-pub mod config;
-pub mod ingest;
-pub mod parse;
 pub mod classify;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod ingest;
+pub mod model;
+pub mod notify;
+pub mod parse;
+pub mod shutdown;
+pub mod store;
 pub mod thread;
 pub mod workflow;
-pub mod notify;
-pub mod store;
-pub mod model;
-pub mod clock;
-pub mod shutdown;
-pub mod daemon;
-pub mod cli;

@@ -300,7 +300,9 @@ fn id_list(value: &HeaderValue<'_>) -> Vec<MessageId> {
         HeaderValue::TextList(list) => list.iter().map(|t| MessageId::new(t)).collect(),
         _ => Vec::new(),
     };
-    ids.into_iter().filter(|id| !id.as_str().is_empty()).collect()
+    ids.into_iter()
+        .filter(|id| !id.as_str().is_empty())
+        .collect()
 }
 
 fn text_header(msg: &mail_parser::Message<'_>, name: &str) -> Option<String> {
@@ -397,7 +399,8 @@ fn report(msg: &mail_parser::Message<'_>) -> Option<Report> {
             }
         } else if ctype == "text" && sub == "rfc822-headers" {
             let text = String::from_utf8_lossy(part.contents());
-            report.original_message_id = header_in_text(&text, "message-id").map(|v| MessageId::new(&v));
+            report.original_message_id =
+                header_in_text(&text, "message-id").map(|v| MessageId::new(&v));
         }
         // mail-parser parses a delivery-status body as a nested message in some cases.
         if ctype == "message" && sub == "delivery-status" && report.recipients.is_empty() {
@@ -429,9 +432,7 @@ fn read_delivery_status(text: &str, report: &mut Report) {
                 }
             }
             "status" if report.status.is_none() => report.status = Some(value.to_owned()),
-            "action" if report.action.is_none() => {
-                report.action = Some(value.to_ascii_lowercase())
-            }
+            "action" if report.action.is_none() => report.action = Some(value.to_ascii_lowercase()),
             "diagnostic-code" if report.diagnostic.is_none() => {
                 report.diagnostic = Some(value.to_owned())
             }
@@ -519,7 +520,8 @@ mod tests {
     #[test]
     fn missing_message_id_gets_stable_synthetic_one() {
         let a = b"Return-Path: <x@y>\r\nFrom: a@customer.test\r\nSubject: x\r\n\r\nbody";
-        let b = b"Delivered-To: other@example.test\r\nFrom: a@customer.test\r\nSubject: x\r\n\r\nbody";
+        let b =
+            b"Delivered-To: other@example.test\r\nFrom: a@customer.test\r\nSubject: x\r\n\r\nbody";
         let pa = message(a, LIMIT).unwrap();
         let pb = message(b, LIMIT).unwrap();
         assert!(pa.message_id.as_str().ends_with(SYNTHETIC_DOMAIN));

@@ -196,7 +196,11 @@ fn tag_at(chars: &[char], mut i: usize, tag: &[char]) -> Option<TicketId> {
     if i == digits_start || i - digits_start > 15 {
         return None;
     }
-    let n: i64 = chars[digits_start..i].iter().collect::<String>().parse().ok()?;
+    let n: i64 = chars[digits_start..i]
+        .iter()
+        .collect::<String>()
+        .parse()
+        .ok()?;
     // Then the closing bracket, after spaces or a trailing link.
     let limit = i + 200;
     while i < chars.len() && i < limit {
@@ -245,10 +249,15 @@ impl Via {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placement {
-    Existing { ticket: TicketId, via: Via },
+    Existing {
+        ticket: TicketId,
+        via: Via,
+    },
     /// A new ticket; `linked_to` is set when the message named a ticket that the sender
     /// may not join (it is then flagged for a human to look at).
-    New { linked_to: Option<(TicketId, String)> },
+    New {
+        linked_to: Option<(TicketId, String)>,
+    },
 }
 
 /// The thread decision. `tags` are every subject tag we answer to.
@@ -430,7 +439,10 @@ mod tests {
         // A reference to the customer's own first message joins only for participants.
         assert!(matches!(
             check(&mut db, parsed("alice@c.test", "more", "first@c.test")),
-            Placement::Existing { via: Via::KnownReference, .. }
+            Placement::Existing {
+                via: Via::KnownReference,
+                ..
+            }
         ));
         assert!(matches!(
             check(&mut db, parsed("mallory@x.test", "more", "first@c.test")),

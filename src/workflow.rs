@@ -28,7 +28,8 @@ use crate::model::{
 use crate::notify::{self, AckInput, Templates};
 use crate::parse::{self, Parsed, Unusable};
 use crate::store::{
-    NewEvent, NewIncoming, NewOutbox, NewOutgoing, NewQuarantine, NewTicket, StoreError, TicketRow, Tx,
+    NewEvent, NewIncoming, NewOutbox, NewOutgoing, NewQuarantine, NewTicket, StoreError, TicketRow,
+    Tx,
 };
 use crate::thread::{self, InstanceKey, Placement};
 
@@ -78,10 +79,17 @@ pub enum RetryOutcome {
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
-    NewTicket { ticket: TicketId, acknowledged: bool },
-    FollowUp { ticket: TicketId },
+    NewTicket {
+        ticket: TicketId,
+        acknowledged: bool,
+    },
+    FollowUp {
+        ticket: TicketId,
+    },
     /// Automatic mail, recorded on a ticket or on none.
-    Automatic { ticket: Option<TicketId> },
+    Automatic {
+        ticket: Option<TicketId>,
+    },
     Duplicate,
 }
 
@@ -168,7 +176,12 @@ impl Engine {
         Ok(Engine::with_parts(cfg, key, templates, clock))
     }
 
-    pub fn with_parts(cfg: &Config, key: InstanceKey, templates: Templates, clock: Arc<dyn Clock>) -> Engine {
+    pub fn with_parts(
+        cfg: &Config,
+        key: InstanceKey,
+        templates: Templates,
+        clock: Arc<dyn Clock>,
+    ) -> Engine {
         Engine {
             identity: Identity {
                 hostname: cfg.hostname.clone(),
@@ -258,7 +271,9 @@ impl Engine {
                 Err(err) => {
                     let reason = match err {
                         ApplyError::Unusable(r) => r,
-                        ApplyError::Store(e) => format!("cannot store message: {}", error_chain(&e)),
+                        ApplyError::Store(e) => {
+                            format!("cannot store message: {}", error_chain(&e))
+                        }
                     };
                     tracing::warn!(uid = item.uid.0, %reason, "quarantined");
                     tx.quarantine(&NewQuarantine {
@@ -278,16 +293,24 @@ impl Engine {
     }
 
     /// `postdesk quarantine retry`: parse and apply the raw bytes again.
-    pub fn retry_quarantined(&self, tx: &mut Tx<'_>, id: QuarantineId) -> Result<RetryOutcome, StoreError> {
+    pub fn retry_quarantined(
+        &self,
+        tx: &mut Tx<'_>,
+        id: QuarantineId,
+    ) -> Result<RetryOutcome, StoreError> {
         let Some(q) = tx.quarantined(id)? else {
-            return Err(StoreError::NotFound(format!("quarantined message #{}", id.get())));
+            return Err(StoreError::NotFound(format!(
+                "quarantined message #{}",
+                id.get()
+            )));
         };
         if q.released {
             return Ok(RetryOutcome::AlreadyReleased);
         }
         let now = self.clock.now();
         let prepared = self.prepare(&q.raw);
-        let applied = tx.savepoint(|tx| self.apply_one(tx, q.mailbox.as_ref(), &prepared, &q.raw, now))?;
+        let applied =
+            tx.savepoint(|tx| self.apply_one(tx, q.mailbox.as_ref(), &prepared, &q.raw, now))?;
         match applied {
             Ok((row, applied)) => {
                 tx.release_quarantined(id, row, now)?;
@@ -306,7 +329,9 @@ impl Engine {
         raw: &[u8],
         at: DateTime<Utc>,
     ) -> Result<(Option<MessageRowId>, Applied), ApplyError> {
-        let p = prepared.as_ref().map_err(|r| ApplyError::Unusable(r.clone()))?;
+        let p = prepared
+            .as_ref()
+            .map_err(|r| ApplyError::Unusable(r.clone()))?;
         if let Some((row, _)) = tx.message_by_id(&p.parsed.message_id)? {
             return Ok((Some(row), Applied::Duplicate));
         }
@@ -327,13 +352,23 @@ impl Engine {
 
     /// Automatic mail joins a ticket only through one of our signed Message-IDs (or, for
     /// a bounce, the returned message's id); it never reopens, notifies or opens a ticket.
-    fn apply_automatic(&self, tx: &mut Tx<'_>, row: MessageRowId, p: &Prepared, at: DateTime<Utc>) -> Result<Applied, StoreError> {
+    fn apply_automatic(
+        &self,
+        tx: &mut Tx<'_>,
+        row: MessageRowId,
+        p: &Prepared,
+        at: DateTime<Utc>,
+    ) -> Result<Applied, StoreError> {
         let mut ticket = match thread::place(&p.parsed, &self.key, &self.tags, tx) {
             Placement::Existing { ticket, .. } => Some(ticket),
             Placement::New { .. } => None,
         };
         if let Class::Bounce(b) = &p.class {
-            if let Some(orig) = b.report.as_ref().and_then(|r| r.original_message_id.as_ref()) {
+            if let Some(orig) = b
+                .report
+                .as_ref()
+                .and_then(|r| r.original_message_id.as_ref())
+            {
                 ticket = ticket.or_else(|| self.key.verify(orig).map(|(t, _)| t));
             }
         }
@@ -371,8 +406,18 @@ impl Engine {
                     .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
                 match on_customer_reply(t.status, t.closed_at, at, self.reopen_window) {
                     Reopen::NewLinkedTicket => {
-                        let reason = format!("reply to #{ticket}, which is {} past the reopen window", t.status);
-                        return self.open_ticket(tx, mailbox, row, parsed, Some((ticket, reason, false)), at);
+                        let reason = format!(
+                            "reply to #{ticket}, which is {} past the reopen window",
+                            t.status
+                        );
+                        return self.open_ticket(
+                            tx,
+                            mailbox,
+                            row,
+                            parsed,
+                            Some((ticket, reason, false)),
+                            at,
+                        );
                     }
                     Reopen::To(status) => {
                         tx.set_status(ticket, status, at)?;
@@ -449,7 +494,9 @@ impl Engine {
         }
         let ours = &self.identity.addresses;
         for cc in &parsed.cc {
-            if !ours.contains(&cc.address) && Some(&cc.address) != parsed.from.as_ref().map(|f| &f.address) {
+            if !ours.contains(&cc.address)
+                && Some(&cc.address) != parsed.from.as_ref().map(|f| &f.address)
+            {
                 tx.add_participant(ticket, &cc.address, "cc")?;
             }
         }
@@ -588,7 +635,10 @@ impl BatchOutcome {
 }
 
 fn actor(parsed: &Parsed) -> &str {
-    parsed.from.as_ref().map_or("(unknown sender)", |f| f.address.as_str())
+    parsed
+        .from
+        .as_ref()
+        .map_or("(unknown sender)", |f| f.address.as_str())
 }
 
 fn unusable_reason(u: &Unusable) -> String {

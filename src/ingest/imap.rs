@@ -43,7 +43,11 @@ type Session = async_imap::Session<Box<dyn Io>>;
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
     #[error("cannot connect to {host}:{port}: {reason}")]
-    Connect { host: String, port: u16, reason: String },
+    Connect {
+        host: String,
+        port: u16,
+        reason: String,
+    },
     #[error("login as {user} refused: {reason}")]
     Login { user: String, reason: String },
     #[error("{op} failed: {source}")]
@@ -82,7 +86,11 @@ struct Backoff {
 
 impl Backoff {
     fn new(min: Duration, max: Duration) -> Backoff {
-        Backoff { next: min, min, max }
+        Backoff {
+            next: min,
+            min,
+            max,
+        }
     }
     fn reset(&mut self) {
         self.next = self.min;
@@ -97,7 +105,12 @@ impl Backoff {
 /// Runs until shutdown. `first_sync` is told once the first catch-up has committed (for
 /// systemd's READY).
 #[tracing::instrument(name = "mailbox", skip_all, fields(mailbox = %cfg.name))]
-pub async fn watch(cfg: Mailbox, ctx: Context, mut shutdown: Shutdown, first_sync: Option<tokio::sync::oneshot::Sender<()>>) {
+pub async fn watch(
+    cfg: Mailbox,
+    ctx: Context,
+    mut shutdown: Shutdown,
+    first_sync: Option<tokio::sync::oneshot::Sender<()>>,
+) {
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
     let mut first_sync = first_sync;
     while !shutdown.is_requested() {
@@ -143,10 +156,13 @@ async fn connect(cfg: &Mailbox) -> Result<Session, ImapError> {
         port: imap.port,
         reason,
     };
-    let tcp = tokio::time::timeout(imap.timeout, TcpStream::connect((imap.host.as_str(), imap.port)))
-        .await
-        .map_err(|_| fail("timed out".to_owned()))?
-        .map_err(|e| fail(e.to_string()))?;
+    let tcp = tokio::time::timeout(
+        imap.timeout,
+        TcpStream::connect((imap.host.as_str(), imap.port)),
+    )
+    .await
+    .map_err(|_| fail("timed out".to_owned()))?
+    .map_err(|e| fail(e.to_string()))?;
     tcp.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
     let stream: Box<dyn Io> = match imap.security {
         Security::None => Box::new(tcp),
@@ -218,10 +234,17 @@ async fn session(
             .ok_or_else(|| ImapError::NoUidValidity(imap.folder.clone()))?,
     );
     let mut last = start_uid(ctx, &cfg.name, uv).await?;
-    tracing::info!(uidvalidity = uv.0, last_uid = last.0, idle = use_idle, "session started");
+    tracing::info!(
+        uidvalidity = uv.0,
+        last_uid = last.0,
+        idle = use_idle,
+        "session started"
+    );
     loop {
         last = sync(&mut s, cfg, ctx, uv, last, shutdown).await?;
-        ctx.store.record_sync(cfg.name.clone(), ctx.engine.clock().now()).await?;
+        ctx.store
+            .record_sync(cfg.name.clone(), ctx.engine.clock().now())
+            .await?;
         if let Some(tx) = first_sync.take() {
             let _ = tx.send(());
         }
@@ -243,7 +266,11 @@ async fn session(
 }
 
 /// Where to continue: the stored cursor if its UIDVALIDITY matches, else the start.
-async fn start_uid(ctx: &Context, mailbox: &MailboxName, uv: UidValidity) -> Result<Uid, ImapError> {
+async fn start_uid(
+    ctx: &Context,
+    mailbox: &MailboxName,
+    uv: UidValidity,
+) -> Result<Uid, ImapError> {
     let store = ctx.store.clone();
     let name = mailbox.clone();
     let cursor = tokio::task::spawn_blocking(move || store.reader().and_then(|r| r.cursor(&name)))
@@ -290,7 +317,12 @@ async fn sync(
     shutdown: &Shutdown,
 ) -> Result<Uid, ImapError> {
     let imap = &cfg.imap;
-    let found = with_timeout(imap.timeout, "uid search", s.uid_search(format!("UID {}:*", last.0 + 1))).await?;
+    let found = with_timeout(
+        imap.timeout,
+        "uid search",
+        s.uid_search(format!("UID {}:*", last.0 + 1)),
+    )
+    .await?;
     let mut uids: Vec<u32> = found.into_iter().filter(|u| *u > last.0).collect();
     uids.sort_unstable();
     if uids.is_empty() {
@@ -307,7 +339,11 @@ async fn sync(
                 .into_iter()
                 .map(|(uid, raw)| {
                     let prepared = engine.prepare(&raw);
-                    Incoming { uid: Uid(uid), raw, prepared }
+                    Incoming {
+                        uid: Uid(uid),
+                        raw,
+                        prepared,
+                    }
                 })
                 .collect::<Vec<_>>()
         })
@@ -324,7 +360,10 @@ async fn sync(
             at: ctx.engine.clock().now(),
         };
         let store = ctx.store.clone();
-        pending = Some((tokio::spawn(async move { store.ingest(batch).await }), chunk.to_vec()));
+        pending = Some((
+            tokio::spawn(async move { store.ingest(batch).await }),
+            chunk.to_vec(),
+        ));
         // Between batches is a safe point: the batch in flight is committed below.
         if shutdown.is_requested() {
             break;
@@ -354,15 +393,26 @@ async fn finish(
     match &cfg.imap.after {
         AfterIngest::Leave => {}
         AfterIngest::MarkSeen => {
-            let updates = with_timeout(limit, "uid store", s.uid_store(&set, "+FLAGS.SILENT (\\Seen)")).await?;
+            let updates = with_timeout(
+                limit,
+                "uid store",
+                s.uid_store(&set, "+FLAGS.SILENT (\\Seen)"),
+            )
+            .await?;
             with_timeout(limit, "uid store", updates.try_collect::<Vec<_>>()).await?;
         }
-        AfterIngest::MoveTo(folder) => with_timeout(limit, "uid move", s.uid_mv(&set, folder)).await?,
+        AfterIngest::MoveTo(folder) => {
+            with_timeout(limit, "uid move", s.uid_mv(&set, folder)).await?
+        }
     }
     Ok(Uid(*uids.last().unwrap_or(&0)))
 }
 
-async fn fetch(s: &mut Session, limit: Duration, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+async fn fetch(
+    s: &mut Session,
+    limit: Duration,
+    uids: &[u32],
+) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
     let set = uid_set(uids);
     let stream = with_timeout(limit, "uid fetch", s.uid_fetch(&set, "(UID BODY.PEEK[])")).await?;
     let fetches: Vec<_> = with_timeout(limit, "uid fetch", stream.try_collect::<Vec<_>>()).await?;

@@ -100,16 +100,20 @@ pub fn clean_subject(subject: &str, tags: &[String]) -> String {
 /// Strips one `Re:`-style prefix (any common language, ASCII or full-width colon).
 pub fn strip_reply_prefix(s: &str) -> &str {
     const PREFIXES: [&str; 14] = [
-        "re", "aw", "sv", "vs", "antw", "wg", "fw", "fwd", "tr", "回复", "答复", "转发", "回覆", "轉寄",
+        "re", "aw", "sv", "vs", "antw", "wg", "fw", "fwd", "tr", "回复", "答复", "转发", "回覆",
+        "轉寄",
     ];
     let t = s.trim_start();
     for p in PREFIXES {
-        if t.len() >= p.len() && t.is_char_boundary(p.len()) && t[..p.len()].eq_ignore_ascii_case(p) {
+        if t.len() >= p.len() && t.is_char_boundary(p.len()) && t[..p.len()].eq_ignore_ascii_case(p)
+        {
             let rest = t[p.len()..].trim_start();
             // `Re[2]:` as some clients write it.
             let rest = match rest.strip_prefix('[') {
                 Some(r) => match r.find(']') {
-                    Some(end) if r[..end].chars().all(|c| c.is_ascii_digit()) => r[end + 1..].trim_start(),
+                    Some(end) if r[..end].chars().all(|c| c.is_ascii_digit()) => {
+                        r[end + 1..].trim_start()
+                    }
                     _ => rest,
                 },
                 None => rest,
@@ -123,13 +127,19 @@ pub fn strip_reply_prefix(s: &str) -> &str {
 }
 
 /// Renders and builds the acknowledgement for a new ticket.
-pub fn compose_acknowledgement(templates: &Templates, a: &AckInput<'_>) -> Result<Composed, ComposeError> {
+pub fn compose_acknowledgement(
+    templates: &Templates,
+    a: &AckInput<'_>,
+) -> Result<Composed, ComposeError> {
     let tag = tag_token(a.tag, a.ticket);
-    let customer_name = a
-        .customer
-        .name
-        .clone()
-        .unwrap_or_else(|| a.customer.address.split('@').next().unwrap_or("").to_owned());
+    let customer_name = a.customer.name.clone().unwrap_or_else(|| {
+        a.customer
+            .address
+            .split('@')
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    });
     let ctx = minijinja::context! {
         ticket => a.ticket.get(),
         tag => tag,
@@ -159,10 +169,12 @@ pub fn compose_acknowledgement(templates: &Templates, a: &AckInput<'_>) -> Resul
 }
 
 fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, ComposeError> {
-    let addr = address.parse().map_err(|e: lettre::address::AddressError| ComposeError::Address {
-        address: address.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let addr = address
+        .parse()
+        .map_err(|e: lettre::address::AddressError| ComposeError::Address {
+            address: address.to_owned(),
+            reason: e.to_string(),
+        })?;
     Ok(Mailbox::new(name.map(str::to_owned), addr))
 }
 
@@ -211,7 +223,12 @@ fn build(b: Build<'_>) -> Result<Vec<u8>, ComposeError> {
 /// Outlook's `Thread-Index`: 22 bytes (6 of time, 16 of a GUID) for the conversation's
 /// root, then 5 bytes per reply. The GUID comes from the ticket, so every mail of a ticket
 /// shares the root and Outlook threads them together.
-fn thread_index(hostname: &str, ticket: TicketId, created_at: DateTime<Utc>, depth: usize) -> String {
+fn thread_index(
+    hostname: &str,
+    ticket: TicketId,
+    created_at: DateTime<Utc>,
+    depth: usize,
+) -> String {
     // FILETIME: 100 ns intervals since 1601-01-01.
     let filetime = (created_at.timestamp() + 11_644_473_600) as u64 * 10_000_000;
     let mut bytes = filetime.to_be_bytes()[..6].to_vec();
@@ -273,12 +290,19 @@ mod tests {
     fn acknowledgement_has_threading_and_loop_headers() {
         let templates = Templates::load(None).unwrap();
         let key = crate::thread::InstanceKey::from_bytes(b"0123456789abcdef0123456789abcdef");
-        let mid = key.message_id("helpdesk.example.test", TicketId::new(42), MessageRowId::new(9));
+        let mid = key.message_id(
+            "helpdesk.example.test",
+            TicketId::new(42),
+            MessageRowId::new(9),
+        );
         let customer = Person {
             address: "alice@customer.test".into(),
             name: Some("Alice Martin".into()),
         };
-        let refs = vec![MessageId::new("a0@customer.test"), MessageId::new("a1@customer.test")];
+        let refs = vec![
+            MessageId::new("a0@customer.test"),
+            MessageId::new("a1@customer.test"),
+        ];
         let at = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
         let c = compose_acknowledgement(
             &templates,
@@ -311,7 +335,10 @@ mod tests {
         let raw = String::from_utf8_lossy(&c.raw);
         assert!(raw.contains("Thread-Index: "), "{raw}");
         assert!(raw.contains("Thread-Topic: Printer offline"), "{raw}");
-        assert!(raw.contains("References: <a0@customer.test> <a1@customer.test>"), "{raw}");
+        assert!(
+            raw.contains("References: <a0@customer.test> <a1@customer.test>"),
+            "{raw}"
+        );
     }
 
     #[test]

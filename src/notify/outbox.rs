@@ -61,7 +61,13 @@ pub async fn run(
 }
 
 #[tracing::instrument(name = "outbox", skip_all, fields(id = item.id.get(), ticket = item.ticket.map(|t| t.get())))]
-async fn deliver(store: &Store, pool: &SmtpPool, cfg: &OutboxConfig, clock: &dyn Clock, item: OutboxItem) {
+async fn deliver(
+    store: &Store,
+    pool: &SmtpPool,
+    cfg: &OutboxConfig,
+    clock: &dyn Clock,
+    item: OutboxItem,
+) {
     let result = pool.send(&item_from(&item), &item.rcpt, &item.raw).await;
     let now = clock.now();
     let recorded = match result {
@@ -74,11 +80,18 @@ async fn deliver(store: &Store, pool: &SmtpPool, cfg: &OutboxConfig, clock: &dyn
             store.mark_failed(item.id, now, e.to_string()).await
         }
         Err(e) => {
-            let age = now.signed_duration_since(item.created_at).to_std().unwrap_or_default();
+            let age = now
+                .signed_duration_since(item.created_at)
+                .to_std()
+                .unwrap_or_default();
             if age >= cfg.give_up_after {
                 tracing::warn!(error = %e, "giving up after {:?}", cfg.give_up_after);
                 store
-                    .mark_failed(item.id, now, format!("gave up after {} attempts: {e}", item.attempts + 1))
+                    .mark_failed(
+                        item.id,
+                        now,
+                        format!("gave up after {} attempts: {e}", item.attempts + 1),
+                    )
                     .await
             } else {
                 let delay = backoff(cfg, item.attempts);

@@ -26,7 +26,11 @@ const CHECK_AFTER_IDLE: Duration = Duration::from_secs(15);
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     #[error("cannot connect to {host}:{port}: {reason}")]
-    Connect { host: String, port: u16, reason: String },
+    Connect {
+        host: String,
+        port: u16,
+        reason: String,
+    },
     #[error("server rejected message: {code} {text}")]
     Rejected { code: u16, text: String },
     #[error("no answer from server within {0:?}")]
@@ -70,12 +74,18 @@ impl SmtpPool {
 
     /// Sends `raw` from `from` to `rcpt`; returns the server's final answer.
     pub async fn send(&self, from: &str, rcpt: &[String], raw: &[u8]) -> Result<String, SendError> {
-        let from: Address = from.parse().map_err(|_| SendError::Address(from.to_owned()))?;
+        let from: Address = from
+            .parse()
+            .map_err(|_| SendError::Address(from.to_owned()))?;
         let to = rcpt
             .iter()
-            .map(|r| r.parse::<Address>().map_err(|_| SendError::Address(r.clone())))
+            .map(|r| {
+                r.parse::<Address>()
+                    .map_err(|_| SendError::Address(r.clone()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let envelope = Envelope::new(Some(from), to).map_err(|e| SendError::Protocol(e.to_string()))?;
+        let envelope =
+            Envelope::new(Some(from), to).map_err(|e| SendError::Protocol(e.to_string()))?;
         // A pooled connection may have been closed by the server meanwhile: on such a
         // failure, try once more on a fresh connection.
         let (mut conn, pooled) = match self.take().await {
@@ -115,11 +125,7 @@ impl SmtpPool {
 
     async fn take(&self) -> Option<AsyncSmtpConnection> {
         loop {
-            let next = self
-                .idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop();
+            let next = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let (mut conn, since) = next?;
             if since.elapsed() < CHECK_AFTER_IDLE {
                 return Some(conn);
@@ -165,9 +171,10 @@ impl SmtpPool {
                         .await
                         .map_err(|e| fail(e.to_string()))?;
                     tcp.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
-                    let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello)
-                        .await
-                        .map_err(|e| fail(e.to_string()))?;
+                    let mut conn =
+                        AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello)
+                            .await
+                            .map_err(|e| fail(e.to_string()))?;
                     if c.security == Security::Starttls {
                         conn.starttls(tls()?, &hello)
                             .await
@@ -192,7 +199,11 @@ impl SmtpPool {
 }
 
 fn response_text(resp: &lettre::transport::smtp::response::Response) -> String {
-    format!("{} {}", resp.code(), resp.message().collect::<Vec<_>>().join(" "))
+    format!(
+        "{} {}",
+        resp.code(),
+        resp.message().collect::<Vec<_>>().join(" ")
+    )
 }
 
 fn classify(e: lettre::transport::smtp::Error) -> SendError {

@@ -16,7 +16,11 @@ use crate::model::Language;
 pub const NAMES: [&str; 1] = ["acknowledgement"];
 
 const BUILT_IN: [(&str, &str, &str); 2] = [
-    ("en", "acknowledgement", include_str!("../../templates/en/acknowledgement.txt")),
+    (
+        "en",
+        "acknowledgement",
+        include_str!("../../templates/en/acknowledgement.txt"),
+    ),
     (
         "zh-CN",
         "acknowledgement",
@@ -59,10 +63,12 @@ impl Templates {
         for (lang, name, source) in BUILT_IN {
             let full = format!("{lang}/{name}.txt");
             let source = match dir.map(|d| d.join(&full)) {
-                Some(path) if path.exists() => std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
-                    path: path.display().to_string(),
-                    source,
-                })?,
+                Some(path) if path.exists() => {
+                    std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?
+                }
                 _ => source.to_owned(),
             };
             env.add_template_owned(full.clone(), source)
@@ -75,13 +81,23 @@ impl Templates {
     }
 
     /// Renders `name` in `language`; returns (subject, body).
-    pub fn render(&self, language: Language, name: &str, ctx: Value) -> Result<(String, String), TemplateError> {
+    pub fn render(
+        &self,
+        language: Language,
+        name: &str,
+        ctx: Value,
+    ) -> Result<(String, String), TemplateError> {
         let full = key(language, name);
         let err = |e: minijinja::Error| TemplateError::Syntax {
             name: full.clone(),
             message: e.to_string(),
         };
-        let text = self.env.get_template(&full).map_err(err)?.render(ctx).map_err(err)?;
+        let text = self
+            .env
+            .get_template(&full)
+            .map_err(err)?
+            .render(ctx)
+            .map_err(err)?;
         let text = text.replace("\r\n", "\n");
         let Some((head, body)) = text.split_once("\n\n") else {
             return Err(TemplateError::NoSubject { name: full });
@@ -126,7 +142,11 @@ mod tests {
     fn override_with_bad_template_is_named() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("en")).unwrap();
-        std::fs::write(dir.path().join("en/acknowledgement.txt"), "Subject: {{ tag \n\nx").unwrap();
+        std::fs::write(
+            dir.path().join("en/acknowledgement.txt"),
+            "Subject: {{ tag \n\nx",
+        )
+        .unwrap();
         let err = Templates::load(Some(dir.path())).unwrap_err().to_string();
         assert!(err.starts_with("template en/acknowledgement.txt:"), "{err}");
     }

@@ -206,7 +206,11 @@ impl Store {
         self.call(|r| Write::RetryQuarantine(id, r)).await
     }
 
-    pub async fn record_sync(&self, mailbox: MailboxName, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn record_sync(
+        &self,
+        mailbox: MailboxName,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.call(|reply| Write::RecordSync { mailbox, at, reply })
             .await
     }
@@ -228,12 +232,21 @@ impl Store {
     }
 
     /// Takes up to `limit` due outbox rows and marks them `sending`.
-    pub async fn claim_outbox(&self, limit: usize, now: DateTime<Utc>) -> Result<Vec<OutboxItem>, StoreError> {
+    pub async fn claim_outbox(
+        &self,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
         self.call(|reply| Write::ClaimOutbox { limit, now, reply })
             .await
     }
 
-    pub async fn mark_sent(&self, id: OutboxId, at: DateTime<Utc>, response: String) -> Result<(), StoreError> {
+    pub async fn mark_sent(
+        &self,
+        id: OutboxId,
+        at: DateTime<Utc>,
+        response: String,
+    ) -> Result<(), StoreError> {
         self.call(|reply| Write::MarkSent {
             id,
             at,
@@ -244,7 +257,12 @@ impl Store {
     }
 
     /// A temporary failure: back to `queued`, next attempt at `next_at`.
-    pub async fn mark_retry(&self, id: OutboxId, next_at: DateTime<Utc>, error: String) -> Result<(), StoreError> {
+    pub async fn mark_retry(
+        &self,
+        id: OutboxId,
+        next_at: DateTime<Utc>,
+        error: String,
+    ) -> Result<(), StoreError> {
         self.call(|reply| Write::MarkRetry {
             id,
             next_at,
@@ -255,7 +273,12 @@ impl Store {
     }
 
     /// A permanent failure: the server's answer is kept and an event goes on the ticket.
-    pub async fn mark_failed(&self, id: OutboxId, at: DateTime<Utc>, error: String) -> Result<(), StoreError> {
+    pub async fn mark_failed(
+        &self,
+        id: OutboxId,
+        at: DateTime<Utc>,
+        error: String,
+    ) -> Result<(), StoreError> {
         self.call(|reply| Write::MarkFailed {
             id,
             at,
@@ -266,7 +289,11 @@ impl Store {
     }
 
     /// Puts one failed (or waiting) row, or all failed rows, back in the queue, due now.
-    pub async fn requeue_outbox(&self, id: Option<OutboxId>, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    pub async fn requeue_outbox(
+        &self,
+        id: Option<OutboxId>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
         self.call(|reply| Write::RequeueOutbox { id, now, reply })
             .await
     }
@@ -290,7 +317,9 @@ fn writer_loop(conn: &mut Connection, engine: &Engine, rx: mpsc::Receiver<Write>
                 at,
                 reply,
             } => {
-                let _ = reply.send(in_tx(conn, |tx| tx.record_mailbox_error(&mailbox, &error, at)));
+                let _ = reply.send(in_tx(conn, |tx| {
+                    tx.record_mailbox_error(&mailbox, &error, at)
+                }));
             }
             Write::ClaimOutbox { limit, now, reply } => {
                 let _ = reply.send(in_tx(conn, |tx| tx.claim_outbox(limit, now)));
@@ -328,7 +357,10 @@ fn writer_loop(conn: &mut Connection, engine: &Engine, rx: mpsc::Receiver<Write>
 
 /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed when it returns `Ok`, rolled
 /// back otherwise.
-fn in_tx<T>(conn: &mut Connection, f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+fn in_tx<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
     let t = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let out = {
         let mut tx = Tx::new(&t);

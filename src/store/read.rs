@@ -291,7 +291,11 @@ impl Reader {
     }
 
     /// The stored RFC 5322 bytes of a message of a ticket.
-    pub fn raw_message(&self, ticket: TicketId, message: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    pub fn raw_message(
+        &self,
+        ticket: TicketId,
+        message: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .conn
             .query_row(
@@ -394,14 +398,19 @@ impl Reader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn quarantine_raw(&self, id: QuarantineId) -> Result<Option<(QuarantineView, Vec<u8>)>, StoreError> {
+    pub fn quarantine_raw(
+        &self,
+        id: QuarantineId,
+    ) -> Result<Option<(QuarantineView, Vec<u8>)>, StoreError> {
         let list = self.quarantine_list()?;
         let Some(view) = list.into_iter().find(|q| q.id == id) else {
             return Ok(None);
         };
-        let raw: Vec<u8> = self
-            .conn
-            .query_row("SELECT raw FROM quarantine WHERE id = ?1", [id.get()], |r| r.get(0))?;
+        let raw: Vec<u8> = self.conn.query_row(
+            "SELECT raw FROM quarantine WHERE id = ?1",
+            [id.get()],
+            |r| r.get(0),
+        )?;
         Ok(Some((view, raw)))
     }
 

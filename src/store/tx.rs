@@ -128,7 +128,10 @@ impl<'c> Tx<'c> {
 
     /// Runs `f` inside a savepoint: on `Err`, everything `f` wrote is undone and the
     /// outer transaction goes on (one bad message never spoils its batch).
-    pub fn savepoint<T, E>(&mut self, f: impl FnOnce(&mut Tx<'c>) -> Result<T, E>) -> Result<Result<T, E>, StoreError> {
+    pub fn savepoint<T, E>(
+        &mut self,
+        f: impl FnOnce(&mut Tx<'c>) -> Result<T, E>,
+    ) -> Result<Result<T, E>, StoreError> {
         self.t.execute_batch("SAVEPOINT message")?;
         match f(self) {
             Ok(v) => {
@@ -144,7 +147,12 @@ impl<'c> Tx<'c> {
     }
 
     /// True when this UID of this epoch was already recorded (stored or quarantined).
-    pub fn location_known(&mut self, mailbox: &MailboxName, uv: UidValidity, uid: Uid) -> Result<bool, StoreError> {
+    pub fn location_known(
+        &mut self,
+        mailbox: &MailboxName,
+        uv: UidValidity,
+        uid: Uid,
+    ) -> Result<bool, StoreError> {
         let mut st = self.t.prepare_cached(
             "SELECT 1 FROM message_locations WHERE mailbox = ?1 AND uidvalidity = ?2 AND uid = ?3",
         )?;
@@ -161,12 +169,20 @@ impl<'c> Tx<'c> {
         let mut st = self.t.prepare_cached(
             "INSERT OR IGNORE INTO message_locations (mailbox, uidvalidity, uid, message) VALUES (?1, ?2, ?3, ?4)",
         )?;
-        st.execute(params![mailbox.as_str(), uv.0, uid.0, message.map(|m| m.get())])?;
+        st.execute(params![
+            mailbox.as_str(),
+            uv.0,
+            uid.0,
+            message.map(|m| m.get())
+        ])?;
         Ok(())
     }
 
     /// The stored message with this Message-ID, in either direction, and its ticket.
-    pub fn message_by_id(&mut self, id: &MessageId) -> Result<Option<(MessageRowId, Option<TicketId>)>, StoreError> {
+    pub fn message_by_id(
+        &mut self,
+        id: &MessageId,
+    ) -> Result<Option<(MessageRowId, Option<TicketId>)>, StoreError> {
         let mut st = self
             .t
             .prepare_cached("SELECT id, ticket_id FROM messages WHERE message_id = ?1")?;
@@ -199,7 +215,12 @@ impl<'c> Tx<'c> {
             p.date.map(ts),
             p.text,
             p.in_reply_to.first().map(MessageId::as_str),
-            json(&p.references.iter().map(MessageId::as_str).collect::<Vec<_>>()),
+            json(
+                &p.references
+                    .iter()
+                    .map(MessageId::as_str)
+                    .collect::<Vec<_>>()
+            ),
             json(&p.attachments),
             json(&p.warnings),
             m.mailbox.map(MailboxName::as_str),
@@ -218,7 +239,11 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-    pub fn set_message_ticket(&mut self, message: MessageRowId, ticket: TicketId) -> Result<(), StoreError> {
+    pub fn set_message_ticket(
+        &mut self,
+        message: MessageRowId,
+        ticket: TicketId,
+    ) -> Result<(), StoreError> {
         let mut st = self
             .t
             .prepare_cached("UPDATE messages SET ticket_id = ?2 WHERE id = ?1")?;
@@ -273,7 +298,12 @@ impl<'c> Tx<'c> {
     }
 
     /// Sets the status and keeps `closed_at` in step with it.
-    pub fn set_status(&mut self, ticket: TicketId, status: Status, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn set_status(
+        &mut self,
+        ticket: TicketId,
+        status: Status,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut st = self.t.prepare_cached(
             "UPDATE tickets SET status = ?2, updated_at = ?3,
                 closed_at = CASE WHEN ?2 = 'closed' THEN ?3 WHEN ?2 = 'archived' THEN closed_at ELSE NULL END
@@ -291,7 +321,12 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-    pub fn add_participant(&mut self, ticket: TicketId, address: &str, role: &str) -> Result<(), StoreError> {
+    pub fn add_participant(
+        &mut self,
+        ticket: TicketId,
+        address: &str,
+        role: &str,
+    ) -> Result<(), StoreError> {
         let mut st = self.t.prepare_cached(
             "INSERT OR IGNORE INTO participants (ticket_id, address, role) VALUES (?1, ?2, ?3)",
         )?;
@@ -360,7 +395,12 @@ impl<'c> Tx<'c> {
             ts(m.at),
             m.text,
             m.in_reply_to.map(MessageId::as_str),
-            json(&m.references.iter().map(MessageId::as_str).collect::<Vec<_>>()),
+            json(
+                &m.references
+                    .iter()
+                    .map(MessageId::as_str)
+                    .collect::<Vec<_>>()
+            ),
         ])?;
         self.insert_raw(m.id, m.raw)?;
         Ok(m.id)
@@ -428,7 +468,10 @@ impl<'c> Tx<'c> {
     }
 
     /// The stored cursor of a mailbox, if any.
-    pub fn cursor(&mut self, mailbox: &MailboxName) -> Result<Option<(UidValidity, Uid)>, StoreError> {
+    pub fn cursor(
+        &mut self,
+        mailbox: &MailboxName,
+    ) -> Result<Option<(UidValidity, Uid)>, StoreError> {
         let mut st = self
             .t
             .prepare_cached("SELECT uidvalidity, last_uid FROM mailboxes WHERE name = ?1")?;
@@ -442,7 +485,13 @@ impl<'c> Tx<'c> {
     }
 
     /// Moves the cursor to (`uv`, `uid`); commits with the batch that it covers.
-    pub fn advance_cursor(&mut self, mailbox: &MailboxName, uv: UidValidity, uid: Uid, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn advance_cursor(
+        &mut self,
+        mailbox: &MailboxName,
+        uv: UidValidity,
+        uid: Uid,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut st = self.t.prepare_cached(
             "INSERT INTO mailboxes (name, uidvalidity, last_uid, last_sync_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(name) DO UPDATE SET uidvalidity = ?2,
@@ -453,7 +502,11 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-    pub(super) fn record_sync(&mut self, mailbox: &MailboxName, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(super) fn record_sync(
+        &mut self,
+        mailbox: &MailboxName,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.t.execute(
             "INSERT INTO mailboxes (name, last_sync_at) VALUES (?1, ?2)
              ON CONFLICT(name) DO UPDATE SET last_sync_at = ?2, last_error = NULL",
@@ -462,7 +515,12 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-    pub(super) fn record_mailbox_error(&mut self, mailbox: &MailboxName, error: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(super) fn record_mailbox_error(
+        &mut self,
+        mailbox: &MailboxName,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.t.execute(
             "INSERT INTO mailboxes (name, last_error, last_error_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(name) DO UPDATE SET last_error = ?2, last_error_at = ?3",
@@ -471,7 +529,11 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-    pub(super) fn claim_outbox(&mut self, limit: usize, now: DateTime<Utc>) -> Result<Vec<OutboxItem>, StoreError> {
+    pub(super) fn claim_outbox(
+        &mut self,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
         let mut st = self.t.prepare_cached(
             "SELECT o.id, o.ticket_id, o.mail_from, o.rcpt, r.raw, o.attempts, o.created_at
              FROM outbox o JOIN message_raw r ON r.message = o.message
@@ -502,7 +564,12 @@ impl<'c> Tx<'c> {
         Ok(items)
     }
 
-    pub(super) fn mark_sent(&mut self, id: OutboxId, at: DateTime<Utc>, response: &str) -> Result<(), StoreError> {
+    pub(super) fn mark_sent(
+        &mut self,
+        id: OutboxId,
+        at: DateTime<Utc>,
+        response: &str,
+    ) -> Result<(), StoreError> {
         self.t.execute(
             "UPDATE outbox SET state = 'sent', sent_at = ?2, response = ?3 WHERE id = ?1",
             params![id.get(), ts(at), response],
@@ -510,7 +577,12 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-    pub(super) fn mark_retry(&mut self, id: OutboxId, next_at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+    pub(super) fn mark_retry(
+        &mut self,
+        id: OutboxId,
+        next_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
         self.t.execute(
             "UPDATE outbox SET state = 'queued', next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
             params![id.get(), ts(next_at), error],
@@ -518,14 +590,23 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-    pub(super) fn mark_failed(&mut self, id: OutboxId, at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+    pub(super) fn mark_failed(
+        &mut self,
+        id: OutboxId,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
         self.t.execute(
             "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",
             params![id.get(), error],
         )?;
         let ticket: Option<i64> = self
             .t
-            .query_row("SELECT ticket_id FROM outbox WHERE id = ?1", [id.get()], |r| r.get(0))
+            .query_row(
+                "SELECT ticket_id FROM outbox WHERE id = ?1",
+                [id.get()],
+                |r| r.get(0),
+            )
             .optional()?
             .flatten();
         self.append_event(&NewEvent {
@@ -539,7 +620,11 @@ impl<'c> Tx<'c> {
         })
     }
 
-    pub(super) fn requeue_outbox(&mut self, id: Option<OutboxId>, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    pub(super) fn requeue_outbox(
+        &mut self,
+        id: Option<OutboxId>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
         let n = match id {
             Some(id) => {
                 let n = self.t.execute(

@@ -1,0 +1,472 @@
+//! Shared helpers for the integration tests: the real Dovecot and Postfix started by
+//! `scripts/mailstack` (ports from the `MAILSTACK_*` environment, as `scripts/test` sets
+//! them), a tiny SMTP and IMAP client, and a daemon run in-process or as a process.
+//!
+//! Every test uses fresh addresses, so tests never see each other's mail and run in
+//! parallel without a reset (MAILSTACK.md).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use postdesk::store::{Reader, StatusReport, TicketDetail, TicketFilter, TicketSummary};
+
+pub fn host() -> String {
+    std::env::var("MAILSTACK_HOST").unwrap_or_else(|_| "127.0.0.1".to_owned())
+}
+fn port(var: &str, default: u16) -> u16 {
+    std::env::var(var)
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(default)
+}
+pub fn smtp_port() -> u16 {
+    port("MAILSTACK_SMTP_PORT", 10025)
+}
+pub fn imap_port() -> u16 {
+    port("MAILSTACK_IMAP_PORT", 10143)
+}
+pub const PASSWORD: &str = "test";
+
+/// The repository's `scripts/mailstack`.
+pub fn mailstack_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mailstack")
+}
+
+/// A fresh address: `<prefix>-<pid>-<n>-<nanos>@<domain>`.
+pub fn unique(prefix: &str, domain: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{}-{n}-{nanos:x}@{domain}", std::process::id())
+}
+
+pub fn wait_until<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+// ---------------------------------------------------------------- SMTP
+
+/// Sends `raw` over SMTP to Postfix (one session, plain, as a mail client would).
+pub fn smtp_send(from: &str, to: &[&str], raw: &[u8]) {
+    let stream = TcpStream::connect((host().as_str(), smtp_port())).expect("connect to Postfix");
+    stream.set_nodelay(true).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut r = BufReader::new(stream.try_clone().unwrap());
+    let mut w = stream;
+    let expect = |r: &mut BufReader<TcpStream>, code: &str| loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(
+            line.starts_with(code),
+            "SMTP: expected {code}, got {line:?}"
+        );
+        if line.as_bytes().get(3) != Some(&b'-') {
+            break;
+        }
+    };
+    expect(&mut r, "220");
+    w.write_all(b"EHLO test.client\r\n").unwrap();
+    expect(&mut r, "250");
+    w.write_all(format!("MAIL FROM:<{from}>\r\n").as_bytes())
+        .unwrap();
+    expect(&mut r, "250");
+    for rcpt in to {
+        w.write_all(format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
+            .unwrap();
+        expect(&mut r, "250");
+    }
+    w.write_all(b"DATA\r\n").unwrap();
+    expect(&mut r, "354");
+    let mut data = Vec::with_capacity(raw.len() + 16);
+    for line in raw.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.starts_with(b".") {
+            data.push(b'.');
+        }
+        data.extend_from_slice(line);
+        data.extend_from_slice(b"\r\n");
+    }
+    data.extend_from_slice(b".\r\n");
+    w.write_all(&data).unwrap();
+    expect(&mut r, "250");
+    w.write_all(b"QUIT\r\n").unwrap();
+}
+
+/// A plain message from `from` to `to`.
+pub fn simple_mail(
+    from: &str,
+    to: &str,
+    subject: &str,
+    body: &str,
+    message_id: &str,
+    extra_headers: &str,
+) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n{extra_headers}\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+pub fn new_message_id() -> String {
+    unique("msg", "customer.test")
+}
+
+// ---------------------------------------------------------------- IMAP
+
+/// A minimal synchronous IMAP client, enough to read and append test mail.
+pub struct Imap {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+    tag: u32,
+    selected: bool,
+}
+
+impl Imap {
+    pub fn login(user: &str) -> Imap {
+        let stream =
+            TcpStream::connect((host().as_str(), imap_port())).expect("connect to Dovecot");
+        stream.set_nodelay(true).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut imap = Imap {
+            r: BufReader::new(stream.try_clone().unwrap()),
+            w: stream,
+            tag: 0,
+            selected: false,
+        };
+        let mut greeting = String::new();
+        imap.r.read_line(&mut greeting).unwrap();
+        imap.command(&format!("LOGIN \"{user}\" \"{PASSWORD}\""));
+        imap
+    }
+
+    /// Runs a command; returns the untagged lines and literals as raw bytes.
+    fn command(&mut self, cmd: &str) -> Vec<u8> {
+        self.tag += 1;
+        let tag = format!("t{}", self.tag);
+        self.w
+            .write_all(format!("{tag} {cmd}\r\n").as_bytes())
+            .unwrap();
+        self.read_until_tagged(&tag)
+    }
+
+    fn read_until_tagged(&mut self, tag: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            self.r.read_until(b'\n', &mut line).unwrap();
+            assert!(!line.is_empty(), "IMAP connection closed");
+            if line.starts_with(tag.as_bytes()) && line.get(tag.len()) == Some(&b' ') {
+                let text = String::from_utf8_lossy(&line);
+                assert!(
+                    text[tag.len()..].trim_start().starts_with("OK"),
+                    "IMAP: {text}"
+                );
+                return out;
+            }
+            out.extend_from_slice(&line);
+            // A literal {n}: read n bytes as they are.
+            if let Some(n) = literal_len(&line) {
+                let mut buf = vec![0; n];
+                self.r.read_exact(&mut buf).unwrap();
+                out.extend_from_slice(&buf);
+            }
+        }
+    }
+
+    /// Every message in INBOX, in UID order.
+    pub fn fetch_all(&mut self) -> Vec<Vec<u8>> {
+        // A fresh SELECT each time: STATUS and FETCH then see the mailbox as it is now.
+        self.command("SELECT INBOX");
+        self.selected = true;
+        self.tag += 1;
+        let tag = format!("t{}", self.tag);
+        self.w
+            .write_all(format!("{tag} UID FETCH 1:* (BODY.PEEK[])\r\n").as_bytes())
+            .unwrap();
+        let mut msgs = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            self.r.read_until(b'\n', &mut line).unwrap();
+            assert!(!line.is_empty(), "IMAP connection closed");
+            if line.starts_with(tag.as_bytes()) {
+                let text = String::from_utf8_lossy(&line);
+                // An empty mailbox answers `UID FETCH 1:*` with BAD/NO on some servers.
+                if !text.contains("OK") {
+                    return Vec::new();
+                }
+                return msgs;
+            }
+            if let Some(n) = literal_len(&line) {
+                let mut buf = vec![0; n];
+                self.r.read_exact(&mut buf).unwrap();
+                msgs.push(buf);
+            }
+        }
+    }
+
+    /// Messages in INBOX (STATUS on an unselected mailbox is always current).
+    pub fn count(&mut self) -> usize {
+        if self.selected {
+            self.command("UNSELECT");
+            self.selected = false;
+        }
+        let out = self.command("STATUS INBOX (MESSAGES)");
+        let text = String::from_utf8_lossy(&out);
+        text.split("MESSAGES ")
+            .nth(1)
+            .and_then(|s| {
+                s.trim_end_matches(|c: char| !c.is_ascii_digit())
+                    .split(')')
+                    .next()
+            })
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Appends `raw` to INBOX as it is (no header added: the way to put junk there).
+    pub fn append(&mut self, raw: &[u8]) {
+        self.tag += 1;
+        let tag = format!("t{}", self.tag);
+        self.w
+            .write_all(format!("{tag} APPEND INBOX {{{}}}\r\n", raw.len()).as_bytes())
+            .unwrap();
+        let mut cont = String::new();
+        self.r.read_line(&mut cont).unwrap();
+        assert!(cont.starts_with('+'), "APPEND: {cont}");
+        self.w.write_all(raw).unwrap();
+        self.w.write_all(b"\r\n").unwrap();
+        self.read_until_tagged(&tag);
+    }
+}
+
+fn literal_len(line: &[u8]) -> Option<usize> {
+    let t = line
+        .strip_suffix(b"\r\n")
+        .or_else(|| line.strip_suffix(b"\n"))?;
+    let t = t.strip_suffix(b"}")?;
+    let open = t.iter().rposition(|b| *b == b'{')?;
+    std::str::from_utf8(&t[open + 1..]).ok()?.parse().ok()
+}
+
+/// Messages in `user`'s INBOX, parsed: (subject, raw).
+pub fn inbox(user: &str) -> Vec<(String, Vec<u8>)> {
+    Imap::login(user)
+        .fetch_all()
+        .into_iter()
+        .map(|raw| {
+            let p = postdesk::parse::message(&raw, 64 << 20).expect("parseable mail");
+            (p.subject, raw)
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- config and daemon
+
+/// A test instance: its own data dir, support addresses, and config file.
+pub struct Instance {
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub support: Vec<String>,
+}
+
+pub struct Setup {
+    pub mailboxes: usize,
+    pub batch_size: usize,
+    pub extra_top: String,
+    pub outbox: String,
+    pub idle: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Setup {
+        Setup {
+            mailboxes: 1,
+            batch_size: 500,
+            extra_top: String::new(),
+            outbox: "retry_initial = \"1s\"\nretry_max = \"2s\"\n".to_owned(),
+            idle: true,
+        }
+    }
+}
+
+impl Instance {
+    pub fn new(setup: Setup) -> Instance {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("password"), PASSWORD).unwrap();
+        let support: Vec<String> = (0..setup.mailboxes)
+            .map(|i| unique(&format!("support{i}"), "example.test"))
+            .collect();
+        let mut cfg = format!(
+            "data_dir = \"{}\"\nhostname = \"helpdesk.example.test\"\n{}\n\n[smtp]\nhost = \"{}\"\nport = {}\n\n[outbox]\n{}\n[[queue]]\nname = \"support\"\ndisplay_name = \"ACME Support\"\n",
+            dir.path().join("data").display(),
+            setup.extra_top,
+            host(),
+            smtp_port(),
+            setup.outbox,
+        );
+        for (i, addr) in support.iter().enumerate() {
+            cfg.push_str(&format!(
+                "\n[[mailbox]]\nname = \"mb{i}\"\naddress = \"{addr}\"\nqueue = \"support\"\ntag = \"ACME\"\nhost = \"{}\"\nport = {}\npassword_file = \"password\"\nidle = {}\npoll_interval = \"1s\"\nbatch_size = {}\n",
+                host(),
+                imap_port(),
+                setup.idle,
+                setup.batch_size
+            ));
+        }
+        let config_path = dir.path().join("postdesk.toml");
+        std::fs::write(&config_path, cfg).unwrap();
+        Instance {
+            dir,
+            config_path,
+            support,
+        }
+    }
+
+    pub fn config(&self) -> postdesk::config::Config {
+        postdesk::config::load(&self.config_path).expect("test config loads")
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("data/postdesk.db")
+    }
+
+    pub fn reader(&self) -> Reader {
+        Reader::open(&self.db()).expect("database exists")
+    }
+
+    pub fn tickets(&self) -> Vec<TicketSummary> {
+        self.reader().tickets(&TicketFilter::default()).unwrap()
+    }
+
+    pub fn ticket(&self, id: i64) -> TicketDetail {
+        self.reader()
+            .ticket(postdesk::model::TicketId::new(id))
+            .unwrap()
+            .expect("ticket exists")
+    }
+
+    pub fn status(&self) -> StatusReport {
+        self.reader().status(&[]).unwrap()
+    }
+
+    /// Starts the daemon in this process (own runtime, own thread); returns when every
+    /// mailbox has caught up.
+    pub fn start(&self) -> Daemon {
+        self.start_with_clock(Arc::new(postdesk::clock::SystemClock))
+    }
+
+    pub fn start_with_clock(&self, clock: Arc<dyn postdesk::clock::Clock>) -> Daemon {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_env("TEST_LOG"))
+                .with_test_writer()
+                .try_init();
+        }
+        let cfg = self.config();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let (ready_os, ready_os_rx) = tokio::sync::oneshot::channel();
+                tokio::spawn(async move {
+                    if ready_os_rx.await.is_ok() {
+                        let _ = ready_tx.send(());
+                    }
+                });
+                let opts = postdesk::daemon::Options {
+                    hold_outbox: false,
+                    ready: Some(ready_os),
+                };
+                postdesk::daemon::run(cfg, opts, clock, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .expect("daemon runs");
+            });
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("daemon ready within 30 s");
+        Daemon {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Starts `postdesk run` as a separate process (for SIGKILL tests).
+    pub fn spawn_process(&self) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_postdesk"))
+            .args(["--config", self.config_path.to_str().unwrap(), "run"])
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("start postdesk")
+    }
+
+    /// Runs a `postdesk` command on this instance's config; returns (exit ok, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .output()
+            .expect("run postdesk");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+/// An in-process daemon; stopped (gracefully) on drop.
+pub struct Daemon {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Daemon {
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+    fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
