@@ -307,3 +307,105 @@ fn restart_does_not_repeat_anything() {
     assert_eq!(inst.status().messages.incoming, 1);
     assert_eq!(inbox(&customer).len(), 1);
 }
+
+/// Path of a test user's Maildir in the local mail stack.
+fn maildir(address: &str) -> std::path::PathBuf {
+    let root =
+        std::env::var("MAILSTACK_ROOT").unwrap_or_else(|_| "/tmp/postdesk-mailstack".to_owned());
+    let (local, domain) = address.split_once('@').unwrap();
+    std::path::Path::new(&root)
+        .join("mail")
+        .join(domain)
+        .join(local)
+        .join("Maildir")
+}
+
+#[test]
+fn uidvalidity_change_loses_and_repeats_nothing() {
+    let inst = Instance::new(Setup::default());
+    let customer = unique("gina", "customer.test");
+    let mail = |subject: &str| {
+        simple_mail(
+            &customer,
+            &inst.support[0],
+            subject,
+            "Hello.",
+            &new_message_id(),
+            "",
+        )
+    };
+    {
+        let mut imap = Imap::login(&inst.support[0]);
+        imap.append(&mail("First"));
+        imap.append(&mail("Second"));
+    }
+    let d = inst.start();
+    d.stop();
+    let before = inst.status().mailboxes[0].uidvalidity.unwrap();
+    // Dovecot gives the folder a new UIDVALIDITY (the current time) when its UID list and
+    // indexes are lost.
+    std::thread::sleep(Duration::from_millis(1100));
+    for entry in std::fs::read_dir(maildir(&inst.support[0])).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("dovecot") {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    Imap::login(&inst.support[0]).append(&mail("Third"));
+    let _d = inst.start();
+    let s = wait_until(Duration::from_secs(15), "third message", || {
+        let s = inst.status();
+        (s.messages.incoming == 3).then_some(s)
+    });
+    assert_ne!(
+        s.mailboxes[0].uidvalidity.unwrap(),
+        before,
+        "the test did change UIDVALIDITY"
+    );
+    assert_eq!(s.mailboxes[0].last_uid, 3);
+    assert_eq!(s.tickets, 3, "three tickets, none repeated");
+    wait_inbox(&customer, 3, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(inbox(&customer).len(), 3, "one acknowledgement each");
+}
+
+#[test]
+fn check_connect_logs_in_and_names_a_refused_login() {
+    let inst = Instance::new(Setup::default());
+    let (ok, out, err) = inst.cli(&["check", "--connect"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("imap mb0") && out.contains("OK"), "{out}");
+    assert!(out.contains("smtp 127.0.0.1"), "{out}");
+    std::fs::write(inst.dir.path().join("password"), "wrong-password").unwrap();
+    let (ok, out, _) = inst.cli(&["check", "--connect"]);
+    assert!(!ok);
+    assert!(out.contains("FAILED: login as"), "{out}");
+    assert!(
+        !out.contains("wrong-password"),
+        "no secret in the output: {out}"
+    );
+}
+
+#[test]
+fn after_commit_messages_move_to_the_configured_folder() {
+    let inst = Instance::new(Setup {
+        mailbox_extra: "after = \"move\"\nmove_to = \"Processed\"".to_owned(),
+        ..Setup::default()
+    });
+    let customer = unique("hank", "customer.test");
+    Imap::login(&inst.support[0]).append(&simple_mail(
+        &customer,
+        &inst.support[0],
+        "Move me",
+        "x",
+        &new_message_id(),
+        "",
+    ));
+    let _d = inst.start();
+    let mut imap = Imap::login(&inst.support[0]);
+    wait_until(Duration::from_secs(15), "message moved", || {
+        (imap.count_in("Processed") == 1 && imap.count_in("INBOX") == 0).then_some(())
+    });
+    assert_eq!(inst.tickets().len(), 1);
+}

@@ -228,11 +228,16 @@ impl Imap {
 
     /// Messages in INBOX (STATUS on an unselected mailbox is always current).
     pub fn count(&mut self) -> usize {
+        self.count_in("INBOX")
+    }
+
+    /// Messages in `folder`.
+    pub fn count_in(&mut self, folder: &str) -> usize {
         if self.selected {
             self.command("UNSELECT");
             self.selected = false;
         }
-        let out = self.command("STATUS INBOX (MESSAGES)");
+        let out = self.command(&format!("STATUS \"{folder}\" (MESSAGES)"));
         let text = String::from_utf8_lossy(&out);
         text.split("MESSAGES ")
             .nth(1)
@@ -297,6 +302,8 @@ pub struct Setup {
     pub extra_top: String,
     pub outbox: String,
     pub idle: bool,
+    /// Extra lines for every `[[mailbox]]`.
+    pub mailbox_extra: String,
 }
 
 impl Default for Setup {
@@ -307,6 +314,7 @@ impl Default for Setup {
             extra_top: String::new(),
             outbox: "retry_initial = \"1s\"\nretry_max = \"2s\"\n".to_owned(),
             idle: true,
+            mailbox_extra: String::new(),
         }
     }
 }
@@ -328,11 +336,12 @@ impl Instance {
         );
         for (i, addr) in support.iter().enumerate() {
             cfg.push_str(&format!(
-                "\n[[mailbox]]\nname = \"mb{i}\"\naddress = \"{addr}\"\nqueue = \"support\"\ntag = \"ACME\"\nhost = \"{}\"\nport = {}\npassword_file = \"password\"\nidle = {}\npoll_interval = \"1s\"\nbatch_size = {}\n",
+                "\n[[mailbox]]\nname = \"mb{i}\"\naddress = \"{addr}\"\nqueue = \"support\"\ntag = \"ACME\"\nhost = \"{}\"\nport = {}\npassword_file = \"password\"\nidle = {}\npoll_interval = \"1s\"\nbatch_size = {}\n{}\n",
                 host(),
                 imap_port(),
                 setup.idle,
-                setup.batch_size
+                setup.batch_size,
+                setup.mailbox_extra
             ));
         }
         let config_path = dir.path().join("postdesk.toml");
