@@ -40,6 +40,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
 
 type Session = async_imap::Session<Box<dyn Io>>;
 
+/// A batch handed to the writer, and the UIDs it covers.
+type InFlight = (JoinHandle<Result<BatchOutcome, StoreError>>, Vec<u32>);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
     #[error("cannot connect to {host}:{port}: {reason}")]
@@ -330,7 +333,7 @@ async fn sync(
     }
     tracing::debug!(count = uids.len(), "new messages");
     let mut cursor = last;
-    let mut pending: Option<(JoinHandle<Result<BatchOutcome, StoreError>>, Vec<u32>)> = None;
+    let mut pending: Option<InFlight> = None;
     for chunk in uids.chunks(imap.batch_size) {
         let fetched = fetch(s, imap.timeout, chunk).await?;
         let engine = ctx.engine.clone();

@@ -430,12 +430,14 @@ impl Instance {
     }
 
     /// Starts `postdesk run` as a separate process (for SIGKILL tests).
-    pub fn spawn_process(&self) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_postdesk"))
-            .args(["--config", self.config_path.to_str().unwrap(), "run"])
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .expect("start postdesk")
+    pub fn spawn_process(&self) -> Process {
+        Process(
+            Command::new(env!("CARGO_BIN_EXE_postdesk"))
+                .args(["--config", self.config_path.to_str().unwrap(), "run"])
+                .env("RUST_LOG", "warn")
+                .spawn()
+                .expect("start postdesk"),
+        )
     }
 
     /// Runs a `postdesk` command on this instance's config; returns (exit ok, stdout, stderr).
@@ -451,6 +453,26 @@ impl Instance {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+}
+
+/// A `postdesk run` process, killed with SIGKILL (and reaped) on drop.
+pub struct Process(Child);
+
+impl Process {
+    /// SIGKILL, as a power cut or the OOM killer would.
+    pub fn kill(mut self) {
+        self.reap();
+    }
+    fn reap(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.reap();
     }
 }
 
