@@ -5,10 +5,12 @@
 //! - Nothing automatic is ever answered automatically: only `Class::Human` may get an
 //!   acknowledgement, a status mail or a survey.
 //! - Order (first match wins; strongest evidence first): our own loop header or one of our
-//!   Message-IDs as the message's own id → `OwnLoop`; a delivery status report, a null or
-//!   mailer-daemon sender → `Bounce`; RFC 3834 `Auto-Submitted` and the vendor auto-reply
-//!   headers → `AutoReply`; `Precedence: bulk/junk/list`, `List-Id`, `List-Unsubscribe`
-//!   → `Bulk`; an out-of-office subject (weaker, only checked last) → `AutoReply`.
+//!   Message-IDs as the message's own id → `OwnLoop`; a delivery status report →
+//!   `Bounce`; RFC 3834 `Auto-Submitted` and the vendor auto-reply headers → `AutoReply`
+//!   (before the null-sender rule, because vacation responders send from `<>` too); a
+//!   null or mailer-daemon sender → `Bounce`; `Precedence: bulk/junk/list`, `List-Id`,
+//!   `List-Unsubscribe` → `Bulk`; an out-of-office subject (weaker, only checked late)
+//!   → `AutoReply`; bounce-like subject and text → `Bounce`.
 
 use crate::parse::{Parsed, Report};
 
@@ -104,6 +106,21 @@ pub fn classify(msg: &Parsed, us: &Identity) -> Class {
             return Class::AutoReply("read receipt");
         }
     }
+    if let Some(v) = &h.auto_submitted {
+        if !v.trim().to_ascii_lowercase().starts_with("no") {
+            return Class::AutoReply("Auto-Submitted header");
+        }
+    }
+    if h.x_autoreply.is_some() || h.x_autorespond.is_some() {
+        return Class::AutoReply("X-Autoreply/X-Autorespond header");
+    }
+    if let Some(v) = &h.x_auto_response_suppress {
+        let v = v.to_ascii_lowercase();
+        if v.contains("all") || v.contains("oof") || v.contains("autoreply") {
+            return Class::AutoReply("X-Auto-Response-Suppress header");
+        }
+    }
+    // RFC 3834 responders send from the null sender too: their headers decide first.
     if h.return_path.as_deref() == Some("") {
         return Class::Bounce(Bounce {
             reason: "null sender",
@@ -121,20 +138,6 @@ pub fn classify(msg: &Parsed, us: &Identity) -> Class {
     } else if h.return_path.is_none() {
         // No From and no envelope sender: nobody to answer.
         return Class::AutoReply("no sender");
-    }
-    if let Some(v) = &h.auto_submitted {
-        if !v.trim().to_ascii_lowercase().starts_with("no") {
-            return Class::AutoReply("Auto-Submitted header");
-        }
-    }
-    if h.x_autoreply.is_some() || h.x_autorespond.is_some() {
-        return Class::AutoReply("X-Autoreply/X-Autorespond header");
-    }
-    if let Some(v) = &h.x_auto_response_suppress {
-        let v = v.to_ascii_lowercase();
-        if v.contains("all") || v.contains("oof") || v.contains("autoreply") {
-            return Class::AutoReply("X-Auto-Response-Suppress header");
-        }
     }
     if let Some(p) = &h.precedence {
         let p = p.trim().to_ascii_lowercase();
@@ -274,6 +277,11 @@ mod tests {
             ),
             ("Subject: 自动回复: 打印机", "auto-reply", "chinese ooo"),
             ("Subject: x\r\nReturn-Path: <>", "bounce", "null sender"),
+            (
+                "Subject: Out of office\r\nReturn-Path: <>\r\nAuto-Submitted: auto-replied (vacation)\r\nPrecedence: bulk",
+                "auto-reply",
+                "sieve vacation from the null sender",
+            ),
             (
                 "Subject: x\r\nX-Postdesk-Loop: helpdesk.example.test",
                 "own",

@@ -96,6 +96,7 @@ pub struct Config {
     pub reopen_window: Duration,
     pub smtp: Smtp,
     pub outbox: Outbox,
+    pub loop_protection: LoopProtection,
     pub queues: Vec<Queue>,
     pub mailboxes: Vec<Mailbox>,
 }
@@ -120,6 +121,30 @@ pub struct Outbox {
     pub retry_max: Duration,
     /// A message still not accepted after this long is marked failed.
     pub give_up_after: Duration,
+}
+
+/// Limits on automatic mail (acknowledgements, notifications, surveys): a storm of
+/// automatic mail is held back, and what was held is recorded as an event (invariant 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoopProtection {
+    /// Automatic mails to one address per `per_recipient_window`.
+    pub per_recipient: u32,
+    pub per_recipient_window: Duration,
+    /// Automatic mails to everyone per `global_window`: the breaker for floods of
+    /// different (often forged) senders.
+    pub global: u32,
+    pub global_window: Duration,
+}
+
+impl Default for LoopProtection {
+    fn default() -> LoopProtection {
+        LoopProtection {
+            per_recipient: 10,
+            per_recipient_window: Duration::from_secs(3600),
+            global: 1000,
+            global_window: Duration::from_secs(600),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -295,6 +320,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// The shortest text `parse_duration` reads back as `d` ("1h", "90s", "7d").
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+        if secs >= n && secs % n == 0 {
+            return format!("{}{unit}", secs / n);
+        }
+    }
+    format!("{secs}s")
+}
+
 /// A duration as written in the file; the text is checked while deserializing so that
 /// toml reports the offending line.
 #[derive(Debug, Clone, Copy)]
@@ -330,6 +366,8 @@ struct RawConfig {
     smtp: RawSmtp,
     #[serde(default)]
     outbox: RawOutbox,
+    #[serde(default)]
+    loop_protection: RawLoopProtection,
     #[serde(default, rename = "queue")]
     queues: Vec<RawQueue>,
     #[serde(rename = "mailbox")]
@@ -356,6 +394,15 @@ struct RawOutbox {
     retry_initial: Option<DurationText>,
     retry_max: Option<DurationText>,
     give_up_after: Option<DurationText>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLoopProtection {
+    per_recipient: Option<u32>,
+    per_recipient_window: Option<Spanned<DurationText>>,
+    global: Option<u32>,
+    global_window: Option<Spanned<DurationText>>,
 }
 
 #[derive(Deserialize)]
@@ -426,6 +473,7 @@ impl Validator<'_> {
                 .give_up_after
                 .map_or(Duration::from_secs(3 * 86_400), |d| d.0),
         };
+        let loop_protection = self.loop_protection(raw.loop_protection)?;
         let mut queues = Vec::new();
         let mut seen = HashSet::new();
         for q in raw.queues {
@@ -468,8 +516,38 @@ impl Validator<'_> {
             reopen_window: raw.reopen_window.map_or(DEFAULT_REOPEN_WINDOW, |d| d.0),
             smtp,
             outbox,
+            loop_protection,
             queues,
             mailboxes,
+        })
+    }
+
+    fn loop_protection(&self, raw: RawLoopProtection) -> Result<LoopProtection, ConfigError> {
+        let d = LoopProtection::default();
+        // Counts are kept per minute for at most a week.
+        let window = |w: Option<Spanned<DurationText>>, key: &str, default: Duration| match w {
+            Some(w)
+                if w.get_ref().0 < Duration::from_secs(60)
+                    || w.get_ref().0 > Duration::from_secs(7 * 86_400) =>
+            {
+                Err(self.err(
+                    w.span(),
+                    key,
+                    "must be between \"1m\" and \"7d\"".to_owned(),
+                ))
+            }
+            Some(w) => Ok(w.into_inner().0),
+            None => Ok(default),
+        };
+        Ok(LoopProtection {
+            per_recipient: raw.per_recipient.unwrap_or(d.per_recipient),
+            per_recipient_window: window(
+                raw.per_recipient_window,
+                "per_recipient_window",
+                d.per_recipient_window,
+            )?,
+            global: raw.global.unwrap_or(d.global),
+            global_window: window(raw.global_window, "global_window", d.global_window)?,
         })
     }
 

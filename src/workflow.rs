@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 
 use crate::classify::{self, Class, Identity};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, LoopProtection};
 use crate::model::{
     Language, MailboxName, MessageRowId, OutboxKind, Priority, QuarantineId, Status, TicketId, Uid,
     UidValidity,
@@ -122,6 +122,72 @@ pub fn on_customer_reply(
     }
 }
 
+/// Whether an automatic mail may go out (invariant 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    Send,
+    Hold(String),
+}
+
+/// Same inputs, same answer. `recipient_recent` and `global_recent` count the automatic
+/// mails already queued inside their windows; `undeliverable` is the status of a hard
+/// bounce of the address, if it has one.
+pub fn automatic_gate(
+    limits: &LoopProtection,
+    recipient_recent: u64,
+    global_recent: u64,
+    undeliverable: Option<&str>,
+) -> Gate {
+    if let Some(status) = undeliverable {
+        return Gate::Hold(format!(
+            "address is undeliverable (hard bounce {status}) until it writes again"
+        ));
+    }
+    if recipient_recent >= u64::from(limits.per_recipient) {
+        return Gate::Hold(format!(
+            "rate limit: {} automatic mails to this address in {}",
+            limits.per_recipient,
+            crate::config::format_duration(limits.per_recipient_window)
+        ));
+    }
+    if global_recent >= u64::from(limits.global) {
+        return Gate::Hold(format!(
+            "global breaker: {} automatic mails in {}",
+            limits.global,
+            crate::config::format_duration(limits.global_window)
+        ));
+    }
+    Gate::Send
+}
+
+/// The lifecycle's transition table (DESIGN.md), in one place. Reopening (`closed` →
+/// `open`) is allowed; nothing leaves `archived`.
+pub fn transition_allowed(from: Status, to: Status) -> bool {
+    use Status::*;
+    matches!(
+        (from, to),
+        (New, Open | Pending | Resolved | Closed)
+            | (Open, New | Pending | Resolved | Closed)
+            | (Pending, Open | Resolved | Closed)
+            | (Resolved, Open | Closed)
+            | (Closed, Open | Archived)
+    )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusChange {
+    Changed { from: Status, to: Status },
+    Refused(String),
+}
+
+fn minute(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(60)
+}
+
+fn window_minutes(d: Duration) -> i64 {
+    (d.as_secs() / 60).max(1) as i64
+}
+
 struct MailboxInfo {
     tag: String,
     queue: String,
@@ -143,6 +209,7 @@ pub struct Engine {
     templates: Templates,
     max_message_bytes: usize,
     reopen_window: Duration,
+    loop_protection: LoopProtection,
     clock: Arc<dyn Clock>,
 }
 
@@ -219,6 +286,7 @@ impl Engine {
             templates,
             max_message_bytes: cfg.max_message_bytes,
             reopen_window: cfg.reopen_window,
+            loop_protection: cfg.loop_protection.clone(),
             clock,
         }
     }
@@ -289,7 +357,52 @@ impl Engine {
             }
         }
         tx.advance_cursor(mb, batch.uidvalidity, batch.last_uid, batch.at)?;
+        let keep = window_minutes(
+            self.loop_protection
+                .per_recipient_window
+                .max(self.loop_protection.global_window),
+        );
+        tx.prune_automatic_counts(minute(batch.at) - keep)?;
         Ok(out)
+    }
+
+    /// Changes a ticket's status if the transition table allows it; a refused change is
+    /// an event too, never silently applied.
+    pub fn change_status(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        to: Status,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<StatusChange, StoreError> {
+        let t = tx
+            .ticket_row(ticket)?
+            .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
+        if !transition_allowed(t.status, to) {
+            let reason = format!("cannot change status from {} to {}", t.status, to);
+            tx.append_event(&NewEvent {
+                ticket: Some(ticket),
+                at,
+                actor,
+                kind: "status.refused",
+                old: Some(t.status.as_str()),
+                new: Some(to.as_str()),
+                detail: Some(&reason),
+            })?;
+            return Ok(StatusChange::Refused(reason));
+        }
+        tx.set_status(ticket, to, at)?;
+        tx.append_event(&NewEvent {
+            ticket: Some(ticket),
+            at,
+            actor,
+            kind: "status",
+            old: Some(t.status.as_str()),
+            new: Some(to.as_str()),
+            detail: None,
+        })?;
+        Ok(StatusChange::Changed { from: t.status, to })
     }
 
     /// `postdesk quarantine retry`: parse and apply the raw bytes again.
@@ -373,6 +486,9 @@ impl Engine {
             }
         }
         let ticket = ticket.filter(|t| tx.ticket_row(*t).ok().flatten().is_some());
+        if let Class::Bounce(b) = &p.class {
+            self.record_bounce(tx, b, ticket, at)?;
+        }
         if let Some(t) = ticket {
             tx.set_message_ticket(row, t)?;
             tx.touch_ticket(t, at)?;
@@ -390,7 +506,126 @@ impl Engine {
         Ok(Applied::Automatic { ticket })
     }
 
+    /// A hard bounce marks each failed recipient undeliverable; every bounce is an event
+    /// on the ticket whose mail bounced.
+    fn record_bounce(
+        &self,
+        tx: &mut Tx<'_>,
+        b: &crate::classify::Bounce,
+        ticket: Option<TicketId>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(report) = &b.report else {
+            return Ok(());
+        };
+        let hard = b.is_hard();
+        for rcpt in &report.recipients {
+            if hard {
+                tx.mark_undeliverable(
+                    rcpt,
+                    at,
+                    report.status.as_deref(),
+                    report.diagnostic.as_deref(),
+                    ticket,
+                )?;
+            }
+            if ticket.is_some() {
+                let detail = format!(
+                    "{} bounce, status {}{}{}",
+                    if hard { "hard" } else { "soft" },
+                    report.status.as_deref().unwrap_or("unknown"),
+                    report
+                        .diagnostic
+                        .as_deref()
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default(),
+                    if hard {
+                        "; address marked undeliverable"
+                    } else {
+                        ""
+                    }
+                );
+                tx.append_event(&NewEvent {
+                    ticket,
+                    at,
+                    actor: SYSTEM,
+                    kind: "bounce",
+                    old: None,
+                    new: Some(rcpt),
+                    detail: Some(&detail),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the loop rules for one automatic mail to `to`; counts it when it may go,
+    /// records an event on the ticket when it is held.
+    fn gate_automatic(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        to: &str,
+        kind: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let lp = &self.loop_protection;
+        let now = minute(at);
+        let undeliverable = tx
+            .undeliverable(to)?
+            .map(|(_, status)| status.unwrap_or_else(|| "5.0.0".to_owned()));
+        let recipient =
+            tx.automatic_count(to, now - window_minutes(lp.per_recipient_window) + 1)?;
+        let global = tx.automatic_count("*", now - window_minutes(lp.global_window) + 1)?;
+        match automatic_gate(lp, recipient, global, undeliverable.as_deref()) {
+            Gate::Send => {
+                tx.count_automatic(to, now)?;
+                tx.count_automatic("*", now)?;
+                Ok(true)
+            }
+            Gate::Hold(reason) => {
+                tx.append_event(&NewEvent {
+                    ticket: Some(ticket),
+                    at,
+                    actor: SYSTEM,
+                    kind: "notification.held",
+                    old: None,
+                    new: Some(kind),
+                    detail: Some(&format!("to {to}: {reason}")),
+                })?;
+                Ok(false)
+            }
+        }
+    }
+
     fn apply_human(
+        &self,
+        tx: &mut Tx<'_>,
+        mailbox: Option<&MailboxName>,
+        row: MessageRowId,
+        parsed: &Parsed,
+        at: DateTime<Utc>,
+    ) -> Result<Applied, StoreError> {
+        let wrote_again = match &parsed.from {
+            Some(from) => tx.clear_undeliverable(&from.address)?,
+            None => false,
+        };
+        let applied = self.place_human(tx, mailbox, row, parsed, at)?;
+        if let (true, Some(ticket)) = (wrote_again, applied.ticket()) {
+            tx.append_event(&NewEvent {
+                ticket: Some(ticket),
+                at,
+                actor: actor(parsed),
+                kind: "address.deliverable",
+                old: None,
+                new: parsed.from.as_ref().map(|f| f.address.as_str()),
+                detail: Some("the address wrote again after a hard bounce"),
+            })?;
+        }
+        Ok(applied)
+    }
+
+    fn place_human(
         &self,
         tx: &mut Tx<'_>,
         mailbox: Option<&MailboxName>,
@@ -545,6 +780,15 @@ impl Engine {
         let Some(to) = parsed.from.as_ref() else {
             return Ok(false);
         };
+        if !self.gate_automatic(
+            tx,
+            t.id,
+            &to.address,
+            OutboxKind::Acknowledgement.as_str(),
+            at,
+        )? {
+            return Ok(false);
+        }
         let id = tx.next_message_row_id()?;
         let message_id = self.key.message_id(&self.identity.hostname, t.id, id);
         let mut references = parsed.references.clone();
@@ -616,6 +860,16 @@ impl Engine {
     }
 }
 
+impl Applied {
+    pub fn ticket(&self) -> Option<TicketId> {
+        match self {
+            Applied::NewTicket { ticket, .. } | Applied::FollowUp { ticket } => Some(*ticket),
+            Applied::Automatic { ticket } => *ticket,
+            Applied::Duplicate => None,
+        }
+    }
+}
+
 impl BatchOutcome {
     fn count(&mut self, applied: &Applied) {
         match applied {
@@ -660,6 +914,37 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn automatic_gate_rules() {
+        let lp = LoopProtection::default();
+        assert_eq!(automatic_gate(&lp, 0, 0, None), Gate::Send);
+        assert_eq!(automatic_gate(&lp, 9, 999, None), Gate::Send);
+        assert!(
+            matches!(automatic_gate(&lp, 10, 0, None), Gate::Hold(r) if r.starts_with("rate limit: 10"))
+        );
+        assert!(
+            matches!(automatic_gate(&lp, 0, 1000, None), Gate::Hold(r) if r.starts_with("global breaker"))
+        );
+        assert!(
+            matches!(automatic_gate(&lp, 0, 0, Some("5.1.1")), Gate::Hold(r) if r.contains("5.1.1"))
+        );
+    }
+
+    #[test]
+    fn transitions() {
+        use Status::*;
+        assert!(transition_allowed(New, Open));
+        assert!(transition_allowed(Resolved, Open));
+        assert!(transition_allowed(Closed, Open));
+        assert!(transition_allowed(Closed, Archived));
+        assert!(!transition_allowed(Archived, Open));
+        assert!(!transition_allowed(New, Archived));
+        assert!(!transition_allowed(Open, Open));
+        for s in Status::ALL {
+            assert!(!transition_allowed(*s, *s), "{s} to itself");
+        }
+    }
 
     #[test]
     fn reopen_rules() {

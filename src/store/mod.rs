@@ -26,8 +26,9 @@ use tokio::sync::oneshot;
 pub use read::*;
 pub use tx::*;
 
+use crate::model::Status;
 use crate::model::{MailboxName, OutboxId, QuarantineId, TicketId};
-use crate::workflow::{BatchOutcome, Engine, IngestBatch, RetryOutcome};
+use crate::workflow::{BatchOutcome, Engine, IngestBatch, RetryOutcome, StatusChange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -73,6 +74,13 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 enum Write {
     Ingest(IngestBatch, Reply<BatchOutcome>),
     RetryQuarantine(QuarantineId, Reply<RetryOutcome>),
+    ChangeStatus {
+        ticket: TicketId,
+        to: Status,
+        actor: String,
+        at: DateTime<Utc>,
+        reply: Reply<StatusChange>,
+    },
     RecordSync {
         mailbox: MailboxName,
         at: DateTime<Utc>,
@@ -206,6 +214,25 @@ impl Store {
         self.call(|r| Write::RetryQuarantine(id, r)).await
     }
 
+    /// Changes a ticket's status through the lifecycle's transition table.
+    pub async fn change_status(
+        &self,
+        ticket: TicketId,
+        to: Status,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<StatusChange, StoreError> {
+        let actor = actor.to_owned();
+        self.call(|reply| Write::ChangeStatus {
+            ticket,
+            to,
+            actor,
+            at,
+            reply,
+        })
+        .await
+    }
+
     pub async fn record_sync(
         &self,
         mailbox: MailboxName,
@@ -307,6 +334,17 @@ fn writer_loop(conn: &mut Connection, engine: &Engine, rx: mpsc::Receiver<Write>
             }
             Write::RetryQuarantine(id, reply) => {
                 let _ = reply.send(in_tx(conn, |tx| engine.retry_quarantined(tx, id)));
+            }
+            Write::ChangeStatus {
+                ticket,
+                to,
+                actor,
+                at,
+                reply,
+            } => {
+                let _ = reply.send(in_tx(conn, |tx| {
+                    engine.change_status(tx, ticket, to, &actor, at)
+                }));
             }
             Write::RecordSync { mailbox, at, reply } => {
                 let _ = reply.send(in_tx(conn, |tx| tx.record_sync(&mailbox, at)));

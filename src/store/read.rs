@@ -440,6 +440,15 @@ impl Reader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Addresses marked undeliverable by a hard bounce: (address, since, status).
+    pub fn undeliverable(&self) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT address, since, status FROM undeliverable ORDER BY address")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The stored cursor of a mailbox.
     pub fn cursor(&self, mailbox: &MailboxName) -> Result<Option<(UidValidity, Uid)>, StoreError> {
         Ok(self

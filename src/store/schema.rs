@@ -4,7 +4,7 @@
 use rusqlite_migration::{Migrations, M};
 
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 const V1: &str = r#"
@@ -130,6 +130,26 @@ CREATE TABLE quarantine (
     released_at TEXT,
     released_as INTEGER REFERENCES messages(id)
 ) STRICT;
+"#;
+
+const V2: &str = r#"
+-- Loop protection (issue 3): automatic mails queued per scope ('*' for all, or one
+-- address) and minute, so that a rate check reads at most one row per minute of its window.
+CREATE TABLE automatic_counts (
+    scope   TEXT NOT NULL,
+    minute  INTEGER NOT NULL,
+    n       INTEGER NOT NULL,
+    PRIMARY KEY (scope, minute)
+) STRICT, WITHOUT ROWID;
+
+-- Addresses that hard-bounced: nothing automatic goes to them until they write again.
+CREATE TABLE undeliverable (
+    address  TEXT PRIMARY KEY,
+    since    TEXT NOT NULL,
+    status   TEXT,
+    detail   TEXT,
+    ticket_id INTEGER REFERENCES tickets(id)
+) STRICT, WITHOUT ROWID;
 "#;
 
 #[cfg(test)]

@@ -502,6 +502,70 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
+    /// Automatic mails counted for `scope` (an address, or `*` for all) since `minute`.
+    pub fn automatic_count(&mut self, scope: &str, since_minute: i64) -> Result<u64, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "SELECT COALESCE(SUM(n), 0) FROM automatic_counts WHERE scope = ?1 AND minute >= ?2",
+        )?;
+        Ok(st.query_row(params![scope, since_minute], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Counts one automatic mail for `scope` in `minute`.
+    pub fn count_automatic(&mut self, scope: &str, minute: i64) -> Result<(), StoreError> {
+        let mut st = self.t.prepare_cached(
+            "INSERT INTO automatic_counts (scope, minute, n) VALUES (?1, ?2, 1)
+             ON CONFLICT(scope, minute) DO UPDATE SET n = n + 1",
+        )?;
+        st.execute(params![scope, minute])?;
+        Ok(())
+    }
+
+    /// Forgets counts older than `before_minute`.
+    pub fn prune_automatic_counts(&mut self, before_minute: i64) -> Result<(), StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("DELETE FROM automatic_counts WHERE minute < ?1")?;
+        st.execute([before_minute])?;
+        Ok(())
+    }
+
+    /// When and why `address` was marked undeliverable, if it is.
+    pub fn undeliverable(
+        &mut self,
+        address: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("SELECT since, status FROM undeliverable WHERE address = ?1")?;
+        Ok(st
+            .query_row([address], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    pub fn mark_undeliverable(
+        &mut self,
+        address: &str,
+        at: DateTime<Utc>,
+        status: Option<&str>,
+        detail: Option<&str>,
+        ticket: Option<TicketId>,
+    ) -> Result<(), StoreError> {
+        self.t.execute(
+            "INSERT INTO undeliverable (address, since, status, detail, ticket_id) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(address) DO UPDATE SET status = ?3, detail = ?4, ticket_id = ?5",
+            params![address, ts(at), status, detail, ticket.map(TicketId::get)],
+        )?;
+        Ok(())
+    }
+
+    /// The address wrote again: mail may go to it. True when it was marked.
+    pub fn clear_undeliverable(&mut self, address: &str) -> Result<bool, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("DELETE FROM undeliverable WHERE address = ?1")?;
+        Ok(st.execute([address])? > 0)
+    }
+
     pub(super) fn record_sync(
         &mut self,
         mailbox: &MailboxName,

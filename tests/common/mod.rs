@@ -380,6 +380,23 @@ impl Instance {
         self.reader().status(&[]).unwrap()
     }
 
+    /// A second handle on the store (its own writer connection), as the CLI would open,
+    /// with `clock` as the engine's clock.
+    pub fn store(&self, clock: Arc<dyn postdesk::clock::Clock>) -> postdesk::store::Store {
+        let cfg = self.config();
+        let engine = Arc::new(postdesk::workflow::Engine::new(&cfg, clock).unwrap());
+        postdesk::store::Store::open(&cfg.db_path(), engine).unwrap()
+    }
+
+    /// Events of a ticket, as (kind, new, detail).
+    pub fn events(&self, id: i64) -> Vec<(String, Option<String>, Option<String>)> {
+        self.ticket(id)
+            .events
+            .into_iter()
+            .map(|e| (e.kind, e.new, e.detail))
+            .collect()
+    }
+
     /// Starts the daemon in this process (own runtime, own thread); returns when every
     /// mailbox has caught up.
     pub fn start(&self) -> Daemon {
