@@ -556,6 +556,17 @@ mod tests {
         assert_eq!(refs, ["2@x", "1@x", "0@x"]);
     }
 
+    proptest::proptest! {
+        /// Strangers' bytes never panic the parser (raw junk, and junk behind headers).
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2000)) {
+            let _ = message(&bytes, LIMIT);
+            let mut with_headers = b"From: a@b.test\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n".to_vec();
+            with_headers.extend_from_slice(&bytes);
+            let _ = message(&with_headers, LIMIT);
+        }
+    }
+
     #[test]
     fn reads_delivery_status_report() {
         let raw = b"From: MAILER-DAEMON@mx.example.test\r\nTo: support@example.test\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry.\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.test\r\n\r\nFinal-Recipient: rfc822; nobody@bounce.test\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: X-Postfix; user unknown\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: support@example.test\r\nMessage-ID: <7.9.abc@helpdesk.example.test>\r\nSubject: [ACME #7] hi\r\n--B--\r\n";

@@ -374,6 +374,71 @@ mod tests {
         assert_eq!(format!("{a:?}"), "InstanceKey(..)");
     }
 
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn prefix() -> impl Strategy<Value = String> {
+            prop::sample::select(vec![
+                "",
+                "Re: ",
+                "RE: ",
+                "AW: ",
+                "SV: ",
+                "Antw: ",
+                "回复: ",
+                "答复：",
+                "转发: ",
+                "Fwd: ",
+                "FW: ",
+                "Re: Re: ",
+                "  re:  ",
+            ])
+            .prop_map(str::to_owned)
+        }
+
+        proptest! {
+            /// Any prefix chain, case and bracket style around a well-formed tag finds it.
+            #[test]
+            fn tolerant_tag_is_found(
+                pre in prefix(), pre2 in prefix(), n in 1i64..10_000_000,
+                lower in any::<bool>(), fullwidth in any::<bool>(), spaces in 0usize..3,
+                subject in "[a-zA-Z0-9 打印机]{0,30}", at_end in any::<bool>(),
+            ) {
+                let tag = if lower { "acme" } else { "ACME" };
+                let (open, close, hash) = if fullwidth { ("［", "］", "＃") } else { ("[", "]", "#") };
+                let pad = " ".repeat(spaces);
+                let token = format!("{open}{pad}{tag}{pad} {hash}{n}{pad}{close}");
+                let s = if at_end { format!("{pre}{pre2}{subject} {token}") } else { format!("{pre}{pre2}{token} {subject}") };
+                prop_assert_eq!(find_tag(&s, "ACME"), Some(TicketId::new(n)), "{}", s);
+            }
+
+            /// Strangers' bytes never panic the parser, and nothing matches without the tag.
+            #[test]
+            fn arbitrary_subjects_never_panic(s in "\\PC{0,200}") {
+                if let Some(id) = find_tag(&s, "ACME") {
+                    prop_assert!(s.to_lowercase().contains("acme"), "{} gave {}", s, id);
+                }
+            }
+
+            /// Our Message-IDs verify; any change to ticket, message or mac does not.
+            #[test]
+            fn signed_ids_round_trip(t in 1i64..i64::MAX / 2, m in 1i64..i64::MAX / 2, flip in 0usize..16) {
+                let key = InstanceKey::from_bytes(b"0123456789abcdef0123456789abcdef");
+                let id = key.message_id("h.example", TicketId::new(t), MessageRowId::new(m));
+                prop_assert_eq!(key.verify(&id), Some((TicketId::new(t), MessageRowId::new(m))));
+                let (local, _) = id.as_str().rsplit_once('@').unwrap();
+                let mac = local.rsplit('.').next().unwrap();
+                let mut bad = mac.as_bytes().to_vec();
+                bad[flip] = if bad[flip] == b'0' { b'1' } else { b'0' };
+                let forged = MessageId::new(&id.as_str().replace(mac, std::str::from_utf8(&bad).unwrap()));
+                prop_assert_eq!(key.verify(&forged), None);
+                let other = MessageId::new(&format!("{}.{}.{}@h.example", t + 1, m, mac));
+                prop_assert_eq!(key.verify(&other), None);
+            }
+        }
+    }
+
     #[derive(Default)]
     struct Fake {
         tickets: HashMap<i64, Vec<&'static str>>,
