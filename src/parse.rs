@@ -102,6 +102,8 @@ pub struct Parsed {
     pub auto: AutoHeaders,
     /// `multipart/report; report-type=delivery-status` and friends.
     pub report: Option<Report>,
+    /// `Authentication-Results` values, topmost (added last, by our own server) first.
+    pub auth_results: Vec<String>,
     pub warnings: Vec<ParseWarning>,
 }
 
@@ -125,6 +127,11 @@ impl Parsed {
     /// direct our mail elsewhere); `From` is the requester.
     pub fn sender(&self) -> Option<&Person> {
         self.from.as_ref()
+    }
+    /// True when `address` (lower case) is among To, Cc or Delivered-To.
+    pub fn addressed_to(&self, address: &str) -> bool {
+        self.to.iter().chain(&self.cc).any(|p| p.address == address)
+            || self.delivered_to.iter().any(|d| d == address)
     }
     /// Every Message-ID this message points at, nearest first: In-Reply-To, then
     /// References from the end.
@@ -150,9 +157,12 @@ pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
             limit: max_bytes,
         });
     }
-    if !starts_with_header_field(raw) {
+    let Some(start) = header_start(raw) else {
         return Err(Unusable::NoHeaders);
-    }
+    };
+    // The bytes mail-parser sees: after a stray first line some forwarders put on top
+    // ("---- Original email message ----"). The raw bytes are stored whole regardless.
+    let raw = &raw[start..];
     let msg = MessageParser::default()
         .parse(raw)
         .ok_or(Unusable::NoHeaders)?;
@@ -168,7 +178,11 @@ pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
             synthetic_id(&msg, raw)
         }
     };
-    let from = first_person(msg.from());
+    let declared = declared_charsets(&msg);
+    let raw_from = raw_header(&msg, "From");
+    let from = first_person(msg.from())
+        .and_then(|p| repair_person(p, raw_from, &declared))
+        .or_else(|| raw_from.and_then(person_from_raw));
     if from.is_none() {
         warnings.push(ParseWarning::MissingFrom);
     }
@@ -214,6 +228,7 @@ pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
             .collect(),
         subject: msg
             .subject()
+            .map(|s| repair_text(s, raw_header(&msg, "Subject"), &declared))
             .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
             .unwrap_or_default(),
         date,
@@ -237,22 +252,38 @@ pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
             }),
         },
         report,
+        auth_results: msg
+            .header_values("Authentication-Results")
+            .filter_map(|v| v.as_text())
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect(),
         warnings,
     })
 }
 
-/// True when the first line looks like `Name: value` (or an mbox `From ` line followed by
-/// one). Binary junk and plain text without headers fail this.
-fn starts_with_header_field(raw: &[u8]) -> bool {
-    let mut lines = raw.split(|b| *b == b'\n');
-    let mut first = lines.next().unwrap_or_default();
-    if first.starts_with(b"From ") {
-        first = lines.next().unwrap_or_default();
-    }
-    match first.iter().position(|b| *b == b':') {
-        Some(colon) if colon > 0 => first[..colon].iter().all(|b| (33..=126).contains(b)),
+/// Where the header block starts: the first line when it looks like `Name: value`; else
+/// after at most two stray lines (an mbox `From ` line, a forwarder's banner) when two
+/// header lines follow. `None` for binary junk and plain text without headers.
+fn header_start(raw: &[u8]) -> Option<usize> {
+    let is_field = |line: &[u8]| match line.iter().position(|b| *b == b':') {
+        Some(colon) if colon > 0 => line[..colon].iter().all(|b| (33..=126).contains(b)),
         _ => false,
+    };
+    let mut offset = 0;
+    let mut lines = raw.split(|b| *b == b'\n');
+    for skipped in 0..=2 {
+        let line = lines.next()?;
+        if is_field(line) {
+            let next = lines.next().unwrap_or_default();
+            let folded = next.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+            return (skipped == 0 || is_field(next) || folded).then_some(offset);
+        }
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            return None;
+        }
+        offset += line.len() + 1;
     }
+    None
 }
 
 /// A stable id for a message that has none: the same content always gives the same id,
@@ -271,6 +302,301 @@ fn synthetic_id(msg: &mail_parser::Message<'_>, raw: &[u8]) -> MessageId {
         "{}@{SYNTHETIC_DOMAIN}",
         hex::encode(&digest[..16])
     ))
+}
+
+/// The raw bytes of a top-level header's value.
+fn raw_header<'a>(msg: &'a mail_parser::Message<'_>, name: &str) -> Option<&'a [u8]> {
+    let h = msg
+        .root_part()
+        .headers()
+        .iter()
+        .find(|h| h.name().eq_ignore_ascii_case(name))?;
+    msg.raw_message()
+        .get(h.offset_start() as usize..h.offset_end() as usize)
+}
+
+/// Every charset the message declares, nested messages included, lower-cased.
+fn declared_charsets(msg: &mail_parser::Message<'_>) -> Vec<String> {
+    fn walk(msg: &mail_parser::Message<'_>, out: &mut Vec<String>, depth: usize) {
+        for part in &msg.parts {
+            if let Some(cs) = part.content_type().and_then(|ct| ct.attribute("charset")) {
+                let cs = cs.trim().to_ascii_lowercase();
+                if !out.contains(&cs) {
+                    out.push(cs);
+                }
+            }
+            if let (PartType::Message(inner), true) = (&part.body, depth < 4) {
+                walk(inner, out, depth + 1);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(msg, &mut out, 0);
+    out
+}
+
+fn is_single_byte(charset: &str) -> bool {
+    [
+        "8859",
+        "windows-125",
+        "cp125",
+        "ascii",
+        "koi8",
+        "latin",
+        "ibm",
+        "mac",
+    ]
+    .iter()
+    .any(|s| charset.contains(s))
+}
+
+/// Charsets to try on bytes that are not UTF-8: the message's own multi-byte charsets
+/// first (an ISO-2022-JP label on 8-bit bytes is really Shift_JIS), then its single-byte
+/// ones, then the usual CJK suspects, then Windows-1252.
+fn candidates(declared: &[String], label: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |cs: &str| {
+        let cs = if cs.starts_with("iso-2022-jp") {
+            "shift_jis"
+        } else {
+            cs
+        };
+        if !out.iter().any(|c| c == cs) {
+            out.push(cs.to_owned());
+        }
+    };
+    for cs in label.into_iter().chain(declared.iter().map(String::as_str)) {
+        if !is_single_byte(cs) && !cs.starts_with("utf") {
+            push(cs);
+        }
+    }
+    for cs in declared.iter().filter(|c| is_single_byte(c)) {
+        push(cs);
+    }
+    for cs in ["gb18030", "shift_jis", "big5", "euc-kr", "windows-1252"] {
+        push(cs);
+    }
+    out
+}
+
+/// Decodes 8-bit bytes with the first candidate that needs no replacement character.
+fn decode_8bit(bytes: &[u8], declared: &[String], label: Option<&str>) -> Option<String> {
+    for cs in candidates(declared, label) {
+        if let Some(decode) = mail_parser::decoders::charsets::map::charset_decoder(cs.as_bytes()) {
+            let text = decode(bytes);
+            if !text.contains('\u{FFFD}') {
+                return Some(text);
+            }
+        }
+    }
+    None
+}
+
+/// A header value that mail-parser could only decode with replacement characters: raw
+/// 8-bit bytes in an undeclared charset, or an encoded word whose label is wrong. Tries
+/// the candidates of [`candidates`]; keeps mail-parser's text when nothing does better.
+fn repair_text(decoded: &str, raw: Option<&[u8]>, declared: &[String]) -> String {
+    if !decoded.contains('\u{FFFD}') {
+        return decoded.to_owned();
+    }
+    let Some(raw) = raw else {
+        return decoded.to_owned();
+    };
+    let text = if std::str::from_utf8(raw).is_err() {
+        match decode_8bit(raw, declared, None) {
+            Some(t) => t,
+            None => return decoded.to_owned(),
+        }
+    } else {
+        String::from_utf8_lossy(raw).into_owned()
+    };
+    let repaired = decode_encoded_words(&text, declared);
+    if repaired.contains('\u{FFFD}') {
+        decoded.to_owned()
+    } else {
+        repaired.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// Decodes `=?charset?B|Q?text?=` words, trying other charsets when the label is wrong.
+fn decode_encoded_words(text: &str, declared: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut last_was_word = false;
+    while let Some(start) = rest.find("=?") {
+        let Some((word, len)) = encoded_word(&rest[start..], declared) else {
+            out.push_str(&rest[..start + 2]);
+            rest = &rest[start + 2..];
+            last_was_word = false;
+            continue;
+        };
+        let between = &rest[..start];
+        // Whitespace between two encoded words is not part of the text (RFC 2047 6.2).
+        if !(last_was_word && between.trim().is_empty()) {
+            out.push_str(between);
+        }
+        out.push_str(&word);
+        rest = &rest[start + len..];
+        last_was_word = true;
+    }
+    out.push_str(rest);
+    out
+}
+
+fn encoded_word(s: &str, declared: &[String]) -> Option<(String, usize)> {
+    let inner = s.strip_prefix("=?")?;
+    let (charset, inner) = inner.split_once('?')?;
+    let (enc, inner) = inner.split_once('?')?;
+    let end = inner.find("?=")?;
+    let data = &inner[..end];
+    let len = 2 + charset.len() + 1 + enc.len() + 1 + end + 2;
+    let bytes = match enc {
+        "B" | "b" => mail_parser::decoders::base64::base64_decode(data.as_bytes())?,
+        "Q" | "q" => {
+            let mut out = Vec::new();
+            let b = data.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                match b[i] {
+                    b'_' => out.push(b' '),
+                    b'=' if i + 2 < b.len() => {
+                        let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok()?;
+                        out.push(u8::from_str_radix(hex, 16).ok()?);
+                        i += 2;
+                    }
+                    c => out.push(c),
+                }
+                i += 1;
+            }
+            out
+        }
+        _ => return None,
+    };
+    let charset = charset
+        .split('*')
+        .next()
+        .unwrap_or(charset)
+        .to_ascii_lowercase();
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(t) if charset.starts_with("utf") || t.is_ascii() => t.to_owned(),
+        _ => {
+            // A 7-bit charset label on 8-bit bytes is a lie: try the others.
+            let label_lies = charset.starts_with("iso-2022") && bytes.iter().any(|b| *b >= 0x80);
+            let first = mail_parser::decoders::charsets::map::charset_decoder(charset.as_bytes())
+                .filter(|_| !label_lies)
+                .map(|d| d(&bytes))
+                .filter(|t| !t.contains('\u{FFFD}'));
+            first.or_else(|| decode_8bit(&bytes, declared, Some(&charset)))?
+        }
+    };
+    Some((text, len))
+}
+
+/// Fixes what mail-parser made of a broken From header: a display name with replacement
+/// characters (wrong or missing charset), an RFC 5322 comment in the name, and addresses
+/// that are not addresses (empty local part, spaces, trailing `>`).
+fn repair_person(p: Person, raw: Option<&[u8]>, declared: &[String]) -> Option<Person> {
+    let mut name = p.name;
+    if let Some(n) = &name {
+        if n.contains('\u{FFFD}') {
+            let repaired = repair_text(n, raw, declared);
+            // The repaired text is the whole From value: keep the part before the address.
+            let display = repaired
+                .split('<')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"')
+                .trim()
+                .to_owned();
+            if !display.is_empty() && !display.contains('\u{FFFD}') {
+                name = Some(display);
+            }
+        }
+    }
+    // `MAILER-DAEMON (Mail Delivery System)`: the comment is not part of the name.
+    if let Some(n) = &name {
+        if let Some(open) = n.find(" (") {
+            if n.ends_with(')') && open > 0 {
+                name = Some(n[..open].trim().to_owned());
+            }
+        }
+    }
+    let address = p.address;
+    let (local, domain) = address.rsplit_once('@')?;
+    let domain = domain.trim_end_matches(['>', ',', ';', '.']).to_owned();
+    let quoted = local.starts_with('"') && local.ends_with('"') && local.len() >= 2;
+    if local.is_empty() || (local.contains('"') && !quoted) {
+        // `=?utf-8?Q?attacker?Q?agent?=@victim.example` or `"A B"@example.com>`:
+        // mail-parser took part of the local part for a display name. Read the address
+        // from the raw header instead.
+        return raw.and_then(person_from_raw);
+    }
+    if !quoted && local.contains(char::is_whitespace) {
+        // `From: Test test@example.com`: the last word is the address, the words before
+        // it (as written, not lower-cased) the name.
+        let (_, last) = local.rsplit_once(char::is_whitespace)?;
+        let written = raw.map(String::from_utf8_lossy).unwrap_or_default();
+        let before: Vec<&str> = written
+            .split_whitespace()
+            .take_while(|w| !w.contains('@'))
+            .collect();
+        let words = before.join(" ");
+        return Some(Person {
+            address: format!("{last}@{domain}"),
+            name: name
+                .filter(|n| !n.eq_ignore_ascii_case(&words))
+                .or_else(|| Some(words).filter(|w| !w.is_empty())),
+        });
+    }
+    (!domain.is_empty()).then(|| Person {
+        address: format!("{local}@{domain}"),
+        name,
+    })
+}
+
+/// The sender read straight from the raw From value, for headers mail-parser could not
+/// make sense of: the `<…>` part if there is one, else the word holding `@` (an encoded
+/// word in the local part is decoded as text: never a different domain).
+fn person_from_raw(raw: &[u8]) -> Option<Person> {
+    let text = String::from_utf8_lossy(raw);
+    let text = text.trim();
+    if let (Some(open), Some(close)) = (text.rfind('<'), text.rfind('>')) {
+        if open < close {
+            let addr = text[open + 1..close].trim().to_ascii_lowercase();
+            let (local, domain) = addr.rsplit_once('@')?;
+            return (!local.is_empty() && domain.contains('.')).then(|| Person {
+                address: addr.clone(),
+                name: None,
+            });
+        }
+    }
+    if let Some(at) = text.find("\"@") {
+        // A quoted local part: `"Millions Lottery"@example.com`.
+        let open = text[..at].rfind('"')?;
+        let domain: String = text[at + 2..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !matches!(c, '>' | ',' | ';'))
+            .collect();
+        return (open < at && domain.contains('.')).then(|| Person {
+            address: format!("{}@{}", &text[open..=at], domain).to_ascii_lowercase(),
+            name: None,
+        });
+    }
+    let word = text
+        .split_whitespace()
+        .find(|w| w.contains('@'))?
+        .trim_matches(['<', '>', ',', ';']);
+    let (local, domain) = word.rsplit_once('@')?;
+    let local = match local.strip_prefix("=?").and_then(|l| l.strip_suffix("?=")) {
+        // `=?charset?Q?text?=` as a local part: keep its text, drop the wrapper.
+        Some(inner) => inner.splitn(3, '?').nth(2).unwrap_or(inner).to_owned(),
+        None => local.to_owned(),
+    };
+    (!local.is_empty() && domain.contains('.')).then(|| Person {
+        address: format!("{local}@{domain}").to_ascii_lowercase(),
+        name: None,
+    })
 }
 
 fn person(addr: &mail_parser::Addr<'_>) -> Option<Person> {
@@ -545,6 +871,83 @@ mod tests {
             message(b"From: a@b\r\n\r\nxxxx", 5),
             Err(Unusable::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn broken_from_headers_are_repaired() {
+        let cases: &[(&[u8], &str, Option<&str>)] = &[
+            (b"From: Test test@example.com\r\n\r\nx", "test@example.com", Some("Test")),
+            (
+                b"From: =?utf-8?Q?attacker?Q?agent?=@victim.example\r\n\r\nx",
+                "attacker?q?agent@victim.example",
+                None,
+            ),
+            (
+                b"From: \"Millions Lottery Spain transfer\"@example.com>\r\n\r\nx",
+                "\"millions lottery spain transfer\"@example.com",
+                None,
+            ),
+            (
+                b"From: MAILER-DAEMON (Mail Delivery System) <postmaster@example.com>\r\n\r\nx",
+                "postmaster@example.com",
+                Some("MAILER-DAEMON"),
+            ),
+            (
+                b"From: =?ISO-2022-JP?B?g2OBW4OLIEVYQU1QTEU=?= <bar@example.org>\r\nContent-Type: text/html; charset=iso-2022-jp\r\n\r\nx",
+                "bar@example.org",
+                Some("ツール EXAMPLE"),
+            ),
+        ];
+        for (raw, address, name) in cases {
+            let p = message(raw, LIMIT).unwrap();
+            let from = p.from.expect("a sender");
+            assert_eq!(from.address, *address, "{}", String::from_utf8_lossy(raw));
+            assert_eq!(
+                from.name.as_deref(),
+                *name,
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+
+    #[test]
+    fn raw_8bit_subject_in_a_declared_charset() {
+        // "ツール" in Shift_JIS, raw in the header; the body says ISO-2022-JP.
+        let mut raw = b"From: a@example.org\r\nSubject: ".to_vec();
+        raw.extend_from_slice(&[0x83, 0x63, 0x81, 0x5B, 0x83, 0x8B]);
+        raw.extend_from_slice(b"\r\nContent-Type: text/plain; charset=iso-2022-jp\r\n\r\nx");
+        assert_eq!(message(&raw, LIMIT).unwrap().subject, "ツール");
+        // "打印机" in GB2312, raw, in a message whose nested part declares gb2312.
+        let mut raw = b"From: a@example.org\r\nSubject: ".to_vec();
+        raw.extend_from_slice(&[0xB4, 0xF2, 0xD3, 0xA1, 0xBB, 0xFA]);
+        raw.extend_from_slice(b"\r\nContent-Type: text/plain; charset=gb2312\r\n\r\nx");
+        assert_eq!(message(&raw, LIMIT).unwrap().subject, "打印机");
+    }
+
+    #[test]
+    fn a_stray_first_line_before_the_headers_is_skipped() {
+        let raw =
+            b"---- Original email message ----\r\nFrom: a@example.org\r\nSubject: hi\r\n\r\nbody";
+        let p = message(raw, LIMIT).unwrap();
+        assert_eq!(p.subject, "hi");
+        assert_eq!(
+            message(b"hello there\r\njust text\r\n", LIMIT),
+            Err(Unusable::NoHeaders)
+        );
+    }
+
+    #[test]
+    fn authentication_results_keep_their_order() {
+        let raw = b"Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\nAuthentication-Results: other.test; dkim=fail\r\nFrom: a@example.test\r\n\r\nx";
+        let p = message(raw, LIMIT).unwrap();
+        assert_eq!(
+            p.auth_results,
+            [
+                "mx.example.test; dkim=pass header.d=example.test",
+                "other.test; dkim=fail"
+            ]
+        );
     }
 
     #[test]

@@ -639,11 +639,15 @@ fn well_formed_address(a: &str) -> bool {
     };
     let quoted = local.len() >= 2 && local.starts_with('"') && local.ends_with('"');
     let bad = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | ',');
+    // RFC 5322 dot-atom: no leading, trailing or doubled dot in the domain.
     !local.is_empty()
         && !domain.is_empty()
         && (quoted || !local.contains(bad))
         && !domain.contains(bad)
         && !domain.contains('@')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
 }
 
 /// Why Zammad's sender cannot judge postdesk's parse of this message, if it cannot.
@@ -775,7 +779,14 @@ fn compare(
         let zammad_echo = p.from.as_ref().is_some_and(|f| {
             well_formed_address(&f.address) && w.to_lowercase().contains(&f.address)
         });
-        if zammad_echo && w != g {
+        if w != g && zammad_misdecoded(case, "from", &w, &g) {
+            out.not_compared.push((
+                case.name.clone(),
+                format!(
+                    "Zammad's from_display_name {w:?} is a mis-decoding: the raw 8-bit name is {g:?} in a charset the message declares"
+                ),
+            ));
+        } else if zammad_echo && w != g {
             out.not_compared.push((
                 case.name.clone(),
                 format!(
@@ -913,6 +924,33 @@ fn charset_hint(case: &Case, name: &str, want: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// True when Zammad's text for header `name` is itself a mis-decoding: the raw header
+/// holds 8-bit bytes, a charset this message declares turns them into postdesk's text,
+/// and no charset at all turns them into Zammad's.
+fn zammad_misdecoded(case: &Case, name: &str, want: &str, got: &str) -> bool {
+    let Some(raw) = header_bytes(case, name).next() else {
+        return false;
+    };
+    if got.is_empty() || std::str::from_utf8(raw).is_ok() {
+        return false;
+    }
+    let hint = charset_hint(case, name, want).unwrap_or_default();
+    if !hint.starts_with("no charset gives Zammad's text") {
+        return false;
+    }
+    let body = String::from_utf8_lossy(&case.raw).to_ascii_lowercase();
+    body.split("charset=").skip(1).any(|s| {
+        let cs = s
+            .trim_start_matches('"')
+            .split(|c: char| c == '"' || c == ';' || c.is_whitespace())
+            .next()
+            .unwrap_or("");
+        mail_parser::decoders::charsets::map::charset_decoder(cs.as_bytes())
+            .map(|d| d(raw))
+            .is_some_and(|t| !t.contains('\u{FFFD}') && collapse(&t).contains(got))
+    })
 }
 
 /// A best guess at why `got` differs from `want`, from the difference and the raw header.
