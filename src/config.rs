@@ -97,7 +97,11 @@ pub struct Config {
     pub smtp: Smtp,
     pub outbox: Outbox,
     pub loop_protection: LoopProtection,
+    /// The receiving server whose `Authentication-Results` we trust for agents' mail
+    /// (DESIGN.md invariant 5). `None`: a configured agent address is enough.
+    pub trusted_authserv_id: Option<String>,
     pub queues: Vec<Queue>,
+    pub agents: Vec<Agent>,
     pub mailboxes: Vec<Mailbox>,
 }
 
@@ -153,6 +157,36 @@ pub struct Queue {
     /// Shown to customers ("ACME Support").
     pub display_name: String,
     pub language: Language,
+    /// Mail to this address is an internal note whatever its first line. Besides it,
+    /// `<local>+comment@<domain>` of each of the queue's mailboxes is one too.
+    pub comment_address: Option<String>,
+    /// Mail the customer when an agent resolves or closes the ticket.
+    pub status_mail: bool,
+}
+
+/// A person who answers tickets from their own mail client.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    /// The name used in `#assign NAME`; lower case.
+    pub name: String,
+    pub display_name: String,
+    /// Lower-cased; mail from any of them is this agent's.
+    pub addresses: Vec<String>,
+    pub language: Language,
+    /// The queues this agent works in (its team); empty means every queue.
+    pub queues: Vec<String>,
+    /// Open tickets this agent can hold (issue 5's assignment uses it).
+    pub capacity: u32,
+}
+
+impl Agent {
+    pub fn works_in(&self, queue: &str) -> bool {
+        self.queues.is_empty() || self.queues.iter().any(|q| q == queue)
+    }
+    /// The domain of the agent's address `address` (for DKIM/DMARC alignment).
+    pub fn domain_of(address: &str) -> &str {
+        address.rsplit_once('@').map_or("", |(_, d)| d)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +245,36 @@ impl Config {
             .iter()
             .map(|m| m.address.to_ascii_lowercase())
             .collect()
+    }
+    /// The addresses that make a mail an internal note, lower-cased.
+    pub fn comment_addresses(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .queues
+            .iter()
+            .filter_map(|q| q.comment_address.clone())
+            .collect();
+        for m in &self.mailboxes {
+            if let Some((local, domain)) = m.address.rsplit_once('@') {
+                out.push(format!("{local}+comment@{domain}").to_ascii_lowercase());
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+    pub fn agent_by_address(&self, address: &str) -> Option<&Agent> {
+        self.agents
+            .iter()
+            .find(|a| a.addresses.iter().any(|x| x.eq_ignore_ascii_case(address)))
+    }
+    pub fn agent(&self, name: &str) -> Option<&Agent> {
+        self.agents
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+    /// The agents of a queue (its team).
+    pub fn team(&self, queue: &str) -> Vec<&Agent> {
+        self.agents.iter().filter(|a| a.works_in(queue)).collect()
     }
 }
 
@@ -363,6 +427,7 @@ struct RawConfig {
     templates_dir: Option<PathBuf>,
     max_message_bytes: Option<usize>,
     reopen_window: Option<DurationText>,
+    trusted_authserv_id: Option<String>,
     smtp: RawSmtp,
     #[serde(default)]
     outbox: RawOutbox,
@@ -370,6 +435,8 @@ struct RawConfig {
     loop_protection: RawLoopProtection,
     #[serde(default, rename = "queue")]
     queues: Vec<RawQueue>,
+    #[serde(default, rename = "agent")]
+    agents: Vec<RawAgent>,
     #[serde(rename = "mailbox")]
     mailboxes: Vec<RawMailbox>,
 }
@@ -411,6 +478,19 @@ struct RawQueue {
     name: Spanned<String>,
     display_name: Option<String>,
     language: Option<Language>,
+    comment_address: Option<Spanned<String>>,
+    status_mail: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    name: Spanned<String>,
+    display_name: Option<String>,
+    addresses: Spanned<Vec<String>>,
+    language: Option<Language>,
+    queues: Option<Spanned<Vec<String>>>,
+    capacity: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -484,10 +564,23 @@ impl Validator<'_> {
                     format!("queue {:?} is defined twice", q.name.get_ref()),
                 ));
             }
+            if let Some(c) = &q.comment_address {
+                if !c.get_ref().contains('@') {
+                    return Err(self.err(
+                        c.span(),
+                        "comment_address",
+                        format!("not a mail address: {:?}", c.get_ref()),
+                    ));
+                }
+            }
             let name = q.name.into_inner();
             queues.push(Queue {
                 display_name: q.display_name.unwrap_or_else(|| name.clone()),
                 language: q.language.unwrap_or(Language::En),
+                comment_address: q
+                    .comment_address
+                    .map(|c| c.into_inner().to_ascii_lowercase()),
+                status_mail: q.status_mail.unwrap_or(true),
                 name,
             });
         }
@@ -497,6 +590,7 @@ impl Validator<'_> {
             let mailbox = self.mailbox(m, &mut queues, &mut names)?;
             mailboxes.push(mailbox);
         }
+        let agents = self.agents(raw.agents, &queues, &mailboxes)?;
         if mailboxes.is_empty() {
             return Err(invalid(
                 self.path,
@@ -517,9 +611,105 @@ impl Validator<'_> {
             smtp,
             outbox,
             loop_protection,
+            trusted_authserv_id: raw.trusted_authserv_id.filter(|s| !s.trim().is_empty()),
             queues,
+            agents,
             mailboxes,
         })
+    }
+
+    fn agents(
+        &self,
+        raw: Vec<RawAgent>,
+        queues: &[Queue],
+        mailboxes: &[Mailbox],
+    ) -> Result<Vec<Agent>, ConfigError> {
+        let ours: Vec<String> = mailboxes
+            .iter()
+            .map(|m| m.address.to_ascii_lowercase())
+            .chain(queues.iter().filter_map(|q| q.comment_address.clone()))
+            .collect();
+        let mut agents: Vec<Agent> = Vec::new();
+        for a in raw {
+            let name = a.name.get_ref().trim().to_lowercase();
+            let name_ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '-' || c == '_' || c == '.')
+                && !matches!(name.as_str(), "me" | "none");
+            if !name_ok {
+                return Err(self.err(
+                    a.name.span(),
+                    "name",
+                    "an agent name is one word (letters, digits, '-', '_', '.'), not \"me\" or \"none\"".to_owned(),
+                ));
+            }
+            if agents.iter().any(|x| x.name == name) {
+                return Err(self.err(
+                    a.name.span(),
+                    "name",
+                    format!("agent {name:?} is defined twice"),
+                ));
+            }
+            let addresses: Vec<String> = a
+                .addresses
+                .get_ref()
+                .iter()
+                .map(|x| x.trim().to_ascii_lowercase())
+                .collect();
+            if addresses.is_empty() {
+                return Err(self.err(
+                    a.addresses.span(),
+                    "addresses",
+                    format!("agent {name:?} needs at least one address"),
+                ));
+            }
+            for addr in &addresses {
+                if !addr.contains('@') {
+                    return Err(self.err(
+                        a.addresses.span(),
+                        "addresses",
+                        format!("not a mail address: {addr:?}"),
+                    ));
+                }
+                if ours.contains(addr) {
+                    return Err(self.err(
+                        a.addresses.span(),
+                        "addresses",
+                        format!(
+                            "{addr} is a support address; an agent needs an address of their own"
+                        ),
+                    ));
+                }
+                if let Some(other) = agents.iter().find(|x| x.addresses.contains(addr)) {
+                    return Err(self.err(
+                        a.addresses.span(),
+                        "addresses",
+                        format!("{addr} already belongs to agent {:?}", other.name),
+                    ));
+                }
+            }
+            if let Some(qs) = &a.queues {
+                for q in qs.get_ref() {
+                    if !queues.iter().any(|x| &x.name == q) {
+                        return Err(self.err(
+                            qs.span(),
+                            "queues",
+                            format!("no [[queue]] named {q:?}"),
+                        ));
+                    }
+                }
+            }
+            agents.push(Agent {
+                display_name: a.display_name.unwrap_or_else(|| a.name.get_ref().clone()),
+                name,
+                addresses,
+                language: a.language.unwrap_or(Language::En),
+                queues: a.queues.map(Spanned::into_inner).unwrap_or_default(),
+                capacity: a.capacity.unwrap_or(20),
+            });
+        }
+        Ok(agents)
     }
 
     fn loop_protection(&self, raw: RawLoopProtection) -> Result<LoopProtection, ConfigError> {
@@ -631,6 +821,8 @@ impl Validator<'_> {
                         name: name.clone(),
                         display_name: name.clone(),
                         language: Language::En,
+                        comment_address: None,
+                        status_mail: true,
                     });
                 }
                 name.clone()
@@ -836,6 +1028,36 @@ poll_interval = "90s"
             err.contains(":16: queue: no [[queue]] named \"sales\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn agents_are_checked() {
+        let with_agent = |extra: &str| {
+            load_text(&format!(
+                "{GOOD}\n[[agent]]\nname = \"Alice\"\naddresses = [\"Alice@Example.test\"]\nqueues = [\"support\"]\n{extra}"
+            ))
+        };
+        let cfg = with_agent("").unwrap();
+        assert_eq!(cfg.agents[0].name, "alice");
+        assert_eq!(
+            cfg.agent_by_address("alice@example.TEST").unwrap().name,
+            "alice"
+        );
+        assert_eq!(cfg.team("support").len(), 1);
+        assert_eq!(cfg.comment_addresses(), ["support+comment@example.test"]);
+        let err = load_text(&format!(
+            "{GOOD}\n[[agent]]\nname = \"bob\"\naddresses = [\"support@example.test\"]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(":25: addresses: support@example.test is a support address"),
+            "{err}"
+        );
+        let err = with_agent("\n[[agent]]\nname = \"alice\"\naddresses = [\"a2@example.test\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("agent \"alice\" is defined twice"), "{err}");
     }
 
     #[test]
