@@ -7,11 +7,13 @@
 //! - [`parse`]: raw bytes → [`parse::Parsed`], every charset decoded.
 //! - [`classify`]: human, auto-reply, bounce, bulk or our own mail (loop protection).
 //! - [`thread`]: which ticket a message joins; signed Message-IDs; the subject tag.
+//! - [`agent`]: agents' command lines, quoted-history trimming, proof of the sender.
 //! - [`workflow`]: applies the decisions inside the ingest transaction; the lifecycle.
 //! - [`notify`]: templates, composed mail, the outbox sender over SMTP.
 //! - [`store`]: all SQL; one writer thread; read-only views for the CLI.
 //! - [`daemon`], [`cli`]: `postdesk run` and the other commands.
 
+pub mod agent;
 pub mod classify;
 pub mod cli;
 pub mod clock;

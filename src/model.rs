@@ -220,8 +220,52 @@ text_enum!(
     /// What an outgoing mail is, for the outbox listing and loop accounting.
     OutboxKind, UnknownOutboxKind, "outbox kind", {
         Acknowledgement => "acknowledgement",
+        AgentNotification => "agent-notification",
+        Answer => "answer",
+        StatusChange => "status-change",
+        CommandResult => "command-result",
+        CommandRefused => "command-refused",
     }
 );
+
+text_enum!(
+    /// Who may see a stored message; only `customer` messages thread customer mail.
+    Audience, UnknownAudience, "audience", {
+        Customer => "customer",
+        Agents => "agents",
+        Internal => "internal",
+    }
+);
+
+impl OutboxKind {
+    /// Automatic mail obeys the loop rules (rate limit, undeliverable addresses); a
+    /// person's answer and mail to our own agents do not.
+    pub fn is_automatic_to_customer(self) -> bool {
+        matches!(self, OutboxKind::Acknowledgement | OutboxKind::StatusChange)
+    }
+    /// The template that writes it.
+    pub fn template(self) -> &'static str {
+        match self {
+            OutboxKind::Acknowledgement => "acknowledgement",
+            OutboxKind::AgentNotification => "agent_notification",
+            OutboxKind::Answer => "answer",
+            OutboxKind::StatusChange => "status_change",
+            OutboxKind::CommandResult => "command_result",
+            OutboxKind::CommandRefused => "command_refused",
+        }
+    }
+    /// `Auto-Submitted` value (RFC 3834): replies to a message are `auto-replied`,
+    /// notifications `auto-generated`; a person's answer carries none.
+    pub fn auto_submitted(self) -> Option<&'static str> {
+        match self {
+            OutboxKind::Acknowledgement
+            | OutboxKind::CommandResult
+            | OutboxKind::CommandRefused => Some("auto-replied"),
+            OutboxKind::AgentNotification | OutboxKind::StatusChange => Some("auto-generated"),
+            OutboxKind::Answer => None,
+        }
+    }
+}
 
 text_enum!(
     /// Template language. Chinese when the customer wrote Chinese, else the queue's.

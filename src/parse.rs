@@ -656,6 +656,41 @@ fn body_text(msg: &mail_parser::Message<'_>) -> (String, bool) {
     }
 }
 
+/// The attachments of `raw` with their bytes (for relaying to agents), up to `max_total`
+/// bytes in all; attachments past the limit are left out (the raw message keeps them).
+pub fn attachment_contents(raw: &[u8], max_total: usize) -> Vec<(Attachment, Vec<u8>)> {
+    let start = header_start(raw).unwrap_or(0);
+    let Some(msg) = MessageParser::default().parse(&raw[start..]) else {
+        return Vec::new();
+    };
+    let mut total = 0;
+    let mut out = Vec::new();
+    for part in msg.attachments() {
+        let bytes = part.contents();
+        if total + bytes.len() > max_total {
+            continue;
+        }
+        total += bytes.len();
+        let content_type = part
+            .content_type()
+            .map(|ct| match ct.subtype() {
+                Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                None => ct.ctype().to_owned(),
+            })
+            .unwrap_or_else(|| "application/octet-stream".to_owned())
+            .to_ascii_lowercase();
+        out.push((
+            Attachment {
+                filename: part.attachment_name().map(str::to_owned),
+                content_type,
+                size: bytes.len(),
+            },
+            bytes.to_vec(),
+        ));
+    }
+    out
+}
+
 /// Text from HTML for people to read; falls back to dropping tags when html2text fails.
 pub fn html_to_text(html: &str) -> String {
     if html.len() > MAX_HTML_TO_TEXT {

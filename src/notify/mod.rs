@@ -18,12 +18,12 @@ use std::time::SystemTime;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::Mailbox;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
 pub use templates::{TemplateError, Templates};
 
-use crate::model::{Language, MessageId, TicketId};
+use crate::model::{Language, MessageId, OutboxKind, TicketId};
 use crate::parse::Person;
 
 /// Our loop header: mail carrying it is our own and is never answered (invariant 3).
@@ -45,6 +45,58 @@ pub struct Composed {
     pub subject: String,
     pub text: String,
     pub raw: Vec<u8>,
+}
+
+/// One address on a mail.
+#[derive(Debug, Clone)]
+pub struct Addressee {
+    pub name: Option<String>,
+    pub address: String,
+}
+
+/// An attachment carried over to a mail (relays to agents keep the customer's files).
+#[derive(Debug, Clone)]
+pub struct AttachmentData {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Where a mail sits in its ticket's thread, for `Thread-Index` and `Thread-Topic`.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadInfo<'a> {
+    pub hostname: &'a str,
+    pub ticket: TicketId,
+    /// When the ticket was opened (the root of `Thread-Index`).
+    pub created_at: DateTime<Utc>,
+    /// The ticket's subject without prefixes or tag.
+    pub topic: &'a str,
+}
+
+/// Everything one outgoing mail needs; the template named by `kind` writes subject and body.
+pub struct Mail<'a> {
+    pub kind: OutboxKind,
+    pub language: Language,
+    pub context: minijinja::Value,
+    pub from: Addressee,
+    pub reply_to: Option<&'a str>,
+    pub to: Vec<Addressee>,
+    pub cc: Vec<Addressee>,
+    pub message_id: &'a MessageId,
+    pub in_reply_to: Option<&'a MessageId>,
+    /// The thread's Message-IDs, oldest first.
+    pub references: &'a [MessageId],
+    pub thread: ThreadInfo<'a>,
+    pub attachments: Vec<AttachmentData>,
+    pub at: DateTime<Utc>,
+}
+
+/// Renders `mail.kind`'s template and builds the RFC 5322 bytes.
+pub fn compose(templates: &Templates, mail: &Mail<'_>) -> Result<Composed, ComposeError> {
+    let (subject, text) =
+        templates.render(mail.language, mail.kind.template(), mail.context.clone())?;
+    let raw = build(mail, &subject, &text)?;
+    Ok(Composed { subject, text, raw })
 }
 
 /// What an acknowledgement needs; built by `workflow` inside the ingest transaction.
@@ -131,92 +183,113 @@ pub fn compose_acknowledgement(
     templates: &Templates,
     a: &AckInput<'_>,
 ) -> Result<Composed, ComposeError> {
-    let tag = tag_token(a.tag, a.ticket);
-    let customer_name = a.customer.name.clone().unwrap_or_else(|| {
-        a.customer
-            .address
-            .split('@')
-            .next()
-            .unwrap_or("")
-            .to_owned()
-    });
-    let ctx = minijinja::context! {
-        ticket => a.ticket.get(),
-        tag => tag,
-        subject => a.subject,
-        queue_name => a.queue_name,
-        customer_name => customer_name,
-        customer_address => a.customer.address.as_str(),
-    };
-    let (subject, text) = templates.render(a.language, "acknowledgement", ctx)?;
-    let from = mailbox(Some(a.queue_name), a.support_address)?;
-    let to = mailbox(a.customer.name.as_deref(), &a.customer.address)?;
-    let raw = build(Build {
-        from,
-        to: vec![to],
-        subject: &subject,
-        text: &text,
-        message_id: a.message_id,
-        in_reply_to: Some(a.in_reply_to),
-        references: a.references,
-        topic: a.subject,
-        thread_index: thread_index(a.hostname, a.ticket, a.created_at, a.references.len()),
-        auto_submitted: "auto-replied",
-        hostname: a.hostname,
-        at: a.at,
-    })?;
-    Ok(Composed { subject, text, raw })
+    let customer_name = display_name(a.customer);
+    compose(
+        templates,
+        &Mail {
+            kind: OutboxKind::Acknowledgement,
+            language: a.language,
+            context: minijinja::context! {
+                ticket => a.ticket.get(),
+                tag => tag_token(a.tag, a.ticket),
+                subject => a.subject,
+                queue_name => a.queue_name,
+                customer_name => customer_name,
+                customer_address => a.customer.address.as_str(),
+            },
+            from: Addressee {
+                name: Some(a.queue_name.to_owned()),
+                address: a.support_address.to_owned(),
+            },
+            reply_to: None,
+            to: vec![Addressee {
+                name: a.customer.name.clone(),
+                address: a.customer.address.clone(),
+            }],
+            cc: Vec::new(),
+            message_id: a.message_id,
+            in_reply_to: Some(a.in_reply_to),
+            references: a.references,
+            thread: ThreadInfo {
+                hostname: a.hostname,
+                ticket: a.ticket,
+                created_at: a.created_at,
+                topic: a.subject,
+            },
+            attachments: Vec::new(),
+            at: a.at,
+        },
+    )
 }
 
-fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, ComposeError> {
-    let addr = address
+/// The name to greet someone by: their display name, else the local part of the address.
+pub fn display_name(p: &Person) -> String {
+    p.name
+        .clone()
+        .unwrap_or_else(|| p.address.split('@').next().unwrap_or("").to_owned())
+}
+
+fn mailbox(a: &Addressee) -> Result<Mailbox, ComposeError> {
+    let addr = a
+        .address
         .parse()
         .map_err(|e: lettre::address::AddressError| ComposeError::Address {
-            address: address.to_owned(),
+            address: a.address.clone(),
             reason: e.to_string(),
         })?;
-    Ok(Mailbox::new(name.map(str::to_owned), addr))
+    Ok(Mailbox::new(a.name.clone(), addr))
 }
 
-struct Build<'a> {
-    from: Mailbox,
-    to: Vec<Mailbox>,
-    subject: &'a str,
-    text: &'a str,
-    message_id: &'a MessageId,
-    in_reply_to: Option<&'a MessageId>,
-    references: &'a [MessageId],
-    topic: &'a str,
-    thread_index: String,
-    auto_submitted: &'static str,
-    hostname: &'a str,
-    at: DateTime<Utc>,
-}
-
-fn build(b: Build<'_>) -> Result<Vec<u8>, ComposeError> {
-    let mut m = lettre::Message::builder()
-        .from(b.from)
-        .subject(b.subject)
-        .message_id(Some(b.message_id.bracketed()))
-        .date(SystemTime::from(b.at))
-        .header(ContentType::TEXT_PLAIN)
-        .header(AutoSubmitted(b.auto_submitted.to_owned()))
-        .header(PostdeskLoop(b.hostname.to_owned()))
-        .header(ThreadTopic(b.topic.to_owned()))
-        .header(ThreadIndex(b.thread_index));
-    for to in b.to {
-        m = m.to(to);
+fn build(m: &Mail<'_>, subject: &str, text: &str) -> Result<Vec<u8>, ComposeError> {
+    let mut b = lettre::Message::builder()
+        .from(mailbox(&m.from)?)
+        .subject(subject)
+        .message_id(Some(m.message_id.bracketed()))
+        .date(SystemTime::from(m.at))
+        .header(PostdeskLoop(m.thread.hostname.to_owned()))
+        .header(ThreadTopic(m.thread.topic.to_owned()))
+        .header(ThreadIndex(thread_index(
+            m.thread.hostname,
+            m.thread.ticket,
+            m.thread.created_at,
+            m.references.len(),
+        )));
+    if let Some(auto) = m.kind.auto_submitted() {
+        b = b.header(AutoSubmitted(auto.to_owned()));
     }
-    if let Some(irt) = b.in_reply_to {
-        m = m.in_reply_to(irt.bracketed());
+    if let Some(r) = m.reply_to {
+        b = b.reply_to(mailbox(&Addressee {
+            name: None,
+            address: r.to_owned(),
+        })?);
     }
-    if !b.references.is_empty() {
-        let refs: Vec<String> = b.references.iter().map(MessageId::bracketed).collect();
-        m = m.references(refs.join(" "));
+    for to in &m.to {
+        b = b.to(mailbox(to)?);
     }
-    let msg = m
-        .body(b.text.replace('\n', "\r\n"))
-        .map_err(|e| ComposeError::Build(e.to_string()))?;
+    for cc in &m.cc {
+        b = b.cc(mailbox(cc)?);
+    }
+    if let Some(irt) = m.in_reply_to {
+        b = b.in_reply_to(irt.bracketed());
+    }
+    if !m.references.is_empty() {
+        let refs: Vec<String> = m.references.iter().map(MessageId::bracketed).collect();
+        b = b.references(refs.join(" "));
+    }
+    let body = text.replace('\n', "\r\n");
+    let msg = if m.attachments.is_empty() {
+        b.header(ContentType::TEXT_PLAIN).body(body)
+    } else {
+        let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(body));
+        for a in &m.attachments {
+            let ct = ContentType::parse(&a.content_type).unwrap_or_else(|_| {
+                ContentType::parse("application/octet-stream").expect("a valid content type")
+            });
+            parts = parts.singlepart(Attachment::new(a.filename.clone()).body(a.bytes.clone(), ct));
+        }
+        b.multipart(parts)
+    }
+    .map_err(|e| ComposeError::Build(e.to_string()))?;
     Ok(msg.formatted())
 }
 

@@ -13,19 +13,34 @@ use minijinja::{Environment, Value};
 use crate::model::Language;
 
 /// Every template, by name; each exists in every language.
-pub const NAMES: [&str; 1] = ["acknowledgement"];
+pub const NAMES: [&str; 6] = [
+    "acknowledgement",
+    "agent_notification",
+    "answer",
+    "status_change",
+    "command_result",
+    "command_refused",
+];
 
-const BUILT_IN: [(&str, &str, &str); 2] = [
-    (
-        "en",
-        "acknowledgement",
-        include_str!("../../templates/en/acknowledgement.txt"),
-    ),
-    (
-        "zh-CN",
-        "acknowledgement",
-        include_str!("../../templates/zh-CN/acknowledgement.txt"),
-    ),
+macro_rules! built_in {
+    ($($lang:literal / $name:literal),+ $(,)?) => {
+        [$(($lang, $name, include_str!(concat!("../../templates/", $lang, "/", $name, ".txt")))),+]
+    };
+}
+
+const BUILT_IN: [(&str, &str, &str); 12] = built_in![
+    "en" / "acknowledgement",
+    "en" / "agent_notification",
+    "en" / "answer",
+    "en" / "status_change",
+    "en" / "command_result",
+    "en" / "command_refused",
+    "zh-CN" / "acknowledgement",
+    "zh-CN" / "agent_notification",
+    "zh-CN" / "answer",
+    "zh-CN" / "status_change",
+    "zh-CN" / "command_result",
+    "zh-CN" / "command_refused",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -116,16 +131,37 @@ impl Templates {
         let mut n = 0;
         for lang in Language::ALL {
             for name in NAMES {
-                let ctx = minijinja::context! {
-                    ticket => 42, tag => "[ACME #42]", subject => "Printer offline",
-                    queue_name => "ACME Support", customer_name => "Alice",
-                    customer_address => "alice@example.com",
-                };
-                self.render(*lang, name, ctx)?;
+                self.render(*lang, name, sample_context())?;
                 n += 1;
             }
         }
         Ok(n)
+    }
+}
+
+/// Every variable any template may use, with sample values. Keep in step with the
+/// contexts `workflow` builds (README, "Templates").
+pub fn sample_context() -> Value {
+    minijinja::context! {
+        ticket => 42,
+        tag => "[ACME #42]",
+        subject => "Printer offline",
+        queue_name => "ACME Support",
+        customer_name => "Alice Martin",
+        customer_address => "alice@example.com",
+        status => "resolved",
+        status_zh => "已解决",
+        priority => "normal",
+        assignee => "bob",
+        sla_due => "",
+        attachments => vec!["screenshot.png"],
+        text => "The printer on floor 3 is offline.",
+        answer => "Please restart it; it should come back in a minute.",
+        agent_name => "Bob Agent",
+        reason => "mx.example.test reports dkim=fail",
+        commands => vec!["#status resolved"],
+        accepted => vec!["#priority high"],
+        refused => vec![minijinja::context! { line => "#stauts closed", reason => "unknown command #stauts" }],
     }
 }
 
@@ -135,7 +171,7 @@ mod tests {
 
     #[test]
     fn built_in_templates_render() {
-        assert_eq!(Templates::load(None).unwrap().check().unwrap(), 2);
+        assert_eq!(Templates::load(None).unwrap().check().unwrap(), 12);
     }
 
     #[test]

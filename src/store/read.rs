@@ -32,12 +32,20 @@ pub struct TicketSummary {
     pub flagged: Option<String>,
     pub linked_to: Option<i64>,
     pub language: String,
+    pub tags: Vec<String>,
+    pub first_response_at: Option<String>,
+    pub merged_into: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageView {
     pub id: i64,
     pub direction: String,
+    /// `customer`, `agents` (relays) or `internal` (agents' mail as received, notes).
+    pub audience: String,
+    /// The agent who wrote it, for incoming agent mail.
+    pub agent: Option<String>,
+    pub unverified: bool,
     pub class: String,
     pub from: Option<String>,
     pub to: Vec<String>,
@@ -150,7 +158,9 @@ pub struct TicketFilter {
 
 const TICKET_COLUMNS: &str = "t.id, t.tag, t.subject, t.status, t.priority, t.queue, t.requester, t.requester_name,
     t.assignee, (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id), t.created_at, t.updated_at,
-    t.flagged, t.linked_to, t.language";
+    t.flagged, t.linked_to, t.language,
+    (SELECT COALESCE(json_group_array(tag), '[]') FROM (SELECT tag FROM ticket_tags WHERE ticket_id = t.id ORDER BY tag)),
+    t.first_response_at, t.merged_into";
 
 fn ticket_summary(r: &Row<'_>) -> rusqlite::Result<TicketSummary> {
     let id: i64 = r.get(0)?;
@@ -171,6 +181,9 @@ fn ticket_summary(r: &Row<'_>) -> rusqlite::Result<TicketSummary> {
         flagged: r.get(12)?,
         linked_to: r.get(13)?,
         language: r.get(14)?,
+        tags: json_list(r.get(15)?),
+        first_response_at: r.get(16)?,
+        merged_into: r.get(17)?,
     })
 }
 
@@ -227,7 +240,7 @@ impl Reader {
         };
         let mut st = self.conn.prepare(
             "SELECT id, direction, class, from_addr, from_name, to_addrs, cc_addrs, subject, message_id,
-                in_reply_to, date, recorded_at, text, attachments, mailbox
+                in_reply_to, date, recorded_at, text, attachments, mailbox, audience, agent, unverified
              FROM messages WHERE ticket_id = ?1 ORDER BY id",
         )?;
         let messages = st
@@ -253,6 +266,9 @@ impl Reader {
                     attachments: serde_json::from_str(&r.get::<_, String>(13)?)
                         .unwrap_or(serde_json::Value::Null),
                     mailbox: r.get(14)?,
+                    audience: r.get(15)?,
+                    agent: r.get(16)?,
+                    unverified: r.get(17)?,
                 })
             })?
             .collect::<Result<_, _>>()?;

@@ -4,7 +4,7 @@
 use rusqlite_migration::{Migrations, M};
 
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 const V1: &str = r#"
@@ -149,6 +149,25 @@ CREATE TABLE undeliverable (
     status   TEXT,
     detail   TEXT,
     ticket_id INTEGER REFERENCES tickets(id)
+) STRICT, WITHOUT ROWID;
+"#;
+
+const V3: &str = r#"
+-- Agents (issue 4). Who may see a message: 'customer' (the customer's own mail and what
+-- we sent them), 'agents' (relays to agents), 'internal' (agents' mail as received,
+-- notes). Only 'customer' messages go into the References chain of customer mail.
+ALTER TABLE messages ADD COLUMN audience TEXT NOT NULL DEFAULT 'customer'
+    CHECK (audience IN ('customer', 'agents', 'internal'));
+-- The agent who wrote an incoming message, and whether their mail was verified.
+ALTER TABLE messages ADD COLUMN agent TEXT;
+ALTER TABLE messages ADD COLUMN unverified INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tickets ADD COLUMN first_response_at TEXT;
+ALTER TABLE tickets ADD COLUMN merged_into INTEGER REFERENCES tickets(id);
+
+CREATE TABLE ticket_tags (
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    tag       TEXT NOT NULL,
+    PRIMARY KEY (ticket_id, tag)
 ) STRICT, WITHOUT ROWID;
 "#;
 

@@ -5,8 +5,8 @@ use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{parse_ts, ts, StoreError};
 use crate::model::{
-    Language, MailboxName, MessageId, MessageRowId, OutboxId, OutboxKind, Priority, QuarantineId,
-    Status, TicketId, Uid, UidValidity,
+    Audience, Language, MailboxName, MessageId, MessageRowId, OutboxId, OutboxKind, Priority,
+    QuarantineId, Status, TicketId, Uid, UidValidity,
 };
 use crate::parse::{Parsed, Person};
 use crate::thread::{Lookup, TicketFacts};
@@ -55,9 +55,11 @@ pub struct NewEvent<'a> {
 pub struct NewOutgoing<'a> {
     pub id: MessageRowId,
     pub ticket: TicketId,
+    pub audience: Audience,
     pub message_id: &'a MessageId,
     pub from: &'a str,
     pub to: &'a [String],
+    pub cc: &'a [String],
     pub subject: &'a str,
     pub text: &'a str,
     pub in_reply_to: Option<&'a MessageId>,
@@ -96,6 +98,10 @@ pub struct TicketRow {
     pub requester_name: Option<String>,
     pub language: Language,
     pub closed_at: Option<DateTime<Utc>>,
+    pub priority: Priority,
+    pub assignee: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub merged_into: Option<TicketId>,
 }
 
 /// A claimed outbox row, ready to hand to SMTP.
@@ -239,6 +245,154 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
+    /// Marks an incoming message as an agent's (kept internal: it may hold commands).
+    pub fn set_message_agent(
+        &mut self,
+        message: MessageRowId,
+        agent: &str,
+        audience: Audience,
+        unverified: bool,
+    ) -> Result<(), StoreError> {
+        let mut st = self.t.prepare_cached(
+            "UPDATE messages SET agent = ?2, audience = ?3, unverified = ?4 WHERE id = ?1",
+        )?;
+        st.execute(params![message.get(), agent, audience.as_str(), unverified])?;
+        Ok(())
+    }
+
+    /// The last message the customer (or a Cc'd participant) wrote on a ticket.
+    pub fn last_customer_message(
+        &mut self,
+        ticket: TicketId,
+    ) -> Result<Option<MessageId>, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "SELECT message_id FROM messages WHERE ticket_id = ?1 AND direction = 'in'
+                AND audience = 'customer' AND class = 'human' ORDER BY id DESC LIMIT 1",
+        )?;
+        Ok(st
+            .query_row([ticket.get()], |r| r.get::<_, String>(0))
+            .optional()?
+            .map(|m| MessageId::new(&m)))
+    }
+
+    pub fn participants(&mut self, ticket: TicketId) -> Result<Vec<(String, String)>, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "SELECT address, role FROM participants WHERE ticket_id = ?1 ORDER BY role DESC, address",
+        )?;
+        let rows = st.query_map([ticket.get()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn set_assignee(
+        &mut self,
+        ticket: TicketId,
+        agent: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.t.execute(
+            "UPDATE tickets SET assignee = ?2, updated_at = ?3 WHERE id = ?1",
+            params![ticket.get(), agent, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_priority(
+        &mut self,
+        ticket: TicketId,
+        priority: Priority,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.t.execute(
+            "UPDATE tickets SET priority = ?2, updated_at = ?3 WHERE id = ?1",
+            params![ticket.get(), priority.as_str(), ts(at)],
+        )?;
+        Ok(())
+    }
+
+    /// Records the first agent answer's time, once. True when this was the first.
+    pub fn record_first_response(
+        &mut self,
+        ticket: TicketId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let n = self.t.execute(
+            "UPDATE tickets SET first_response_at = ?2 WHERE id = ?1 AND first_response_at IS NULL",
+            params![ticket.get(), ts(at)],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Adds tags; returns the ones that were new.
+    pub fn add_tags(
+        &mut self,
+        ticket: TicketId,
+        tags: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("INSERT OR IGNORE INTO ticket_tags (ticket_id, tag) VALUES (?1, ?2)")?;
+        let mut added = Vec::new();
+        for tag in tags {
+            if st.execute(params![ticket.get(), tag])? > 0 {
+                added.push(tag.clone());
+            }
+        }
+        Ok(added)
+    }
+
+    /// Removes tags; returns the ones that were there.
+    pub fn remove_tags(
+        &mut self,
+        ticket: TicketId,
+        tags: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("DELETE FROM ticket_tags WHERE ticket_id = ?1 AND tag = ?2")?;
+        let mut removed = Vec::new();
+        for tag in tags {
+            if st.execute(params![ticket.get(), tag])? > 0 {
+                removed.push(tag.clone());
+            }
+        }
+        Ok(removed)
+    }
+
+    pub fn set_linked(&mut self, ticket: TicketId, to: TicketId) -> Result<(), StoreError> {
+        self.t.execute(
+            "UPDATE tickets SET linked_to = COALESCE(linked_to, ?2) WHERE id = ?1",
+            params![ticket.get(), to.get()],
+        )?;
+        Ok(())
+    }
+
+    /// Moves every message and participant of `from` onto `into`, and points `from` at it.
+    pub fn merge_ticket(
+        &mut self,
+        from: TicketId,
+        into: TicketId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.t.execute(
+            "UPDATE messages SET ticket_id = ?2 WHERE ticket_id = ?1",
+            params![from.get(), into.get()],
+        )?;
+        self.t.execute(
+            "INSERT OR IGNORE INTO participants (ticket_id, address, role)
+             SELECT ?2, address, role FROM participants WHERE ticket_id = ?1",
+            params![from.get(), into.get()],
+        )?;
+        self.t.execute(
+            "INSERT OR IGNORE INTO ticket_tags (ticket_id, tag) SELECT ?2, tag FROM ticket_tags WHERE ticket_id = ?1",
+            params![from.get(), into.get()],
+        )?;
+        self.t.execute(
+            "UPDATE tickets SET merged_into = ?2, updated_at = ?3 WHERE id = ?1",
+            params![from.get(), into.get(), ts(at)],
+        )?;
+        Ok(())
+    }
+
     pub fn set_message_ticket(
         &mut self,
         message: MessageRowId,
@@ -276,7 +430,8 @@ impl<'c> Tx<'c> {
 
     pub fn ticket_row(&mut self, id: TicketId) -> Result<Option<TicketRow>, StoreError> {
         let mut st = self.t.prepare_cached(
-            "SELECT tag, subject, status, queue, mailbox, requester, requester_name, language, closed_at
+            "SELECT tag, subject, status, queue, mailbox, requester, requester_name, language, closed_at,
+                priority, assignee, created_at, merged_into
              FROM tickets WHERE id = ?1",
         )?;
         Ok(st
@@ -292,6 +447,10 @@ impl<'c> Tx<'c> {
                     requester_name: r.get(6)?,
                     language: r.get::<_, String>(7)?.parse().unwrap_or(Language::En),
                     closed_at: r.get::<_, Option<String>>(8)?.as_deref().and_then(parse_ts),
+                    priority: r.get::<_, String>(9)?.parse().unwrap_or(Priority::Normal),
+                    assignee: r.get(10)?,
+                    created_at: parse_ts(&r.get::<_, String>(11)?).unwrap_or_default(),
+                    merged_into: r.get::<_, Option<i64>>(12)?.map(TicketId::new),
                 })
             })
             .optional()?)
@@ -357,11 +516,12 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-    /// Message-IDs of a ticket's messages, oldest first, for a full `References` chain.
+    /// Message-IDs of the messages of a ticket the customer has seen (theirs and ours to
+    /// them), oldest first, for a full `References` chain.
     pub fn thread_chain(&mut self, ticket: TicketId) -> Result<Vec<MessageId>, StoreError> {
-        let mut st = self
-            .t
-            .prepare_cached("SELECT message_id FROM messages WHERE ticket_id = ?1 ORDER BY id")?;
+        let mut st = self.t.prepare_cached(
+            "SELECT message_id FROM messages WHERE ticket_id = ?1 AND audience = 'customer' ORDER BY id",
+        )?;
         let rows = st.query_map([ticket.get()], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for r in rows {
@@ -382,8 +542,8 @@ impl<'c> Tx<'c> {
     pub fn insert_outgoing(&mut self, m: &NewOutgoing<'_>) -> Result<MessageRowId, StoreError> {
         let mut st = self.t.prepare_cached(
             "INSERT INTO messages (id, ticket_id, direction, message_id, class, from_addr, to_addrs, subject,
-                date, text, in_reply_to, refs, recorded_at)
-             VALUES (?1, ?2, 'out', ?3, 'own', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?7)",
+                date, text, in_reply_to, refs, recorded_at, audience, cc_addrs)
+             VALUES (?1, ?2, 'out', ?3, 'own', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?7, ?11, ?12)",
         )?;
         st.execute(params![
             m.id.get(),
@@ -401,6 +561,8 @@ impl<'c> Tx<'c> {
                     .map(MessageId::as_str)
                     .collect::<Vec<_>>()
             ),
+            m.audience.as_str(),
+            json(&m.cc),
         ])?;
         self.insert_raw(m.id, m.raw)?;
         Ok(m.id)

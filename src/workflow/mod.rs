@@ -10,6 +10,11 @@
 //! - No loops (invariant 3): automatic mail is recorded, never answered, and never opens
 //!   a ticket.
 //! - The lifecycle decision for a customer's reply is the pure [`on_customer_reply`].
+//! - Agents' mail (answers, commands, notes) is handled in [`agents`]; every mail we
+//!   write is queued through [`outgoing`].
+
+mod agents;
+mod outgoing;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -20,17 +25,13 @@ use chrono::{DateTime, Utc};
 
 use crate::classify::{self, Class, Identity};
 use crate::clock::Clock;
-use crate::config::{Config, LoopProtection};
+use crate::config::{Agent, Config, LoopProtection};
 use crate::model::{
-    Language, MailboxName, MessageRowId, OutboxKind, Priority, QuarantineId, Status, TicketId, Uid,
-    UidValidity,
+    Language, MailboxName, MessageRowId, Priority, QuarantineId, Status, TicketId, Uid, UidValidity,
 };
-use crate::notify::{self, AckInput, Templates};
+use crate::notify::{self, Templates};
 use crate::parse::{self, Parsed, Unusable};
-use crate::store::{
-    NewEvent, NewIncoming, NewOutbox, NewOutgoing, NewQuarantine, NewTicket, StoreError, TicketRow,
-    Tx,
-};
+use crate::store::{NewEvent, NewIncoming, NewQuarantine, NewTicket, StoreError, Tx};
 use crate::thread::{self, InstanceKey, Placement};
 
 /// A message after the pure stages: parsed and classified, off the writer thread.
@@ -197,6 +198,7 @@ struct MailboxInfo {
 struct QueueInfo {
     display_name: String,
     language: Language,
+    status_mail: bool,
 }
 
 /// Everything the writer thread needs to apply a batch: derived once from the config.
@@ -210,6 +212,9 @@ pub struct Engine {
     max_message_bytes: usize,
     reopen_window: Duration,
     loop_protection: LoopProtection,
+    agents: Vec<Agent>,
+    comment_addresses: Vec<String>,
+    trusted_authserv_id: Option<String>,
     clock: Arc<dyn Clock>,
 }
 
@@ -279,6 +284,7 @@ impl Engine {
                         QueueInfo {
                             display_name: q.display_name.clone(),
                             language: q.language,
+                            status_mail: q.status_mail,
                         },
                     )
                 })
@@ -287,6 +293,9 @@ impl Engine {
             max_message_bytes: cfg.max_message_bytes,
             reopen_window: cfg.reopen_window,
             loop_protection: cfg.loop_protection.clone(),
+            agents: cfg.agents.clone(),
+            comment_addresses: cfg.comment_addresses(),
+            trusted_authserv_id: cfg.trusted_authserv_id.clone(),
             clock,
         }
     }
@@ -458,7 +467,7 @@ impl Engine {
         let applied = if p.class.is_automatic() {
             self.apply_automatic(tx, row, p, at)?
         } else {
-            self.apply_human(tx, mailbox, row, &p.parsed, at)?
+            self.apply_human(tx, mailbox, row, &p.parsed, raw, at)?
         };
         Ok((Some(row), applied))
     }
@@ -604,13 +613,14 @@ impl Engine {
         mailbox: Option<&MailboxName>,
         row: MessageRowId,
         parsed: &Parsed,
+        raw: &[u8],
         at: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
         let wrote_again = match &parsed.from {
             Some(from) => tx.clear_undeliverable(&from.address)?,
             None => false,
         };
-        let applied = self.place_human(tx, mailbox, row, parsed, at)?;
+        let applied = self.place_human(tx, mailbox, row, parsed, raw, at)?;
         if let (true, Some(ticket)) = (wrote_again, applied.ticket()) {
             tx.append_event(&NewEvent {
                 ticket: Some(ticket),
@@ -631,11 +641,29 @@ impl Engine {
         mailbox: Option<&MailboxName>,
         row: MessageRowId,
         parsed: &Parsed,
+        raw: &[u8],
         at: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
-        let placement = thread::place(parsed, &self.key, &self.tags, tx);
+        let placement = thread::place(
+            parsed,
+            &self.key,
+            &self.tags,
+            &mut WithAgents {
+                tx,
+                agents: &self.agents,
+            },
+        );
+        let agent = parsed.from.as_ref().and_then(|f| {
+            self.agents
+                .iter()
+                .find(|a| a.addresses.contains(&f.address))
+        });
         match placement {
             Placement::Existing { ticket, via } => {
+                let ticket = merged_target(tx, ticket)?;
+                if let Some(agent) = agent {
+                    return self.apply_agent_mail(tx, row, parsed, agent, ticket, at);
+                }
                 let t = tx
                     .ticket_row(ticket)?
                     .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
@@ -650,6 +678,7 @@ impl Engine {
                             mailbox,
                             row,
                             parsed,
+                            raw,
                             Some((ticket, reason, false)),
                             at,
                         );
@@ -678,23 +707,30 @@ impl Engine {
                     new: Some(parsed.message_id.as_str()),
                     detail: Some(via.as_str()),
                 })?;
+                self.refuse_stranger_commands(tx, ticket, parsed, at)?;
+                let t = tx
+                    .ticket_row(ticket)?
+                    .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
+                self.relay_to_agents(tx, &t, parsed, raw, at)?;
                 Ok(Applied::FollowUp { ticket })
             }
             Placement::New { linked_to } => {
                 let linked = linked_to.map(|(t, reason)| (t, reason, true));
-                self.open_ticket(tx, mailbox, row, parsed, linked, at)
+                self.open_ticket(tx, mailbox, row, parsed, raw, linked, at)
             }
         }
     }
 
     /// A new ticket for `row`, with its participants, events and acknowledgement.
     /// `linked`: (ticket, reason, flag it for a human).
+    #[allow(clippy::too_many_arguments)]
     fn open_ticket(
         &self,
         tx: &mut Tx<'_>,
         mailbox: Option<&MailboxName>,
         row: MessageRowId,
         parsed: &Parsed,
+        raw: &[u8],
         linked: Option<(TicketId, String, bool)>,
         at: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
@@ -758,105 +794,12 @@ impl Engine {
         let t = tx
             .ticket_row(ticket)?
             .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
-        let acknowledged = self.queue_acknowledgement(tx, &t, mb, queue, parsed, at)?;
+        let acknowledged = self.queue_acknowledgement(tx, &t, parsed, at)?;
+        self.relay_to_agents(tx, &t, parsed, raw, at)?;
         Ok(Applied::NewTicket {
             ticket,
             acknowledged,
         })
-    }
-
-    /// Composes the acknowledgement and queues it in the outbox, in the same transaction
-    /// as the ticket. A message that cannot be composed (an address lettre refuses) is an
-    /// event, not a lost ticket.
-    fn queue_acknowledgement(
-        &self,
-        tx: &mut Tx<'_>,
-        t: &TicketRow,
-        mb: &MailboxInfo,
-        queue: Option<&QueueInfo>,
-        parsed: &Parsed,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let Some(to) = parsed.from.as_ref() else {
-            return Ok(false);
-        };
-        if !self.gate_automatic(
-            tx,
-            t.id,
-            &to.address,
-            OutboxKind::Acknowledgement.as_str(),
-            at,
-        )? {
-            return Ok(false);
-        }
-        let id = tx.next_message_row_id()?;
-        let message_id = self.key.message_id(&self.identity.hostname, t.id, id);
-        let mut references = parsed.references.clone();
-        if !references.contains(&parsed.message_id) {
-            references.push(parsed.message_id.clone());
-        }
-        let input = AckInput {
-            ticket: t.id,
-            tag: &t.tag,
-            subject: &t.subject,
-            queue_name: queue.map_or(t.queue.as_str(), |q| q.display_name.as_str()),
-            language: t.language,
-            customer: to,
-            support_address: &mb.address,
-            message_id: &message_id,
-            in_reply_to: &parsed.message_id,
-            references: &references,
-            hostname: &self.identity.hostname,
-            created_at: at,
-            at,
-        };
-        let composed = match notify::compose_acknowledgement(&self.templates, &input) {
-            Ok(c) => c,
-            Err(err) => {
-                tx.append_event(&NewEvent {
-                    ticket: Some(t.id),
-                    at,
-                    actor: SYSTEM,
-                    kind: "acknowledgement.failed",
-                    old: None,
-                    new: None,
-                    detail: Some(&err.to_string()),
-                })?;
-                return Ok(false);
-            }
-        };
-        let rcpt = vec![to.address.clone()];
-        tx.insert_outgoing(&NewOutgoing {
-            id,
-            ticket: t.id,
-            message_id: &message_id,
-            from: &mb.address,
-            to: &rcpt,
-            subject: &composed.subject,
-            text: &composed.text,
-            in_reply_to: Some(&parsed.message_id),
-            references: &references,
-            raw: &composed.raw,
-            at,
-        })?;
-        tx.queue_outbox(&NewOutbox {
-            message: id,
-            ticket: t.id,
-            kind: OutboxKind::Acknowledgement,
-            mail_from: &mb.address,
-            rcpt: &rcpt,
-            at,
-        })?;
-        tx.append_event(&NewEvent {
-            ticket: Some(t.id),
-            at,
-            actor: SYSTEM,
-            kind: "acknowledgement.queued",
-            old: None,
-            new: Some(&to.address),
-            detail: None,
-        })?;
-        Ok(true)
     }
 }
 
@@ -886,6 +829,71 @@ impl BatchOutcome {
             }
         }
     }
+}
+
+impl Engine {
+    /// Command lines from someone who is not an agent change nothing; each is recorded
+    /// as refused (DESIGN.md invariant 5).
+    fn refuse_stranger_commands(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        parsed: &Parsed,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let split = crate::agent::commands::split_commands(&parsed.text);
+        let reason = format!("{} is not an agent", actor(parsed));
+        let lines = split
+            .commands
+            .iter()
+            .map(crate::agent::commands::Command::describe)
+            .chain(split.errors.iter().map(|e| e.line.clone()));
+        for line in lines {
+            tx.append_event(&NewEvent {
+                ticket: Some(ticket),
+                at,
+                actor: actor(parsed),
+                kind: "command.refused",
+                old: None,
+                new: Some(&line),
+                detail: Some(&reason),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The store's answers for the thread stage, with every configured agent counted as a
+/// participant of every ticket (invariant 4: requester, Cc, agent).
+struct WithAgents<'t, 'c> {
+    tx: &'t mut Tx<'c>,
+    agents: &'t [Agent],
+}
+
+impl thread::Lookup for WithAgents<'_, '_> {
+    fn ticket(&mut self, id: TicketId) -> Option<thread::TicketFacts> {
+        thread::Lookup::ticket(self.tx, id)
+    }
+    fn ticket_of_message(&mut self, id: &crate::model::MessageId) -> Option<TicketId> {
+        thread::Lookup::ticket_of_message(self.tx, id)
+    }
+    fn is_participant(&mut self, ticket: TicketId, address: &str) -> bool {
+        self.agents
+            .iter()
+            .any(|a| a.addresses.iter().any(|x| x == address))
+            || thread::Lookup::is_participant(self.tx, ticket, address)
+    }
+}
+
+/// The ticket a merged ticket now lives in (followed a few steps at most).
+fn merged_target(tx: &mut Tx<'_>, mut ticket: TicketId) -> Result<TicketId, StoreError> {
+    for _ in 0..5 {
+        match tx.ticket_row(ticket)?.and_then(|t| t.merged_into) {
+            Some(next) => ticket = next,
+            None => break,
+        }
+    }
+    Ok(ticket)
 }
 
 fn actor(parsed: &Parsed) -> &str {

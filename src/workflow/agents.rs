@@ -1,0 +1,526 @@
+//! Agents' mail on a ticket: answers, command lines and internal notes (issue 4,
+//! DESIGN.md invariant 5).
+//!
+//! - A command or an answer takes effect only when the sender is a configured agent and,
+//!   with `trusted_authserv_id` set, our receiving server vouches for it
+//!   (`agent::auth`). Otherwise nothing reaches the customer, the mail is kept as an
+//!   internal note marked unverified, each refused command is an event, and the agent
+//!   is told why.
+//! - The commands of one mail apply together or not at all: any unknown command, bad value
+//!   or unknown agent refuses them all, nothing is sent to the customer, and the agent
+//!   gets a mail listing what was refused.
+//! - `#note`, or mail to a comment address, is internal. Otherwise the text under the
+//!   command lines is the answer: mailed to the requester and the Cc'd participants from
+//!   the support address, never with the agent's address. The first answer records the
+//!   first response time; an answer sets `new`/`open` to `pending` unless a command set
+//!   a status, and an unassigned ticket goes to the agent who answered.
+
+use chrono::{DateTime, Utc};
+
+use super::outgoing::Outgoing;
+use super::{transition_allowed, Applied, Engine};
+use crate::agent::commands::{split_commands, Assignee, Command, CommandError};
+use crate::config::Agent;
+use crate::model::{Audience, MessageRowId, OutboxKind, Status, TicketId};
+use crate::notify::{self, Addressee};
+use crate::parse::Parsed;
+use crate::store::{NewEvent, StoreError, TicketRow, Tx};
+
+impl Engine {
+    pub(super) fn apply_agent_mail(
+        &self,
+        tx: &mut Tx<'_>,
+        row: MessageRowId,
+        parsed: &Parsed,
+        agent: &Agent,
+        ticket: TicketId,
+        at: DateTime<Utc>,
+    ) -> Result<Applied, StoreError> {
+        tx.set_message_ticket(row, ticket)?;
+        tx.touch_ticket(ticket, at)?;
+        let t = tx
+            .ticket_row(ticket)?
+            .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
+        let split = split_commands(&parsed.text);
+        let sender = parsed.from.as_ref().map_or("", |f| f.address.as_str());
+        let actor = agent.name.as_str();
+
+        if let Some(trusted) = &self.trusted_authserv_id {
+            if let Err(reason) = crate::agent::auth::verify(&parsed.auth_results, trusted, sender) {
+                tx.set_message_agent(row, actor, Audience::Internal, true)?;
+                self.event(
+                    tx,
+                    ticket,
+                    at,
+                    actor,
+                    "message.unverified",
+                    None,
+                    Some(&reason),
+                )?;
+                let lines: Vec<String> = split
+                    .commands
+                    .iter()
+                    .map(Command::describe)
+                    .chain(split.errors.iter().map(|e| e.line.clone()))
+                    .collect();
+                for line in &lines {
+                    self.event(
+                        tx,
+                        ticket,
+                        at,
+                        actor,
+                        "command.refused",
+                        Some(line),
+                        Some(&reason),
+                    )?;
+                }
+                let context = minijinja::context! {
+                    tag => notify::tag_token(&t.tag, t.id), subject => &t.subject,
+                    agent_name => &agent.display_name, reason => &reason, commands => &lines,
+                };
+                self.mail_agent(
+                    tx,
+                    &t,
+                    agent,
+                    OutboxKind::CommandRefused,
+                    context,
+                    parsed,
+                    at,
+                )?;
+                return Ok(Applied::FollowUp { ticket });
+            }
+        }
+
+        let mut refused: Vec<CommandError> = split.errors.clone();
+        refused.extend(self.check_commands(tx, &t, &split.commands)?);
+        if !refused.is_empty() {
+            tx.set_message_agent(row, actor, Audience::Internal, false)?;
+            for e in &refused {
+                self.event(
+                    tx,
+                    ticket,
+                    at,
+                    actor,
+                    "command.refused",
+                    Some(&e.line),
+                    Some(&e.reason),
+                )?;
+            }
+            self.event(
+                tx,
+                ticket,
+                at,
+                actor,
+                "note",
+                None,
+                Some("commands refused: kept as an internal note"),
+            )?;
+            let accepted: Vec<String> = split.commands.iter().map(Command::describe).collect();
+            let refused_ctx: Vec<minijinja::Value> = refused
+                .iter()
+                .map(|e| minijinja::context! { line => &e.line, reason => &e.reason })
+                .collect();
+            let context = minijinja::context! {
+                tag => notify::tag_token(&t.tag, t.id), subject => &t.subject,
+                agent_name => &agent.display_name, refused => refused_ctx, accepted => accepted,
+            };
+            self.mail_agent(
+                tx,
+                &t,
+                agent,
+                OutboxKind::CommandResult,
+                context,
+                parsed,
+                at,
+            )?;
+            return Ok(Applied::FollowUp { ticket });
+        }
+
+        tx.set_message_agent(row, actor, Audience::Internal, false)?;
+        let to_comment = self
+            .comment_addresses
+            .iter()
+            .any(|c| parsed.addressed_to(c));
+        let note = to_comment || split.commands.contains(&Command::Note);
+        let mut status_set = None;
+        for cmd in &split.commands {
+            if let Some(s) = self.apply_command(tx, ticket, agent, cmd, at)? {
+                status_set = Some(s);
+            }
+        }
+        if note {
+            let why = if to_comment {
+                "mail to the comment address"
+            } else {
+                "#note"
+            };
+            self.event(tx, ticket, at, actor, "note", None, Some(why))?;
+            return Ok(Applied::FollowUp { ticket });
+        }
+        let body = split.body.trim();
+        if !body.is_empty() {
+            self.send_answer(tx, ticket, agent, body, status_set.is_some(), at)?;
+        }
+        if let Some(status) = status_set {
+            let t = tx
+                .ticket_row(ticket)?
+                .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
+            self.queue_status_mail(tx, &t, status, at)?;
+        }
+        Ok(Applied::FollowUp { ticket })
+    }
+
+    /// What the commands would do wrong on `t`, checked before any applies.
+    fn check_commands(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        commands: &[Command],
+    ) -> Result<Vec<CommandError>, StoreError> {
+        let mut errors = Vec::new();
+        let mut status = t.status;
+        for cmd in commands {
+            let err = |reason: String| CommandError {
+                line: cmd.describe(),
+                reason,
+            };
+            match cmd {
+                Command::Assign(Assignee::Agent(name))
+                    if !self
+                        .agents
+                        .iter()
+                        .any(|a| a.name.eq_ignore_ascii_case(name)) =>
+                {
+                    let known: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
+                    errors.push(err(format!(
+                        "unknown agent {name:?} (agents: {})",
+                        known.join(", ")
+                    )));
+                }
+                Command::Assign(Assignee::Me | Assignee::Agent(_)) if status == Status::New => {
+                    status = Status::Open
+                }
+                Command::Merge(other) | Command::Link(other) if *other == t.id => {
+                    errors.push(err(format!("ticket #{} is this ticket", other.get())));
+                }
+                Command::Merge(other) | Command::Link(other)
+                    if tx.ticket_row(*other)?.is_none() =>
+                {
+                    errors.push(err(format!("no ticket #{}", other.get())));
+                }
+                Command::SetStatus(to) if *to != status && !transition_allowed(status, *to) => {
+                    errors.push(err(format!("cannot change status from {status} to {to}")));
+                }
+                Command::SetStatus(to) => status = *to,
+                _ => {}
+            }
+        }
+        Ok(errors)
+    }
+
+    /// Applies one checked command; returns the status it set, if any.
+    fn apply_command(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        agent: &Agent,
+        cmd: &Command,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Status>, StoreError> {
+        let actor = agent.name.as_str();
+        let t = tx
+            .ticket_row(ticket)?
+            .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
+        match cmd {
+            Command::SetStatus(to) if *to == t.status => {}
+            Command::SetStatus(to) => {
+                self.change_status(tx, ticket, *to, actor, at)?;
+                return Ok(Some(*to));
+            }
+            Command::Assign(who) => {
+                let name = match who {
+                    Assignee::Me => Some(agent.name.clone()),
+                    Assignee::Nobody => None,
+                    Assignee::Agent(n) => self
+                        .agents
+                        .iter()
+                        .find(|a| a.name.eq_ignore_ascii_case(n))
+                        .map(|a| a.name.clone()),
+                };
+                self.assign(tx, &t, name.as_deref(), actor, at)?;
+            }
+            Command::SetPriority(p) if *p != t.priority => {
+                tx.set_priority(ticket, *p, at)?;
+                self.event_change(
+                    tx,
+                    ticket,
+                    at,
+                    actor,
+                    "priority",
+                    Some(t.priority.as_str()),
+                    Some(p.as_str()),
+                )?;
+            }
+            Command::SetPriority(_) => {}
+            Command::AddTags(tags) => {
+                for tag in tx.add_tags(ticket, tags)? {
+                    self.event(tx, ticket, at, actor, "tag", Some(&tag), None)?;
+                }
+            }
+            Command::RemoveTags(tags) => {
+                for tag in tx.remove_tags(ticket, tags)? {
+                    self.event_change(tx, ticket, at, actor, "untag", Some(&tag), None)?;
+                }
+            }
+            Command::AddCc(addresses) => {
+                for a in addresses {
+                    let a = a.to_ascii_lowercase();
+                    if !tx.participant(ticket, &a)? {
+                        tx.add_participant(ticket, &a, "cc")?;
+                        self.event(tx, ticket, at, actor, "cc", Some(&a), None)?;
+                    }
+                }
+            }
+            Command::Note => {}
+            Command::Merge(into) => {
+                tx.merge_ticket(ticket, *into, at)?;
+                self.event(
+                    tx,
+                    ticket,
+                    at,
+                    actor,
+                    "merged",
+                    Some(&format!("#{}", into.get())),
+                    Some("messages moved"),
+                )?;
+                self.event(
+                    tx,
+                    *into,
+                    at,
+                    actor,
+                    "merged",
+                    Some(&format!("#{}", ticket.get())),
+                    Some("merged into this ticket"),
+                )?;
+                if transition_allowed(t.status, Status::Closed) {
+                    self.change_status(tx, ticket, Status::Closed, actor, at)?;
+                }
+            }
+            Command::Link(other) => {
+                tx.set_linked(ticket, *other)?;
+                self.event(
+                    tx,
+                    ticket,
+                    at,
+                    actor,
+                    "linked",
+                    Some(&format!("#{}", other.get())),
+                    None,
+                )?;
+                self.event(
+                    tx,
+                    *other,
+                    at,
+                    actor,
+                    "linked",
+                    Some(&format!("#{}", ticket.get())),
+                    None,
+                )?;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sets the assignee; assigning a `new` ticket makes it `open` (DESIGN.md lifecycle).
+    fn assign(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        name: Option<&str>,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if t.assignee.as_deref() == name {
+            return Ok(());
+        }
+        tx.set_assignee(t.id, name, at)?;
+        self.event_change(tx, t.id, at, actor, "assignee", t.assignee.as_deref(), name)?;
+        if name.is_some() && t.status == Status::New {
+            self.change_status(tx, t.id, Status::Open, actor, at)?;
+        }
+        Ok(())
+    }
+
+    /// The agent's answer to the requester and the Cc'd participants.
+    fn send_answer(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        agent: &Agent,
+        body: &str,
+        status_given: bool,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let t = tx
+            .ticket_row(ticket)?
+            .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
+        let Some(requester) = t.requester.clone() else {
+            self.event(
+                tx,
+                ticket,
+                at,
+                &agent.name,
+                "answer.failed",
+                None,
+                Some("the ticket has no requester to answer"),
+            )?;
+            return Ok(());
+        };
+        let ours = &self.identity.addresses;
+        let is_agent = |a: &str| {
+            self.agents
+                .iter()
+                .any(|x| x.addresses.iter().any(|y| y == a))
+        };
+        let cc: Vec<Addressee> = tx
+            .participants(ticket)?
+            .into_iter()
+            .filter(|(a, role)| {
+                role != "requester" && *a != requester && !ours.contains(a) && !is_agent(a)
+            })
+            .map(|(address, _)| Addressee {
+                name: None,
+                address,
+            })
+            .collect();
+        let queue_name = self.queue_name(&t);
+        let references = tx.thread_chain(ticket)?;
+        let in_reply_to = tx
+            .last_customer_message(ticket)?
+            .or_else(|| references.last().cloned());
+        let queued = self.queue_mail(
+            tx,
+            &t,
+            Outgoing {
+                kind: OutboxKind::Answer,
+                language: t.language,
+                context: minijinja::context! {
+                    ticket => t.id.get(), tag => notify::tag_token(&t.tag, t.id), subject => &t.subject,
+                    queue_name => &queue_name, answer => body, agent_name => &agent.display_name,
+                },
+                from_name: queue_name.clone(),
+                reply_to_support: false,
+                to: vec![Addressee {
+                    name: t.requester_name.clone(),
+                    address: requester,
+                }],
+                cc,
+                in_reply_to,
+                references,
+                attachments: Vec::new(),
+                audience: Audience::Customer,
+            },
+            at,
+        )?;
+        if queued.is_none() {
+            return Ok(());
+        }
+        if tx.record_first_response(ticket, at)? {
+            self.event(tx, ticket, at, &agent.name, "first_response", None, None)?;
+        }
+        if t.assignee.is_none() {
+            self.assign(tx, &t, Some(&agent.name), &agent.name, at)?;
+        }
+        let t = tx
+            .ticket_row(ticket)?
+            .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
+        if !status_given && matches!(t.status, Status::New | Status::Open) {
+            self.change_status(tx, ticket, Status::Pending, &agent.name, at)?;
+        }
+        Ok(())
+    }
+
+    /// A result or refusal mail to the agent, in the agent's language, threaded on their mail.
+    #[allow(clippy::too_many_arguments)]
+    fn mail_agent(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        agent: &Agent,
+        kind: OutboxKind,
+        context: minijinja::Value,
+        parsed: &Parsed,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let to = parsed
+            .from
+            .as_ref()
+            .map_or_else(|| agent.addresses[0].clone(), |f| f.address.clone());
+        self.queue_mail(
+            tx,
+            t,
+            Outgoing {
+                kind,
+                language: agent.language,
+                context,
+                from_name: self.queue_name(t),
+                reply_to_support: true,
+                to: vec![Addressee {
+                    name: Some(agent.display_name.clone()),
+                    address: to,
+                }],
+                cc: Vec::new(),
+                in_reply_to: Some(parsed.message_id.clone()),
+                references: vec![parsed.message_id.clone()],
+                attachments: Vec::new(),
+                audience: Audience::Agents,
+            },
+            at,
+        )?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        at: DateTime<Utc>,
+        actor: &str,
+        kind: &str,
+        new: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        tx.append_event(&NewEvent {
+            ticket: Some(ticket),
+            at,
+            actor,
+            kind,
+            old: None,
+            new,
+            detail,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event_change(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        at: DateTime<Utc>,
+        actor: &str,
+        kind: &str,
+        old: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<(), StoreError> {
+        tx.append_event(&NewEvent {
+            ticket: Some(ticket),
+            at,
+            actor,
+            kind,
+            old,
+            new,
+            detail: None,
+        })
+    }
+}

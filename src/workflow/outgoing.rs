@@ -1,0 +1,371 @@
+//! Every mail postdesk writes is queued here, inside the ingest transaction: the
+//! acknowledgement, relays to agents, answers, status mail, command results.
+//!
+//! - One path ([`Engine::queue_mail`]): reserve the row, sign the Message-ID, render the
+//!   template, store the bytes, queue the outbox row, record an event.
+//! - Automatic mail to customers passes the loop gate first (rate limits, addresses that
+//!   hard-bounced); what is held is an event.
+//! - A mail that cannot be composed (an address lettre refuses, a broken template) is an
+//!   event on the ticket, never a lost ticket.
+
+use chrono::{DateTime, Utc};
+
+use super::{Engine, SYSTEM};
+use crate::config::Agent;
+use crate::model::{Audience, Language, MessageId, MessageRowId, OutboxKind, Status};
+use crate::notify::{self, Addressee, AttachmentData, Mail, ThreadInfo};
+use crate::parse::{self, Parsed};
+use crate::store::{NewEvent, NewOutbox, NewOutgoing, StoreError, TicketRow, Tx};
+
+/// Relays carry the customer's attachments up to this many bytes in all.
+const RELAY_ATTACHMENT_LIMIT: usize = 20 * 1024 * 1024;
+
+/// One mail to queue; [`Engine::queue_mail`] fills in the rest from the ticket.
+pub(super) struct Outgoing {
+    pub kind: OutboxKind,
+    pub language: Language,
+    pub context: minijinja::Value,
+    /// Display name on the support address (`"Jane via ACME Support"`, `"ACME Support"`).
+    pub from_name: String,
+    /// Set `Reply-To` to the support address (relays: a plain Reply reaches postdesk).
+    pub reply_to_support: bool,
+    pub to: Vec<Addressee>,
+    pub cc: Vec<Addressee>,
+    pub in_reply_to: Option<MessageId>,
+    pub references: Vec<MessageId>,
+    pub attachments: Vec<AttachmentData>,
+    pub audience: Audience,
+}
+
+impl Engine {
+    /// The support address a ticket's mail comes from: its mailbox's, else the first
+    /// mailbox of its queue, else any.
+    pub(super) fn support_address(&self, t: &TicketRow) -> String {
+        self.mailboxes
+            .get(&t.mailbox)
+            .or_else(|| self.mailboxes.values().find(|m| m.queue == t.queue))
+            .or_else(|| self.mailboxes.values().next())
+            .map(|m| m.address.clone())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn queue_name(&self, t: &TicketRow) -> String {
+        self.queues
+            .get(&t.queue)
+            .map_or_else(|| t.queue.clone(), |q| q.display_name.clone())
+    }
+
+    pub(super) fn queue_language(&self, t: &TicketRow) -> Language {
+        self.queues.get(&t.queue).map_or(t.language, |q| q.language)
+    }
+
+    /// Queues `o` for ticket `t`; `None` when it was held or could not be composed (both
+    /// recorded as events).
+    pub(super) fn queue_mail(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        o: Outgoing,
+        at: DateTime<Utc>,
+    ) -> Result<Option<MessageRowId>, StoreError> {
+        if o.to.is_empty() {
+            return Ok(None);
+        }
+        if o.kind.is_automatic_to_customer() {
+            for to in &o.to {
+                if !self.gate_automatic(tx, t.id, &to.address, o.kind.as_str(), at)? {
+                    return Ok(None);
+                }
+            }
+        }
+        let support = self.support_address(t);
+        let id = tx.next_message_row_id()?;
+        let message_id = self.key.message_id(&self.identity.hostname, t.id, id);
+        let mail = Mail {
+            kind: o.kind,
+            language: o.language,
+            context: o.context,
+            from: Addressee {
+                name: Some(o.from_name),
+                address: support.clone(),
+            },
+            reply_to: o.reply_to_support.then_some(support.as_str()),
+            to: o.to,
+            cc: o.cc,
+            message_id: &message_id,
+            in_reply_to: o.in_reply_to.as_ref(),
+            references: &o.references,
+            thread: ThreadInfo {
+                hostname: &self.identity.hostname,
+                ticket: t.id,
+                created_at: t.created_at,
+                topic: &t.subject,
+            },
+            attachments: o.attachments,
+            at,
+        };
+        let composed = match notify::compose(&self.templates, &mail) {
+            Ok(c) => c,
+            Err(err) => {
+                tx.append_event(&NewEvent {
+                    ticket: Some(t.id),
+                    at,
+                    actor: SYSTEM,
+                    kind: &format!("{}.failed", o.kind.as_str()),
+                    old: None,
+                    new: None,
+                    detail: Some(&err.to_string()),
+                })?;
+                return Ok(None);
+            }
+        };
+        let to: Vec<String> = mail.to.iter().map(|a| a.address.clone()).collect();
+        let cc: Vec<String> = mail.cc.iter().map(|a| a.address.clone()).collect();
+        tx.insert_outgoing(&NewOutgoing {
+            id,
+            ticket: t.id,
+            audience: o.audience,
+            message_id: &message_id,
+            from: &support,
+            to: &to,
+            cc: &cc,
+            subject: &composed.subject,
+            text: &composed.text,
+            in_reply_to: mail.in_reply_to,
+            references: mail.references,
+            raw: &composed.raw,
+            at,
+        })?;
+        let rcpt: Vec<String> = to.iter().chain(&cc).cloned().collect();
+        tx.queue_outbox(&NewOutbox {
+            message: id,
+            ticket: t.id,
+            kind: o.kind,
+            mail_from: &support,
+            rcpt: &rcpt,
+            at,
+        })?;
+        tx.append_event(&NewEvent {
+            ticket: Some(t.id),
+            at,
+            actor: SYSTEM,
+            kind: &format!("{}.queued", o.kind.as_str()),
+            old: None,
+            new: Some(&rcpt.join(", ")),
+            detail: None,
+        })?;
+        Ok(Some(id))
+    }
+
+    /// The acknowledgement of a new ticket, in the customer's language.
+    pub(super) fn queue_acknowledgement(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        parsed: &Parsed,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let Some(customer) = parsed.from.as_ref() else {
+            return Ok(false);
+        };
+        let mut references = parsed.references.clone();
+        if !references.contains(&parsed.message_id) {
+            references.push(parsed.message_id.clone());
+        }
+        let queue_name = self.queue_name(t);
+        let sent = self.queue_mail(
+            tx,
+            t,
+            Outgoing {
+                kind: OutboxKind::Acknowledgement,
+                language: t.language,
+                context: minijinja::context! {
+                    ticket => t.id.get(),
+                    tag => notify::tag_token(&t.tag, t.id),
+                    subject => &t.subject,
+                    queue_name => &queue_name,
+                    customer_name => notify::display_name(customer),
+                    customer_address => &customer.address,
+                },
+                from_name: queue_name.clone(),
+                reply_to_support: false,
+                to: vec![Addressee {
+                    name: customer.name.clone(),
+                    address: customer.address.clone(),
+                }],
+                cc: Vec::new(),
+                in_reply_to: Some(parsed.message_id.clone()),
+                references,
+                attachments: Vec::new(),
+                audience: Audience::Customer,
+            },
+            at,
+        )?;
+        Ok(sent.is_some())
+    }
+
+    /// The agents who should see a customer's message: the assignee, else the queue's team.
+    pub(super) fn recipients_for(&self, t: &TicketRow) -> Vec<&Agent> {
+        if let Some(a) = t
+            .assignee
+            .as_deref()
+            .and_then(|n| self.agents.iter().find(|a| a.name == n))
+        {
+            return vec![a];
+        }
+        self.agents
+            .iter()
+            .filter(|a| a.works_in(&t.queue))
+            .collect()
+    }
+
+    /// Mails a customer's message to the agents: from the support address as
+    /// "Customer via Queue", Reply-To the support address, the ticket's header block, the
+    /// text without quoted history, the attachments.
+    pub(super) fn relay_to_agents(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        parsed: &Parsed,
+        raw: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let agents = self.recipients_for(t);
+        if agents.is_empty() {
+            return Ok(());
+        }
+        let queue_name = self.queue_name(t);
+        let (customer_name, customer_address) = match &parsed.from {
+            Some(p) => (notify::display_name(p), p.address.clone()),
+            None => ("(unknown sender)".to_owned(), String::new()),
+        };
+        let attachments: Vec<AttachmentData> = if parsed.attachments.is_empty() {
+            Vec::new()
+        } else {
+            parse::attachment_contents(raw, RELAY_ATTACHMENT_LIMIT)
+                .into_iter()
+                .map(|(a, bytes)| AttachmentData {
+                    filename: a.filename.unwrap_or_else(|| "attachment".to_owned()),
+                    content_type: a.content_type,
+                    bytes,
+                })
+                .collect()
+        };
+        let names: Vec<String> = attachments.iter().map(|a| a.filename.clone()).collect();
+        let language = self.queue_language(t);
+        let context = minijinja::context! {
+            ticket => t.id.get(),
+            tag => notify::tag_token(&t.tag, t.id),
+            subject => &t.subject,
+            queue_name => &queue_name,
+            customer_name => &customer_name,
+            customer_address => &customer_address,
+            status => status_text(t.status, language),
+            priority => t.priority.as_str(),
+            assignee => t.assignee.as_deref(),
+            sla_due => "",
+            attachments => names,
+            text => crate::agent::quote::trim_quoted(&parsed.text),
+        };
+        let from_name = match language {
+            Language::ZhCn => format!("{customer_name} 通过 {queue_name}"),
+            Language::En => format!("{customer_name} via {queue_name}"),
+        };
+        let references = tx.thread_chain(t.id)?;
+        self.queue_mail(
+            tx,
+            t,
+            Outgoing {
+                kind: OutboxKind::AgentNotification,
+                language,
+                context,
+                from_name,
+                reply_to_support: true,
+                to: agents
+                    .iter()
+                    .map(|a| Addressee {
+                        name: Some(a.display_name.clone()),
+                        address: a.addresses[0].clone(),
+                    })
+                    .collect(),
+                cc: Vec::new(),
+                in_reply_to: Some(parsed.message_id.clone()),
+                references,
+                attachments,
+                audience: Audience::Agents,
+            },
+            at,
+        )?;
+        Ok(())
+    }
+
+    /// Tells the customer their ticket was resolved or closed (per queue, `status_mail`).
+    pub(super) fn queue_status_mail(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        status: Status,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if !matches!(status, Status::Resolved | Status::Closed)
+            || !self.queues.get(&t.queue).is_none_or(|q| q.status_mail)
+        {
+            return Ok(());
+        }
+        let Some(requester) = t.requester.clone() else {
+            return Ok(());
+        };
+        let queue_name = self.queue_name(t);
+        let references = tx.thread_chain(t.id)?;
+        let customer_name = t
+            .requester_name
+            .clone()
+            .unwrap_or_else(|| requester.split('@').next().unwrap_or("").to_owned());
+        self.queue_mail(
+            tx,
+            t,
+            Outgoing {
+                kind: OutboxKind::StatusChange,
+                language: t.language,
+                context: minijinja::context! {
+                    ticket => t.id.get(),
+                    tag => notify::tag_token(&t.tag, t.id),
+                    subject => &t.subject,
+                    queue_name => &queue_name,
+                    customer_name => customer_name,
+                    customer_address => &requester,
+                    status => status.as_str(),
+                    status_zh => status_text(status, Language::ZhCn),
+                },
+                from_name: queue_name.clone(),
+                reply_to_support: false,
+                to: vec![Addressee {
+                    name: t.requester_name.clone(),
+                    address: requester,
+                }],
+                cc: Vec::new(),
+                in_reply_to: references.last().cloned(),
+                references,
+                attachments: Vec::new(),
+                audience: Audience::Customer,
+            },
+            at,
+        )?;
+        Ok(())
+    }
+}
+
+/// A status as people read it: `resolved`, or `已解决` in Chinese (DESIGN.md lifecycle).
+pub(super) fn status_text(status: Status, language: Language) -> &'static str {
+    match language {
+        Language::En => status.as_str(),
+        Language::ZhCn => match status {
+            Status::New => "待分配",
+            Status::Open => "处理中",
+            Status::Pending => "等待客户回复",
+            Status::Resolved => "已解决",
+            Status::Closed => "已关闭",
+            Status::Archived => "已归档",
+        },
+    }
+}
