@@ -68,3 +68,45 @@ fn password_in_config_is_refused() {
     assert!(err.contains("FILE:14: password: unknown field"), "{err}");
     assert!(!err.contains("hunter2"), "the secret is not echoed: {err}");
 }
+
+#[test]
+fn example_config_is_valid_once_its_secrets_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "x").unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/postdesk.example.toml"
+    ))
+    .unwrap();
+    let text = example.replace("/etc/postdesk/support.password", secret.to_str().unwrap());
+    let path = dir.path().join("example.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .args(["--config", path.to_str().unwrap(), "check"])
+        .env("POSTDESK_KEFU_PASSWORD", "x")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn dev_config_is_valid() {
+    let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .args([
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.toml"),
+            "check",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -304,6 +304,10 @@ pub struct Setup {
     pub idle: bool,
     /// Extra lines for every `[[mailbox]]`.
     pub mailbox_extra: String,
+    /// Extra lines for the `[[queue]]` (e.g. `language = "zh-CN"`).
+    pub queue_extra: String,
+    /// Appended at the end of the file (`[[agent]]` tables).
+    pub tail: String,
 }
 
 impl Default for Setup {
@@ -315,6 +319,8 @@ impl Default for Setup {
             outbox: "retry_initial = \"1s\"\nretry_max = \"2s\"\n".to_owned(),
             idle: true,
             mailbox_extra: String::new(),
+            queue_extra: String::new(),
+            tail: String::new(),
         }
     }
 }
@@ -327,12 +333,13 @@ impl Instance {
             .map(|i| unique(&format!("support{i}"), "example.test"))
             .collect();
         let mut cfg = format!(
-            "data_dir = \"{}\"\nhostname = \"helpdesk.example.test\"\n{}\n\n[smtp]\nhost = \"{}\"\nport = {}\n\n[outbox]\n{}\n[[queue]]\nname = \"support\"\ndisplay_name = \"ACME Support\"\n",
+            "data_dir = \"{}\"\nhostname = \"helpdesk.example.test\"\n{}\n\n[smtp]\nhost = \"{}\"\nport = {}\n\n[outbox]\n{}\n[[queue]]\nname = \"support\"\ndisplay_name = \"ACME Support\"\n{}\n",
             dir.path().join("data").display(),
             setup.extra_top,
             host(),
             smtp_port(),
             setup.outbox,
+            setup.queue_extra,
         );
         for (i, addr) in support.iter().enumerate() {
             cfg.push_str(&format!(
@@ -344,6 +351,7 @@ impl Instance {
                 setup.mailbox_extra
             ));
         }
+        cfg.push_str(&setup.tail);
         let config_path = dir.path().join("postdesk.toml");
         std::fs::write(&config_path, cfg).unwrap();
         Instance {
