@@ -158,6 +158,12 @@ fn open_write_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -16_000)?;
+    // Each message runs in a SAVEPOINT; its statement journal stays in memory instead of
+    // a temporary file (measured: a fifth of the writer's time went to that file).
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // The ingest path uses a few dozen statements; the default cache of 16 thrashed and
+    // re-parsed SQL for every message.
+    conn.set_prepared_statement_cache_capacity(128);
     schema::migrations()
         .to_latest(&mut conn)
         .map_err(StoreError::Migrate)?;
