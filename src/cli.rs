@@ -51,6 +51,20 @@ pub enum Command {
     /// Outgoing mail.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Routing rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Show which rules match a message and what they would do; changes nothing.
+    Test {
+        /// An RFC 5322 message (.eml).
+        file: PathBuf,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -160,7 +174,87 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ticket(cmd) => ticket(&cli.config, cmd),
         Command::Quarantine(cmd) => quarantine(&cli.config, cmd),
         Command::Outbox(cmd) => outbox(&cli.config, cmd),
+        Command::Rules(RulesCommand::Test { file, json }) => {
+            rules_test(&cli.config, &file, json.json)
+        }
     }
+}
+
+fn rules_test(path: &Path, file: &Path, json: bool) -> Result<ExitCode> {
+    let cfg = load(path)?;
+    let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let parsed = crate::parse::message(&raw, cfg.max_message_bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let input = crate::workflow::routing::rule_input(&parsed);
+    let reports = crate::rules::explain(&cfg.rules, &input);
+    let d = crate::rules::evaluate(&cfg.rules, &input);
+    let vip = parsed
+        .from
+        .as_ref()
+        .is_some_and(|f| crate::rules::is_vip(&cfg.vip, &f.address));
+    let base = d.priority.unwrap_or(crate::model::Priority::Normal);
+    let priority = if vip { crate::rules::bump(base) } else { base };
+    let queue = d
+        .queue
+        .clone()
+        .unwrap_or_else(|| cfg.mailboxes[0].queue.clone());
+    let assign = match &d.assign {
+        Some(crate::rules::Assign::Agent(a)) => Some(format!("agent {a}")),
+        Some(crate::rules::Assign::Team(s)) => Some(format!("team ({})", s.as_str())),
+        None => None,
+    };
+    if json {
+        let rules: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|r| {
+                let conditions: Vec<serde_json::Value> = r
+                    .conditions
+                    .iter()
+                    .map(|(c, ok)| serde_json::json!({ "condition": c, "holds": ok }))
+                    .collect();
+                serde_json::json!({
+                    "name": r.name, "matched": r.matched, "evaluated": r.evaluated, "conditions": conditions,
+                })
+            })
+            .collect();
+        return print_json(&serde_json::json!({
+            "rules": rules,
+            "matched": d.matched,
+            "queue": queue,
+            "priority": priority.as_str(),
+            "vip": vip,
+            "tags": d.tags,
+            "assign": assign,
+            "acknowledge": d.acknowledge,
+        }));
+    }
+    println!(
+        "{}: from {}, subject {:?}",
+        file.display(),
+        parsed.from.as_ref().map_or("-", |f| f.address.as_str()),
+        parsed.subject
+    );
+    for r in &reports {
+        let mark = if r.matched {
+            "MATCH"
+        } else if !r.evaluated {
+            "not evaluated (an earlier rule matched)"
+        } else {
+            "no match"
+        };
+        println!("  rule {:<20} {mark}", r.name);
+        for (c, ok) in &r.conditions {
+            println!("      {} {c}", if *ok { "yes" } else { "no " });
+        }
+    }
+    println!(
+        "would do: queue {queue}, priority {priority}{}, tags [{}], assign {}, acknowledge {}",
+        if vip { " (VIP: one step up)" } else { "" },
+        d.tags.join(", "),
+        assign.as_deref().unwrap_or("-"),
+        if d.acknowledge { "yes" } else { "no" }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_tracing() {
@@ -323,6 +417,24 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             );
             if let Some(f) = &s.flagged {
                 println!("FLAGGED: {f}");
+            }
+            for d in &t.sla {
+                let state = if d.met_at.is_some() {
+                    "met"
+                } else if d.breached_at.is_some() {
+                    "BREACHED"
+                } else if d.warned_at.is_some() {
+                    "at risk"
+                } else if d.due_at.is_none() {
+                    "paused"
+                } else {
+                    "running"
+                };
+                println!(
+                    "SLA {:<15} due {} ({state})",
+                    d.deadline,
+                    d.due_at.as_deref().unwrap_or("-")
+                );
             }
             for m in &t.messages {
                 println!(

@@ -7,15 +7,18 @@
 //! - Secrets come only from `password_file` (relative to the config file) or
 //!   `password_env`; they live in [`Secret`], which never prints its value.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
-use crate::model::{Language, MailboxName};
+use crate::model::{Language, MailboxName, Priority};
+use crate::workflow::sla::{Calendar, Policy};
 
 /// Where `postdesk` looks when neither `--config` nor `POSTDESK_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/postdesk/postdesk.toml";
@@ -103,6 +106,11 @@ pub struct Config {
     pub queues: Vec<Queue>,
     pub agents: Vec<Agent>,
     pub mailboxes: Vec<Mailbox>,
+    /// Routing rules, in order.
+    pub rules: Vec<crate::rules::Rule>,
+    /// VIP addresses or domains: their tickets start one priority step higher.
+    pub vip: Vec<String>,
+    pub schedule: Schedule,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +170,60 @@ pub struct Queue {
     pub comment_address: Option<String>,
     /// Mail the customer when an agent resolves or closes the ticket.
     pub status_mail: bool,
+    /// The business calendar SLA times count in (default: 24×7).
+    pub calendar: Arc<Calendar>,
+    /// SLA policy per priority.
+    pub sla: HashMap<Priority, Policy>,
+    /// Share of an SLA's time after which the assignee (or the team) is warned.
+    pub sla_warn_at: f64,
+    /// At a breach: raise the priority one step.
+    pub escalate_priority: bool,
+    /// At a breach: reassign to this agent.
+    pub escalate_to: Option<String>,
+    /// Who gets escalations and digests.
+    pub managers: Vec<String>,
+    /// `resolved` tickets close themselves after this long.
+    pub auto_close_after: Option<Duration>,
+    /// `closed` tickets are archived after this long.
+    pub archive_after: Option<Duration>,
+    /// Send a satisfaction survey when a ticket is resolved.
+    pub surveys: bool,
+    /// Automatic assignment of new tickets; `None`: agents claim them (`#assign me`).
+    pub assignment: Option<crate::rules::Strategy>,
+}
+
+impl Queue {
+    /// A queue with every default, for a mailbox that names none.
+    pub fn named(name: &str) -> Queue {
+        Queue {
+            name: name.to_owned(),
+            display_name: name.to_owned(),
+            language: Language::En,
+            comment_address: None,
+            status_mail: true,
+            calendar: Arc::new(Calendar::always()),
+            sla: HashMap::new(),
+            sla_warn_at: 0.8,
+            escalate_priority: false,
+            escalate_to: None,
+            managers: Vec::new(),
+            auto_close_after: Some(Duration::from_secs(7 * 86_400)),
+            archive_after: Some(Duration::from_secs(90 * 86_400)),
+            surveys: true,
+            assignment: None,
+        }
+    }
+}
+
+/// When the daemon's jobs run (six-field cron expressions with seconds; `None`: never).
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The zone cron expressions are read in.
+    pub timezone: chrono_tz::Tz,
+    pub sla_sweep: Option<cron::Schedule>,
+    pub auto_close: Option<cron::Schedule>,
+    pub archive: Option<cron::Schedule>,
+    pub digest: Option<cron::Schedule>,
 }
 
 /// A person who answers tickets from their own mail client.
@@ -437,6 +499,14 @@ struct RawConfig {
     queues: Vec<RawQueue>,
     #[serde(default, rename = "agent")]
     agents: Vec<RawAgent>,
+    #[serde(default, rename = "calendar")]
+    calendars: Vec<RawCalendar>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<Spanned<crate::rules::RawRule>>,
+    #[serde(default)]
+    vip: Vec<String>,
+    #[serde(default)]
+    schedule: RawSchedule,
     #[serde(rename = "mailbox")]
     mailboxes: Vec<RawMailbox>,
 }
@@ -480,6 +550,49 @@ struct RawQueue {
     language: Option<Language>,
     comment_address: Option<Spanned<String>>,
     status_mail: Option<bool>,
+    calendar: Option<Spanned<String>>,
+    sla: Option<Spanned<HashMap<String, RawPolicy>>>,
+    sla_warn_at: Option<Spanned<f64>>,
+    escalate_priority: Option<bool>,
+    escalate_to: Option<Spanned<String>>,
+    managers: Option<Vec<String>>,
+    auto_close_after: Option<Spanned<String>>,
+    archive_after: Option<Spanned<String>>,
+    surveys: Option<bool>,
+    assignment: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    first_response: Option<DurationText>,
+    next_response: Option<DurationText>,
+    resolution: Option<DurationText>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCalendar {
+    name: Spanned<String>,
+    timezone: Spanned<String>,
+    mon: Option<Spanned<String>>,
+    tue: Option<Spanned<String>>,
+    wed: Option<Spanned<String>>,
+    thu: Option<Spanned<String>>,
+    fri: Option<Spanned<String>>,
+    sat: Option<Spanned<String>>,
+    sun: Option<Spanned<String>>,
+    holidays: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    timezone: Option<Spanned<String>>,
+    sla_sweep: Option<Spanned<String>>,
+    auto_close: Option<Spanned<String>>,
+    archive: Option<Spanned<String>>,
+    digest: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -554,6 +667,8 @@ impl Validator<'_> {
                 .map_or(Duration::from_secs(3 * 86_400), |d| d.0),
         };
         let loop_protection = self.loop_protection(raw.loop_protection)?;
+        let calendars = self.calendars(raw.calendars)?;
+        let schedule = self.schedule(raw.schedule)?;
         let mut queues = Vec::new();
         let mut seen = HashSet::new();
         for q in raw.queues {
@@ -573,16 +688,7 @@ impl Validator<'_> {
                     ));
                 }
             }
-            let name = q.name.into_inner();
-            queues.push(Queue {
-                display_name: q.display_name.unwrap_or_else(|| name.clone()),
-                language: q.language.unwrap_or(Language::En),
-                comment_address: q
-                    .comment_address
-                    .map(|c| c.into_inner().to_ascii_lowercase()),
-                status_mail: q.status_mail.unwrap_or(true),
-                name,
-            });
+            queues.push(self.queue(q, &calendars)?);
         }
         let mut mailboxes = Vec::new();
         let mut names = HashSet::new();
@@ -591,6 +697,20 @@ impl Validator<'_> {
             mailboxes.push(mailbox);
         }
         let agents = self.agents(raw.agents, &queues, &mailboxes)?;
+        for q in &queues {
+            if let Some(a) = &q.escalate_to {
+                if !agents.iter().any(|x| &x.name == a) {
+                    return Err(invalid(
+                        self.path,
+                        self.text,
+                        self.text.find(&format!("\"{a}\"")).unwrap_or(0),
+                        "escalate_to".to_owned(),
+                        format!("no [[agent]] named {a:?}"),
+                    ));
+                }
+            }
+        }
+        let rules = self.rules(raw.rules, &queues, &agents)?;
         if mailboxes.is_empty() {
             return Err(invalid(
                 self.path,
@@ -615,7 +735,266 @@ impl Validator<'_> {
             queues,
             agents,
             mailboxes,
+            rules,
+            vip: raw
+                .vip
+                .iter()
+                .map(|v| v.trim().to_ascii_lowercase())
+                .collect(),
+            schedule,
         })
+    }
+
+    fn queue(
+        &self,
+        q: RawQueue,
+        calendars: &HashMap<String, Arc<Calendar>>,
+    ) -> Result<Queue, ConfigError> {
+        if let Some(c) = &q.comment_address {
+            if !c.get_ref().contains('@') {
+                return Err(self.err(
+                    c.span(),
+                    "comment_address",
+                    format!("not a mail address: {:?}", c.get_ref()),
+                ));
+            }
+        }
+        let name = q.name.into_inner();
+        let d = Queue::named(&name);
+        let calendar = match &q.calendar {
+            Some(c) => calendars.get(c.get_ref()).cloned().ok_or_else(|| {
+                self.err(
+                    c.span(),
+                    "calendar",
+                    format!("no [[calendar]] named {:?}", c.get_ref()),
+                )
+            })?,
+            None => d.calendar.clone(),
+        };
+        let mut sla = HashMap::new();
+        if let Some(table) = q.sla {
+            let span = table.span();
+            for (prio, p) in table.into_inner() {
+                let priority: Priority = prio.parse().map_err(|_| {
+                    self.err(
+                        span.clone(),
+                        "sla",
+                        format!("unknown priority {prio:?} (use low, normal, high or urgent)"),
+                    )
+                })?;
+                sla.insert(
+                    priority,
+                    Policy {
+                        first_response: p.first_response.map(|d| d.0),
+                        next_response: p.next_response.map(|d| d.0),
+                        resolution: p.resolution.map(|d| d.0),
+                    },
+                );
+            }
+        }
+        let sla_warn_at = match q.sla_warn_at {
+            Some(w) if !(0.0..1.0).contains(w.get_ref()) || *w.get_ref() <= 0.0 => {
+                return Err(self.err(
+                    w.span(),
+                    "sla_warn_at",
+                    "must be a share between 0 and 1, like 0.8".to_owned(),
+                ))
+            }
+            Some(w) => w.into_inner(),
+            None => d.sla_warn_at,
+        };
+        Ok(Queue {
+            display_name: q.display_name.unwrap_or_else(|| name.clone()),
+            language: q.language.unwrap_or(Language::En),
+            comment_address: q.comment_address.map(|c| c.into_inner().to_ascii_lowercase()),
+            status_mail: q.status_mail.unwrap_or(true),
+            calendar,
+            sla,
+            sla_warn_at,
+            escalate_priority: q.escalate_priority.unwrap_or(false),
+            escalate_to: q.escalate_to.map(|a| a.into_inner().to_lowercase()),
+            managers: q.managers.unwrap_or_default().iter().map(|m| m.trim().to_ascii_lowercase()).collect(),
+            auto_close_after: self.optional_duration(q.auto_close_after, "auto_close_after", d.auto_close_after)?,
+            archive_after: self.optional_duration(q.archive_after, "archive_after", d.archive_after)?,
+            surveys: q.surveys.unwrap_or(true),
+            assignment: match &q.assignment {
+                None => None,
+                Some(a) => match a.get_ref().as_str() {
+                    "none" | "manual" => None,
+                    "round-robin" => Some(crate::rules::Strategy::RoundRobin),
+                    "least-loaded" => Some(crate::rules::Strategy::LeastLoaded),
+                    other => {
+                        return Err(self.err(
+                            a.span(),
+                            "assignment",
+                            format!("unknown assignment {other:?} (use \"none\", \"round-robin\" or \"least-loaded\")"),
+                        ))
+                    }
+                },
+            },
+            name,
+        })
+    }
+
+    /// A duration that `"never"` turns off.
+    fn optional_duration(
+        &self,
+        v: Option<Spanned<String>>,
+        key: &str,
+        default: Option<Duration>,
+    ) -> Result<Option<Duration>, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(v) if v.get_ref().trim() == "never" => Ok(None),
+            Some(v) => parse_duration(v.get_ref())
+                .map(Some)
+                .map_err(|e| self.err(v.span(), key, format!("{e} (or \"never\")"))),
+        }
+    }
+
+    fn calendars(
+        &self,
+        raw: Vec<RawCalendar>,
+    ) -> Result<HashMap<String, Arc<Calendar>>, ConfigError> {
+        let mut out = HashMap::new();
+        for c in raw {
+            let tz: chrono_tz::Tz = c.timezone.get_ref().parse().map_err(|_| {
+                self.err(
+                    c.timezone.span(),
+                    "timezone",
+                    format!(
+                        "unknown time zone {:?} (like \"Europe/Berlin\" or \"Asia/Shanghai\")",
+                        c.timezone.get_ref()
+                    ),
+                )
+            })?;
+            let days = [
+                ("mon", c.mon),
+                ("tue", c.tue),
+                ("wed", c.wed),
+                ("thu", c.thu),
+                ("fri", c.fri),
+                ("sat", c.sat),
+                ("sun", c.sun),
+            ];
+            let mut week: [Vec<(chrono::NaiveTime, chrono::NaiveTime)>; 7] = Default::default();
+            for (i, (key, text)) in days.into_iter().enumerate() {
+                if let Some(text) = text {
+                    week[i] = Calendar::parse_hours(text.get_ref())
+                        .map_err(|e| self.err(text.span(), key, e.to_string()))?;
+                }
+            }
+            let mut holidays = Vec::new();
+            if let Some(h) = &c.holidays {
+                for d in h.get_ref() {
+                    holidays.push(
+                        chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
+                            self.err(
+                                h.span(),
+                                "holidays",
+                                format!("not a date: {d:?} (use \"2026-12-25\")"),
+                            )
+                        })?,
+                    );
+                }
+            }
+            let cal = Calendar::new(tz, week, holidays)
+                .map_err(|e| self.err(c.name.span(), "calendar", e.to_string()))?;
+            if out
+                .insert(c.name.get_ref().clone(), Arc::new(cal))
+                .is_some()
+            {
+                return Err(self.err(
+                    c.name.span(),
+                    "name",
+                    format!("calendar {:?} is defined twice", c.name.get_ref()),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    fn schedule(&self, raw: RawSchedule) -> Result<Schedule, ConfigError> {
+        let parse = |v: Option<Spanned<String>>,
+                     key: &str,
+                     default: &str|
+         -> Result<Option<cron::Schedule>, ConfigError> {
+            let (text, span) = match &v {
+                Some(v) => (v.get_ref().trim().to_owned(), v.span()),
+                None => (default.to_owned(), 0..0),
+            };
+            if text.is_empty() || text == "never" {
+                return Ok(None);
+            }
+            if text.split_whitespace().count() < 6 {
+                return Err(self.err(
+                    span,
+                    key,
+                    format!("{text:?}: use six fields with seconds first, like \"0 */5 * * * *\""),
+                ));
+            }
+            cron::Schedule::from_str(&text)
+                .map(Some)
+                .map_err(|e| self.err(span, key, format!("invalid cron expression {text:?}: {e}")))
+        };
+        let timezone = match &raw.timezone {
+            Some(t) => t.get_ref().parse().map_err(|_| {
+                self.err(
+                    t.span(),
+                    "timezone",
+                    format!("unknown time zone {:?}", t.get_ref()),
+                )
+            })?,
+            None => chrono_tz::UTC,
+        };
+        Ok(Schedule {
+            timezone,
+            sla_sweep: parse(raw.sla_sweep, "sla_sweep", "0 * * * * *")?,
+            auto_close: parse(raw.auto_close, "auto_close", "0 */10 * * * *")?,
+            archive: parse(raw.archive, "archive", "0 30 3 * * *")?,
+            digest: parse(raw.digest, "digest", "0 0 8 * * Mon-Fri")?,
+        })
+    }
+
+    fn rules(
+        &self,
+        raw: Vec<Spanned<crate::rules::RawRule>>,
+        queues: &[Queue],
+        agents: &[Agent],
+    ) -> Result<Vec<crate::rules::Rule>, ConfigError> {
+        let mut rules: Vec<crate::rules::Rule> = Vec::new();
+        for r in raw {
+            let span = r.span();
+            let rule = crate::rules::Rule::from_raw(r.into_inner())
+                .map_err(|e| self.err(span.clone(), e.key, e.message))?;
+            if rules.iter().any(|x| x.name == rule.name) {
+                return Err(self.err(
+                    span,
+                    "name",
+                    format!("rule {:?} is defined twice", rule.name),
+                ));
+            }
+            if let Some(q) = &rule.queue {
+                if !queues.iter().any(|x| &x.name == q) {
+                    return Err(self.err(
+                        span,
+                        "queue",
+                        format!("rule {:?}: no [[queue]] named {q:?}", rule.name),
+                    ));
+                }
+            }
+            if let Some(crate::rules::Assign::Agent(a)) = &rule.assign {
+                if !agents.iter().any(|x| x.name.eq_ignore_ascii_case(a)) {
+                    return Err(self.err(
+                        span,
+                        "assign",
+                        format!("rule {:?}: no [[agent]] named {a:?}", rule.name),
+                    ));
+                }
+            }
+            rules.push(rule);
+        }
+        Ok(rules)
     }
 
     fn agents(
@@ -817,13 +1196,7 @@ impl Validator<'_> {
                 // A mailbox without a queue gets one of its own name, so that a one-mailbox
                 // configuration needs no [[queue]] section.
                 if !queues.iter().any(|q| q.name == name) {
-                    queues.push(Queue {
-                        name: name.clone(),
-                        display_name: name.clone(),
-                        language: Language::En,
-                        comment_address: None,
-                        status_mail: true,
-                    });
+                    queues.push(Queue::named(&name));
                 }
                 name.clone()
             }

@@ -34,6 +34,25 @@ pub struct Options {
     pub ready: Option<oneshot::Sender<()>>,
 }
 
+/// Runs the scheduled jobs as they fall due. It looks once a second, by the engine's
+/// clock, so that a test clock moved forward by days is noticed within a second.
+async fn scheduler(store: Store, clock: Arc<dyn Clock>, mut shutdown: crate::shutdown::Shutdown) {
+    loop {
+        match store.run_due_jobs(clock.now()).await {
+            Ok(ran) => {
+                for (job, at) in ran {
+                    tracing::info!(job = job.as_str(), occurrence = %at, "job ran");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "scheduled jobs failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            () = shutdown.requested() => return,
+        }
+    }
+}
+
 pub async fn run(
     cfg: Config,
     opts: Options,
@@ -67,6 +86,8 @@ pub async fn run(
             shutdown.clone(),
         ));
     }
+
+    tasks.spawn(scheduler(store.clone(), clock.clone(), shutdown.clone()));
 
     let ctx = imap::Context {
         engine,

@@ -9,7 +9,9 @@
 //! - [`thread`]: which ticket a message joins; signed Message-IDs; the subject tag.
 //! - [`agent`]: agents' command lines, quoted-history trimming, proof of the sender.
 //! - [`workflow`]: applies the decisions inside the ingest transaction; the lifecycle.
-//! - [`notify`]: templates, composed mail, the outbox sender over SMTP.
+//! - [`rules`]: routing rules, VIP bump, assignment choice.
+//! - [`notify`]: templates, composed mail, surveys, the outbox sender over SMTP.
+//! - [`schedule`]: cron occurrences of the daemon's jobs (SLA sweep, auto-close, digests).
 //! - [`store`]: all SQL; one writer thread; read-only views for the CLI.
 //! - [`daemon`], [`cli`]: `postdesk run` and the other commands.
 
@@ -23,6 +25,8 @@ pub mod ingest;
 pub mod model;
 pub mod notify;
 pub mod parse;
+pub mod rules;
+pub mod schedule;
 pub mod shutdown;
 pub mod store;
 pub mod thread;

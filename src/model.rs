@@ -225,6 +225,10 @@ text_enum!(
         StatusChange => "status-change",
         CommandResult => "command-result",
         CommandRefused => "command-refused",
+        Survey => "survey",
+        SlaWarning => "sla-warning",
+        SlaBreach => "sla-breach",
+        Digest => "digest",
     }
 );
 
@@ -241,7 +245,10 @@ impl OutboxKind {
     /// Automatic mail obeys the loop rules (rate limit, undeliverable addresses); a
     /// person's answer and mail to our own agents do not.
     pub fn is_automatic_to_customer(self) -> bool {
-        matches!(self, OutboxKind::Acknowledgement | OutboxKind::StatusChange)
+        matches!(
+            self,
+            OutboxKind::Acknowledgement | OutboxKind::StatusChange | OutboxKind::Survey
+        )
     }
     /// The template that writes it.
     pub fn template(self) -> &'static str {
@@ -252,6 +259,10 @@ impl OutboxKind {
             OutboxKind::StatusChange => "status_change",
             OutboxKind::CommandResult => "command_result",
             OutboxKind::CommandRefused => "command_refused",
+            OutboxKind::Survey => "survey",
+            OutboxKind::SlaWarning => "sla_warning",
+            OutboxKind::SlaBreach => "sla_breach",
+            OutboxKind::Digest => "digest",
         }
     }
     /// `Auto-Submitted` value (RFC 3834): replies to a message are `auto-replied`,
@@ -261,7 +272,12 @@ impl OutboxKind {
             OutboxKind::Acknowledgement
             | OutboxKind::CommandResult
             | OutboxKind::CommandRefused => Some("auto-replied"),
-            OutboxKind::AgentNotification | OutboxKind::StatusChange => Some("auto-generated"),
+            OutboxKind::AgentNotification
+            | OutboxKind::StatusChange
+            | OutboxKind::Survey
+            | OutboxKind::SlaWarning
+            | OutboxKind::SlaBreach
+            | OutboxKind::Digest => Some("auto-generated"),
             OutboxKind::Answer => None,
         }
     }

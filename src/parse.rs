@@ -104,6 +104,8 @@ pub struct Parsed {
     pub report: Option<Report>,
     /// `Authentication-Results` values, topmost (added last, by our own server) first.
     pub auth_results: Vec<String>,
+    /// Every top-level header as (name, value), in message order (for routing rules).
+    pub headers: Vec<(String, String)>,
     pub warnings: Vec<ParseWarning>,
 }
 
@@ -252,6 +254,15 @@ pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
             }),
         },
         report,
+        headers: msg
+            .headers_raw()
+            .map(|(n, v)| {
+                (
+                    n.to_owned(),
+                    v.split_whitespace().collect::<Vec<_>>().join(" "),
+                )
+            })
+            .collect(),
         auth_results: msg
             .header_values("Authentication-Results")
             .filter_map(|v| v.as_text())

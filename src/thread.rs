@@ -104,6 +104,11 @@ impl InstanceKey {
         }
     }
 
+    /// The key's bytes, for the other macs made with it (survey links).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     fn mac(&self, ticket: TicketId, message: MessageRowId) -> String {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
             .expect("HMAC takes a key of any length");

@@ -11,6 +11,7 @@
 
 pub mod outbox;
 pub mod smtp;
+pub mod survey;
 mod templates;
 
 use std::time::SystemTime;

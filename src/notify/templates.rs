@@ -13,13 +13,17 @@ use minijinja::{Environment, Value};
 use crate::model::Language;
 
 /// Every template, by name; each exists in every language.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 10] = [
     "acknowledgement",
     "agent_notification",
     "answer",
     "status_change",
     "command_result",
     "command_refused",
+    "survey",
+    "sla_warning",
+    "sla_breach",
+    "digest",
 ];
 
 macro_rules! built_in {
@@ -28,19 +32,27 @@ macro_rules! built_in {
     };
 }
 
-const BUILT_IN: [(&str, &str, &str); 12] = built_in![
+const BUILT_IN: [(&str, &str, &str); 20] = built_in![
     "en" / "acknowledgement",
     "en" / "agent_notification",
     "en" / "answer",
     "en" / "status_change",
     "en" / "command_result",
     "en" / "command_refused",
+    "en" / "survey",
+    "en" / "sla_warning",
+    "en" / "sla_breach",
+    "en" / "digest",
     "zh-CN" / "acknowledgement",
     "zh-CN" / "agent_notification",
     "zh-CN" / "answer",
     "zh-CN" / "status_change",
     "zh-CN" / "command_result",
     "zh-CN" / "command_refused",
+    "zh-CN" / "survey",
+    "zh-CN" / "sla_warning",
+    "zh-CN" / "sla_breach",
+    "zh-CN" / "digest",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +174,17 @@ pub fn sample_context() -> Value {
         commands => vec!["#status resolved"],
         accepted => vec!["#priority high"],
         refused => vec![minijinja::context! { line => "#stauts closed", reason => "unknown command #stauts" }],
+        links => vec!["mailto:support+csat-42-1-0@example.com", "mailto:2", "mailto:3", "mailto:4", "mailto:5"],
+        deadline => "first_response",
+        deadline_zh => "首次响应",
+        due => "2026-11-25 17:00 CET",
+        share => 80,
+        actions => vec!["priority raised to high"],
+        since => "2026-11-24",
+        figures => minijinja::context! { new => 12, open => 30, breached => 2, at_risk => 3, ratings => 4 },
+        first_response => "1h 05m",
+        resolution => "2d 3h",
+        rating => "4.5",
     }
 }
 
@@ -171,7 +194,7 @@ mod tests {
 
     #[test]
     fn built_in_templates_render() {
-        assert_eq!(Templates::load(None).unwrap().check().unwrap(), 12);
+        assert_eq!(Templates::load(None).unwrap().check().unwrap(), 20);
     }
 
     #[test]

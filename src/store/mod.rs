@@ -28,6 +28,7 @@ pub use tx::*;
 
 use crate::model::Status;
 use crate::model::{MailboxName, OutboxId, QuarantineId, TicketId};
+use crate::schedule::Job;
 use crate::workflow::{BatchOutcome, Engine, IngestBatch, RetryOutcome, StatusChange};
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +81,10 @@ enum Write {
         actor: String,
         at: DateTime<Utc>,
         reply: Reply<StatusChange>,
+    },
+    RunDueJobs {
+        now: DateTime<Utc>,
+        reply: Reply<Vec<(Job, DateTime<Utc>)>>,
     },
     RecordSync {
         mailbox: MailboxName,
@@ -239,6 +244,14 @@ impl Store {
         .await
     }
 
+    /// Runs the scheduled jobs due at `now` (each with its run record, in one transaction).
+    pub async fn run_due_jobs(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Job, DateTime<Utc>)>, StoreError> {
+        self.call(|reply| Write::RunDueJobs { now, reply }).await
+    }
+
     pub async fn record_sync(
         &self,
         mailbox: MailboxName,
@@ -351,6 +364,9 @@ fn writer_loop(conn: &mut Connection, engine: &Engine, rx: mpsc::Receiver<Write>
                 let _ = reply.send(in_tx(conn, |tx| {
                     engine.change_status(tx, ticket, to, &actor, at)
                 }));
+            }
+            Write::RunDueJobs { now, reply } => {
+                let _ = reply.send(in_tx(conn, |tx| engine.run_due_jobs(tx, now)));
             }
             Write::RecordSync { mailbox, at, reply } => {
                 let _ = reply.send(in_tx(conn, |tx| tx.record_sync(&mailbox, at)));

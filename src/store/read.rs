@@ -71,6 +71,17 @@ pub struct EventView {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct DeadlineView {
+    pub deadline: String,
+    pub started_at: String,
+    /// `null` while paused (a pending ticket's resolution clock).
+    pub due_at: Option<String>,
+    pub warned_at: Option<String>,
+    pub breached_at: Option<String>,
+    pub met_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Participant {
     pub address: String,
     pub role: String,
@@ -81,6 +92,8 @@ pub struct TicketDetail {
     #[serde(flatten)]
     pub ticket: TicketSummary,
     pub participants: Vec<Participant>,
+    /// SLA deadlines: due times (local to nobody: UTC), warnings, breaches, met.
+    pub sla: Vec<DeadlineView>,
     pub messages: Vec<MessageView>,
     pub events: Vec<EventView>,
 }
@@ -298,9 +311,26 @@ impl Reader {
                 })
             })?
             .collect::<Result<_, _>>()?;
+        let mut st = self.conn.prepare(
+            "SELECT deadline, started_at, due_at, warned_at, breached_at, met_at
+             FROM sla_deadlines WHERE ticket_id = ?1 ORDER BY deadline",
+        )?;
+        let sla = st
+            .query_map([id.get()], |r| {
+                Ok(DeadlineView {
+                    deadline: r.get(0)?,
+                    started_at: r.get(1)?,
+                    due_at: r.get(2)?,
+                    warned_at: r.get(3)?,
+                    breached_at: r.get(4)?,
+                    met_at: r.get(5)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
         Ok(Some(TicketDetail {
             ticket,
             participants,
+            sla,
             messages,
             events,
         }))

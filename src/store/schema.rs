@@ -4,7 +4,7 @@
 use rusqlite_migration::{Migrations, M};
 
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 const V1: &str = r#"
@@ -169,6 +169,45 @@ CREATE TABLE ticket_tags (
     tag       TEXT NOT NULL,
     PRIMARY KEY (ticket_id, tag)
 ) STRICT, WITHOUT ROWID;
+"#;
+
+const V4: &str = r#"
+-- Workflow (issue 5).
+ALTER TABLE tickets ADD COLUMN resolved_at TEXT;
+ALTER TABLE tickets ADD COLUMN csat INTEGER;
+
+-- One row per SLA deadline of a ticket. A new instance of a deadline (the next response
+-- after each customer message) replaces the row, which resets its warning and breach.
+-- While the ticket is pending, the resolution deadline is paused: due_at is NULL and
+-- used_secs keeps the business time already spent.
+CREATE TABLE sla_deadlines (
+    ticket_id   INTEGER NOT NULL REFERENCES tickets(id),
+    deadline    TEXT NOT NULL CHECK (deadline IN ('first_response', 'next_response', 'resolution')),
+    started_at  TEXT NOT NULL,
+    due_at      TEXT,
+    total_secs  INTEGER NOT NULL,
+    used_secs   INTEGER NOT NULL DEFAULT 0,
+    resumed_at  TEXT,
+    warned_at   TEXT,
+    breached_at TEXT,
+    met_at      TEXT,
+    PRIMARY KEY (ticket_id, deadline)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX sla_open ON sla_deadlines(due_at) WHERE met_at IS NULL;
+
+-- The scheduler's memory: the last occurrence of each job that ran.
+CREATE TABLE schedule_runs (
+    job       TEXT PRIMARY KEY,
+    last_run  TEXT NOT NULL
+) STRICT;
+
+-- Round robin: the agent who got the last ticket of a queue.
+CREATE TABLE assignment_state (
+    queue       TEXT PRIMARY KEY,
+    last_agent  TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX tickets_assignee ON tickets(assignee, status);
 "#;
 
 #[cfg(test)]

@@ -54,7 +54,8 @@ pub struct NewEvent<'a> {
 /// Message-ID (which names the row) could be built first.
 pub struct NewOutgoing<'a> {
     pub id: MessageRowId,
-    pub ticket: TicketId,
+    /// `None` for mail about no ticket (a digest).
+    pub ticket: Option<TicketId>,
     pub audience: Audience,
     pub message_id: &'a MessageId,
     pub from: &'a str,
@@ -70,7 +71,7 @@ pub struct NewOutgoing<'a> {
 
 pub struct NewOutbox<'a> {
     pub message: MessageRowId,
-    pub ticket: TicketId,
+    pub ticket: Option<TicketId>,
     pub kind: OutboxKind,
     pub mail_from: &'a str,
     pub rcpt: &'a [String],
@@ -102,6 +103,50 @@ pub struct TicketRow {
     pub assignee: Option<String>,
     pub created_at: DateTime<Utc>,
     pub merged_into: Option<TicketId>,
+}
+
+/// A ticket in a status: id, queue, and when it entered the status.
+pub type InStatus = (TicketId, String, Option<DateTime<Utc>>);
+
+/// One SLA deadline of a ticket, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadlineRow {
+    pub ticket: TicketId,
+    /// `first_response`, `next_response` or `resolution`.
+    pub deadline: String,
+    pub started_at: DateTime<Utc>,
+    /// `None` while paused (resolution of a pending ticket).
+    pub due_at: Option<DateTime<Utc>>,
+    /// The policy's business time for this deadline.
+    pub total_secs: u64,
+    /// Business time spent before the last pause.
+    pub used_secs: u64,
+    /// When the clock last (re)started.
+    pub resumed_at: Option<DateTime<Utc>>,
+    pub warned: bool,
+    pub breached: bool,
+    pub met: bool,
+}
+
+/// What a manager's digest shows of one queue.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct DigestFigures {
+    pub new: i64,
+    pub open: i64,
+    pub breached: i64,
+    pub at_risk: i64,
+    pub first_response_median_secs: Option<i64>,
+    pub resolution_median_secs: Option<i64>,
+    pub ratings: i64,
+    pub rating_average: Option<f64>,
+}
+
+fn median(mut v: Vec<i64>) -> Option<i64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    Some(v[v.len() / 2])
 }
 
 /// A claimed outbox row, ready to hand to SMTP.
@@ -465,7 +510,8 @@ impl<'c> Tx<'c> {
     ) -> Result<(), StoreError> {
         let mut st = self.t.prepare_cached(
             "UPDATE tickets SET status = ?2, updated_at = ?3,
-                closed_at = CASE WHEN ?2 = 'closed' THEN ?3 WHEN ?2 = 'archived' THEN closed_at ELSE NULL END
+                closed_at = CASE WHEN ?2 = 'closed' THEN ?3 WHEN ?2 = 'archived' THEN closed_at ELSE NULL END,
+                resolved_at = CASE WHEN ?2 = 'resolved' THEN ?3 WHEN ?2 IN ('closed', 'archived') THEN resolved_at ELSE NULL END
              WHERE id = ?1",
         )?;
         st.execute(params![ticket.get(), status.as_str(), ts(at)])?;
@@ -547,7 +593,7 @@ impl<'c> Tx<'c> {
         )?;
         st.execute(params![
             m.id.get(),
-            m.ticket.get(),
+            m.ticket.map(TicketId::get),
             m.message_id.as_str(),
             m.from,
             json(&m.to),
@@ -575,7 +621,7 @@ impl<'c> Tx<'c> {
         )?;
         st.execute(params![
             o.message.get(),
-            o.ticket.get(),
+            o.ticket.map(TicketId::get),
             o.kind.as_str(),
             o.mail_from,
             json(&o.rcpt),
@@ -726,6 +772,262 @@ impl<'c> Tx<'c> {
             .t
             .prepare_cached("DELETE FROM undeliverable WHERE address = ?1")?;
         Ok(st.execute([address])? > 0)
+    }
+
+    /// Replaces a deadline of a ticket (a new instance: warning, breach and met reset).
+    pub fn start_deadline(&mut self, d: &DeadlineRow) -> Result<(), StoreError> {
+        let mut st = self.t.prepare_cached(
+            "INSERT OR REPLACE INTO sla_deadlines (ticket_id, deadline, started_at, due_at, total_secs, used_secs, resumed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        st.execute(params![
+            d.ticket.get(),
+            d.deadline,
+            ts(d.started_at),
+            d.due_at.map(ts),
+            d.total_secs as i64,
+            d.used_secs as i64,
+            d.resumed_at.map(ts),
+        ])?;
+        Ok(())
+    }
+
+    /// Moves a running deadline (pause, resume, a new policy); keeps its warning and breach.
+    pub fn move_deadline(&mut self, d: &DeadlineRow) -> Result<(), StoreError> {
+        let mut st = self.t.prepare_cached(
+            "UPDATE sla_deadlines SET due_at = ?3, total_secs = ?4, used_secs = ?5, resumed_at = ?6
+             WHERE ticket_id = ?1 AND deadline = ?2",
+        )?;
+        st.execute(params![
+            d.ticket.get(),
+            d.deadline,
+            d.due_at.map(ts),
+            d.total_secs as i64,
+            d.used_secs as i64,
+            d.resumed_at.map(ts),
+        ])?;
+        Ok(())
+    }
+
+    fn deadline_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeadlineRow> {
+        Ok(DeadlineRow {
+            ticket: TicketId::new(r.get(0)?),
+            deadline: r.get(1)?,
+            started_at: parse_ts(&r.get::<_, String>(2)?).unwrap_or_default(),
+            due_at: r.get::<_, Option<String>>(3)?.as_deref().and_then(parse_ts),
+            total_secs: r.get::<_, i64>(4)?.max(0) as u64,
+            used_secs: r.get::<_, i64>(5)?.max(0) as u64,
+            resumed_at: r.get::<_, Option<String>>(6)?.as_deref().and_then(parse_ts),
+            warned: r.get::<_, Option<String>>(7)?.is_some(),
+            breached: r.get::<_, Option<String>>(8)?.is_some(),
+            met: r.get::<_, Option<String>>(9)?.is_some(),
+        })
+    }
+
+    /// The deadlines of a ticket.
+    pub fn deadlines(&mut self, ticket: TicketId) -> Result<Vec<DeadlineRow>, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "SELECT ticket_id, deadline, started_at, due_at, total_secs, used_secs, resumed_at, warned_at, breached_at, met_at
+             FROM sla_deadlines WHERE ticket_id = ?1 ORDER BY deadline",
+        )?;
+        let rows = st.query_map([ticket.get()], Tx::deadline_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Running deadlines not yet both warned and breached, of tickets still being worked.
+    pub fn deadlines_to_check(&mut self) -> Result<Vec<DeadlineRow>, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "SELECT d.ticket_id, d.deadline, d.started_at, d.due_at, d.total_secs, d.used_secs, d.resumed_at,
+                d.warned_at, d.breached_at, d.met_at
+             FROM sla_deadlines d JOIN tickets t ON t.id = d.ticket_id
+             WHERE d.met_at IS NULL AND d.due_at IS NOT NULL AND d.breached_at IS NULL
+               AND t.status IN ('new', 'open') AND t.merged_into IS NULL
+             ORDER BY d.due_at",
+        )?;
+        let rows = st.query_map([], Tx::deadline_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn meet_deadline(
+        &mut self,
+        ticket: TicketId,
+        deadline: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "UPDATE sla_deadlines SET met_at = ?3 WHERE ticket_id = ?1 AND deadline = ?2 AND met_at IS NULL",
+        )?;
+        Ok(st.execute(params![ticket.get(), deadline, ts(at)])? > 0)
+    }
+
+    /// Records a warning or a breach, once: false when it was already recorded.
+    pub fn mark_deadline(
+        &mut self,
+        ticket: TicketId,
+        deadline: &str,
+        breach: bool,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let sql = if breach {
+            "UPDATE sla_deadlines SET breached_at = ?3 WHERE ticket_id = ?1 AND deadline = ?2 AND breached_at IS NULL"
+        } else {
+            "UPDATE sla_deadlines SET warned_at = ?3 WHERE ticket_id = ?1 AND deadline = ?2 AND warned_at IS NULL"
+        };
+        let mut st = self.t.prepare_cached(sql)?;
+        Ok(st.execute(params![ticket.get(), deadline, ts(at)])? > 0)
+    }
+
+    /// Tickets in `status`, with the time they entered it (resolved_at or closed_at).
+    pub fn tickets_in_status(&mut self, status: Status) -> Result<Vec<InStatus>, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "SELECT id, queue, CASE status WHEN 'resolved' THEN resolved_at WHEN 'closed' THEN closed_at ELSE updated_at END
+             FROM tickets WHERE status = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map([status.as_str()], |r| {
+            Ok((
+                TicketId::new(r.get(0)?),
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?.as_deref().and_then(parse_ts),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn last_run(&mut self, job: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("SELECT last_run FROM schedule_runs WHERE job = ?1")?;
+        Ok(st
+            .query_row([job], |r| r.get::<_, String>(0))
+            .optional()?
+            .as_deref()
+            .and_then(parse_ts))
+    }
+
+    pub fn set_last_run(&mut self, job: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut st = self.t.prepare_cached(
+            "INSERT INTO schedule_runs (job, last_run) VALUES (?1, ?2)
+             ON CONFLICT(job) DO UPDATE SET last_run = ?2",
+        )?;
+        st.execute(params![job, ts(at)])?;
+        Ok(())
+    }
+
+    /// Tickets an agent holds now (new, open or pending).
+    pub fn open_load(&mut self, agent: &str) -> Result<u32, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "SELECT COUNT(*) FROM tickets WHERE assignee = ?1 AND status IN ('new', 'open', 'pending')",
+        )?;
+        Ok(st.query_row([agent], |r| r.get::<_, i64>(0))? as u32)
+    }
+
+    pub fn last_assigned(&mut self, queue: &str) -> Result<Option<String>, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("SELECT last_agent FROM assignment_state WHERE queue = ?1")?;
+        Ok(st.query_row([queue], |r| r.get(0)).optional()?)
+    }
+
+    pub fn set_last_assigned(&mut self, queue: &str, agent: &str) -> Result<(), StoreError> {
+        let mut st = self.t.prepare_cached(
+            "INSERT INTO assignment_state (queue, last_agent) VALUES (?1, ?2)
+             ON CONFLICT(queue) DO UPDATE SET last_agent = ?2",
+        )?;
+        st.execute(params![queue, agent])?;
+        Ok(())
+    }
+
+    pub fn set_queue(
+        &mut self,
+        ticket: TicketId,
+        queue: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.t.execute(
+            "UPDATE tickets SET queue = ?2, updated_at = ?3 WHERE id = ?1",
+            params![ticket.get(), queue, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    /// Stores a satisfaction rating (the latest one counts).
+    pub fn set_csat(&mut self, ticket: TicketId, rating: u8) -> Result<(), StoreError> {
+        self.t.execute(
+            "UPDATE tickets SET csat = ?2 WHERE id = ?1",
+            params![ticket.get(), rating],
+        )?;
+        Ok(())
+    }
+
+    /// The outbox kind of an outgoing message (to recognise replies to a survey).
+    pub fn outbox_kind(&mut self, message: MessageRowId) -> Result<Option<String>, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("SELECT kind FROM outbox WHERE message = ?1")?;
+        Ok(st.query_row([message.get()], |r| r.get(0)).optional()?)
+    }
+
+    /// Figures for a manager's digest of one queue since `since`.
+    pub fn digest_figures(
+        &mut self,
+        queue: &str,
+        since: DateTime<Utc>,
+    ) -> Result<DigestFigures, StoreError> {
+        let since = ts(since);
+        // Counts of tickets still being worked are "now" figures: they take no `since`.
+        let now_count = |tx: &mut Tx<'_>, sql: &str| -> Result<i64, StoreError> {
+            Ok(tx.t.query_row(sql, params![queue], |r| r.get(0))?)
+        };
+        let new: i64 = self.t.query_row(
+            "SELECT COUNT(*) FROM tickets WHERE queue = ?1 AND created_at >= ?2",
+            params![queue, since],
+            |r| r.get(0),
+        )?;
+        let open = now_count(
+            self,
+            "SELECT COUNT(*) FROM tickets WHERE queue = ?1 AND status IN ('new','open','pending')",
+        )?;
+        let breached = now_count(
+            self,
+            "SELECT COUNT(DISTINCT t.id) FROM tickets t JOIN sla_deadlines d ON d.ticket_id = t.id
+             WHERE t.queue = ?1 AND d.breached_at IS NOT NULL AND t.status IN ('new','open','pending')",
+        )?;
+        let at_risk = now_count(
+            self,
+            "SELECT COUNT(DISTINCT t.id) FROM tickets t JOIN sla_deadlines d ON d.ticket_id = t.id
+             WHERE t.queue = ?1 AND d.warned_at IS NOT NULL AND d.breached_at IS NULL AND d.met_at IS NULL
+               AND t.status IN ('new','open')",
+        )?;
+        let secs = |tx: &mut Tx<'_>, sql: &str| -> Result<Vec<i64>, StoreError> {
+            let mut st = tx.t.prepare(sql)?;
+            let rows = st.query_map(params![queue, since], |r| r.get::<_, i64>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        };
+        let first = secs(
+            self,
+            "SELECT CAST((julianday(first_response_at) - julianday(created_at)) * 86400 AS INTEGER)
+             FROM tickets WHERE queue = ?1 AND first_response_at >= ?2",
+        )?;
+        let resolution = secs(
+            self,
+            "SELECT CAST((julianday(resolved_at) - julianday(created_at)) * 86400 AS INTEGER)
+             FROM tickets WHERE queue = ?1 AND resolved_at >= ?2",
+        )?;
+        let (ratings, sum): (i64, i64) = self.t.query_row(
+            "SELECT COUNT(csat), COALESCE(SUM(csat), 0) FROM tickets WHERE queue = ?1 AND csat IS NOT NULL AND updated_at >= ?2",
+            params![queue, since],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(DigestFigures {
+            new,
+            open,
+            breached,
+            at_risk,
+            first_response_median_secs: median(first),
+            resolution_median_secs: median(resolution),
+            ratings,
+            rating_average: (ratings > 0).then(|| sum as f64 / ratings as f64),
+        })
     }
 
     pub(super) fn record_sync(

@@ -165,7 +165,7 @@ impl Engine {
             let t = tx
                 .ticket_row(ticket)?
                 .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
-            self.queue_status_mail(tx, &t, status, at)?;
+            self.notify_status(tx, &t, status, at)?;
         }
         Ok(Applied::FollowUp { ticket })
     }
@@ -260,6 +260,7 @@ impl Engine {
                     Some(t.priority.as_str()),
                     Some(p.as_str()),
                 )?;
+                self.sla_on_priority(tx, ticket, at)?;
             }
             Command::SetPriority(_) => {}
             Command::AddTags(tags) => {
@@ -428,6 +429,7 @@ impl Engine {
         if tx.record_first_response(ticket, at)? {
             self.event(tx, ticket, at, &agent.name, "first_response", None, None)?;
         }
+        self.sla_on_answer(tx, ticket, at)?;
         if t.assignee.is_none() {
             self.assign(tx, &t, Some(&agent.name), &agent.name, at)?;
         }

@@ -15,6 +15,10 @@
 
 mod agents;
 mod outgoing;
+pub mod routing;
+pub mod sla;
+mod survey;
+mod timed;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -27,7 +31,7 @@ use crate::classify::{self, Class, Identity};
 use crate::clock::Clock;
 use crate::config::{Agent, Config, LoopProtection};
 use crate::model::{
-    Language, MailboxName, MessageRowId, Priority, QuarantineId, Status, TicketId, Uid, UidValidity,
+    Language, MailboxName, MessageRowId, QuarantineId, Status, TicketId, Uid, UidValidity,
 };
 use crate::notify::{self, Templates};
 use crate::parse::{self, Parsed, Unusable};
@@ -215,6 +219,9 @@ pub struct Engine {
     agents: Vec<Agent>,
     comment_addresses: Vec<String>,
     trusted_authserv_id: Option<String>,
+    /// The whole configuration, for what the fields above do not cover (queues' SLA and
+    /// calendars, rules, schedule).
+    cfg: Arc<Config>,
     clock: Arc<dyn Clock>,
 }
 
@@ -296,6 +303,7 @@ impl Engine {
             agents: cfg.agents.clone(),
             comment_addresses: cfg.comment_addresses(),
             trusted_authserv_id: cfg.trusted_authserv_id.clone(),
+            cfg: Arc::new(cfg.clone()),
             clock,
         }
     }
@@ -385,6 +393,19 @@ impl Engine {
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<StatusChange, StoreError> {
+        self.change_status_because(tx, ticket, to, actor, None, at)
+    }
+
+    /// [`Engine::change_status`] with a reason for the event.
+    pub fn change_status_because(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        to: Status,
+        actor: &str,
+        detail: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<StatusChange, StoreError> {
         let t = tx
             .ticket_row(ticket)?
             .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
@@ -409,8 +430,9 @@ impl Engine {
             kind: "status",
             old: Some(t.status.as_str()),
             new: Some(to.as_str()),
-            detail: None,
+            detail,
         })?;
+        self.sla_on_status(tx, ticket, t.status, to, at)?;
         Ok(StatusChange::Changed { from: t.status, to })
     }
 
@@ -620,6 +642,9 @@ impl Engine {
             Some(from) => tx.clear_undeliverable(&from.address)?,
             None => false,
         };
+        if let Some(applied) = self.survey_answer(tx, row, parsed, at)? {
+            return Ok(applied);
+        }
         let applied = self.place_human(tx, mailbox, row, parsed, raw, at)?;
         if let (true, Some(ticket)) = (wrote_again, applied.ticket()) {
             tx.append_event(&NewEvent {
@@ -684,16 +709,14 @@ impl Engine {
                         );
                     }
                     Reopen::To(status) => {
-                        tx.set_status(ticket, status, at)?;
-                        tx.append_event(&NewEvent {
-                            ticket: Some(ticket),
+                        self.change_status_because(
+                            tx,
+                            ticket,
+                            status,
+                            actor(parsed),
+                            Some("customer replied"),
                             at,
-                            actor: actor(parsed),
-                            kind: "status",
-                            old: Some(t.status.as_str()),
-                            new: Some(status.as_str()),
-                            detail: Some("customer replied"),
-                        })?;
+                        )?;
                     }
                     Reopen::Unchanged => tx.touch_ticket(ticket, at)?,
                 }
@@ -711,6 +734,7 @@ impl Engine {
                 let t = tx
                     .ticket_row(ticket)?
                     .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
+                self.sla_on_customer_message(tx, &t, at)?;
                 self.relay_to_agents(tx, &t, parsed, raw, at)?;
                 Ok(Applied::FollowUp { ticket })
             }
@@ -738,8 +762,10 @@ impl Engine {
             .and_then(|m| self.mailboxes.get(m.as_str()))
             .or_else(|| self.mailboxes.values().next())
             .expect("config has at least one mailbox");
-        let queue = self.queues.get(&mb.queue);
-        let language = if parse::has_cjk(&parsed.subject) || parse::has_cjk(&parsed.text) {
+        let writes_chinese = parse::has_cjk(&parsed.subject) || parse::has_cjk(&parsed.text);
+        let route = self.route(parsed, &mb.queue);
+        let queue = self.queues.get(&route.queue);
+        let language = if writes_chinese {
             Language::ZhCn
         } else {
             queue.map_or(Language::En, |q| q.language)
@@ -750,8 +776,8 @@ impl Engine {
             tag: &mb.tag,
             subject: &subject,
             status: Status::New,
-            priority: Priority::Normal,
-            queue: &mb.queue,
+            priority: route.priority,
+            queue: &route.queue,
             mailbox: mailbox.map_or("", |m| m.as_str()),
             requester: parsed.from.as_ref(),
             language,
@@ -778,7 +804,10 @@ impl Engine {
             kind: "ticket.created",
             old: None,
             new: Some(Status::New.as_str()),
-            detail: Some(&format!("queue {}", mb.queue)),
+            detail: Some(&format!(
+                "queue {}, priority {}",
+                route.queue, route.priority
+            )),
         })?;
         if let Some((other, reason, _)) = &linked {
             tx.append_event(&NewEvent {
@@ -791,10 +820,12 @@ impl Engine {
                 detail: Some(reason),
             })?;
         }
+        self.apply_route(tx, ticket, &route, at)?;
         let t = tx
             .ticket_row(ticket)?
             .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
-        let acknowledged = self.queue_acknowledgement(tx, &t, parsed, at)?;
+        self.sla_on_open(tx, &t, at)?;
+        let acknowledged = route.acknowledge && self.queue_acknowledgement(tx, &t, parsed, at)?;
         self.relay_to_agents(tx, &t, parsed, raw, at)?;
         Ok(Applied::NewTicket {
             ticket,

@@ -79,28 +79,83 @@ impl Engine {
             }
         }
         let support = self.support_address(t);
+        let thread = ThreadInfo {
+            hostname: &self.identity.hostname,
+            ticket: t.id,
+            created_at: t.created_at,
+            topic: &t.subject,
+        };
+        self.enqueue(tx, Some(t.id), &support, thread, o, at)
+    }
+
+    /// A mail about no ticket (the managers' digest), from `support`.
+    pub(super) fn queue_digest(
+        &self,
+        tx: &mut Tx<'_>,
+        q: &crate::config::Queue,
+        context: minijinja::Value,
+        to: Vec<Addressee>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let support = self
+            .mailboxes
+            .values()
+            .find(|m| m.queue == q.name)
+            .or_else(|| self.mailboxes.values().next())
+            .map(|m| m.address.clone())
+            .unwrap_or_default();
+        let thread = ThreadInfo {
+            hostname: &self.identity.hostname,
+            ticket: crate::model::TicketId::new(0),
+            created_at: at,
+            topic: &q.display_name,
+        };
+        let o = Outgoing {
+            kind: OutboxKind::Digest,
+            language: q.language,
+            context,
+            from_name: q.display_name.clone(),
+            reply_to_support: false,
+            to,
+            cc: Vec::new(),
+            in_reply_to: None,
+            references: Vec::new(),
+            attachments: Vec::new(),
+            audience: Audience::Agents,
+        };
+        self.enqueue(tx, None, &support, thread, o, at)?;
+        Ok(())
+    }
+
+    /// Signs, composes, stores and queues one mail (see the module doc).
+    fn enqueue(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: Option<crate::model::TicketId>,
+        support: &str,
+        thread: ThreadInfo<'_>,
+        o: Outgoing,
+        at: DateTime<Utc>,
+    ) -> Result<Option<MessageRowId>, StoreError> {
         let id = tx.next_message_row_id()?;
-        let message_id = self.key.message_id(&self.identity.hostname, t.id, id);
+        let message_id = self
+            .key
+            .message_id(&self.identity.hostname, thread.ticket, id);
         let mail = Mail {
             kind: o.kind,
             language: o.language,
             context: o.context,
             from: Addressee {
                 name: Some(o.from_name),
-                address: support.clone(),
+                address: support.to_owned(),
             },
-            reply_to: o.reply_to_support.then_some(support.as_str()),
+            reply_to: o.reply_to_support.then_some(support),
             to: o.to,
             cc: o.cc,
             message_id: &message_id,
             in_reply_to: o.in_reply_to.as_ref(),
             references: &o.references,
-            thread: ThreadInfo {
-                hostname: &self.identity.hostname,
-                ticket: t.id,
-                created_at: t.created_at,
-                topic: &t.subject,
-            },
+            thread,
             attachments: o.attachments,
             at,
         };
@@ -108,7 +163,7 @@ impl Engine {
             Ok(c) => c,
             Err(err) => {
                 tx.append_event(&NewEvent {
-                    ticket: Some(t.id),
+                    ticket,
                     at,
                     actor: SYSTEM,
                     kind: &format!("{}.failed", o.kind.as_str()),
@@ -123,10 +178,10 @@ impl Engine {
         let cc: Vec<String> = mail.cc.iter().map(|a| a.address.clone()).collect();
         tx.insert_outgoing(&NewOutgoing {
             id,
-            ticket: t.id,
+            ticket,
             audience: o.audience,
             message_id: &message_id,
-            from: &support,
+            from: support,
             to: &to,
             cc: &cc,
             subject: &composed.subject,
@@ -139,14 +194,14 @@ impl Engine {
         let rcpt: Vec<String> = to.iter().chain(&cc).cloned().collect();
         tx.queue_outbox(&NewOutbox {
             message: id,
-            ticket: t.id,
+            ticket,
             kind: o.kind,
-            mail_from: &support,
+            mail_from: support,
             rcpt: &rcpt,
             at,
         })?;
         tx.append_event(&NewEvent {
-            ticket: Some(t.id),
+            ticket,
             at,
             actor: SYSTEM,
             kind: &format!("{}.queued", o.kind.as_str()),

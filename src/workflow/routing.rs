@@ -1,0 +1,200 @@
+//! Routing a new ticket (issue 5): the rules' decision, the VIP bump, and automatic
+//! assignment (round robin or least loaded among the queue's available agents).
+//!
+//! - Rules come from `[[rule]]` in order ([`crate::rules::evaluate`]); without a match the
+//!   ticket stays in its mailbox's queue at `normal` priority.
+//! - Assignment happens when a rule says `assign = "team"`, or when the queue has
+//!   `assignment = "round-robin"` or `"least-loaded"` and no rule named an agent. The
+//!   default is manual (`assignment = "none"`): agents claim tickets with `#assign me`.
+//! - Every decision is an event with its reason.
+
+use chrono::{DateTime, Utc};
+
+use super::Engine;
+use crate::model::{Language, Priority, Status, TicketId};
+use crate::parse::Parsed;
+use crate::rules::{self, Assign, RuleInput, Strategy};
+use crate::store::{NewEvent, StoreError, Tx};
+
+const SYSTEM: &str = "postdesk";
+
+/// Where a new ticket goes and what happens to it.
+pub(super) struct Route {
+    pub queue: String,
+    pub priority: Priority,
+    pub tags: Vec<String>,
+    pub assign: Option<Assign>,
+    pub acknowledge: bool,
+    pub matched: Vec<String>,
+    pub vip: bool,
+}
+
+/// What the rules see of a message.
+pub fn rule_input(parsed: &Parsed) -> RuleInput<'_> {
+    let writes_chinese =
+        crate::parse::has_cjk(&parsed.subject) || crate::parse::has_cjk(&parsed.text);
+    RuleInput {
+        subject: &parsed.subject,
+        text: &parsed.text,
+        from: parsed.from.as_ref().map(|f| f.address.as_str()),
+        recipients: parsed
+            .to
+            .iter()
+            .chain(&parsed.cc)
+            .map(|p| p.address.as_str())
+            .chain(parsed.delivered_to.iter().map(String::as_str))
+            .collect(),
+        headers: parsed
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect(),
+        has_attachment: !parsed.attachments.is_empty(),
+        language: if writes_chinese {
+            Language::ZhCn
+        } else {
+            Language::En
+        },
+    }
+}
+
+impl Engine {
+    /// The rules' decision for a new message arriving in `default_queue`.
+    pub(super) fn route(&self, parsed: &Parsed, default_queue: &str) -> Route {
+        let d = rules::evaluate(&self.cfg.rules, &rule_input(parsed));
+        let vip = parsed
+            .from
+            .as_ref()
+            .is_some_and(|f| rules::is_vip(&self.cfg.vip, &f.address));
+        let base = d.priority.unwrap_or(Priority::Normal);
+        Route {
+            queue: d.queue.unwrap_or_else(|| default_queue.to_owned()),
+            priority: if vip { rules::bump(base) } else { base },
+            tags: d.tags,
+            assign: d.assign,
+            acknowledge: d.acknowledge,
+            matched: d.matched,
+            vip,
+        }
+    }
+
+    /// Records the route on a new ticket: rule and VIP events, tags, assignment.
+    pub(super) fn apply_route(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        route: &Route,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let event = |tx: &mut Tx<'_>, kind: &str, new: Option<&str>, detail: Option<&str>| {
+            tx.append_event(&NewEvent {
+                ticket: Some(ticket),
+                at,
+                actor: SYSTEM,
+                kind,
+                old: None,
+                new,
+                detail,
+            })
+        };
+        if !route.matched.is_empty() {
+            let names = route.matched.join(", ");
+            event(
+                tx,
+                "rules",
+                Some(&names),
+                Some(&format!(
+                    "queue {}, priority {}",
+                    route.queue, route.priority
+                )),
+            )?;
+        }
+        if route.vip {
+            event(
+                tx,
+                "vip",
+                Some(route.priority.as_str()),
+                Some("VIP customer: one priority step higher"),
+            )?;
+        }
+        if !route.acknowledge {
+            event(
+                tx,
+                "acknowledgement.skipped",
+                None,
+                Some("a rule says: do not acknowledge"),
+            )?;
+        }
+        for tag in tx.add_tags(ticket, &route.tags)? {
+            event(tx, "tag", Some(&tag), Some("rule"))?;
+        }
+        let strategy = match &route.assign {
+            Some(Assign::Agent(name)) => {
+                return self.assign_new(tx, ticket, name, &format!("rule: assign = {name:?}"), at);
+            }
+            Some(Assign::Team(s)) => Some(*s),
+            None => self.cfg.queue(&route.queue).and_then(|q| q.assignment),
+        };
+        let Some(strategy) = strategy else {
+            return Ok(());
+        };
+        let team: Vec<&crate::config::Agent> = self
+            .agents
+            .iter()
+            .filter(|a| a.works_in(&route.queue))
+            .collect();
+        let mut candidates: Vec<(&str, u32, u32)> = Vec::with_capacity(team.len());
+        for a in &team {
+            candidates.push((a.name.as_str(), a.capacity, tx.open_load(&a.name)?));
+        }
+        let last = tx.last_assigned(&route.queue)?;
+        match rules::choose_agent(strategy, &candidates, last.as_deref()) {
+            Some(name) => {
+                tx.set_last_assigned(&route.queue, &name)?;
+                let how = match strategy {
+                    Strategy::RoundRobin => "round robin",
+                    Strategy::LeastLoaded => "least loaded",
+                };
+                let loads: Vec<String> = candidates
+                    .iter()
+                    .map(|(n, c, o)| format!("{n} {o}/{c}"))
+                    .collect();
+                self.assign_new(
+                    tx,
+                    ticket,
+                    &name,
+                    &format!("{how} ({})", loads.join(", ")),
+                    at,
+                )
+            }
+            None => event(
+                tx,
+                "assignment.skipped",
+                None,
+                Some("every agent of the queue is at capacity"),
+            ),
+        }
+    }
+
+    fn assign_new(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        agent: &str,
+        why: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        tx.set_assignee(ticket, Some(agent), at)?;
+        tx.append_event(&NewEvent {
+            ticket: Some(ticket),
+            at,
+            actor: SYSTEM,
+            kind: "assignee",
+            old: None,
+            new: Some(agent),
+            detail: Some(why),
+        })?;
+        self.change_status_because(tx, ticket, Status::Open, SYSTEM, Some("assigned"), at)?;
+        Ok(())
+    }
+}

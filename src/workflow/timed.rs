@@ -1,0 +1,522 @@
+//! Time in the lifecycle (issue 5): SLA deadlines, warnings and escalations, auto-close,
+//! archive, digests, and the scheduler's entry point.
+//!
+//! - Deadlines are computed when a ticket opens, when a customer writes (next response),
+//!   when an agent answers (met), when the priority changes, and when the status changes
+//!   (`pending` pauses the resolution clock; leaving it resumes; `resolved`/`closed` meet
+//!   it), on the queue's business calendar ([`super::sla`]).
+//! - The sweep warns the assignee (or the queue's agents) at the queue's share of the time
+//!   and escalates at the breach (managers, optionally a higher priority and another
+//!   assignee). Each step is recorded on the deadline row in the same transaction as its
+//!   mail, so it is never sent twice for the same deadline.
+//! - [`Engine::run_due_jobs`] runs the jobs whose cron occurrence is due; each job and its
+//!   `schedule_runs` row commit together.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::outgoing::{status_text, Outgoing};
+use super::sla::{self, Deadline, Standing};
+use super::Engine;
+use crate::config::Queue;
+use crate::model::{Audience, Language, OutboxKind, Priority, Status, TicketId};
+use crate::notify::{self, Addressee};
+use crate::schedule::{self, Job};
+use crate::store::{DeadlineRow, NewEvent, StoreError, TicketRow, Tx};
+
+const SYSTEM: &str = "postdesk";
+
+fn secs(d: Duration) -> u64 {
+    d.as_secs()
+}
+
+impl Engine {
+    fn queue_cfg(&self, t: &TicketRow) -> Queue {
+        self.cfg
+            .queue(&t.queue)
+            .cloned()
+            .unwrap_or_else(|| Queue::named(&t.queue))
+    }
+
+    fn policy_time(q: &Queue, priority: Priority, d: Deadline) -> Option<Duration> {
+        let p = q.sla.get(&priority)?;
+        match d {
+            Deadline::FirstResponse => p.first_response,
+            Deadline::NextResponse => p.next_response,
+            Deadline::Resolution => p.resolution,
+        }
+    }
+
+    /// Starts a deadline of `t` at `at` (a new instance: any earlier warning is forgotten).
+    fn start_deadline(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        d: Deadline,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let q = self.queue_cfg(t);
+        let Some(total) = Self::policy_time(&q, t.priority, d) else {
+            return Ok(());
+        };
+        tx.start_deadline(&DeadlineRow {
+            ticket: t.id,
+            deadline: d.as_str().to_owned(),
+            started_at: at,
+            due_at: Some(q.calendar.add(at, total)),
+            total_secs: secs(total),
+            used_secs: 0,
+            resumed_at: Some(at),
+            warned: false,
+            breached: false,
+            met: false,
+        })
+    }
+
+    /// A new ticket: first response and resolution clocks start.
+    pub(super) fn sla_on_open(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.start_deadline(tx, t, Deadline::FirstResponse, at)?;
+        self.start_deadline(tx, t, Deadline::Resolution, at)
+    }
+
+    /// A customer wrote again: the next response is due.
+    pub(super) fn sla_on_customer_message(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.start_deadline(tx, t, Deadline::NextResponse, at)
+    }
+
+    /// An agent answered: first and next response are met.
+    pub(super) fn sla_on_answer(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for d in [Deadline::FirstResponse, Deadline::NextResponse] {
+            tx.meet_deadline(ticket, d.as_str(), at)?;
+        }
+        Ok(())
+    }
+
+    /// A status change: pause, resume or meet the resolution clock.
+    pub(super) fn sla_on_status(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        from: Status,
+        to: Status,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(t) = tx.ticket_row(ticket)? else {
+            return Ok(());
+        };
+        let q = self.queue_cfg(&t);
+        let Some(mut row) = tx
+            .deadlines(ticket)?
+            .into_iter()
+            .find(|r| r.deadline == Deadline::Resolution.as_str() && !r.met)
+        else {
+            return Ok(());
+        };
+        match to {
+            Status::Resolved | Status::Closed | Status::Archived => {
+                tx.meet_deadline(ticket, Deadline::Resolution.as_str(), at)?;
+            }
+            Status::Pending if row.due_at.is_some() => {
+                let since = row.resumed_at.unwrap_or(row.started_at);
+                row.used_secs += secs(q.calendar.between(since, at));
+                row.due_at = None;
+                row.resumed_at = None;
+                tx.move_deadline(&row)?;
+            }
+            _ if from == Status::Pending && row.due_at.is_none() => {
+                let total = Duration::from_secs(row.total_secs);
+                let used = Duration::from_secs(row.used_secs);
+                row.due_at = Some(sla::resume(&q.calendar, at, total, used));
+                row.resumed_at = Some(at);
+                tx.move_deadline(&row)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A new priority: running deadlines take the new policy's times.
+    pub(super) fn sla_on_priority(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(t) = tx.ticket_row(ticket)? else {
+            return Ok(());
+        };
+        let q = self.queue_cfg(&t);
+        for mut row in tx.deadlines(ticket)? {
+            if row.met {
+                continue;
+            }
+            let d = match row.deadline.as_str() {
+                "first_response" => Deadline::FirstResponse,
+                "next_response" => Deadline::NextResponse,
+                _ => Deadline::Resolution,
+            };
+            let Some(total) = Self::policy_time(&q, t.priority, d) else {
+                continue;
+            };
+            row.total_secs = secs(total);
+            if row.due_at.is_some() {
+                let since = row.resumed_at.unwrap_or(row.started_at);
+                let used = row.used_secs + secs(q.calendar.between(since, at));
+                row.due_at = Some(sla::resume(
+                    &q.calendar,
+                    at,
+                    total,
+                    Duration::from_secs(used),
+                ));
+                row.used_secs = used;
+                row.resumed_at = Some(at);
+            }
+            tx.move_deadline(&row)?;
+        }
+        Ok(())
+    }
+
+    /// Runs every job whose occurrence is due at `now`; returns what ran.
+    pub fn run_due_jobs(
+        &self,
+        tx: &mut Tx<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Job, DateTime<Utc>)>, StoreError> {
+        let s = &self.cfg.schedule;
+        let mut ran = Vec::new();
+        for job in Job::ALL {
+            let Some(cron) = job.schedule(s) else {
+                continue;
+            };
+            let Some(last) = tx.last_run(job.as_str())? else {
+                // First sight of this job: count from now, do not replay the past.
+                tx.set_last_run(job.as_str(), now)?;
+                continue;
+            };
+            let Some(occurrence) = schedule::due(cron, s.timezone, last, now) else {
+                continue;
+            };
+            match job {
+                Job::SlaSweep => self.sla_sweep(tx, now)?,
+                Job::AutoClose => self.auto_close(tx, now)?,
+                Job::Archive => self.archive(tx, now)?,
+                Job::Digest => self.digest(tx, last, now)?,
+            }
+            tx.set_last_run(job.as_str(), occurrence)?;
+            ran.push((job, occurrence));
+        }
+        Ok(ran)
+    }
+
+    fn auto_close(&self, tx: &mut Tx<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.age_out(
+            tx,
+            now,
+            Status::Resolved,
+            Status::Closed,
+            |q| q.auto_close_after,
+            "auto-close",
+        )
+    }
+
+    fn archive(&self, tx: &mut Tx<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.age_out(
+            tx,
+            now,
+            Status::Closed,
+            Status::Archived,
+            |q| q.archive_after,
+            "archive",
+        )
+    }
+
+    /// Moves tickets that have been in `from` longer than the queue's `after` to `to`.
+    fn age_out(
+        &self,
+        tx: &mut Tx<'_>,
+        now: DateTime<Utc>,
+        from: Status,
+        to: Status,
+        after: impl Fn(&Queue) -> Option<Duration>,
+        why: &str,
+    ) -> Result<(), StoreError> {
+        for (ticket, queue, since) in tx.tickets_in_status(from)? {
+            let q = self
+                .cfg
+                .queue(&queue)
+                .cloned()
+                .unwrap_or_else(|| Queue::named(&queue));
+            let (Some(after), Some(since)) = (after(&q), since) else {
+                continue;
+            };
+            if now
+                .signed_duration_since(since)
+                .to_std()
+                .unwrap_or_default()
+                >= after
+            {
+                let detail = format!("{why} after {}", crate::config::format_duration(after));
+                self.change_status_because(tx, ticket, to, SYSTEM, Some(&detail), now)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn sla_sweep(&self, tx: &mut Tx<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        for row in tx.deadlines_to_check()? {
+            let Some(t) = tx.ticket_row(row.ticket)? else {
+                continue;
+            };
+            let q = self.queue_cfg(&t);
+            let Some(due) = row.due_at else {
+                continue;
+            };
+            // Business time used: before the last pause, plus since the clock resumed.
+            let since = row.resumed_at.unwrap_or(row.started_at);
+            let used = Duration::from_secs(row.used_secs) + q.calendar.between(since, now);
+            let total = Duration::from_secs(row.total_secs);
+            let standing = if now >= due {
+                Standing::Breached
+            } else if used.as_secs_f64() >= q.sla_warn_at * total.as_secs_f64() {
+                Standing::AtRisk
+            } else {
+                Standing::Fine
+            };
+            match standing {
+                Standing::Breached => self.escalate(tx, &t, &q, &row, due, now)?,
+                Standing::AtRisk if !row.warned => self.warn(tx, &t, &q, &row, due, now)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn sla_context(
+        &self,
+        t: &TicketRow,
+        row: &DeadlineRow,
+        due: DateTime<Utc>,
+        q: &Queue,
+        extra: minijinja::Value,
+    ) -> minijinja::Value {
+        let local = due
+            .with_timezone(&q.calendar.tz())
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string();
+        let deadline_zh = match row.deadline.as_str() {
+            "first_response" => "首次响应",
+            "next_response" => "后续响应",
+            _ => "解决",
+        };
+        minijinja::context! {
+            ticket => t.id.get(),
+            tag => notify::tag_token(&t.tag, t.id),
+            subject => &t.subject,
+            queue_name => &q.display_name,
+            deadline => row.deadline.replace('_', " "),
+            deadline_zh => deadline_zh,
+            due => local,
+            status => status_text(t.status, q.language),
+            priority => t.priority.as_str(),
+            customer_address => t.requester.as_deref().unwrap_or("-"),
+            assignee => t.assignee.as_deref(),
+            ..extra
+        }
+    }
+
+    /// The people working on a ticket: its assignee, else the queue's agents.
+    fn workers(&self, t: &TicketRow) -> Vec<Addressee> {
+        self.recipients_for(t)
+            .into_iter()
+            .map(|a| Addressee {
+                name: Some(a.display_name.clone()),
+                address: a.addresses[0].clone(),
+            })
+            .collect()
+    }
+
+    fn warn(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        q: &Queue,
+        row: &DeadlineRow,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if !tx.mark_deadline(t.id, &row.deadline, false, now)? {
+            return Ok(());
+        }
+        let share = (q.sla_warn_at * 100.0).round() as u32;
+        let to = self.workers(t);
+        tx.append_event(&NewEvent {
+            ticket: Some(t.id),
+            at: now,
+            actor: SYSTEM,
+            kind: "sla.warning",
+            old: None,
+            new: Some(&row.deadline),
+            detail: Some(&format!(
+                "{share}% of the time used; due {}",
+                crate::store::ts(due)
+            )),
+        })?;
+        let context = self.sla_context(t, row, due, q, minijinja::context! { share => share });
+        self.queue_staff_mail(tx, t, OutboxKind::SlaWarning, q.language, context, to, now)
+    }
+
+    fn escalate(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        q: &Queue,
+        row: &DeadlineRow,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if !tx.mark_deadline(t.id, &row.deadline, true, now)? {
+            return Ok(());
+        }
+        let mut actions = Vec::new();
+        if q.escalate_priority && t.priority != Priority::Urgent {
+            let higher = crate::rules::bump(t.priority);
+            tx.set_priority(t.id, higher, now)?;
+            tx.append_event(&NewEvent {
+                ticket: Some(t.id),
+                at: now,
+                actor: SYSTEM,
+                kind: "priority",
+                old: Some(t.priority.as_str()),
+                new: Some(higher.as_str()),
+                detail: Some("SLA breach"),
+            })?;
+            actions.push(format!("priority raised to {higher}"));
+        }
+        if let Some(agent) = &q.escalate_to {
+            if t.assignee.as_deref() != Some(agent.as_str()) {
+                tx.set_assignee(t.id, Some(agent), now)?;
+                tx.append_event(&NewEvent {
+                    ticket: Some(t.id),
+                    at: now,
+                    actor: SYSTEM,
+                    kind: "assignee",
+                    old: t.assignee.as_deref(),
+                    new: Some(agent),
+                    detail: Some("SLA breach"),
+                })?;
+                actions.push(format!("reassigned to {agent}"));
+            }
+        }
+        tx.append_event(&NewEvent {
+            ticket: Some(t.id),
+            at: now,
+            actor: SYSTEM,
+            kind: "sla.breach",
+            old: None,
+            new: Some(&row.deadline),
+            detail: Some(&format!("was due {}", crate::store::ts(due))),
+        })?;
+        let mut to: Vec<Addressee> = q
+            .managers
+            .iter()
+            .map(|m| Addressee {
+                name: None,
+                address: m.clone(),
+            })
+            .collect();
+        for w in self.workers(t) {
+            if !to.iter().any(|x| x.address == w.address) {
+                to.push(w);
+            }
+        }
+        let t = tx.ticket_row(t.id)?.unwrap_or_else(|| t.clone());
+        let context = self.sla_context(&t, row, due, q, minijinja::context! { actions => actions });
+        self.queue_staff_mail(tx, &t, OutboxKind::SlaBreach, q.language, context, to, now)
+    }
+
+    /// A mail to our own people (agents, managers) about a ticket.
+    #[allow(clippy::too_many_arguments)]
+    fn queue_staff_mail(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        kind: OutboxKind,
+        language: Language,
+        context: minijinja::Value,
+        to: Vec<Addressee>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let references = tx.thread_chain(t.id)?;
+        self.queue_mail(
+            tx,
+            t,
+            Outgoing {
+                kind,
+                language,
+                context,
+                from_name: self.queue_name(t),
+                reply_to_support: true,
+                to,
+                cc: Vec::new(),
+                in_reply_to: references.last().cloned(),
+                references,
+                attachments: Vec::new(),
+                audience: Audience::Agents,
+            },
+            at,
+        )?;
+        Ok(())
+    }
+
+    /// The managers' digest of each queue that has managers, since the last one.
+    fn digest(
+        &self,
+        tx: &mut Tx<'_>,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for q in &self.cfg.queues {
+            if q.managers.is_empty() {
+                continue;
+            }
+            let figures = tx.digest_figures(&q.name, since)?;
+            let human = |s: Option<i64>| {
+                s.map(|s| crate::config::format_duration(Duration::from_secs(s.max(0) as u64)))
+            };
+            let context = minijinja::context! {
+                queue_name => &q.display_name,
+                since => since.with_timezone(&q.calendar.tz()).format("%Y-%m-%d %H:%M").to_string(),
+                figures => minijinja::value::Value::from(minijinja::value::Serde(&figures)),
+                first_response => human(figures.first_response_median_secs),
+                resolution => human(figures.resolution_median_secs),
+                rating => figures.rating_average.map(|r| format!("{r:.1}")),
+            };
+            let to = q
+                .managers
+                .iter()
+                .map(|m| Addressee {
+                    name: None,
+                    address: m.clone(),
+                })
+                .collect();
+            self.queue_digest(tx, q, context, to, now)?;
+        }
+        Ok(())
+    }
+}
