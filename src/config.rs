@@ -736,11 +736,7 @@ impl Validator<'_> {
             agents,
             mailboxes,
             rules,
-            vip: raw
-                .vip
-                .iter()
-                .map(|v| v.trim().to_ascii_lowercase())
-                .collect(),
+            vip: self.vip(raw.vip)?,
             schedule,
         })
     }
@@ -819,18 +815,17 @@ impl Validator<'_> {
             surveys: q.surveys.unwrap_or(true),
             assignment: match &q.assignment {
                 None => None,
-                Some(a) => match a.get_ref().as_str() {
-                    "none" | "manual" => None,
-                    "round-robin" => Some(crate::rules::Strategy::RoundRobin),
-                    "least-loaded" => Some(crate::rules::Strategy::LeastLoaded),
-                    other => {
-                        return Err(self.err(
-                            a.span(),
-                            "assignment",
-                            format!("unknown assignment {other:?} (use \"none\", \"round-robin\" or \"least-loaded\")"),
-                        ))
-                    }
-                },
+                Some(a) if matches!(a.get_ref().as_str(), "none" | "manual") => None,
+                Some(a) => Some(a.get_ref().parse::<crate::rules::Strategy>().map_err(|_| {
+                    self.err(
+                        a.span(),
+                        "assignment",
+                        format!(
+                            "unknown assignment {:?} (use \"none\", \"round-robin\" or \"least-loaded\")",
+                            a.get_ref()
+                        ),
+                    )
+                })?),
             },
             name,
         })
@@ -956,6 +951,24 @@ impl Validator<'_> {
         })
     }
 
+    fn vip(&self, raw: Vec<String>) -> Result<Vec<String>, ConfigError> {
+        let mut out = Vec::new();
+        for v in raw {
+            if let Err(e) = v.parse::<crate::rules::AddressPattern>() {
+                let offset = self.text.find(&format!("\"{v}\"")).unwrap_or(0);
+                return Err(invalid(
+                    self.path,
+                    self.text,
+                    offset,
+                    "vip".to_owned(),
+                    e.to_string(),
+                ));
+            }
+            out.push(v.trim().to_ascii_lowercase());
+        }
+        Ok(out)
+    }
+
     fn rules(
         &self,
         raw: Vec<Spanned<crate::rules::RawRule>>,
@@ -1015,12 +1028,12 @@ impl Validator<'_> {
                 && name
                     .chars()
                     .all(|c| c.is_alphanumeric() || c == '-' || c == '_' || c == '.')
-                && !matches!(name.as_str(), "me" | "none");
+                && !matches!(name.as_str(), "me" | "none" | "team");
             if !name_ok {
                 return Err(self.err(
                     a.name.span(),
                     "name",
-                    "an agent name is one word (letters, digits, '-', '_', '.'), not \"me\" or \"none\"".to_owned(),
+                    "an agent name is one word (letters, digits, '-', '_', '.'), not \"me\", \"none\" or \"team\"".to_owned(),
                 ));
             }
             if agents.iter().any(|x| x.name == name) {
