@@ -54,6 +54,24 @@ pub enum Command {
     /// Routing rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Store one message read on stdin (for an MTA `pipe`, procmail, fetchmail). Exits 0
+    /// once the message is safely stored (or quarantined), 75 (EX_TEMPFAIL) when it could
+    /// not be stored, so that the MTA keeps it and retries.
+    Deliver {
+        /// The configured mailbox the message came to (queue, tag, support address).
+        #[arg(long)]
+        mailbox: String,
+    },
+    /// Import an mbox file or a Maildir folder. Resumable and idempotent: messages already
+    /// stored (by Message-ID) are skipped.
+    Import {
+        #[arg(long)]
+        mailbox: String,
+        /// Queue no mail (acknowledgements, relays) for the imported history.
+        #[arg(long)]
+        no_notify: bool,
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +195,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rules(RulesCommand::Test { file, json }) => {
             rules_test(&cli.config, &file, json.json)
         }
+        Command::Deliver { mailbox } => Ok(deliver(&cli.config, &mailbox)),
+        Command::Import {
+            mailbox,
+            no_notify,
+            path,
+        } => import(&cli.config, &mailbox, !no_notify, &path),
     }
 }
 
@@ -584,4 +608,106 @@ fn outbox(path: &Path, cmd: OutboxCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// sysexits(3): the MTA keeps the message and tries again later.
+const EX_TEMPFAIL: u8 = 75;
+
+/// `postdesk deliver`: every failure to store is a temporary failure (exit 75), so the
+/// MTA keeps the message; a broken configuration too, so that fixing it loses nothing.
+fn deliver(path: &Path, mailbox: &str) -> ExitCode {
+    match deliver_inner(path, mailbox) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("postdesk deliver: {err:#} (temporary failure: the MTA will retry)");
+            tracing::error!(error = format!("{err:#}"), "deliver failed");
+            ExitCode::from(EX_TEMPFAIL)
+        }
+    }
+}
+
+fn deliver_inner(path: &Path, mailbox: &str) -> Result<()> {
+    use std::io::Read as _;
+    let cfg = load(path)?;
+    let Some(mb) = cfg.mailbox(mailbox) else {
+        bail!("no [[mailbox]] named {mailbox:?} in {}", path.display());
+    };
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(cfg.max_message_bytes as u64 + 1)
+        .read_to_end(&mut raw)
+        .context("cannot read the message on stdin")?;
+    // Check the store first: building the engine would create a missing instance key,
+    // and a message signed with a fresh key would never thread.
+    if !cfg.db_path().exists() {
+        bail!(
+            "database {} not found (is the data directory there, and has `postdesk run` started once?)",
+            cfg.db_path().display()
+        );
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let engine = Arc::new(Engine::new(&cfg, clock.clone())?);
+    let prepared = engine.prepare(&raw);
+    let store = Store::open_existing(&cfg.db_path(), engine)?;
+    let rt = runtime()?;
+    let outcome = rt.block_on(store.deliver(mb.name.clone(), raw, prepared, clock.now()))?;
+    tracing::info!(mailbox, ?outcome, "delivered");
+    // Stored: from here on the answer is 0 whatever happens. Send what this message
+    // queued now rather than leaving it to the daemon's next look at the outbox.
+    let pool = crate::notify::smtp::SmtpPool::new(cfg.smtp.clone());
+    rt.block_on(async {
+        let send =
+            crate::notify::outbox::send_due_now(&store, &pool, &cfg.outbox, clock.as_ref(), 16);
+        if tokio::time::timeout(cfg.smtp.timeout, send).await.is_err() {
+            tracing::warn!("sending timed out; the daemon retries from the outbox");
+        }
+    });
+    Ok(())
+}
+
+fn import(path: &Path, mailbox: &str, notify: bool, source: &Path) -> Result<ExitCode> {
+    use std::io::IsTerminal as _;
+    let cfg = load(path)?;
+    let Some(mb) = cfg.mailbox(mailbox) else {
+        bail!("no [[mailbox]] named {mailbox:?}");
+    };
+    let messages = crate::ingest::import::read(source)?;
+    let total = messages.len();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let engine = Arc::new(Engine::new(&cfg, clock.clone())?);
+    let store = Store::open(&cfg.db_path(), engine.clone())?;
+    let rt = runtime()?;
+    let tty = std::io::stderr().is_terminal();
+    let mut sum = crate::workflow::BatchOutcome::default();
+    let mut done = 0;
+    for chunk in messages.chunks(500) {
+        let items: Vec<_> = chunk
+            .iter()
+            .map(|raw| (raw.clone(), engine.prepare(raw)))
+            .collect();
+        let out = rt.block_on(store.import(mb.name.clone(), items, notify, clock.now()))?;
+        done += chunk.len();
+        sum.recorded += out.recorded;
+        sum.duplicates += out.duplicates;
+        sum.quarantined += out.quarantined;
+        sum.new_tickets += out.new_tickets;
+        sum.automatic += out.automatic;
+        if tty {
+            eprint!("\rimporting {}: {done}/{total}", source.display());
+        }
+    }
+    if tty {
+        eprintln!();
+    }
+    println!(
+        "{}: {total} messages: {} stored ({} new tickets, {} automatic), {} already there, {} quarantined",
+        source.display(),
+        sum.recorded,
+        sum.new_tickets,
+        sum.automatic,
+        sum.duplicates,
+        sum.quarantined
+    );
+    Ok(ExitCode::SUCCESS)
 }

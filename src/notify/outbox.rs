@@ -29,9 +29,6 @@ pub async fn run(
     wake: Arc<Notify>,
     mut shutdown: Shutdown,
 ) {
-    let span = tracing::info_span!("outbox");
-    let _enter = span.enter();
-    drop(_enter);
     loop {
         if shutdown.is_requested() {
             return;
@@ -68,7 +65,7 @@ async fn deliver(
     clock: &dyn Clock,
     item: OutboxItem,
 ) {
-    let result = pool.send(&item_from(&item), &item.rcpt, &item.raw).await;
+    let result = pool.send(&item.mail_from, &item.rcpt, &item.raw).await;
     let now = clock.now();
     let recorded = match result {
         Ok(response) => {
@@ -106,8 +103,28 @@ async fn deliver(
     }
 }
 
-fn item_from(item: &OutboxItem) -> String {
-    item.mail_from.clone()
+/// Claims what is due now and sends it once, without waiting for retries: for
+/// short-lived processes (`postdesk deliver`) that should not leave their
+/// acknowledgement to the daemon's next look at the outbox.
+pub async fn send_due_now(
+    store: &Store,
+    pool: &SmtpPool,
+    cfg: &OutboxConfig,
+    clock: &dyn Clock,
+    limit: usize,
+) -> usize {
+    let items = match store.claim_outbox(limit, clock.now()).await {
+        Ok(items) => items,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot claim outbox rows");
+            return 0;
+        }
+    };
+    let n = items.len();
+    for item in items {
+        deliver(store, pool, cfg, clock, item).await;
+    }
+    n
 }
 
 /// `retry_initial` doubled per attempt, capped at `retry_max`.

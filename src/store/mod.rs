@@ -29,7 +29,9 @@ pub use tx::*;
 use crate::model::Status;
 use crate::model::{MailboxName, OutboxId, QuarantineId, TicketId};
 use crate::schedule::Job;
-use crate::workflow::{BatchOutcome, Engine, IngestBatch, RetryOutcome, StatusChange};
+use crate::workflow::{
+    BatchOutcome, Delivered, Engine, IngestBatch, Prepared, RetryOutcome, StatusChange,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -81,6 +83,20 @@ enum Write {
         actor: String,
         at: DateTime<Utc>,
         reply: Reply<StatusChange>,
+    },
+    Deliver {
+        mailbox: MailboxName,
+        raw: Vec<u8>,
+        prepared: Result<Prepared, String>,
+        at: DateTime<Utc>,
+        reply: Reply<Delivered>,
+    },
+    Import {
+        mailbox: MailboxName,
+        items: Vec<(Vec<u8>, Result<Prepared, String>)>,
+        notify: bool,
+        at: DateTime<Utc>,
+        reply: Reply<BatchOutcome>,
     },
     RunDueJobs {
         now: DateTime<Utc>,
@@ -176,6 +192,19 @@ fn open_write_connection(path: &Path) -> Result<Connection, StoreError> {
 }
 
 impl Store {
+    /// Like [`Store::open`], but refuses to create a database: for `postdesk deliver`,
+    /// which must not start a second, empty store when the real one is missing (the MTA
+    /// is told to retry instead).
+    pub fn open_existing(path: &Path, engine: Arc<Engine>) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotFound(format!(
+                "database {} (is the data directory mounted, and has `postdesk run` started once?)",
+                path.display()
+            )));
+        }
+        Store::open(path, engine)
+    }
+
     /// Opens (creating and migrating) the database and starts the writer thread. The
     /// thread ends when the last `Store` handle is dropped.
     pub fn open(path: &Path, engine: Arc<Engine>) -> Result<Store, StoreError> {
@@ -238,6 +267,42 @@ impl Store {
             ticket,
             to,
             actor,
+            at,
+            reply,
+        })
+        .await
+    }
+
+    /// Stores one message handed over by the MTA (`postdesk deliver`).
+    pub async fn deliver(
+        &self,
+        mailbox: MailboxName,
+        raw: Vec<u8>,
+        prepared: Result<Prepared, String>,
+        at: DateTime<Utc>,
+    ) -> Result<Delivered, StoreError> {
+        self.call(|reply| Write::Deliver {
+            mailbox,
+            raw,
+            prepared,
+            at,
+            reply,
+        })
+        .await
+    }
+
+    /// Stores a batch of imported messages in one transaction.
+    pub async fn import(
+        &self,
+        mailbox: MailboxName,
+        items: Vec<(Vec<u8>, Result<Prepared, String>)>,
+        notify: bool,
+        at: DateTime<Utc>,
+    ) -> Result<BatchOutcome, StoreError> {
+        self.call(|reply| Write::Import {
+            mailbox,
+            items,
+            notify,
             at,
             reply,
         })
@@ -363,6 +428,28 @@ fn writer_loop(conn: &mut Connection, engine: &Engine, rx: mpsc::Receiver<Write>
             } => {
                 let _ = reply.send(in_tx(conn, |tx| {
                     engine.change_status(tx, ticket, to, &actor, at)
+                }));
+            }
+            Write::Deliver {
+                mailbox,
+                raw,
+                prepared,
+                at,
+                reply,
+            } => {
+                let _ = reply.send(in_tx(conn, |tx| {
+                    engine.ingest_unfetched(tx, &mailbox, &raw, &prepared, at)
+                }));
+            }
+            Write::Import {
+                mailbox,
+                items,
+                notify,
+                at,
+                reply,
+            } => {
+                let _ = reply.send(in_tx(conn, |tx| {
+                    engine.import_batch(tx, &mailbox, &items, notify, at)
                 }));
             }
             Write::RunDueJobs { now, reply } => {

@@ -222,7 +222,17 @@ pub struct Engine {
     /// The whole configuration, for what the fields above do not cover (queues' SLA and
     /// calendars, rules, schedule).
     cfg: Arc<Config>,
+    /// Set while importing with `--no-notify`: no mail is queued. Only the writer thread
+    /// touches it, between transactions.
+    quiet: std::sync::atomic::AtomicBool,
     clock: Arc<dyn Clock>,
+}
+
+/// What became of a message handed over outside IMAP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    Applied(Applied),
+    Quarantined(QuarantineId, String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -304,6 +314,7 @@ impl Engine {
             comment_addresses: cfg.comment_addresses(),
             trusted_authserv_id: cfg.trusted_authserv_id.clone(),
             cfg: Arc::new(cfg.clone()),
+            quiet: std::sync::atomic::AtomicBool::new(false),
             clock,
         }
     }
@@ -434,6 +445,72 @@ impl Engine {
         })?;
         self.sla_on_status(tx, ticket, t.status, to, at)?;
         Ok(StatusChange::Changed { from: t.status, to })
+    }
+
+    /// One message handed over outside IMAP (`postdesk deliver`, `postdesk import`): the
+    /// same path as a fetched message, without a UID (the Message-ID makes it idempotent).
+    /// A message that cannot be applied goes to quarantine; `Ok` means it is safely stored.
+    pub fn ingest_unfetched(
+        &self,
+        tx: &mut Tx<'_>,
+        mailbox: &MailboxName,
+        raw: &[u8],
+        prepared: &Result<Prepared, String>,
+        at: DateTime<Utc>,
+    ) -> Result<Delivered, StoreError> {
+        let applied = tx.savepoint(|tx| {
+            catch_unwind(AssertUnwindSafe(|| {
+                self.apply_one(tx, Some(mailbox), prepared, raw, at)
+            }))
+            .unwrap_or_else(|_| {
+                Err(ApplyError::Unusable(
+                    "internal error: processing panicked on this message".to_owned(),
+                ))
+            })
+        })?;
+        match applied {
+            Ok((_, applied)) => Ok(Delivered::Applied(applied)),
+            Err(err) => {
+                let reason = match err {
+                    ApplyError::Unusable(r) => r,
+                    ApplyError::Store(e) => format!("cannot store message: {}", error_chain(&e)),
+                };
+                let id = tx.quarantine(&NewQuarantine {
+                    mailbox: Some(mailbox),
+                    location: None,
+                    reason: &reason,
+                    raw,
+                    at,
+                })?;
+                Ok(Delivered::Quarantined(id, reason))
+            }
+        }
+    }
+
+    /// A batch of [`Engine::ingest_unfetched`] (import); `notify = false` queues no mail.
+    pub fn import_batch(
+        &self,
+        tx: &mut Tx<'_>,
+        mailbox: &MailboxName,
+        items: &[(Vec<u8>, Result<Prepared, String>)],
+        notify: bool,
+        at: DateTime<Utc>,
+    ) -> Result<BatchOutcome, StoreError> {
+        self.quiet
+            .store(!notify, std::sync::atomic::Ordering::Relaxed);
+        let mut out = BatchOutcome::default();
+        let result = (|| {
+            for (raw, prepared) in items {
+                match self.ingest_unfetched(tx, mailbox, raw, prepared, at)? {
+                    Delivered::Applied(a) => out.count(&a),
+                    Delivered::Quarantined(..) => out.quarantined += 1,
+                }
+            }
+            Ok(())
+        })();
+        self.quiet
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        result.map(|()| out)
     }
 
     /// `postdesk quarantine retry`: parse and apply the raw bytes again.

@@ -68,7 +68,7 @@ impl Engine {
         o: Outgoing,
         at: DateTime<Utc>,
     ) -> Result<Option<MessageRowId>, StoreError> {
-        if o.to.is_empty() {
+        if o.to.is_empty() || self.quiet.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(None);
         }
         if o.kind.is_automatic_to_customer() {
