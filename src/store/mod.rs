@@ -84,10 +84,11 @@ enum Write {
         at: DateTime<Utc>,
         reply: Reply<StatusChange>,
     },
-    Deliver {
+        Deliver {
         mailbox: MailboxName,
         raw: Vec<u8>,
-        prepared: Result<Prepared, String>,
+        // Boxed: a parsed message is large, and every other write is small.
+        prepared: Box<Result<Prepared, String>>,
         at: DateTime<Utc>,
         reply: Reply<Delivered>,
     },
@@ -281,10 +282,10 @@ impl Store {
         prepared: Result<Prepared, String>,
         at: DateTime<Utc>,
     ) -> Result<Delivered, StoreError> {
-        self.call(|reply| Write::Deliver {
+                self.call(|reply| Write::Deliver {
             mailbox,
             raw,
-            prepared,
+            prepared: Box::new(prepared),
             at,
             reply,
         })
