@@ -62,6 +62,9 @@ pub enum Command {
         #[arg(long)]
         mailbox: String,
     },
+    /// A consistent copy of the database (SQLite online backup), safe while the daemon
+    /// runs. Restore: stop the daemon, copy the file to data_dir/postdesk.db, start it.
+    Backup { file: PathBuf },
     /// Import an mbox file or a Maildir folder. Resumable and idempotent: messages already
     /// stored (by Message-ID) are skipped.
     Import {
@@ -111,6 +114,38 @@ pub enum TicketCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Full-text search over subjects and texts (Chinese too), best first, with snippets.
+    Search {
+        query: String,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        queue: Option<String>,
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Change a ticket; every change is an event with you as the actor.
+    Set {
+        id: String,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        priority: Option<String>,
+        /// An agent name, or `none`.
+        #[arg(long)]
+        assign: Option<String>,
+        #[arg(long)]
+        queue: Option<String>,
+        /// Tags to add (repeat the flag for several).
+        #[arg(long)]
+        tag: Vec<String>,
+    },
+    /// Merge ticket A into ticket B (A's messages move to B; A is closed).
+    Merge { a: String, b: String },
+    /// The stored RFC 5322 bytes of message MSG of ticket ID.
+    Raw { id: String, msg: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,11 +183,11 @@ pub enum OutboxCommand {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    init_tracing();
+    crate::service::init_logging();
     match cli.command {
         Command::Run { hold_outbox } => {
             let cfg = load(&cli.config)?;
-            runtime()?.block_on(run_daemon(cfg, hold_outbox))?;
+            runtime()?.block_on(run_daemon(&cli.config, cfg, hold_outbox))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { connect } => check(&cli.config, connect),
@@ -196,6 +231,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             rules_test(&cli.config, &file, json.json)
         }
         Command::Deliver { mailbox } => Ok(deliver(&cli.config, &mailbox)),
+        Command::Backup { file } => {
+            let cfg = load(&cli.config)?;
+            reader(&cfg)?.backup(&file)?;
+            println!(
+                "{}: consistent copy of {} written and checked",
+                file.display(),
+                cfg.db_path().display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Import {
             mailbox,
             no_notify,
@@ -281,21 +326,6 @@ fn rules_test(path: &Path, file: &Path, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // lettre and async-imap log whole protocol lines at debug level, AUTH and LOGIN
-    // included: keep them at warn whatever RUST_LOG says (invariant 7, no secrets in logs).
-    let filter = ["lettre=warn", "async_imap=warn", "imap_proto=warn"]
-        .iter()
-        .filter_map(|d| d.parse().ok())
-        .fold(filter, |f, d| f.add_directive(d));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -318,30 +348,78 @@ fn print_json<T: Serialize>(value: &T) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_daemon(cfg: Config, hold_outbox: bool) -> Result<()> {
-    let shutdown = async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (mut term, mut int) = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(t), Ok(i)) => (t, i),
-            _ => {
-                tracing::error!("cannot install signal handlers");
-                return std::future::pending().await;
+/// Why the daemon stopped: for good, or to start again on a new configuration.
+enum Stop {
+    Exit,
+    Reload(Box<Config>),
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. SIGHUP reloads the configuration and the
+/// templates: a new configuration that fails to load is refused (logged with its file,
+/// line and key) and the daemon goes on with the old one; a good one restarts the
+/// daemon's tasks on it (batches in flight finish first).
+async fn run_daemon(path: &Path, mut cfg: Config, hold_outbox: bool) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut int, mut hup) = (
+        signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?,
+        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?,
+        signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?,
+    );
+    loop {
+        let mut stop = None;
+        let signals = async {
+            loop {
+                tokio::select! {
+                                        _ = term.recv() => {
+                        tracing::info!("SIGTERM");
+                        crate::service::notify_stopping();
+                        stop = Some(Stop::Exit);
+                        return;
+                    }
+                    _ = int.recv() => {
+                        tracing::info!("SIGINT");
+                        crate::service::notify_stopping();
+                        stop = Some(Stop::Exit);
+                        return;
+                    }
+                                        _ = hup.recv() => {
+                        crate::service::notify_reloading();
+                        match reload(path) {
+                            Ok(new) => {
+                                tracing::info!(config = %path.display(), "SIGHUP: configuration reloaded");
+                                stop = Some(Stop::Reload(Box::new(new)));
+                                return;
+                            }
+                            Err(err) => {
+                                tracing::error!(
+                                    error = format!("{err:#}"),
+                                    "SIGHUP: new configuration refused; going on with the old one"
+                                );
+                                crate::service::notify_ready();
+                            }
+                        }
+                    }
+                }
             }
         };
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM"),
-            _ = int.recv() => tracing::info!("SIGINT"),
+        let opts = daemon::Options {
+            hold_outbox,
+            ready: None,
+        };
+        daemon::run(cfg.clone(), opts, Arc::new(SystemClock), signals).await?;
+        match stop {
+            // The new daemon tells systemd READY=1 again once its mailboxes caught up.
+            Some(Stop::Reload(new)) => cfg = *new,
+            _ => return Ok(()),
         }
-    };
-    let opts = daemon::Options {
-        hold_outbox,
-        ready: None,
-    };
-    daemon::run(cfg, opts, Arc::new(SystemClock), shutdown).await?;
-    Ok(())
+    }
+}
+
+/// Loads and checks a configuration and its templates, as `postdesk check` does.
+fn reload(path: &Path) -> Result<Config> {
+    let cfg = load(path)?;
+    crate::notify::Templates::load(cfg.templates_dir.as_deref())?.check()?;
+    Ok(cfg)
 }
 
 fn check(path: &Path, connect: bool) -> Result<ExitCode> {
@@ -419,6 +497,80 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        TicketCommand::Search {
+            query,
+            status,
+            queue,
+            limit,
+            json,
+        } => {
+            let status = status.map(|s| s.parse::<Status>()).transpose()?;
+            let hits = r.search(
+                &query,
+                &TicketFilter {
+                    status,
+                    queue,
+                    limit,
+                },
+            )?;
+            if json.json {
+                return print_json(&hits);
+            }
+            for h in &hits {
+                println!(
+                    "{:<14} {:<9} {:<10} {}",
+                    h.tag, h.status, h.queue, h.subject
+                );
+                println!("    {}", h.snippet.replace('\n', " "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TicketCommand::Set {
+            id,
+            status,
+            priority,
+            assign,
+            queue,
+            tag,
+        } => {
+            use crate::workflow::admin::Change;
+            let id = ticket_id(&id)?;
+            let mut changes = Vec::new();
+            if let Some(s) = status {
+                changes.push(Change::Status(s.parse()?));
+            }
+            if let Some(p) = priority {
+                changes.push(Change::Priority(p.parse()?));
+            }
+            if let Some(a) = assign {
+                let a = a.trim().to_lowercase();
+                changes.push(Change::Assign((a != "none").then_some(a)));
+            }
+            if let Some(q) = queue {
+                changes.push(Change::Queue(q));
+            }
+            if !tag.is_empty() {
+                changes.push(Change::AddTags(
+                    tag.iter().map(|t| t.trim().to_lowercase()).collect(),
+                ));
+            }
+            if changes.is_empty() {
+                bail!("nothing to change: give --status, --priority, --assign, --queue or --tag");
+            }
+            admin(&cfg, id, changes)
+        }
+        TicketCommand::Merge { a, b } => {
+            let (a, b) = (ticket_id(&a)?, ticket_id(&b)?);
+            admin(&cfg, a, vec![crate::workflow::admin::Change::MergeInto(b)])
+        }
+        TicketCommand::Raw { id, msg } => {
+            let id = ticket_id(&id)?;
+            let Some(raw) = r.raw_message(id, msg)? else {
+                bail!("ticket #{id} has no message {msg}");
+            };
+            std::io::stdout().write_all(&raw)?;
+            Ok(ExitCode::SUCCESS)
+        }
         TicketCommand::Show { id, json } => {
             let Some(id) = store::parse_ticket_id(&id) else {
                 bail!("not a ticket number: {id:?}");
@@ -489,6 +641,30 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn ticket_id(s: &str) -> Result<crate::model::TicketId> {
+    store::parse_ticket_id(s).ok_or_else(|| anyhow::anyhow!("not a ticket number: {s:?}"))
+}
+
+/// Who a sysadmin is in the event log: `admin:<login>`.
+fn admin_actor() -> String {
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "root".to_owned());
+    format!("admin:{user}")
+}
+
+fn admin(
+    cfg: &Config,
+    id: crate::model::TicketId,
+    changes: Vec<crate::workflow::admin::Change>,
+) -> Result<ExitCode> {
+    let store = writer(cfg)?;
+    let done =
+        runtime()?.block_on(store.admin_change(id, changes, &admin_actor(), SystemClock.now()))?;
+    println!("#{id}: {}", done.join(", "));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A store with its writer, for commands that change something.

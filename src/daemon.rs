@@ -36,9 +36,17 @@ pub struct Options {
 
 /// Runs the scheduled jobs as they fall due. It looks once a second, by the engine's
 /// clock, so that a test clock moved forward by days is noticed within a second.
-async fn scheduler(store: Store, clock: Arc<dyn Clock>, mut shutdown: crate::shutdown::Shutdown) {
+async fn scheduler(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    mut shutdown: crate::shutdown::Shutdown,
+    heartbeat: crate::service::Heartbeat,
+) {
     loop {
-        match store.run_due_jobs(clock.now()).await {
+        let result = store.run_due_jobs(clock.now()).await;
+        // Through the store writer: a stuck writer stops the watchdog pings too.
+        heartbeat.beat();
+        match result {
             Ok(ran) => {
                 for (job, at) in ran {
                     tracing::info!(job = job.as_str(), occurrence = %at, "job ran");
@@ -87,7 +95,16 @@ pub async fn run(
         ));
     }
 
-    tasks.spawn(scheduler(store.clone(), clock.clone(), shutdown.clone()));
+    let heartbeat = crate::service::Heartbeat::new();
+    tasks.spawn(scheduler(
+        store.clone(),
+        clock.clone(),
+        shutdown.clone(),
+        heartbeat.clone(),
+    ));
+    tasks.spawn(crate::service::watchdog(shutdown.clone(), move || {
+        heartbeat.age() < std::time::Duration::from_secs(15)
+    }));
 
     let ctx = imap::Context {
         engine,
@@ -106,11 +123,19 @@ pub async fn run(
         ));
     }
     let ready = opts.ready;
+    let ready_shutdown = shutdown.clone();
+    let mailboxes = cfg.mailboxes.len();
     tasks.spawn(async move {
         for rx in first_syncs {
             let _ = rx.await;
         }
+        // A mailbox task that ended (shutdown) also drops its sender: not a sync.
+        if ready_shutdown.is_requested() {
+            return;
+        }
         tracing::info!("ready: every mailbox has caught up");
+        crate::service::notify_ready();
+        crate::service::notify_status(&format!("{mailboxes} mailboxes caught up"));
         if let Some(tx) = ready {
             let _ = tx.send(());
         }

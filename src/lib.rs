@@ -31,3 +31,4 @@ pub mod shutdown;
 pub mod store;
 pub mod thread;
 pub mod workflow;
+pub mod service;

@@ -92,10 +92,13 @@ mod tests {
 
     #[test]
     fn mbox_splits_and_unquotes() {
-        let mbox = b"From a@b Mon Jan 1 00:00:00 2026\nSubject: one\n\nbody\n>From here\n\nFrom c@d Mon Jan 1 00:00:01 2026\nSubject: two\n\nFrom is not a separator here\n";
+        let mbox = b"From a@b Mon Jan 1 00:00:00 2026\nSubject: one\n\nbody\n>From here\n\nFrom c@d Mon Jan 1 00:00:01 2026\nSubject: two\n\nbody\nFrom in a paragraph is no separator\n";
         let msgs = split_mbox(mbox);
         assert_eq!(msgs.len(), 2);
         assert_eq!(msgs[0], b"Subject: one\n\nbody\nFrom here\n");
-        assert_eq!(msgs[1], b"Subject: two\n\nFrom is not a separator here\n");
+        assert_eq!(
+            msgs[1],
+            b"Subject: two\n\nbody\nFrom in a paragraph is no separator\n"
+        );
     }
 }

@@ -29,6 +29,7 @@ pub use tx::*;
 use crate::model::Status;
 use crate::model::{MailboxName, OutboxId, QuarantineId, TicketId};
 use crate::schedule::Job;
+use crate::workflow::admin::Change;
 use crate::workflow::{
     BatchOutcome, Delivered, Engine, IngestBatch, Prepared, RetryOutcome, StatusChange,
 };
@@ -84,7 +85,7 @@ enum Write {
         at: DateTime<Utc>,
         reply: Reply<StatusChange>,
     },
-        Deliver {
+    Deliver {
         mailbox: MailboxName,
         raw: Vec<u8>,
         // Boxed: a parsed message is large, and every other write is small.
@@ -98,6 +99,13 @@ enum Write {
         notify: bool,
         at: DateTime<Utc>,
         reply: Reply<BatchOutcome>,
+    },
+    AdminChange {
+        ticket: TicketId,
+        changes: Vec<Change>,
+        actor: String,
+        at: DateTime<Utc>,
+        reply: Reply<Vec<String>>,
     },
     RunDueJobs {
         now: DateTime<Utc>,
@@ -282,7 +290,7 @@ impl Store {
         prepared: Result<Prepared, String>,
         at: DateTime<Utc>,
     ) -> Result<Delivered, StoreError> {
-                self.call(|reply| Write::Deliver {
+        self.call(|reply| Write::Deliver {
             mailbox,
             raw,
             prepared: Box::new(prepared),
@@ -304,6 +312,25 @@ impl Store {
             mailbox,
             items,
             notify,
+            at,
+            reply,
+        })
+        .await
+    }
+
+    /// A sysadmin's changes to a ticket, all or nothing; returns what was done.
+    pub async fn admin_change(
+        &self,
+        ticket: TicketId,
+        changes: Vec<Change>,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let actor = actor.to_owned();
+        self.call(|reply| Write::AdminChange {
+            ticket,
+            changes,
+            actor,
             at,
             reply,
         })
@@ -451,6 +478,17 @@ fn writer_loop(conn: &mut Connection, engine: &Engine, rx: mpsc::Receiver<Write>
             } => {
                 let _ = reply.send(in_tx(conn, |tx| {
                     engine.import_batch(tx, &mailbox, &items, notify, at)
+                }));
+            }
+            Write::AdminChange {
+                ticket,
+                changes,
+                actor,
+                at,
+                reply,
+            } => {
+                let _ = reply.send(in_tx(conn, |tx| {
+                    engine.admin_change(tx, ticket, &changes, &actor, at)
                 }));
             }
             Write::RunDueJobs { now, reply } => {

@@ -161,6 +161,21 @@ pub struct OutboxView {
     pub sent_at: Option<String>,
 }
 
+/// One ticket found by `ticket search`, best first.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    pub id: TicketId,
+    pub tag: String,
+    pub subject: String,
+    pub status: String,
+    pub queue: String,
+    pub requester: Option<String>,
+    /// bm25 of the best matching message (lower is better); 0 for the LIKE fallback.
+    pub rank: f64,
+    /// The match in context, `[` and `]` around it.
+    pub snippet: String,
+}
+
 /// Filters for `ticket list`.
 #[derive(Debug, Clone, Default)]
 pub struct TicketFilter {
@@ -493,6 +508,116 @@ impl Reader {
             .prepare("SELECT address, since, status FROM undeliverable ORDER BY address")?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Full-text search over subjects and texts: FTS5 trigrams for queries whose every
+    /// word has three characters or more (Chinese included), `LIKE` otherwise. Tickets
+    /// ranked by their best message.
+    pub fn search(&self, query: &str, filter: &TicketFilter) -> Result<Vec<SearchHit>, StoreError> {
+        let words: Vec<&str> = query.split_whitespace().collect();
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let limit = filter.limit.unwrap_or(50) as i64;
+        let trigram = words.iter().all(|w| w.chars().count() >= 3);
+        let sql_filter = "(?2 IS NULL OR t.status = ?2) AND (?3 IS NULL OR t.queue = ?3) AND t.merged_into IS NULL";
+        let map = |r: &Row<'_>| -> rusqlite::Result<SearchHit> {
+            let id: i64 = r.get(0)?;
+            let tag: String = r.get(1)?;
+            Ok(SearchHit {
+                id: TicketId::new(id),
+                tag: format!("[{tag} #{id}]"),
+                subject: r.get(2)?,
+                status: r.get(3)?,
+                queue: r.get(4)?,
+                requester: r.get(5)?,
+                rank: r.get(6)?,
+                snippet: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+            })
+        };
+        let status = filter.status.map(Status::as_str);
+        let hits: Vec<SearchHit> = if trigram {
+            // Every word a quoted phrase (implicit AND); quotes inside are doubled.
+            let fts_query = words
+                .iter()
+                .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+                .collect::<Vec<_>>()
+                .join(" ");
+            // bm25() and snippet() work only in the FTS query itself, not under GROUP BY:
+            // rank the messages there, keep each ticket's best here.
+            let sql = format!(
+                "SELECT t.id, t.tag, t.subject, t.status, t.queue, t.requester, hit.rank, hit.snip
+                 FROM (SELECT m.ticket_id AS ticket, bm25(message_fts) AS rank,
+                              snippet(message_fts, -1, '[', ']', '…', 12) AS snip
+                       FROM message_fts JOIN messages m ON m.id = message_fts.rowid
+                       WHERE message_fts MATCH ?1 AND m.ticket_id IS NOT NULL
+                       ORDER BY rank LIMIT 5000) hit
+                 JOIN tickets t ON t.id = hit.ticket
+                 WHERE {sql_filter}
+                 ORDER BY hit.rank, t.id DESC"
+            );
+            let mut st = self.conn.prepare(&sql)?;
+            let rows = st.query_map(params![fts_query, status, filter.queue.as_deref()], map)?;
+            let mut seen = std::collections::HashSet::new();
+            let mut hits = Vec::new();
+            for hit in rows {
+                let hit = hit?;
+                if seen.insert(hit.id) {
+                    hits.push(hit);
+                }
+                if hits.len() as i64 >= limit {
+                    break;
+                }
+            }
+            hits
+        } else {
+            let sql = format!(
+                "SELECT t.id, t.tag, t.subject, t.status, t.queue, t.requester, 0.0,
+                        (SELECT substr(m.text, max(1, instr(m.text, ?1) - 30), 80) FROM messages m
+                         WHERE m.ticket_id = t.id AND (m.subject LIKE '%' || ?1 || '%' OR m.text LIKE '%' || ?1 || '%')
+                         ORDER BY m.id LIMIT 1)
+                 FROM tickets t
+                 WHERE EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id
+                               AND (m.subject LIKE '%' || ?1 || '%' OR m.text LIKE '%' || ?1 || '%'))
+                   AND {sql_filter}
+                 ORDER BY (t.subject LIKE '%' || ?1 || '%') DESC, t.id DESC LIMIT ?4"
+            );
+            let mut st = self.conn.prepare(&sql)?;
+            let rows = st.query_map(
+                params![query.trim(), status, filter.queue.as_deref(), limit],
+                map,
+            )?;
+            rows.collect::<Result<_, _>>()?
+        };
+        Ok(hits)
+    }
+
+    /// A consistent copy of the whole database at `dest`, with SQLite's online backup,
+    /// while the daemon keeps writing: one step under one read transaction, so the copy
+    /// is the database as it was when the backup began.
+    pub fn backup(&self, dest: &Path) -> Result<(), StoreError> {
+        if dest.exists() {
+            return Err(StoreError::Refused(format!(
+                "{} exists: give a new file",
+                dest.display()
+            )));
+        }
+        let mut out = Connection::open(dest).map_err(|source| StoreError::Open {
+            path: dest.to_owned(),
+            source,
+        })?;
+        {
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut out)?;
+            backup.step(-1)?;
+        }
+        let ok: String = out.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if ok != "ok" {
+            return Err(StoreError::Refused(format!(
+                "the copy at {} fails its integrity check: {ok}",
+                dest.display()
+            )));
+        }
+        Ok(())
     }
 
     /// The stored cursor of a mailbox.

@@ -4,7 +4,7 @@
 use rusqlite_migration::{Migrations, M};
 
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 const V1: &str = r#"
@@ -208,6 +208,21 @@ CREATE TABLE assignment_state (
 ) STRICT;
 
 CREATE INDEX tickets_assignee ON tickets(assignee, status);
+"#;
+
+const V5: &str = r#"
+-- Full-text search (issue 6): trigram tokens, so that Chinese is found without a word
+-- segmenter (queries of three characters or more; shorter ones use LIKE). An external-
+-- content index (snippets read the messages table) over the subject and the first 4000
+-- characters of the text, kept in step by a trigger (messages are never deleted and their
+-- text never changes).
+CREATE VIRTUAL TABLE message_fts USING fts5(
+    subject, text, tokenize = 'trigram', content = 'messages', content_rowid = 'id'
+);
+CREATE TRIGGER message_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO message_fts (rowid, subject, text) VALUES (new.id, new.subject, substr(new.text, 1, 4000));
+END;
+INSERT INTO message_fts (rowid, subject, text) SELECT id, subject, substr(text, 1, 4000) FROM messages;
 "#;
 
 #[cfg(test)]

@@ -283,30 +283,7 @@ impl Engine {
                 }
             }
             Command::Note => {}
-            Command::Merge(into) => {
-                tx.merge_ticket(ticket, *into, at)?;
-                self.event(
-                    tx,
-                    ticket,
-                    at,
-                    actor,
-                    "merged",
-                    Some(&format!("#{}", into.get())),
-                    Some("messages moved"),
-                )?;
-                self.event(
-                    tx,
-                    *into,
-                    at,
-                    actor,
-                    "merged",
-                    Some(&format!("#{}", ticket.get())),
-                    Some("merged into this ticket"),
-                )?;
-                if transition_allowed(t.status, Status::Closed) {
-                    self.change_status(tx, ticket, Status::Closed, actor, at)?;
-                }
-            }
+            Command::Merge(into) => self.merge(tx, &t, *into, actor, at)?,
             Command::Link(other) => {
                 tx.set_linked(ticket, *other)?;
                 self.event(
@@ -332,8 +309,42 @@ impl Engine {
         Ok(None)
     }
 
+    /// Moves every message of `t` into `into`, and closes `t` (later replies follow).
+    pub(super) fn merge(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        into: TicketId,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        tx.merge_ticket(t.id, into, at)?;
+        self.event(
+            tx,
+            t.id,
+            at,
+            actor,
+            "merged",
+            Some(&format!("#{}", into.get())),
+            Some("messages moved"),
+        )?;
+        self.event(
+            tx,
+            into,
+            at,
+            actor,
+            "merged",
+            Some(&format!("#{}", t.id.get())),
+            Some("merged into this ticket"),
+        )?;
+        if transition_allowed(t.status, Status::Closed) {
+            self.change_status(tx, t.id, Status::Closed, actor, at)?;
+        }
+        Ok(())
+    }
+
     /// Sets the assignee; assigning a `new` ticket makes it `open` (DESIGN.md lifecycle).
-    fn assign(
+    pub(super) fn assign(
         &self,
         tx: &mut Tx<'_>,
         t: &TicketRow,

@@ -13,6 +13,7 @@
 //! - Agents' mail (answers, commands, notes) is handled in [`agents`]; every mail we
 //!   write is queued through [`outgoing`].
 
+pub mod admin;
 mod agents;
 mod outgoing;
 pub mod routing;

@@ -454,6 +454,20 @@ impl Instance {
         }
     }
 
+    /// Starts `postdesk run` as a separate process with `RUST_LOG=log` and its stderr in
+    /// `log_file`.
+    pub fn spawn_logged(&self, log: &str, log_file: &Path) -> Process {
+        let file = std::fs::File::create(log_file).unwrap();
+        Process(
+            Command::new(env!("CARGO_BIN_EXE_postdesk"))
+                .args(["--config", self.config_path.to_str().unwrap(), "run"])
+                .env("RUST_LOG", log)
+                .stderr(file)
+                .spawn()
+                .expect("start postdesk"),
+        )
+    }
+
     /// Starts `postdesk run` as a separate process (for SIGKILL tests).
     pub fn spawn_process(&self) -> Process {
         Process(
@@ -485,6 +499,37 @@ impl Instance {
 pub struct Process(Child);
 
 impl Process {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Sends `signal` (`HUP`, `TERM`, …) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// True while the process has not exited.
+    pub fn running(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+
+    /// Waits up to `timeout` for the process to exit; its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// SIGKILL, as a power cut or the OOM killer would.
     pub fn kill(mut self) {
         self.reap();

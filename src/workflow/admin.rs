@@ -1,0 +1,127 @@
+//! Changes a sysadmin makes from the command line (`postdesk ticket set|merge`): the same
+//! rules and events as agents' commands, with the sysadmin as the actor.
+
+use chrono::{DateTime, Utc};
+
+use super::{transition_allowed, Engine, StatusChange};
+use crate::model::{Priority, Status, TicketId};
+use crate::store::{NewEvent, StoreError, Tx};
+
+/// One change to a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Status(Status),
+    Priority(Priority),
+    /// An agent name, or `None` to unassign.
+    Assign(Option<String>),
+    Queue(String),
+    AddTags(Vec<String>),
+    /// Merge the ticket into this one.
+    MergeInto(TicketId),
+}
+
+impl Engine {
+    /// Applies `changes` to `ticket` in order, all or nothing: any refusal rolls the
+    /// whole call back (the caller's transaction) and names the change.
+    pub fn admin_change(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        changes: &[Change],
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut done = Vec::new();
+        for change in changes {
+            let t = tx
+                .ticket_row(ticket)?
+                .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
+            match change {
+                Change::Status(to) => {
+                    if !transition_allowed(t.status, *to) {
+                        return Err(StoreError::Refused(format!(
+                            "cannot change status from {} to {to}",
+                            t.status
+                        )));
+                    }
+                    if let StatusChange::Changed { .. } =
+                        self.change_status(tx, ticket, *to, actor, at)?
+                    {
+                        let t = tx.ticket_row(ticket)?.unwrap_or(t);
+                        self.notify_status(tx, &t, *to, at)?;
+                    }
+                    done.push(format!("status {to}"));
+                }
+                Change::Priority(p) => {
+                    tx.set_priority(ticket, *p, at)?;
+                    event(
+                        tx,
+                        ticket,
+                        at,
+                        actor,
+                        "priority",
+                        Some(t.priority.as_str()),
+                        Some(p.as_str()),
+                    )?;
+                    self.sla_on_priority(tx, ticket, at)?;
+                    done.push(format!("priority {p}"));
+                }
+                Change::Assign(name) => {
+                    if let Some(n) = name {
+                        if !self.agents.iter().any(|a| &a.name == n) {
+                            return Err(StoreError::Refused(format!("no agent named {n:?}")));
+                        }
+                    }
+                    self.assign(tx, &t, name.as_deref(), actor, at)?;
+                    done.push(format!("assignee {}", name.as_deref().unwrap_or("none")));
+                }
+                Change::Queue(q) => {
+                    if self.cfg.queue(q).is_none() {
+                        return Err(StoreError::Refused(format!("no queue named {q:?}")));
+                    }
+                    tx.set_queue(ticket, q, at)?;
+                    event(tx, ticket, at, actor, "queue", Some(&t.queue), Some(q))?;
+                    // The new queue's calendar and policy apply from now on.
+                    self.sla_on_priority(tx, ticket, at)?;
+                    done.push(format!("queue {q}"));
+                }
+                Change::AddTags(tags) => {
+                    for tag in tx.add_tags(ticket, tags)? {
+                        event(tx, ticket, at, actor, "tag", None, Some(&tag))?;
+                    }
+                    done.push(format!("tags {}", tags.join(" ")));
+                }
+                Change::MergeInto(into) => {
+                    if *into == ticket || tx.ticket_row(*into)?.is_none() {
+                        return Err(StoreError::Refused(format!(
+                            "cannot merge #{ticket} into #{into}"
+                        )));
+                    }
+                    self.merge(tx, &t, *into, actor, at)?;
+                    done.push(format!("merged into #{into}"));
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
+fn event(
+    tx: &mut Tx<'_>,
+    ticket: TicketId,
+    at: DateTime<Utc>,
+    actor: &str,
+    kind: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+) -> Result<(), StoreError> {
+    tx.append_event(&NewEvent {
+        ticket: Some(ticket),
+        at,
+        actor,
+        kind,
+        old,
+        new,
+        detail: None,
+    })
+}
