@@ -191,39 +191,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { connect } => check(&cli.config, connect),
-        Command::Status(f) => {
-            let cfg = load(&cli.config)?;
-            let names: Vec<String> = cfg.mailboxes.iter().map(|m| m.name.to_string()).collect();
-            let report = reader(&cfg)?.status(&names)?;
-            if f.json {
-                return print_json(&report);
-            }
-            for m in &report.mailboxes {
-                println!(
-                    "mailbox {}: uidvalidity {} last uid {} synced {}{}",
-                    m.name,
-                    m.uidvalidity.map_or("-".to_owned(), |v| v.to_string()),
-                    m.last_uid,
-                    m.last_sync_at.as_deref().unwrap_or("never"),
-                    m.last_error
-                        .as_deref()
-                        .map(|e| format!(" last error: {e}"))
-                        .unwrap_or_default()
-                );
-            }
-            println!(
-                "messages: {} in, {} out; tickets: {}; outbox: {} queued, {} sending, {} sent, {} failed; quarantine: {}",
-                report.messages.incoming,
-                report.messages.outgoing,
-                report.tickets,
-                report.outbox.queued,
-                report.outbox.sending,
-                report.outbox.sent,
-                report.outbox.failed,
-                report.quarantine
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Status(f) => status(&cli.config, f.json),
         Command::Ticket(cmd) => ticket(&cli.config, cmd),
         Command::Quarantine(cmd) => quarantine(&cli.config, cmd),
         Command::Outbox(cmd) => outbox(&cli.config, cmd),
@@ -463,6 +431,108 @@ fn check(path: &Path, connect: bool) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn status(path: &Path, json: bool) -> Result<ExitCode> {
+    let cfg = load(path)?;
+    let names: Vec<String> = cfg.mailboxes.iter().map(|m| m.name.to_string()).collect();
+    let mut report = reader(&cfg)?.status(&names)?;
+    report.warnings = status_warnings(&cfg, &report, SystemClock.now());
+    if json {
+        return print_json(&report);
+    }
+    for m in &report.mailboxes {
+        println!(
+            "mailbox {}: {}{}, uidvalidity {}, last uid {}, backlog {}, last message {}, synced {}{}",
+            m.name,
+            if m.connected { "connected" } else { "not connected" },
+            m.mode.as_deref().map(|x| format!(" ({x})")).unwrap_or_default(),
+            m.uidvalidity.map_or("-".to_owned(), |v| v.to_string()),
+            m.last_uid,
+            m.backlog,
+            m.last_message_at.as_deref().unwrap_or("never"),
+            m.last_sync_at.as_deref().unwrap_or("never"),
+            m.last_error
+                .as_deref()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    println!(
+        "messages: {} in, {} out; tickets: {}; SLA breaches: {}",
+        report.messages.incoming, report.messages.outgoing, report.tickets, report.sla_breaches
+    );
+    println!(
+        "outbox: {} queued, {} sending, {} sent, {} failed{}; quarantine: {}",
+        report.outbox.queued,
+        report.outbox.sending,
+        report.outbox.sent,
+        report.outbox.failed,
+        report
+            .outbox_oldest
+            .as_deref()
+            .map(|o| format!(" (oldest waiting since {o})"))
+            .unwrap_or_default(),
+        report.quarantine
+    );
+    for w in &report.warnings {
+        println!("WARNING: {w}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `postdesk status` points out: quiet mailboxes (`quiet_warning`), sessions down,
+/// mail stuck in the outbox, quarantined messages.
+fn status_warnings(
+    cfg: &Config,
+    r: &store::StatusReport,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<String> {
+    let age = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| now.signed_duration_since(t.with_timezone(&chrono::Utc)))
+    };
+    let mut out = Vec::new();
+    for m in &r.mailboxes {
+        if let Some(e) = &m.last_error {
+            if !m.connected {
+                out.push(format!("mailbox {}: not connected: {e}", m.name));
+            }
+        }
+        let quiet = cfg.mailbox(&m.name).and_then(|c| c.imap.quiet_warning);
+        if let Some(limit) = quiet {
+            let since = m
+                .last_message_at
+                .as_deref()
+                .or(m.last_sync_at.as_deref())
+                .and_then(age);
+            if let Some(since) = since {
+                if since.to_std().unwrap_or_default() >= limit {
+                    out.push(format!(
+                        "mailbox {}: no mail for {} minutes",
+                        m.name,
+                        since.num_minutes()
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(oldest) = r.outbox_oldest.as_deref().and_then(age) {
+        if oldest.num_minutes() >= 10 {
+            out.push(format!(
+                "outbox: mail waiting for {} minutes (postdesk outbox list)",
+                oldest.num_minutes()
+            ));
+        }
+    }
+    if r.quarantine > 0 {
+        out.push(format!(
+            "quarantine: {} message(s) held (postdesk quarantine list)",
+            r.quarantine
+        ));
+    }
+    out
 }
 
 fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {

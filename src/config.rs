@@ -111,6 +111,9 @@ pub struct Config {
     /// VIP addresses or domains: their tickets start one priority step higher.
     pub vip: Vec<String>,
     pub schedule: Schedule,
+    /// A Prometheus text-format file the daemon rewrites every minute (for
+    /// node_exporter's textfile collector).
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -276,6 +279,8 @@ pub struct Imap {
     pub after: AfterIngest,
     /// Messages fetched, parsed and committed together (one fsync per batch).
     pub batch_size: usize,
+    /// `postdesk status` warns when no mail came for this long.
+    pub quiet_warning: Option<Duration>,
     pub timeout: Duration,
 }
 
@@ -490,6 +495,7 @@ struct RawConfig {
     max_message_bytes: Option<usize>,
     reopen_window: Option<DurationText>,
     trusted_authserv_id: Option<String>,
+    metrics_file: Option<PathBuf>,
     smtp: RawSmtp,
     #[serde(default)]
     outbox: RawOutbox,
@@ -626,6 +632,7 @@ struct RawMailbox {
     move_to: Option<String>,
     batch_size: Option<Spanned<usize>>,
     timeout: Option<DurationText>,
+    quiet_warning: Option<DurationText>,
 }
 
 struct Validator<'a> {
@@ -738,6 +745,7 @@ impl Validator<'_> {
             rules,
             vip: self.vip(raw.vip)?,
             schedule,
+            metrics_file: raw.metrics_file.map(|p| self.relative(&p)),
         })
     }
 
@@ -1278,6 +1286,7 @@ impl Validator<'_> {
                 after,
                 batch_size,
                 timeout: m.timeout.map_or(Duration::from_secs(60), |d| d.0),
+                quiet_warning: m.quiet_warning.map(|d| d.0),
             },
             name: MailboxName::new(name),
             address,

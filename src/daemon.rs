@@ -61,6 +61,38 @@ async fn scheduler(
     }
 }
 
+/// Rewrites the metrics file every minute (and once at start).
+async fn metrics_writer(
+    store: Store,
+    path: std::path::PathBuf,
+    stats: Arc<crate::metrics::Stats>,
+    mut shutdown: crate::shutdown::Shutdown,
+) {
+    loop {
+        let (store, path2, stats2) = (store.clone(), path.clone(), stats.clone());
+        let written = tokio::task::spawn_blocking(move || -> Result<(), String> {
+            let report = store
+                .reader()
+                .and_then(|r| r.status(&[]))
+                .map_err(|e| e.to_string())?;
+            crate::metrics::write(&path2, &crate::metrics::render(&report, &stats2))
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, path = %path.display(), "cannot write the metrics file")
+            }
+            Err(e) => tracing::warn!(error = %e, "metrics task failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            () = shutdown.requested() => return,
+        }
+    }
+}
+
 pub async fn run(
     cfg: Config,
     opts: Options,
@@ -106,10 +138,20 @@ pub async fn run(
         heartbeat.age() < std::time::Duration::from_secs(15)
     }));
 
+    let stats = Arc::new(crate::metrics::Stats::default());
+    if let Some(path) = cfg.metrics_file.clone() {
+        tasks.spawn(metrics_writer(
+            store.clone(),
+            path,
+            stats.clone(),
+            shutdown.clone(),
+        ));
+    }
     let ctx = imap::Context {
         engine,
         store: store.clone(),
         outbox_wake: wake,
+        stats,
     };
     let mut first_syncs = Vec::new();
     for mb in &cfg.mailboxes {

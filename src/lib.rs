@@ -20,6 +20,7 @@ pub mod classify;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod metrics;
 pub mod daemon;
 pub mod ingest;
 pub mod model;

@@ -452,6 +452,7 @@ fn do_run() -> Run {
                     prepared,
                 }],
                 last_uid: uid,
+                backlog: 0,
                 at: chrono::Utc::now(),
             };
             let out = rt

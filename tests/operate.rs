@@ -179,3 +179,60 @@ fn no_secret_in_logs_or_json_outputs() {
         );
     }
 }
+
+#[test]
+fn status_shows_mailbox_health_and_the_metrics_file_is_written() {
+    let inst = Instance::new(Setup {
+        extra_top: "metrics_file = \"metrics.prom\"".to_owned(),
+        mailbox_extra: "quiet_warning = \"2s\"".to_owned(),
+        ..Setup::default()
+    });
+    let d = inst.start();
+    let customer = unique("health", "customer.test");
+    smtp_send(
+        &customer,
+        &[&inst.support[0]],
+        &simple_mail(
+            &customer,
+            &inst.support[0],
+            "Health",
+            "x",
+            &new_message_id(),
+            "",
+        ),
+    );
+    let mut imap = Imap::login(&customer);
+    wait_until(Duration::from_secs(20), "acknowledgement", || {
+        (imap.count() == 1).then_some(())
+    });
+    let (ok, out, err) = inst.cli(&["status", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mb = &v["mailboxes"][0];
+    assert_eq!(mb["connected"], true);
+    assert_eq!(mb["mode"], "idle");
+    assert_eq!(mb["backlog"], 0);
+    assert!(mb["last_message_at"].is_string(), "{mb}");
+    assert_eq!(v["quarantine"], 0);
+    assert!(v.get("outbox_oldest").is_some());
+    // Quiet for longer than quiet_warning: status says so.
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_, text, _) = inst.cli(&["status"]);
+    assert!(text.contains("WARNING: mailbox mb0: no mail for"), "{text}");
+    assert!(text.contains("connected (idle)"), "{text}");
+    // The metrics file: written at start (and every minute); a restart rewrites it.
+    d.stop();
+    let _d = inst.start();
+    let path = inst.dir.path().join("metrics.prom");
+    let metrics = wait_until(Duration::from_secs(10), "metrics file", || {
+        std::fs::read_to_string(&path).ok()
+    });
+    for line in [
+        "postdesk_tickets_total 1",
+        "postdesk_messages_in_total 1",
+        "postdesk_quarantine_size 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    assert!(metrics.contains("# TYPE postdesk_mails_sent_total counter"));
+}

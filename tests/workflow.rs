@@ -696,6 +696,7 @@ fn every_transition_of_the_table_is_allowed_or_refused_with_an_event() {
                 raw,
             }],
             last_uid: postdesk::model::Uid(n),
+            backlog: 0,
             at: clock.now(),
         };
         rt.block_on(store.ingest(batch)).unwrap();

@@ -78,6 +78,8 @@ pub struct Context {
     pub store: Store,
     /// Woken after a commit that queued outgoing mail.
     pub outbox_wake: Arc<Notify>,
+    /// Ingest timings for the metrics file.
+    pub stats: Arc<crate::metrics::Stats>,
 }
 
 /// Exponential backoff between failed sessions.
@@ -246,7 +248,11 @@ async fn session(
     loop {
         last = sync(&mut s, cfg, ctx, uv, last, shutdown).await?;
         ctx.store
-            .record_sync(cfg.name.clone(), ctx.engine.clock().now())
+            .record_sync(
+                cfg.name.clone(),
+                if use_idle { "idle" } else { "poll" },
+                ctx.engine.clock().now(),
+            )
             .await?;
         if let Some(tx) = first_sync.take() {
             let _ = tx.send(());
@@ -326,6 +332,7 @@ async fn sync(
         s.uid_search(format!("UID {}:*", last.0 + 1)),
     )
     .await?;
+    let started = std::time::Instant::now();
     let mut uids: Vec<u32> = found.into_iter().filter(|u| *u > last.0).collect();
     uids.sort_unstable();
     if uids.is_empty() {
@@ -334,7 +341,9 @@ async fn sync(
     tracing::debug!(count = uids.len(), "new messages");
     let mut cursor = last;
     let mut pending: Option<InFlight> = None;
-    for chunk in uids.chunks(imap.batch_size) {
+    let total = uids.len();
+    for (n, chunk) in uids.chunks(imap.batch_size).enumerate() {
+        let backlog = total.saturating_sub((n + 1) * imap.batch_size) as u32;
         let fetched = fetch(s, imap.timeout, chunk).await?;
         let engine = ctx.engine.clone();
         let items = tokio::task::spawn_blocking(move || {
@@ -360,6 +369,7 @@ async fn sync(
             uidvalidity: uv,
             items,
             last_uid: Uid(*chunk.last().expect("chunks are never empty")),
+            backlog,
             at: ctx.engine.clock().now(),
         };
         let store = ctx.store.clone();
@@ -375,6 +385,7 @@ async fn sync(
     if let Some((job, done)) = pending.take() {
         cursor = finish(s, cfg, ctx, job, &done).await?;
     }
+    ctx.stats.record_sync(total, started.elapsed());
     Ok(cursor)
 }
 

@@ -113,6 +113,7 @@ enum Write {
     },
     RecordSync {
         mailbox: MailboxName,
+        mode: &'static str,
         at: DateTime<Utc>,
         reply: Reply<()>,
     },
@@ -345,13 +346,20 @@ impl Store {
         self.call(|reply| Write::RunDueJobs { now, reply }).await
     }
 
+    /// A sync finished: the session is up, in `mode` (`idle` or `poll`), nothing left.
     pub async fn record_sync(
         &self,
         mailbox: MailboxName,
+        mode: &'static str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.call(|reply| Write::RecordSync { mailbox, at, reply })
-            .await
+        self.call(|reply| Write::RecordSync {
+            mailbox,
+            mode,
+            at,
+            reply,
+        })
+        .await
     }
 
     /// Keeps the last error of a mailbox for `postdesk status`. The text must hold no secret.
@@ -494,8 +502,13 @@ fn writer_loop(conn: &mut Connection, engine: &Engine, rx: mpsc::Receiver<Write>
             Write::RunDueJobs { now, reply } => {
                 let _ = reply.send(in_tx(conn, |tx| engine.run_due_jobs(tx, now)));
             }
-            Write::RecordSync { mailbox, at, reply } => {
-                let _ = reply.send(in_tx(conn, |tx| tx.record_sync(&mailbox, at)));
+            Write::RecordSync {
+                mailbox,
+                mode,
+                at,
+                reply,
+            } => {
+                let _ = reply.send(in_tx(conn, |tx| tx.record_sync(&mailbox, mode, at)));
             }
             Write::RecordMailboxError {
                 mailbox,

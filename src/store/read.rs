@@ -106,6 +106,14 @@ pub struct MailboxStatus {
     pub last_sync_at: Option<String>,
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
+    /// A session is up (as the daemon last recorded; false after an error).
+    pub connected: bool,
+    /// `idle` or `poll`.
+    pub mode: Option<String>,
+    /// When the last message came in.
+    pub last_message_at: Option<String>,
+    /// Messages left on the server after the last batch.
+    pub backlog: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -128,6 +136,12 @@ pub struct StatusReport {
     pub messages: MessageCounts,
     pub tickets: i64,
     pub outbox: OutboxCounts,
+    /// When the oldest mail still waiting to be sent was queued.
+    pub outbox_oldest: Option<String>,
+    /// SLA deadlines breached so far.
+    pub sla_breaches: i64,
+    /// Things an operator should look at ("no mail for 130 minutes in support").
+    pub warnings: Vec<String>,
     /// Messages held in quarantine (not yet released).
     pub quarantine: i64,
 }
@@ -370,7 +384,8 @@ impl Reader {
 
     pub fn status(&self, configured: &[String]) -> Result<StatusReport, StoreError> {
         let mut st = self.conn.prepare(
-            "SELECT name, uidvalidity, last_uid, last_sync_at, last_error, last_error_at FROM mailboxes ORDER BY name",
+                        "SELECT name, uidvalidity, last_uid, last_sync_at, last_error, last_error_at, connected, mode,
+                last_message_at, backlog FROM mailboxes ORDER BY name",
         )?;
         let mut mailboxes: Vec<MailboxStatus> = st
             .query_map([], |r| {
@@ -381,6 +396,10 @@ impl Reader {
                     last_sync_at: r.get(3)?,
                     last_error: r.get(4)?,
                     last_error_at: r.get(5)?,
+                    connected: r.get(6)?,
+                    mode: r.get(7)?,
+                    last_message_at: r.get(8)?,
+                    backlog: r.get(9)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -393,6 +412,10 @@ impl Reader {
                     last_sync_at: None,
                     last_error: None,
                     last_error_at: None,
+                    connected: false,
+                    mode: None,
+                    last_message_at: None,
+                    backlog: 0,
                 });
             }
         }
@@ -429,11 +452,24 @@ impl Reader {
             [],
             |r| r.get(0),
         )?;
+        let outbox_oldest = self.conn.query_row(
+            "SELECT MIN(created_at) FROM outbox WHERE state IN ('queued', 'sending')",
+            [],
+            |r| r.get(0),
+        )?;
+        let sla_breaches = self.conn.query_row(
+            "SELECT COUNT(*) FROM sla_deadlines WHERE breached_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )?;
         Ok(StatusReport {
             mailboxes,
             messages,
             tickets,
             outbox,
+            outbox_oldest,
+            sla_breaches,
+            warnings: Vec::new(),
             quarantine,
         })
     }

@@ -4,7 +4,14 @@
 use rusqlite_migration::{Migrations, M};
 
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 const V1: &str = r#"
@@ -223,6 +230,15 @@ CREATE TRIGGER message_fts_insert AFTER INSERT ON messages BEGIN
     INSERT INTO message_fts (rowid, subject, text) VALUES (new.id, new.subject, substr(new.text, 1, 4000));
 END;
 INSERT INTO message_fts (rowid, subject, text) SELECT id, subject, substr(text, 1, 4000) FROM messages;
+"#;
+
+const V6: &str = r#"
+-- Mailbox health for `postdesk status` (issue 6): is a session up, IDLE or polling, when
+-- did the last message come, how many were left on the server after the last batch.
+ALTER TABLE mailboxes ADD COLUMN connected INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN mode TEXT;
+ALTER TABLE mailboxes ADD COLUMN last_message_at TEXT;
+ALTER TABLE mailboxes ADD COLUMN backlog INTEGER NOT NULL DEFAULT 0;
 "#;
 
 #[cfg(test)]

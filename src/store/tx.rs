@@ -692,6 +692,23 @@ impl<'c> Tx<'c> {
             .flatten())
     }
 
+    /// Notes that a batch brought mail, and how much is still waiting on the server.
+    pub fn record_batch(
+        &mut self,
+        mailbox: &MailboxName,
+        messages: usize,
+        backlog: u32,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut st = self.t.prepare_cached(
+            "UPDATE mailboxes SET backlog = ?2,
+                last_message_at = CASE WHEN ?3 > 0 THEN ?4 ELSE last_message_at END
+             WHERE name = ?1",
+        )?;
+        st.execute(params![mailbox.as_str(), backlog, messages as i64, ts(at)])?;
+        Ok(())
+    }
+
     /// Moves the cursor to (`uv`, `uid`); commits with the batch that it covers.
     pub fn advance_cursor(
         &mut self,
@@ -1033,12 +1050,13 @@ impl<'c> Tx<'c> {
     pub(super) fn record_sync(
         &mut self,
         mailbox: &MailboxName,
+        mode: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.t.execute(
-            "INSERT INTO mailboxes (name, last_sync_at) VALUES (?1, ?2)
-             ON CONFLICT(name) DO UPDATE SET last_sync_at = ?2, last_error = NULL",
-            params![mailbox.as_str(), ts(at)],
+                        "INSERT INTO mailboxes (name, last_sync_at, connected, mode, backlog) VALUES (?1, ?2, 1, ?3, 0)
+             ON CONFLICT(name) DO UPDATE SET last_sync_at = ?2, last_error = NULL, connected = 1, mode = ?3, backlog = 0",
+            params![mailbox.as_str(), ts(at), mode],
         )?;
         Ok(())
     }
@@ -1050,8 +1068,8 @@ impl<'c> Tx<'c> {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.t.execute(
-            "INSERT INTO mailboxes (name, last_error, last_error_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT(name) DO UPDATE SET last_error = ?2, last_error_at = ?3",
+                        "INSERT INTO mailboxes (name, last_error, last_error_at, connected) VALUES (?1, ?2, ?3, 0)
+             ON CONFLICT(name) DO UPDATE SET last_error = ?2, last_error_at = ?3, connected = 0",
             params![mailbox.as_str(), error, ts(at)],
         )?;
         Ok(())

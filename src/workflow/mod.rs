@@ -62,6 +62,8 @@ pub struct IngestBatch {
     pub items: Vec<Incoming>,
     /// Highest UID the batch covers (UIDs the server skipped are covered too).
     pub last_uid: Uid,
+    /// Messages still waiting on the server after this batch (for `postdesk status`).
+    pub backlog: u32,
     pub at: DateTime<Utc>,
 }
 
@@ -386,6 +388,7 @@ impl Engine {
             }
         }
         tx.advance_cursor(mb, batch.uidvalidity, batch.last_uid, batch.at)?;
+        tx.record_batch(mb, batch.items.len(), batch.backlog, batch.at)?;
         let keep = window_minutes(
             self.loop_protection
                 .per_recipient_window

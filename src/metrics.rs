@@ -1,0 +1,196 @@
+//! The Prometheus text file (`metrics_file`), rewritten every minute by the daemon for
+//! node_exporter's textfile collector. Written to a temporary file and renamed, mode 0644
+//! (the service's umask is 0077), so a reader never sees half a file.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::store::StatusReport;
+
+/// What the daemon measures in memory (the rest comes from the store).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Duration of the last IMAP sync that brought mail, per message, in microseconds:
+    /// fetch, parse, commit.
+    pub ingest_micros_per_message: AtomicU64,
+    /// Messages in that sync.
+    pub last_sync_messages: AtomicU64,
+}
+
+impl Stats {
+    pub fn record_sync(&self, messages: usize, elapsed: std::time::Duration) {
+        if messages == 0 {
+            return;
+        }
+        let per = elapsed.as_micros() / messages as u128;
+        self.ingest_micros_per_message
+            .store(per.min(u64::MAX as u128) as u64, Ordering::Relaxed);
+        self.last_sync_messages
+            .store(messages as u64, Ordering::Relaxed);
+    }
+}
+
+/// The file's text. Pure.
+pub fn render(s: &StatusReport, stats: &Stats) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, value) in samples {
+            out.push_str(&format!("{name}{labels} {value}\n"));
+        }
+    };
+    let one = |v: i64| vec![(String::new(), v.to_string())];
+    metric(
+        "postdesk_messages_in_total",
+        "counter",
+        "Incoming messages stored.",
+        one(s.messages.incoming),
+    );
+    metric(
+        "postdesk_messages_out_total",
+        "counter",
+        "Outgoing messages written.",
+        one(s.messages.outgoing),
+    );
+    metric(
+        "postdesk_tickets_total",
+        "counter",
+        "Tickets opened.",
+        one(s.tickets),
+    );
+    metric(
+        "postdesk_mails_sent_total",
+        "counter",
+        "Mails the SMTP server accepted.",
+        one(s.outbox.sent),
+    );
+    metric(
+        "postdesk_send_failures_total",
+        "counter",
+        "Mails refused for good.",
+        one(s.outbox.failed),
+    );
+    metric(
+        "postdesk_outbox_depth",
+        "gauge",
+        "Mails waiting to be sent.",
+        one(s.outbox.queued + s.outbox.sending),
+    );
+    metric(
+        "postdesk_quarantine_size",
+        "gauge",
+        "Messages held in quarantine.",
+        one(s.quarantine),
+    );
+    metric(
+        "postdesk_sla_breaches_total",
+        "counter",
+        "SLA deadlines breached.",
+        one(s.sla_breaches),
+    );
+    let label = |m: &str| format!("{{mailbox=\"{}\"}}", m.replace(['"', '\\', '\n'], "_"));
+    metric(
+        "postdesk_mailbox_connected",
+        "gauge",
+        "1 while the mailbox's IMAP session is up.",
+        s.mailboxes
+            .iter()
+            .map(|m| (label(&m.name), u8::from(m.connected).to_string()))
+            .collect(),
+    );
+    metric(
+        "postdesk_mailbox_backlog",
+        "gauge",
+        "Messages left on the server after the last batch.",
+        s.mailboxes
+            .iter()
+            .map(|m| (label(&m.name), m.backlog.to_string()))
+            .collect(),
+    );
+    let micros = stats.ingest_micros_per_message.load(Ordering::Relaxed);
+    metric(
+        "postdesk_ingest_seconds_per_message",
+        "gauge",
+        "Fetch, parse and commit time per message in the last sync that brought mail.",
+        vec![(String::new(), format!("{:.6}", micros as f64 / 1e6))],
+    );
+    out
+}
+
+/// Writes `text` to `path` atomically, mode 0644.
+pub fn write(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("metrics")
+    ));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MailboxStatus, MessageCounts, OutboxCounts};
+
+    #[test]
+    fn renders_prometheus_text() {
+        let s = StatusReport {
+            mailboxes: vec![MailboxStatus {
+                name: "support".into(),
+                uidvalidity: Some(1),
+                last_uid: 9,
+                last_sync_at: None,
+                last_error: None,
+                last_error_at: None,
+                connected: true,
+                mode: Some("idle".into()),
+                last_message_at: None,
+                backlog: 3,
+            }],
+            messages: MessageCounts {
+                incoming: 10,
+                outgoing: 7,
+            },
+            tickets: 5,
+            outbox: OutboxCounts {
+                queued: 2,
+                sending: 1,
+                sent: 4,
+                failed: 1,
+            },
+            outbox_oldest: None,
+            sla_breaches: 2,
+            warnings: vec![],
+            quarantine: 1,
+        };
+        let stats = Stats::default();
+        stats.record_sync(4, std::time::Duration::from_millis(2));
+        let text = render(&s, &stats);
+        for line in [
+            "postdesk_messages_in_total 10",
+            "postdesk_outbox_depth 3",
+            "postdesk_mailbox_connected{mailbox=\"support\"} 1",
+            "postdesk_mailbox_backlog{mailbox=\"support\"} 3",
+            "postdesk_ingest_seconds_per_message 0.000500",
+            "# TYPE postdesk_sla_breaches_total counter",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("postdesk.prom");
+        write(&path, &text).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+    }
+}
