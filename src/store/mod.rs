@@ -561,9 +561,11 @@ fn in_tx<T>(
     f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let t = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let out = {
+        let out = {
         let mut tx = Tx::new(&t);
-        f(&mut tx)?
+        let out = f(&mut tx)?;
+        tx.index_new_messages()?;
+        out
     };
     t.commit()?;
     Ok(out)

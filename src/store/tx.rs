@@ -930,6 +930,28 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
+        /// Indexes the messages written since the last call for full-text search, in one
+    /// statement (one FTS5 segment per transaction, see schema V5).
+    pub(super) fn index_new_messages(&mut self) -> Result<(), StoreError> {
+        let mut st = self.t.prepare_cached(
+            "SELECT last_id, (SELECT COALESCE(MAX(id), 0) FROM messages) FROM fts_state WHERE id = 1",
+        )?;
+        let (last, max): (i64, i64) = st.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if max <= last {
+            return Ok(());
+        }
+        let mut index = self.t.prepare_cached(
+            "INSERT INTO message_fts (rowid, subject, text)
+             SELECT id, subject, substr(text, 1, 800) FROM messages WHERE id > ?1 AND id <= ?2",
+        )?;
+        index.execute(params![last, max])?;
+        let mut mark = self
+            .t
+            .prepare_cached("UPDATE fts_state SET last_id = ?1 WHERE id = 1")?;
+        mark.execute([max])?;
+        Ok(())
+    }
+
     /// Tickets an agent holds now (new, open or pending).
     pub fn open_load(&mut self, agent: &str) -> Result<u32, StoreError> {
         let mut st = self.t.prepare_cached(
