@@ -62,6 +62,28 @@ pub enum Command {
         #[arg(long)]
         mailbox: String,
     },
+    /// Volume, response and resolution times, SLA compliance, satisfaction, agents,
+    /// the longest-open tickets and the problems that come back most often.
+    Report {
+        /// First day (YYYY-MM-DD, in [schedule] timezone); default 30 days ago.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, included; default today.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        queue: Option<String>,
+        /// day, week or month; default by the length of the period.
+        #[arg(long)]
+        by: Option<String>,
+        #[arg(long, conflicts_with_all = ["csv", "html"])]
+        json: bool,
+        #[arg(long, conflicts_with = "html")]
+        csv: bool,
+        /// Write one self-contained HTML page with charts to FILE.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
     /// A consistent copy of the database (SQLite online backup), safe while the daemon
     /// runs. Restore: stop the daemon, copy the file to data_dir/postdesk.db, start it.
     Backup { file: PathBuf },
@@ -199,6 +221,42 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             rules_test(&cli.config, &file, json.json)
         }
         Command::Deliver { mailbox } => Ok(deliver(&cli.config, &mailbox)),
+        Command::Report {
+            from,
+            to,
+            queue,
+            by,
+            json,
+            csv,
+            html,
+        } => {
+            let cfg = load(&cli.config)?;
+            let now = SystemClock.now();
+            let opts = crate::report::Options::from_flags(
+                &cfg,
+                &crate::report::Flags {
+                    from,
+                    to,
+                    queue,
+                    by,
+                },
+                now,
+            )?;
+            let r = crate::report::generate(&cfg, &cfg.db_path(), &opts, now)?;
+            if json {
+                return print_json(&r);
+            }
+            if csv {
+                print!("{}", crate::report::to_csv(&r));
+            } else if let Some(file) = html {
+                std::fs::write(&file, crate::report::to_html(&r))
+                    .with_context(|| format!("cannot write {}", file.display()))?;
+                println!("{} written", file.display());
+            } else {
+                print!("{}", crate::report::to_text(&r));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Backup { file } => {
             let cfg = load(&cli.config)?;
             reader(&cfg)?.backup(&file)?;

@@ -25,6 +25,7 @@ pub mod daemon;
 pub mod ingest;
 pub mod model;
 pub mod notify;
+pub mod report;
 pub mod parse;
 pub mod rules;
 pub mod schedule;

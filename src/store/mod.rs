@@ -11,6 +11,7 @@
 //! **Architecture invariant:** only `store` imports `rusqlite`.
 
 mod read;
+mod report;
 mod schema;
 mod tx;
 
@@ -24,6 +25,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use read::*;
+pub use report::*;
 pub use tx::*;
 
 use crate::model::Status;
