@@ -563,7 +563,7 @@ fn in_tx<T>(
     f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let t = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = {
+    let out = {
         let mut tx = Tx::new(&t);
         let out = f(&mut tx)?;
         tx.index_new_messages()?;

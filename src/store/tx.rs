@@ -930,7 +930,7 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-        /// Indexes the messages written since the last call for full-text search, in one
+    /// Indexes the messages written since the last call for full-text search, in one
     /// statement (one FTS5 segment per transaction, see schema V5).
     pub(super) fn index_new_messages(&mut self) -> Result<(), StoreError> {
         let mut st = self.t.prepare_cached(

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{transition_allowed, Engine, StatusChange};
 use crate::model::{Priority, Status, TicketId};
-use crate::store::{NewEvent, StoreError, Tx};
+use crate::store::{StoreError, Tx};
 
 /// One change to a ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +54,7 @@ impl Engine {
                 }
                 Change::Priority(p) => {
                     tx.set_priority(ticket, *p, at)?;
-                    event(
+                    self.event_change(
                         tx,
                         ticket,
                         at,
@@ -80,14 +80,14 @@ impl Engine {
                         return Err(StoreError::Refused(format!("no queue named {q:?}")));
                     }
                     tx.set_queue(ticket, q, at)?;
-                    event(tx, ticket, at, actor, "queue", Some(&t.queue), Some(q))?;
+                    self.event_change(tx, ticket, at, actor, "queue", Some(&t.queue), Some(q))?;
                     // The new queue's calendar and policy apply from now on.
                     self.sla_on_priority(tx, ticket, at)?;
                     done.push(format!("queue {q}"));
                 }
                 Change::AddTags(tags) => {
                     for tag in tx.add_tags(ticket, tags)? {
-                        event(tx, ticket, at, actor, "tag", None, Some(&tag))?;
+                        self.event_change(tx, ticket, at, actor, "tag", None, Some(&tag))?;
                     }
                     done.push(format!("tags {}", tags.join(" ")));
                 }
@@ -104,24 +104,4 @@ impl Engine {
         }
         Ok(done)
     }
-}
-
-fn event(
-    tx: &mut Tx<'_>,
-    ticket: TicketId,
-    at: DateTime<Utc>,
-    actor: &str,
-    kind: &str,
-    old: Option<&str>,
-    new: Option<&str>,
-) -> Result<(), StoreError> {
-    tx.append_event(&NewEvent {
-        ticket: Some(ticket),
-        at,
-        actor,
-        kind,
-        old,
-        new,
-        detail: None,
-    })
 }

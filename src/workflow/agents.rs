@@ -516,7 +516,7 @@ impl Engine {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn event_change(
+    pub(super) fn event_change(
         &self,
         tx: &mut Tx<'_>,
         ticket: TicketId,

@@ -367,6 +367,24 @@ impl Engine {
         {
             return Ok(());
         }
+        let context = minijinja::context! {
+            status => status.as_str(),
+            status_zh => status_text(status, Language::ZhCn),
+        };
+        self.queue_customer_notice(tx, t, OutboxKind::StatusChange, context, at)
+    }
+
+    /// An automatic mail to a ticket's requester about the ticket (status mail, survey),
+    /// threaded on what the customer has seen. The template gets `ticket`, `tag`,
+    /// `subject`, `queue_name`, `customer_name`, `customer_address`, plus `extra`.
+    pub(super) fn queue_customer_notice(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        kind: OutboxKind,
+        extra: minijinja::Value,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let Some(requester) = t.requester.clone() else {
             return Ok(());
         };
@@ -380,7 +398,7 @@ impl Engine {
             tx,
             t,
             Outgoing {
-                kind: OutboxKind::StatusChange,
+                kind,
                 language: t.language,
                 context: minijinja::context! {
                     ticket => t.id.get(),
@@ -389,8 +407,7 @@ impl Engine {
                     queue_name => &queue_name,
                     customer_name => customer_name,
                     customer_address => &requester,
-                    status => status.as_str(),
-                    status_zh => status_text(status, Language::ZhCn),
+                    ..extra
                 },
                 from_name: queue_name.clone(),
                 reply_to_support: false,

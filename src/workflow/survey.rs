@@ -10,10 +10,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::outgoing::Outgoing;
 use super::{Applied, Engine};
-use crate::model::{Audience, MessageRowId, OutboxKind, Status, TicketId};
-use crate::notify::{self, survey, Addressee};
+use crate::model::{MessageRowId, OutboxKind, Status, TicketId};
+use crate::notify::{self, survey};
 use crate::parse::Parsed;
 use crate::store::{NewEvent, StoreError, TicketRow, Tx};
 
@@ -40,9 +39,6 @@ impl Engine {
         t: &TicketRow,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let Some(requester) = t.requester.clone() else {
-            return Ok(());
-        };
         let support = self.support_address(t);
         let tag = notify::tag_token(&t.tag, t.id);
         let links: Vec<String> = (1..=5)
@@ -56,37 +52,8 @@ impl Engine {
                 )
             })
             .collect();
-        let queue_name = self.queue_name(t);
-        let references = tx.thread_chain(t.id)?;
-        let customer_name = t
-            .requester_name
-            .clone()
-            .unwrap_or_else(|| requester.split('@').next().unwrap_or("").to_owned());
-        self.queue_mail(
-            tx,
-            t,
-            Outgoing {
-                kind: OutboxKind::Survey,
-                language: t.language,
-                context: minijinja::context! {
-                    ticket => t.id.get(), tag => &tag, subject => &t.subject, queue_name => &queue_name,
-                    customer_name => customer_name, customer_address => &requester, links => links,
-                },
-                from_name: queue_name.clone(),
-                reply_to_support: false,
-                to: vec![Addressee {
-                    name: t.requester_name.clone(),
-                    address: requester,
-                }],
-                cc: Vec::new(),
-                in_reply_to: references.last().cloned(),
-                references,
-                attachments: Vec::new(),
-                audience: Audience::Customer,
-            },
-            at,
-        )?;
-        Ok(())
+        let extra = minijinja::context! { links => links };
+        self.queue_customer_notice(tx, t, OutboxKind::Survey, extra, at)
     }
 
     /// Records a survey answer carried by `parsed`, if it is one.
