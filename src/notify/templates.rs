@@ -185,6 +185,7 @@ pub fn sample_context() -> Value {
         first_response => "1h 05m",
         resolution => "2d 3h",
         rating => "4.5",
+        problems => vec!["printer offline (5)", "发票 (4)"],
     }
 }
 

@@ -495,7 +495,37 @@ impl Engine {
             if q.managers.is_empty() {
                 continue;
             }
-            let figures = tx.digest_figures(&q.name, since)?;
+            let mut figures = tx.digest_figures(&q.name, since)?;
+            // The period's figures are `postdesk report`'s (business time on the queue's
+            // calendar, the latest rating per ticket, recurring problems); the "now"
+            // counts (open, breached, at risk) come from the store. The report reads what
+            // is committed, on its own read-only connection.
+            let mut problems: Vec<String> = Vec::new();
+            let opts = crate::report::Options {
+                from: since,
+                to: now,
+                queue: Some(q.name.clone()),
+                by: crate::report::Period::Day,
+                tz: self.cfg.schedule.timezone,
+            };
+            match crate::report::generate(&self.cfg, &self.cfg.db_path(), &opts, now) {
+                Ok(r) => {
+                    figures.new = r.volume.total.new as i64;
+                    figures.first_response_median_secs = r.first_response.business.median_secs;
+                    figures.resolution_median_secs = r.resolution.business.median_secs;
+                    figures.ratings = r.satisfaction.responses as i64;
+                    figures.rating_average = r.satisfaction.average;
+                    problems = r
+                        .top_problems
+                        .iter()
+                        .take(3)
+                        .map(|p| format!("{} ({})", p.terms.join(" "), p.count))
+                        .collect();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, queue = %q.name, "digest: report figures unavailable; store counts used")
+                }
+            }
             let human = |s: Option<i64>| {
                 s.map(|s| crate::config::format_duration(Duration::from_secs(s.max(0) as u64)))
             };
@@ -506,6 +536,7 @@ impl Engine {
                 first_response => human(figures.first_response_median_secs),
                 resolution => human(figures.resolution_median_secs),
                 rating => figures.rating_average.map(|r| format!("{r:.1}")),
+                problems => problems,
             };
             let to = q
                 .managers
