@@ -932,16 +932,20 @@ fn deliver(path: &Path, mailbox: &str) -> ExitCode {
 
 fn deliver_inner(path: &Path, mailbox: &str) -> Result<()> {
     use std::io::Read as _;
+    // Read the message first, whatever happens next: an MTA that gets a broken pipe on
+    // its side may log a confusing error instead of our exit code.
+    let mut raw = Vec::new();
+    // Bounded before the configuration is known; `max_message_bytes` then sends anything
+    // larger than configured to quarantine.
+    std::io::stdin()
+        .lock()
+        .take(1 << 30)
+        .read_to_end(&mut raw)
+        .context("cannot read the message on stdin")?;
     let cfg = load(path)?;
     let Some(mb) = cfg.mailbox(mailbox) else {
         bail!("no [[mailbox]] named {mailbox:?} in {}", path.display());
     };
-    let mut raw = Vec::new();
-    std::io::stdin()
-        .lock()
-        .take(cfg.max_message_bytes as u64 + 1)
-        .read_to_end(&mut raw)
-        .context("cannot read the message on stdin")?;
     // Check the store first: building the engine would create a missing instance key,
     // and a message signed with a fresh key would never thread.
     if !cfg.db_path().exists() {
