@@ -11,7 +11,8 @@ use super::StoreError;
 use crate::model::{MailboxName, OutboxId, QuarantineId, Status, TicketId, Uid, UidValidity};
 
 pub struct Reader {
-    conn: Connection,
+    /// Shared with `store::report`, which reads under one transaction.
+    pub(super) conn: Connection,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,8 +1,8 @@
 //! The rows behind `postdesk report` (issue 6): read-only, three statements, no query per
 //! ticket.
 //!
-//! FIXME(#6): these would be `impl Reader` methods, but `Reader`'s connection is private to
-//! `read.rs`; [`ReportReader`] opens its own, the same way.
+//! [`ReportReader`] is a [`Reader`](super::Reader) that holds one read transaction open, so
+//! that its three statements see the same snapshot while the daemon keeps writing.
 //!
 //! In: a [`RowsQuery`] (the period, the previous period of equal length, an optional
 //! queue). Out: [`ReportRows`], plain rows that
@@ -23,11 +23,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rusqlite::types::ValueRef;
-use rusqlite::{params, Connection, OpenFlags, Row};
+use rusqlite::{params, Connection, Row};
 
 use super::{parse_ts, ts, StoreError};
 use crate::model::{Priority, Status, TicketId};
@@ -135,26 +134,18 @@ pub struct ReportReader {
     conn: Connection,
 }
 
+impl From<super::Reader> for ReportReader {
+    fn from(r: super::Reader) -> ReportReader {
+        ReportReader { conn: r.conn }
+    }
+}
+
 impl ReportReader {
     pub fn open(path: &Path) -> Result<ReportReader, StoreError> {
-        if !path.exists() {
-            return Err(StoreError::NotFound(format!(
-                "database {} (has `postdesk run` ever started?)",
-                path.display()
-            )));
-        }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        // Ends when the connection closes.
-        conn.execute_batch("BEGIN")?;
-        Ok(ReportReader { conn })
+        let reader = ReportReader::from(super::Reader::open(path)?);
+        // One snapshot for all three statements; it ends when the connection closes.
+        reader.conn.execute_batch("BEGIN")?;
+        Ok(reader)
     }
 
     /// Tickets created in either period, still open, or touched since `from`; in id order.
