@@ -34,20 +34,6 @@ fn parsed(raw: &[u8]) -> Parsed {
     parse::message(raw, 1 << 24).unwrap()
 }
 
-/// Waits for `n` messages in `who`'s INBOX; returns them parsed.
-fn wait_mail(who: &str, n: usize) -> Vec<Parsed> {
-    let mut imap = Imap::login(who);
-    wait_until(
-        Duration::from_secs(20),
-        &format!("{n} message(s) for {who}"),
-        || (imap.count() >= n).then_some(()),
-    );
-    inbox(who)
-        .into_iter()
-        .map(|(_, raw)| parsed(&raw))
-        .collect()
-}
-
 /// The customer writes; returns (ticket id, tag).
 fn customer_writes(d: &Desk, customer: &str, subject: &str, body: &str) -> (i64, String) {
     smtp_send(

@@ -12,19 +12,6 @@ use postdesk::clock::{Clock, ManualClock};
 use postdesk::model::{Status, TicketId};
 use postdesk::workflow::{transition_allowed, StatusChange};
 
-fn wait_mail(who: &str, n: usize) -> Vec<postdesk::parse::Parsed> {
-    let mut imap = Imap::login(who);
-    wait_until(
-        Duration::from_secs(20),
-        &format!("{n} message(s) for {who}"),
-        || (imap.count() >= n).then_some(()),
-    );
-    inbox(who)
-        .into_iter()
-        .map(|(_, raw)| postdesk::parse::message(&raw, 1 << 24).unwrap())
-        .collect()
-}
-
 fn ticket_of(inst: &Instance, customer: &str) -> postdesk::store::TicketSummary {
     wait_until(Duration::from_secs(20), "ticket", || {
         inst.tickets()
@@ -179,20 +166,27 @@ acknowledge = false
     assert_eq!(inst.tickets().len(), before, "rules test changes nothing");
 }
 
-#[test]
-fn round_robin_skips_an_agent_at_capacity() {
-    let a = unique("rr-a", "example.test");
-    let b = unique("rr-b", "example.test");
-    let c = unique("rr-c", "example.test");
+/// Three agents with `capacities` in a queue with `assignment`; `n` requests waiting in
+/// the mailbox when the daemon starts. Returns the instance and the assignees in ticket
+/// order.
+fn assign_in_order(strategy: &str, capacities: [u32; 3], n: usize) -> (Instance, Vec<String>) {
+    let addrs: Vec<String> = ["ann", "ben", "cat"]
+        .iter()
+        .map(|a| unique(a, "example.test"))
+        .collect();
     let inst = Instance::new(Setup {
-        queue_extra: "assignment = \"round-robin\"".to_owned(),
-        tail: agents_tail(&[("ann", &a, 1), ("ben", &b, 5), ("cat", &c, 5)]),
+        queue_extra: format!("assignment = \"{strategy}\""),
+        tail: agents_tail(&[
+            ("ann", &addrs[0], capacities[0]),
+            ("ben", &addrs[1], capacities[1]),
+            ("cat", &addrs[2], capacities[2]),
+        ]),
         ..Setup::default()
     });
-    let customer = unique("rr", "customer.test");
+    let customer = unique("assign", "customer.test");
     {
         let mut imap = Imap::login(&inst.support[0]);
-        for i in 0..5 {
+        for i in 0..n {
             imap.append(&simple_mail(
                 &customer,
                 &inst.support[0],
@@ -203,22 +197,31 @@ fn round_robin_skips_an_agent_at_capacity() {
             ));
         }
     }
-    let _d = inst.start();
-    wait_until(Duration::from_secs(20), "five tickets", || {
-        (inst.tickets().len() == 5).then_some(())
+    let d = inst.start();
+    wait_until(Duration::from_secs(20), "every ticket", || {
+        (inst.tickets().len() == n).then_some(())
     });
+    d.stop();
     let mut tickets = inst.tickets();
     tickets.sort_by_key(|t| t.id);
-    let order: Vec<&str> = tickets
-        .iter()
-        .map(|t| t.assignee.as_deref().unwrap_or("-"))
-        .collect();
-    // ann holds one ticket (her capacity) after the first: skipped from then on.
-    assert_eq!(order, ["ann", "ben", "cat", "ben", "cat"]);
     assert!(
         tickets.iter().all(|t| t.status == "open"),
         "assigned tickets are open"
     );
+    let order = tickets
+        .iter()
+        .map(|t| t.assignee.clone().unwrap_or_default())
+        .collect();
+    (inst, order)
+}
+
+#[test]
+fn round_robin_skips_an_agent_at_capacity() {
+    let (inst, order) = assign_in_order("round-robin", [1, 5, 5], 5);
+    // ann holds one ticket (her capacity) after the first: skipped from then on.
+    assert_eq!(order, ["ann", "ben", "cat", "ben", "cat"]);
+    let mut tickets = inst.tickets();
+    tickets.sort_by_key(|t| t.id);
     let ev = inst.events(tickets[1].id.get());
     assert!(
         ev.iter().any(|(k, n, d)| k == "assignee"
@@ -230,38 +233,7 @@ fn round_robin_skips_an_agent_at_capacity() {
 
 #[test]
 fn least_loaded_prefers_the_lowest_share_of_capacity() {
-    let a = unique("ll-a", "example.test");
-    let b = unique("ll-b", "example.test");
-    let c = unique("ll-c", "example.test");
-    let inst = Instance::new(Setup {
-        queue_extra: "assignment = \"least-loaded\"".to_owned(),
-        tail: agents_tail(&[("ann", &a, 2), ("ben", &b, 4), ("cat", &c, 8)]),
-        ..Setup::default()
-    });
-    let customer = unique("ll", "customer.test");
-    {
-        let mut imap = Imap::login(&inst.support[0]);
-        for i in 0..6 {
-            imap.append(&simple_mail(
-                &customer,
-                &inst.support[0],
-                &format!("Request {i}"),
-                "x",
-                &new_message_id(),
-                "",
-            ));
-        }
-    }
-    let _d = inst.start();
-    wait_until(Duration::from_secs(20), "six tickets", || {
-        (inst.tickets().len() == 6).then_some(())
-    });
-    let mut tickets = inst.tickets();
-    tickets.sort_by_key(|t| t.id);
-    let order: Vec<&str> = tickets
-        .iter()
-        .map(|t| t.assignee.as_deref().unwrap_or("-"))
-        .collect();
+    let (_, order) = assign_in_order("least-loaded", [2, 4, 8], 6);
     // Loads as shares: ann 0/2 ben 0/4 cat 0/8 -> ann; then ben, cat; cat (1/8 < 1/4 < 1/2);
     // ben 1/4 = cat 2/8, ben has fewer -> ben; then cat (2/8 < 2/4 = 1/2).
     assert_eq!(order, ["ann", "ben", "cat", "cat", "ben", "cat"]);

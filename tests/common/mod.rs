@@ -287,6 +287,20 @@ pub fn inbox(user: &str) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// Waits until `who`'s INBOX holds at least `n` messages; returns them all, parsed.
+pub fn wait_mail(who: &str, n: usize) -> Vec<postdesk::parse::Parsed> {
+    let mut imap = Imap::login(who);
+    wait_until(
+        Duration::from_secs(20),
+        &format!("{n} message(s) for {who}"),
+        || (imap.count() >= n).then_some(()),
+    );
+    inbox(who)
+        .into_iter()
+        .map(|(_, raw)| postdesk::parse::message(&raw, 1 << 24).expect("parseable mail"))
+        .collect()
+}
+
 // ---------------------------------------------------------------- config and daemon
 
 /// A test instance: its own data dir, support addresses, and config file.
