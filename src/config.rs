@@ -17,8 +17,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+use crate::calendar::{Calendar, Policy};
 use crate::model::{Language, MailboxName, Priority};
-use crate::workflow::sla::{Calendar, Policy};
 
 /// Where `postdesk` looks when neither `--config` nor `POSTDESK_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/postdesk/postdesk.toml";

@@ -1,36 +1,41 @@
 //! postdesk: an email-driven helpdesk daemon.
 //!
 //! One message's path (DESIGN.md "Flow of one message"), one module per stage, declared
-//! here in that order:
+//! here in that order; the shared vocabulary first, the edges last.
+//! - [`model`]: typed ids, states and event kinds that every stage shares.
 //! - [`config`]: the TOML file, checked with file, line and key in every error.
-//! - [`ingest`]: IMAP (IDLE, else polling) hands raw bytes in batches to the store.
-//! - [`parse`]: raw bytes → [`parse::Parsed`], every charset decoded.
-//! - [`classify`]: human, auto-reply, bounce, bulk or our own mail (loop protection).
-//! - [`thread`]: which ticket a message joins; signed Message-IDs; the subject tag.
-//! - [`agent`]: agents' command lines, quoted-history trimming, proof of the sender.
-//! - [`workflow`]: applies the decisions inside the ingest transaction; the lifecycle.
+//! - [`calendar`]: business calendars and SLA due times (pure time arithmetic).
+//! - [`key`]: the instance key and every HMAC made with it (Message-IDs, survey links).
+//! - [`ingest`]: IMAP (IDLE, else polling), the MTA pipe and imports hand over raw bytes.
+//! - [`mail`]: raw bytes → parsed, classified (loop protection), subject tags.
+//! - [`thread`]: which ticket a message joins (signed Message-IDs, tags, participants).
 //! - [`rules`]: routing rules, VIP bump, assignment choice.
+//! - [`agent`]: agents' command lines, quoted-history trimming, proof of the sender.
+//! - [`store`]: all SQL, a leaf; one write transaction at a time; read-only views.
+//! - [`workflow`]: applies the decisions inside one write; the lifecycle, SLA, jobs.
 //! - [`notify`]: templates, composed mail, surveys, the outbox sender over SMTP.
 //! - [`schedule`]: cron occurrences of the daemon's jobs (SLA sweep, auto-close, digests).
-//! - [`store`]: all SQL; one writer thread; read-only views for the CLI.
-//! - [`daemon`], [`cli`]: `postdesk run` and the other commands.
+//! - [`report`]: figures for managers from the store's rows.
+//! - [`daemon`], [`service`], [`metrics`], [`clock`], [`shutdown`]: `postdesk run`.
+//! - [`cli`]: the commands: parse flags, call the library, print.
 
-pub mod agent;
-pub mod classify;
-pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod daemon;
-pub mod ingest;
-pub mod metrics;
 pub mod model;
-pub mod notify;
-pub mod parse;
-pub mod report;
-pub mod rules;
-pub mod schedule;
-pub mod service;
-pub mod shutdown;
-pub mod store;
+pub mod config;
+pub mod calendar;
+pub mod key;
+pub mod ingest;
+pub mod mail;
 pub mod thread;
+pub mod rules;
+pub mod agent;
+pub mod store;
 pub mod workflow;
+pub mod notify;
+pub mod schedule;
+pub mod report;
+pub mod daemon;
+pub mod service;
+pub mod metrics;
+pub mod clock;
+pub mod shutdown;
+pub mod cli;

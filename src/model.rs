@@ -300,6 +300,54 @@ text_enum!(
     }
 );
 
+/// One deadline of a ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Deadline {
+    /// The first answer to the customer after the ticket opens.
+    FirstResponse,
+    /// The next answer after each customer message.
+    NextResponse,
+    /// Resolution; its clock pauses while the ticket is `pending`.
+    Resolution,
+}
+
+impl Deadline {
+    pub const ALL: [Deadline; 3] = [
+        Deadline::FirstResponse,
+        Deadline::NextResponse,
+        Deadline::Resolution,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Deadline::FirstResponse => "first_response",
+            Deadline::NextResponse => "next_response",
+            Deadline::Resolution => "resolution",
+        }
+    }
+}
+
+/// A text that is not a known deadline.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown deadline {0:?}")]
+pub struct UnknownDeadline(pub String);
+
+impl FromStr for Deadline {
+    type Err = UnknownDeadline;
+    fn from_str(s: &str) -> Result<Deadline, UnknownDeadline> {
+        Deadline::ALL
+            .into_iter()
+            .find(|it| it.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownDeadline(s.to_owned()))
+    }
+}
+
+impl fmt::Display for Deadline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

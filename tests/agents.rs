@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use postdesk::parse::{self, Parsed};
+use postdesk::mail::parse::{self, Parsed};
 
 /// An instance with two agents (alice, bob) in its queue.
 struct Desk {

@@ -30,10 +30,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use postdesk::classify::{self, Class, Identity};
 use postdesk::clock::SystemClock;
+use postdesk::mail::classify::{self, Class, Identity};
+use postdesk::mail::parse::{self, Parsed};
 use postdesk::model::{MailboxName, Uid, UidValidity};
-use postdesk::parse::{self, Parsed};
 use postdesk::store::{Store, TicketFilter};
 use postdesk::workflow::{BatchOutcome, Engine, Incoming, IngestBatch};
 

@@ -24,11 +24,8 @@ use sha2::{Digest, Sha256};
 
 pub use templates::{TemplateError, Templates};
 
+use crate::mail::parse::Person;
 use crate::model::{Language, MessageId, OutboxKind, TicketId};
-use crate::parse::Person;
-
-/// Our loop header: mail carrying it is our own and is never answered (invariant 3).
-pub const LOOP_HEADER: &str = "X-Postdesk-Loop";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
@@ -119,66 +116,6 @@ pub struct AckInput<'a> {
     pub at: DateTime<Utc>,
 }
 
-/// `[ACME #42]`
-pub fn tag_token(tag: &str, ticket: TicketId) -> String {
-    format!("[{tag} #{ticket}]")
-}
-
-/// The subject without reply prefixes or our tags, for a new ticket's title and
-/// `Thread-Topic`.
-pub fn clean_subject(subject: &str, tags: &[String]) -> String {
-    let mut s = subject.trim().to_owned();
-    loop {
-        let before = s.len();
-        s = strip_reply_prefix(&s).to_owned();
-        for tag in tags {
-            if let Some(id) = crate::thread::find_tag(&s, tag) {
-                let token = tag_token(tag, id);
-                if let Some(rest) = s.strip_prefix(&token) {
-                    s = rest.trim().to_owned();
-                }
-            }
-        }
-        if s.len() == before {
-            break;
-        }
-    }
-    if s.is_empty() {
-        "(no subject)".to_owned()
-    } else {
-        s
-    }
-}
-
-/// Strips one `Re:`-style prefix (any common language, ASCII or full-width colon).
-pub fn strip_reply_prefix(s: &str) -> &str {
-    const PREFIXES: [&str; 14] = [
-        "re", "aw", "sv", "vs", "antw", "wg", "fw", "fwd", "tr", "回复", "答复", "转发", "回覆",
-        "轉寄",
-    ];
-    let t = s.trim_start();
-    for p in PREFIXES {
-        if t.len() >= p.len() && t.is_char_boundary(p.len()) && t[..p.len()].eq_ignore_ascii_case(p)
-        {
-            let rest = t[p.len()..].trim_start();
-            // `Re[2]:` as some clients write it.
-            let rest = match rest.strip_prefix('[') {
-                Some(r) => match r.find(']') {
-                    Some(end) if r[..end].chars().all(|c| c.is_ascii_digit()) => {
-                        r[end + 1..].trim_start()
-                    }
-                    _ => rest,
-                },
-                None => rest,
-            };
-            if let Some(r) = rest.strip_prefix(':').or_else(|| rest.strip_prefix('：')) {
-                return r.trim_start();
-            }
-        }
-    }
-    t
-}
-
 /// Renders and builds the acknowledgement for a new ticket.
 pub fn compose_acknowledgement(
     templates: &Templates,
@@ -192,7 +129,7 @@ pub fn compose_acknowledgement(
             language: a.language,
             context: minijinja::context! {
                 ticket => a.ticket.get(),
-                tag => tag_token(a.tag, a.ticket),
+                tag => crate::mail::subject::tag_token(a.tag, a.ticket),
                 subject => a.subject,
                 queue_name => a.queue_name,
                 customer_name => customer_name,
@@ -333,7 +270,7 @@ macro_rules! text_header {
 }
 
 text_header!(AutoSubmitted, "Auto-Submitted");
-text_header!(PostdeskLoop, "X-Postdesk-Loop");
+text_header!(PostdeskLoop, "X-Postdesk-Loop"); // crate::mail::headers::LOOP_HEADER
 text_header!(ThreadTopic, "Thread-Topic");
 text_header!(ThreadIndex, "Thread-Index");
 
@@ -344,26 +281,9 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
-    fn clean_subject_strips_prefixes_and_tags() {
-        let tags = vec!["ACME".to_owned()];
-        for (input, want) in [
-            ("Printer offline", "Printer offline"),
-            ("Re: Printer offline", "Printer offline"),
-            ("RE: AW: Fwd: Printer offline", "Printer offline"),
-            ("回复：打印机", "打印机"),
-            ("Re: [ACME #4] Printer", "Printer"),
-            ("Re[2]: x", "x"),
-            ("Regarding the invoice", "Regarding the invoice"),
-            ("", "(no subject)"),
-        ] {
-            assert_eq!(clean_subject(input, &tags), want, "{input}");
-        }
-    }
-
-    #[test]
     fn acknowledgement_has_threading_and_loop_headers() {
         let templates = Templates::load(None).unwrap();
-        let key = crate::thread::InstanceKey::from_bytes(b"0123456789abcdef0123456789abcdef");
+        let key = crate::key::InstanceKey::from_bytes(b"0123456789abcdef0123456789abcdef");
         let mid = key.message_id(
             "helpdesk.example.test",
             TicketId::new(42),
@@ -398,7 +318,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.subject, "[ACME #42] Printer offline");
-        let parsed = crate::parse::message(&c.raw, 1 << 20).unwrap();
+        let parsed = crate::mail::parse::message(&c.raw, 1 << 20).unwrap();
         assert_eq!(parsed.subject, "[ACME #42] Printer offline");
         assert_eq!(parsed.message_id, mid);
         assert_eq!(parsed.in_reply_to, vec![refs[1].clone()]);
@@ -443,7 +363,7 @@ mod tests {
             },
         )
         .unwrap();
-        let parsed = crate::parse::message(&c.raw, 1 << 20).unwrap();
+        let parsed = crate::mail::parse::message(&c.raw, 1 << 20).unwrap();
         assert_eq!(parsed.subject, "[ACME #7] 打印机无法连接");
         assert!(parsed.text.contains("感谢您联系客服"), "{}", parsed.text);
     }

@@ -6,38 +6,33 @@
 //!   be altered or forged. [`parse_address`] reads one back; the caller verifies the mac.
 //! - A plain reply to the survey counts too when its first line is a rating:
 //!   [`rating_from_text`] reads `5`, `5 stars`, `★★★★`, `excellent`, `非常满意`…
-//! - Pure: no I/O.
+//! - Pure: no I/O; the macs come from [`InstanceKey`].
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
-
+use crate::key::InstanceKey;
 use crate::model::TicketId;
 
 /// What comes after `+` in a survey address.
 const PREFIX: &str = "csat-";
-const MAC_HEX_LEN: usize = 12;
-
-/// The mac of (ticket, rating) with `key`.
-pub fn mac(key: &[u8], ticket: TicketId, rating: u8) -> String {
-    let mut m =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes a key of any length");
-    m.update(format!("csat.{}.{rating}", ticket.get()).as_bytes());
-    hex::encode(m.finalize().into_bytes())[..MAC_HEX_LEN].to_owned()
-}
 
 /// `support+csat-42-5-<mac>@example.com` for `support@example.com`.
-pub fn address(support: &str, key: &[u8], ticket: TicketId, rating: u8) -> String {
+pub fn address(support: &str, key: &InstanceKey, ticket: TicketId, rating: u8) -> String {
     let (local, domain) = support.rsplit_once('@').unwrap_or((support, ""));
     let local = local.split('+').next().unwrap_or(local);
     format!(
         "{local}+{PREFIX}{}-{rating}-{}@{domain}",
         ticket.get(),
-        mac(key, ticket, rating)
+        key.survey_mac(ticket, rating)
     )
 }
 
 /// A `mailto:` link with a prefilled subject.
-pub fn link(support: &str, key: &[u8], ticket: TicketId, rating: u8, subject: &str) -> String {
+pub fn link(
+    support: &str,
+    key: &InstanceKey,
+    ticket: TicketId,
+    rating: u8,
+    subject: &str,
+) -> String {
     format!(
         "mailto:{}?subject={}",
         address(support, key, ticket, rating),
@@ -87,17 +82,8 @@ pub fn parse_address(address: &str) -> Option<Answer> {
 
 /// True when `answer` carries the right mac for its ticket and rating (and the rating is
 /// one of 1..=5).
-pub fn verify(key: &[u8], answer: &Answer) -> bool {
-    if !(1..=5).contains(&answer.rating) {
-        return false;
-    }
-    let want = mac(key, answer.ticket, answer.rating);
-    want.len() == answer.mac.len()
-        && want
-            .bytes()
-            .zip(answer.mac.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+pub fn verify(key: &InstanceKey, answer: &Answer) -> bool {
+    (1..=5).contains(&answer.rating) && key.verify_survey(answer.ticket, answer.rating, &answer.mac)
 }
 
 /// A rating from the first non-empty line of a reply: `5`, `5/5`, `4 stars`, `★★★`,
@@ -162,24 +148,24 @@ pub fn rating_from_text(text: &str) -> Option<u8> {
 mod tests {
     use super::*;
 
-    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
-
     #[test]
     fn addresses_round_trip_and_resist_forgery() {
+        let key = InstanceKey::from_bytes(b"0123456789abcdef0123456789abcdef");
+        let key = &key;
         let t = TicketId::new(42);
-        let a = address("support@example.test", KEY, t, 4);
+        let a = address("support@example.test", key, t, 4);
         assert!(a.starts_with("support+csat-42-4-"), "{a}");
         let answer = parse_address(&a).unwrap();
         assert_eq!((answer.ticket, answer.rating), (t, 4));
-        assert!(verify(KEY, &answer));
+        assert!(verify(key, &answer));
         // Changing the rating or the ticket in a link breaks it.
         let forged = parse_address(&a.replace("-42-4-", "-42-5-")).unwrap();
-        assert!(!verify(KEY, &forged));
+        assert!(!verify(key, &forged));
         let forged = parse_address(&a.replace("-42-4-", "-43-4-")).unwrap();
-        assert!(!verify(KEY, &forged));
+        assert!(!verify(key, &forged));
         assert_eq!(parse_address("support@example.test"), None);
         assert_eq!(parse_address("support+comment@example.test"), None);
-        let l = link("support@example.test", KEY, t, 5, "Rating 5 [ACME #42]");
+        let l = link("support@example.test", key, t, 5, "Rating 5 [ACME #42]");
         assert!(l.starts_with("mailto:support+csat-42-5-"), "{l}");
         assert!(
             l.ends_with("?subject=Rating%205%20%5BACME%20%2342%5D"),

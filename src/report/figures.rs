@@ -9,10 +9,11 @@ use super::{
     OpenTicket, Options, Percentiles, PeriodCounts, QueueCounts, QueueTimes, Report, Satisfaction,
     SlaRow, Times, Volume,
 };
+use crate::calendar::Calendar;
 use crate::config::Config;
+use crate::model::Deadline;
 use crate::model::{Status, TicketId};
 use crate::store::{ts, EventKind, ReportEvent, ReportRows, ReportTicket};
-use crate::workflow::sla::{Calendar, Deadline};
 
 /// Statuses in which a ticket is still being worked.
 const OPEN: [Status; 3] = [Status::New, Status::Open, Status::Pending];

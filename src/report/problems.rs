@@ -40,7 +40,7 @@ pub const TOP: usize = 10;
 pub const TERMS: usize = 10;
 /// How many of a ticket's strongest words may be its key.
 pub const KEY_FROM: usize = 3;
-/// `notify::clean_subject` of an empty subject.
+/// `mail::subject::clean_subject` of an empty subject.
 const NO_SUBJECT: &str = "(no subject)";
 /// Words shown per group.
 const SHOWN: usize = 5;
@@ -312,7 +312,7 @@ pub(crate) fn top(cfg: &Config, tickets: &[ReportTicket], opts: &Options) -> Vec
         .iter()
         .map(|t| {
             let mut subject =
-                crate::notify::clean_subject(t.subject.as_deref().unwrap_or(""), &tags);
+                crate::mail::subject::clean_subject(t.subject.as_deref().unwrap_or(""), &tags);
             // What a ticket without a subject is called; its words are no problem.
             if subject == NO_SUBJECT {
                 subject.clear();

@@ -4,12 +4,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{parse_ts, ts, StoreError};
+use crate::mail::parse::{Parsed, Person};
 use crate::model::{
     Audience, Language, MailboxName, MessageId, MessageRowId, OutboxId, OutboxKind, Priority,
     QuarantineId, Status, TicketId, Uid, UidValidity,
 };
-use crate::parse::{Parsed, Person};
-use crate::thread::{Lookup, TicketFacts};
 
 /// A write transaction; see the module doc of `store`.
 pub struct Tx<'c> {
@@ -1213,22 +1212,5 @@ impl<'c> Tx<'c> {
             )?,
         };
         Ok(n)
-    }
-}
-
-/// The thread stage's read-only questions, answered inside the ingest transaction so that
-/// a reply in the same batch as its first message finds the new ticket.
-impl Lookup for Tx<'_> {
-    fn ticket(&mut self, id: TicketId) -> Option<TicketFacts> {
-        self.ticket_row(id).ok().flatten().map(|t| TicketFacts {
-            id,
-            requester: t.requester,
-        })
-    }
-    fn ticket_of_message(&mut self, id: &MessageId) -> Option<TicketId> {
-        self.message_by_id(id).ok().flatten().and_then(|(_, t)| t)
-    }
-    fn is_participant(&mut self, ticket: TicketId, address: &str) -> bool {
-        self.participant(ticket, address).unwrap_or(false)
     }
 }

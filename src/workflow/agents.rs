@@ -21,9 +21,9 @@ use super::outgoing::Outgoing;
 use super::{transition_allowed, Applied, Engine};
 use crate::agent::commands::{split_commands, Assignee, Command, CommandError};
 use crate::config::Agent;
+use crate::mail::parse::Parsed;
 use crate::model::{Audience, MessageRowId, OutboxKind, Status, TicketId};
-use crate::notify::{self, Addressee};
-use crate::parse::Parsed;
+use crate::notify::Addressee;
 use crate::store::{NewEvent, StoreError, TicketRow, Tx};
 
 impl Engine {
@@ -75,7 +75,7 @@ impl Engine {
                     )?;
                 }
                 let context = minijinja::context! {
-                    tag => notify::tag_token(&t.tag, t.id), subject => &t.subject,
+                    tag => crate::mail::subject::tag_token(&t.tag, t.id), subject => &t.subject,
                     agent_name => &agent.display_name, reason => &reason, commands => &lines,
                 };
                 self.mail_agent(
@@ -121,7 +121,7 @@ impl Engine {
                 .map(|e| minijinja::context! { line => &e.line, reason => &e.reason })
                 .collect();
             let context = minijinja::context! {
-                tag => notify::tag_token(&t.tag, t.id), subject => &t.subject,
+                tag => crate::mail::subject::tag_token(&t.tag, t.id), subject => &t.subject,
                 agent_name => &agent.display_name, refused => refused_ctx, accepted => accepted,
             };
             self.mail_agent(
@@ -417,7 +417,7 @@ impl Engine {
                 kind: OutboxKind::Answer,
                 language: t.language,
                 context: minijinja::context! {
-                    ticket => t.id.get(), tag => notify::tag_token(&t.tag, t.id), subject => &t.subject,
+                    ticket => t.id.get(), tag => crate::mail::subject::tag_token(&t.tag, t.id), subject => &t.subject,
                     queue_name => &queue_name, answer => body, agent_name => &agent.display_name,
                 },
                 from_name: queue_name.clone(),

@@ -17,7 +17,6 @@ pub mod admin;
 mod agents;
 mod outgoing;
 pub mod routing;
-pub mod sla;
 mod survey;
 mod timed;
 
@@ -28,16 +27,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::classify::{self, Class, Identity};
 use crate::clock::Clock;
 use crate::config::{Agent, Config, LoopProtection};
+use crate::key::{self, InstanceKey};
+use crate::mail::classify::{self, Class, Identity};
+use crate::mail::parse::{self, Parsed, Unusable};
 use crate::model::{
     Language, MailboxName, MessageRowId, QuarantineId, Status, TicketId, Uid, UidValidity,
 };
 use crate::notify::{self, Templates};
-use crate::parse::{self, Parsed, Unusable};
 use crate::store::{NewEvent, NewIncoming, NewQuarantine, NewTicket, StoreError, Tx};
-use crate::thread::{self, InstanceKey, Placement};
+use crate::thread::{self, Placement};
 
 /// A message after the pure stages: parsed and classified, off the writer thread.
 #[derive(Debug, Clone)]
@@ -241,7 +241,7 @@ pub enum Delivered {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
-    Key(#[from] thread::KeyError),
+    Key(#[from] key::KeyError),
     #[error(transparent)]
     Templates(#[from] notify::TemplateError),
 }
@@ -584,7 +584,8 @@ impl Engine {
         p: &Prepared,
         at: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
-        let mut ticket = match thread::place(&p.parsed, &self.key, &self.tags, tx) {
+        let mut facts = Facts { tx, agents: &[] };
+        let mut ticket = match thread::place(&p.parsed, &self.key, &self.tags, &mut facts)? {
             Placement::Existing { ticket, .. } => Some(ticket),
             Placement::New { .. } => None,
         };
@@ -597,7 +598,10 @@ impl Engine {
                 ticket = ticket.or_else(|| self.key.verify(orig).map(|(t, _)| t));
             }
         }
-        let ticket = ticket.filter(|t| tx.ticket_row(*t).ok().flatten().is_some());
+        let ticket = match ticket {
+            Some(t) if tx.ticket_row(t)?.is_some() => Some(t),
+            _ => None,
+        };
         if let Class::Bounce(b) = &p.class {
             self.record_bounce(tx, b, ticket, at)?;
         }
@@ -623,7 +627,7 @@ impl Engine {
     fn record_bounce(
         &self,
         tx: &mut Tx<'_>,
-        b: &crate::classify::Bounce,
+        b: &crate::mail::classify::Bounce,
         ticket: Option<TicketId>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -754,11 +758,11 @@ impl Engine {
             parsed,
             &self.key,
             &self.tags,
-            &mut WithAgents {
+            &mut Facts {
                 tx,
                 agents: &self.agents,
             },
-        );
+        )?;
         let agent = parsed.from.as_ref().and_then(|f| {
             self.agents
                 .iter()
@@ -851,7 +855,7 @@ impl Engine {
         } else {
             queue.map_or(Language::En, |q| q.language)
         };
-        let subject = notify::clean_subject(&parsed.subject, &self.tags);
+        let subject = crate::mail::subject::clean_subject(&parsed.subject, &self.tags);
         let flagged = linked.as_ref().filter(|l| l.2).map(|l| l.1.as_str());
         let ticket = tx.create_ticket(&NewTicket {
             tag: &mb.tag,
@@ -975,25 +979,38 @@ impl Engine {
     }
 }
 
-/// The store's answers for the thread stage, with every configured agent counted as a
-/// participant of every ticket (invariant 4: requester, Cc, agent).
-struct WithAgents<'t, 'c> {
+/// The store's answers for the thread stage, inside the ingest transaction (so that a
+/// reply in the same batch as its first message finds the new ticket), with every
+/// configured agent counted as a participant of every ticket (invariant 4: requester,
+/// Cc, agent). Automatic mail is placed with no agents.
+struct Facts<'t, 'c> {
     tx: &'t mut Tx<'c>,
     agents: &'t [Agent],
 }
 
-impl thread::Lookup for WithAgents<'_, '_> {
-    fn ticket(&mut self, id: TicketId) -> Option<thread::TicketFacts> {
-        thread::Lookup::ticket(self.tx, id)
+impl thread::Lookup for Facts<'_, '_> {
+    type Error = StoreError;
+    fn ticket(&mut self, id: TicketId) -> Result<Option<thread::TicketFacts>, StoreError> {
+        Ok(self.tx.ticket_row(id)?.map(|t| thread::TicketFacts {
+            id,
+            requester: t.requester,
+        }))
     }
-    fn ticket_of_message(&mut self, id: &crate::model::MessageId) -> Option<TicketId> {
-        thread::Lookup::ticket_of_message(self.tx, id)
+    fn ticket_of_message(
+        &mut self,
+        id: &crate::model::MessageId,
+    ) -> Result<Option<TicketId>, StoreError> {
+        Ok(self.tx.message_by_id(id)?.and_then(|(_, t)| t))
     }
-    fn is_participant(&mut self, ticket: TicketId, address: &str) -> bool {
-        self.agents
+    fn is_participant(&mut self, ticket: TicketId, address: &str) -> Result<bool, StoreError> {
+        if self
+            .agents
             .iter()
             .any(|a| a.addresses.iter().any(|x| x == address))
-            || thread::Lookup::is_participant(self.tx, ticket, address)
+        {
+            return Ok(true);
+        }
+        self.tx.participant(ticket, address)
     }
 }
 

@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 
 use super::{Engine, SYSTEM};
 use crate::config::Agent;
+use crate::mail::parse::{self, Parsed};
 use crate::model::{Audience, Language, MessageId, MessageRowId, OutboxKind, Status};
 use crate::notify::{self, Addressee, AttachmentData, Mail, ThreadInfo};
-use crate::parse::{self, Parsed};
 use crate::store::{NewEvent, NewOutbox, NewOutgoing, StoreError, TicketRow, Tx};
 
 /// Relays carry the customer's attachments up to this many bytes in all.
@@ -236,7 +236,7 @@ impl Engine {
                 language: t.language,
                 context: minijinja::context! {
                     ticket => t.id.get(),
-                    tag => notify::tag_token(&t.tag, t.id),
+                    tag => crate::mail::subject::tag_token(&t.tag, t.id),
                     subject => &t.subject,
                     queue_name => &queue_name,
                     customer_name => notify::display_name(customer),
@@ -310,7 +310,7 @@ impl Engine {
         let language = self.queue_language(t);
         let context = minijinja::context! {
             ticket => t.id.get(),
-            tag => notify::tag_token(&t.tag, t.id),
+            tag => crate::mail::subject::tag_token(&t.tag, t.id),
             subject => &t.subject,
             queue_name => &queue_name,
             customer_name => &customer_name,
@@ -402,7 +402,7 @@ impl Engine {
                 language: t.language,
                 context: minijinja::context! {
                     ticket => t.id.get(),
-                    tag => notify::tag_token(&t.tag, t.id),
+                    tag => crate::mail::subject::tag_token(&t.tag, t.id),
                     subject => &t.subject,
                     queue_name => &queue_name,
                     customer_name => customer_name,

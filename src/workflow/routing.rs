@@ -11,8 +11,8 @@
 use chrono::{DateTime, Utc};
 
 use super::Engine;
+use crate::mail::parse::Parsed;
 use crate::model::{Language, Priority, Status, TicketId};
-use crate::parse::Parsed;
 use crate::rules::{self, Assign, RuleInput, Strategy};
 use crate::store::{NewEvent, StoreError, Tx};
 
@@ -32,7 +32,7 @@ pub(super) struct Route {
 /// What the rules see of a message.
 pub fn rule_input(parsed: &Parsed) -> RuleInput<'_> {
     let writes_chinese =
-        crate::parse::has_cjk(&parsed.subject) || crate::parse::has_cjk(&parsed.text);
+        crate::mail::parse::has_cjk(&parsed.subject) || crate::mail::parse::has_cjk(&parsed.text);
     RuleInput {
         subject: &parsed.subject,
         text: &parsed.text,

@@ -11,9 +11,9 @@
 use chrono::{DateTime, Utc};
 
 use super::{Applied, Engine};
+use crate::mail::parse::Parsed;
 use crate::model::{MessageRowId, OutboxKind, Status, TicketId};
-use crate::notify::{self, survey};
-use crate::parse::Parsed;
+use crate::notify::survey;
 use crate::store::{NewEvent, StoreError, TicketRow, Tx};
 
 impl Engine {
@@ -40,17 +40,9 @@ impl Engine {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let support = self.support_address(t);
-        let tag = notify::tag_token(&t.tag, t.id);
+        let tag = crate::mail::subject::tag_token(&t.tag, t.id);
         let links: Vec<String> = (1..=5)
-            .map(|r| {
-                survey::link(
-                    &support,
-                    self.key.as_bytes(),
-                    t.id,
-                    r,
-                    &format!("Rating {r} {tag}"),
-                )
-            })
+            .map(|r| survey::link(&support, &self.key, t.id, r, &format!("Rating {r} {tag}")))
             .collect();
         let extra = minijinja::context! { links => links };
         self.queue_customer_notice(tx, t, OutboxKind::Survey, extra, at)
@@ -78,7 +70,7 @@ impl Engine {
             if tx.ticket_row(answer.ticket)?.is_none() {
                 continue;
             }
-            if !survey::verify(self.key.as_bytes(), &answer) {
+            if !survey::verify(&self.key, &answer) {
                 self.on_ticket(tx, row, answer.ticket, at)?;
                 tx.append_event(&NewEvent {
                     ticket: Some(answer.ticket),

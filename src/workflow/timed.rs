@@ -17,11 +17,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::outgoing::{status_text, Outgoing};
-use super::sla::{self, Deadline, Standing};
 use super::Engine;
+use crate::calendar::{self as sla, Standing};
 use crate::config::Queue;
+use crate::model::Deadline;
 use crate::model::{Audience, Language, OutboxKind, Priority, Status, TicketId};
-use crate::notify::{self, Addressee};
+use crate::notify::Addressee;
 use crate::schedule::{self, Job};
 use crate::store::{DeadlineRow, NewEvent, StoreError, TicketRow, Tx};
 
@@ -326,7 +327,7 @@ impl Engine {
         };
         minijinja::context! {
             ticket => t.id.get(),
-            tag => notify::tag_token(&t.tag, t.id),
+            tag => crate::mail::subject::tag_token(&t.tag, t.id),
             subject => &t.subject,
             queue_name => &q.display_name,
             deadline => row.deadline.replace('_', " "),

@@ -281,14 +281,14 @@ pub fn inbox(user: &str) -> Vec<(String, Vec<u8>)> {
         .fetch_all()
         .into_iter()
         .map(|raw| {
-            let p = postdesk::parse::message(&raw, 64 << 20).expect("parseable mail");
+            let p = postdesk::mail::parse::message(&raw, 64 << 20).expect("parseable mail");
             (p.subject, raw)
         })
         .collect()
 }
 
 /// Waits until `who`'s INBOX holds at least `n` messages; returns them all, parsed.
-pub fn wait_mail(who: &str, n: usize) -> Vec<postdesk::parse::Parsed> {
+pub fn wait_mail(who: &str, n: usize) -> Vec<postdesk::mail::parse::Parsed> {
     let mut imap = Imap::login(who);
     wait_until(
         Duration::from_secs(20),
@@ -297,7 +297,7 @@ pub fn wait_mail(who: &str, n: usize) -> Vec<postdesk::parse::Parsed> {
     );
     inbox(who)
         .into_iter()
-        .map(|(_, raw)| postdesk::parse::message(&raw, 1 << 24).expect("parseable mail"))
+        .map(|(_, raw)| postdesk::mail::parse::message(&raw, 1 << 24).expect("parseable mail"))
         .collect()
 }
 

@@ -1,4 +1,4 @@
-//! Business calendars and SLA due times (issue 5).
+//! Business calendars and SLA due times: pure time arithmetic (issue 5).
 //!
 //! In: a [`Calendar`] (time zone, working hours per weekday, holidays), instants and
 //! business durations. Out: due instants, business time between two instants, and where a
@@ -26,7 +26,6 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::ControlFlow;
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{
@@ -34,6 +33,8 @@ use chrono::{
     TimeZone, Timelike, Utc, Weekday,
 };
 use chrono_tz::{GapInfo, Tz};
+
+use crate::model::Deadline;
 
 /// How far any search looks: 20 years (7305 days) after its start.
 pub const HORIZON: Duration = Duration::from_secs(7305 * SECONDS_PER_DAY as u64);
@@ -419,54 +420,6 @@ fn merge(periods: Vec<Period>) -> Vec<Period> {
     merged
 }
 
-/// One deadline of a ticket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Deadline {
-    /// The first answer to the customer after the ticket opens.
-    FirstResponse,
-    /// The next answer after each customer message.
-    NextResponse,
-    /// Resolution; its clock pauses while the ticket is `pending`.
-    Resolution,
-}
-
-impl Deadline {
-    pub const ALL: [Deadline; 3] = [
-        Deadline::FirstResponse,
-        Deadline::NextResponse,
-        Deadline::Resolution,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Deadline::FirstResponse => "first_response",
-            Deadline::NextResponse => "next_response",
-            Deadline::Resolution => "resolution",
-        }
-    }
-}
-
-/// A text that is not a known deadline.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown deadline {0:?}")]
-pub struct UnknownDeadline(pub String);
-
-impl FromStr for Deadline {
-    type Err = UnknownDeadline;
-    fn from_str(s: &str) -> Result<Deadline, UnknownDeadline> {
-        Deadline::ALL
-            .into_iter()
-            .find(|it| it.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| UnknownDeadline(s.to_owned()))
-    }
-}
-
-impl fmt::Display for Deadline {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Business-time targets of one queue and priority; `None` means no such deadline.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Policy {
@@ -560,6 +513,7 @@ pub fn resume(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::UnknownDeadline;
     use proptest::prelude::*;
 
     const MIN: Duration = Duration::from_secs(60);

@@ -244,7 +244,7 @@ pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
             x_auto_response_suppress: text_header(&msg, "X-Auto-Response-Suppress"),
             list_id: text_header(&msg, "List-Id"),
             list_unsubscribe: text_header(&msg, "List-Unsubscribe"),
-            loop_header: text_header(&msg, crate::notify::LOOP_HEADER),
+            loop_header: text_header(&msg, crate::mail::headers::LOOP_HEADER),
             return_path: msg.header_raw("Return-Path").map(|v| {
                 v.trim()
                     .trim_start_matches('<')

@@ -12,7 +12,7 @@
 //!   `List-Unsubscribe` → `Bulk`; an out-of-office subject (weaker, only checked late)
 //!   → `AutoReply`; bounce-like subject and text → `Bounce`.
 
-use crate::parse::{Parsed, Report};
+use crate::mail::parse::{Parsed, Report};
 
 /// What kind of author a message has.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,7 +223,7 @@ fn looks_like_bounce_body(msg: &Parsed) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse;
+    use crate::mail::parse;
 
     fn us() -> Identity {
         Identity {

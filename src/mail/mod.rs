@@ -1,0 +1,14 @@
+//! Incoming mail as data: bytes to [`parse::Parsed`], then who wrote it, then its subject.
+//!
+//! - [`parse`]: raw RFC 5322 bytes → `Parsed`, every charset decoded; `Unusable` only when
+//!   nothing is usable.
+//! - [`classify`]: human, auto-reply, bounce, bulk or our own mail (loop protection).
+//! - [`subject`]: our `[ACME #42]` tag, reply prefixes and ticket titles.
+//! - [`headers`]: the header names we write and read back.
+//!
+//! Pure: no I/O, no clock, no store; every function returns a value for any input.
+
+pub mod classify;
+pub mod headers;
+pub mod parse;
+pub mod subject;
