@@ -15,7 +15,7 @@ use crate::config::{self, Config};
 use crate::daemon;
 use crate::model::{OutboxId, QuarantineId, Status};
 use crate::store::{self, Reader, Store, TicketFilter};
-use crate::workflow::{Engine, RetryOutcome};
+use crate::workflow::{Desk, Engine, RetryOutcome};
 
 #[derive(Debug, Parser)]
 #[command(name = "postdesk", version, about = "Email-driven helpdesk daemon")]
@@ -788,18 +788,21 @@ fn admin(
     id: crate::model::TicketId,
     changes: Vec<crate::workflow::admin::Change>,
 ) -> Result<ExitCode> {
-    let store = writer(cfg)?;
-    let done =
-        runtime()?.block_on(store.admin_change(id, changes, &admin_actor(), SystemClock.now()))?;
+    let done = runtime()?.block_on(desk(cfg)?.admin_change(
+        id,
+        changes,
+        &admin_actor(),
+        SystemClock.now(),
+    ))?;
     println!("#{id}: {}", done.join(", "));
     Ok(ExitCode::SUCCESS)
 }
 
-/// A store with its writer, for commands that change something.
-fn writer(cfg: &Config) -> Result<Store> {
+/// The store with its writer and the engine, for commands that change something.
+fn desk(cfg: &Config) -> Result<Desk> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Arc::new(Engine::new(cfg, clock)?);
-    Ok(Store::open(&cfg.db_path(), engine)?)
+    Ok(Desk::new(Store::open(&cfg.db_path())?, engine))
 }
 
 fn quarantine(path: &Path, cmd: QuarantineCommand) -> Result<ExitCode> {
@@ -852,8 +855,8 @@ fn quarantine(path: &Path, cmd: QuarantineCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         QuarantineCommand::Retry { id } => {
-            let store = writer(&cfg)?;
-            let outcome = runtime()?.block_on(store.retry_quarantined(QuarantineId::new(id)))?;
+            let outcome =
+                runtime()?.block_on(desk(&cfg)?.retry_quarantined(QuarantineId::new(id)))?;
             match outcome {
                 RetryOutcome::Released(applied) => {
                     println!("#{id} released: {applied:?}");
@@ -905,7 +908,7 @@ fn outbox(path: &Path, cmd: OutboxCommand) -> Result<ExitCode> {
             if id.is_none() && !all {
                 bail!("give an outbox id, or --all for every failed message");
             }
-            let store = writer(&cfg)?;
+            let store = Store::open(&cfg.db_path())?;
             let n = runtime()?
                 .block_on(store.requeue_outbox(id.map(OutboxId::new), SystemClock.now()))?;
             println!("{n} message(s) queued again; a running daemon sends them within a second");
@@ -943,34 +946,12 @@ fn deliver_inner(path: &Path, mailbox: &str) -> Result<()> {
         .read_to_end(&mut raw)
         .context("cannot read the message on stdin")?;
     let cfg = load(path)?;
-    let Some(mb) = cfg.mailbox(mailbox) else {
-        bail!("no [[mailbox]] named {mailbox:?} in {}", path.display());
-    };
-    // Check the store first: building the engine would create a missing instance key,
-    // and a message signed with a fresh key would never thread.
-    if !cfg.db_path().exists() {
-        bail!(
-            "database {} not found (is the data directory there, and has `postdesk run` started once?)",
-            cfg.db_path().display()
-        );
-    }
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let engine = Arc::new(Engine::new(&cfg, clock.clone())?);
-    let prepared = engine.prepare(&raw);
-    let store = Store::open_existing(&cfg.db_path(), engine)?;
-    let rt = runtime()?;
-    let outcome = rt.block_on(store.deliver(mb.name.clone(), raw, prepared, clock.now()))?;
-    tracing::info!(mailbox, ?outcome, "delivered");
-    // Stored: from here on the answer is 0 whatever happens. Send what this message
-    // queued now rather than leaving it to the daemon's next look at the outbox.
-    let pool = crate::notify::smtp::SmtpPool::new(cfg.smtp.clone());
-    rt.block_on(async {
-        let send =
-            crate::notify::outbox::send_due_now(&store, &pool, &cfg.outbox, clock.as_ref(), 16);
-        if tokio::time::timeout(cfg.smtp.timeout, send).await.is_err() {
-            tracing::warn!("sending timed out; the daemon retries from the outbox");
-        }
-    });
+    runtime()?.block_on(crate::ingest::deliver::deliver(
+        &cfg,
+        mailbox,
+        raw,
+        Arc::new(SystemClock),
+    ))?;
     Ok(())
 }
 
@@ -982,29 +963,20 @@ fn import(path: &Path, mailbox: &str, notify: bool, source: &Path) -> Result<Exi
     };
     let messages = crate::ingest::import::read(source)?;
     let total = messages.len();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let engine = Arc::new(Engine::new(&cfg, clock.clone())?);
-    let store = Store::open(&cfg.db_path(), engine.clone())?;
-    let rt = runtime()?;
+    let desk = desk(&cfg)?;
     let tty = std::io::stderr().is_terminal();
-    let mut sum = crate::workflow::BatchOutcome::default();
-    let mut done = 0;
-    for chunk in messages.chunks(500) {
-        let items: Vec<_> = chunk
-            .iter()
-            .map(|raw| (raw.clone(), engine.prepare(raw)))
-            .collect();
-        let out = rt.block_on(store.import(mb.name.clone(), items, notify, clock.now()))?;
-        done += chunk.len();
-        sum.recorded += out.recorded;
-        sum.duplicates += out.duplicates;
-        sum.quarantined += out.quarantined;
-        sum.new_tickets += out.new_tickets;
-        sum.automatic += out.automatic;
-        if tty {
-            eprint!("\rimporting {}: {done}/{total}", source.display());
-        }
-    }
+    let sum = runtime()?.block_on(crate::ingest::import::import(
+        &desk,
+        &mb.name,
+        &messages,
+        notify,
+        SystemClock.now(),
+        |done, total| {
+            if tty {
+                eprint!("\rimporting {}: {done}/{total}", source.display());
+            }
+        },
+    ))?;
     if tty {
         eprintln!();
     }

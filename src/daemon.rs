@@ -16,7 +16,7 @@ use crate::ingest::imap;
 use crate::notify::{outbox, smtp::SmtpPool};
 use crate::shutdown;
 use crate::store::{Store, StoreError};
-use crate::workflow::{Engine, EngineError};
+use crate::workflow::{Desk, Engine, EngineError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -37,13 +37,13 @@ pub struct Options {
 /// Runs the scheduled jobs as they fall due. It looks once a second, by the engine's
 /// clock, so that a test clock moved forward by days is noticed within a second.
 async fn scheduler(
-    store: Store,
+    desk: Desk,
     clock: Arc<dyn Clock>,
     mut shutdown: crate::shutdown::Shutdown,
     heartbeat: crate::service::Heartbeat,
 ) {
     loop {
-        let result = store.run_due_jobs(clock.now()).await;
+        let result = desk.run_due_jobs(clock.now()).await;
         // Through the store writer: a stuck writer stops the watchdog pings too.
         heartbeat.beat();
         match result {
@@ -100,7 +100,8 @@ pub async fn run(
     shutdown_signal: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let engine = Arc::new(Engine::new(&cfg, clock.clone())?);
-    let store = Store::open(&cfg.db_path(), engine.clone())?;
+    let store = Store::open(&cfg.db_path())?;
+    let desk = Desk::new(store.clone(), engine);
     let (trigger, shutdown) = shutdown::channel();
     let wake = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
@@ -129,7 +130,7 @@ pub async fn run(
 
     let heartbeat = crate::service::Heartbeat::new();
     tasks.spawn(scheduler(
-        store.clone(),
+        desk.clone(),
         clock.clone(),
         shutdown.clone(),
         heartbeat.clone(),
@@ -148,8 +149,7 @@ pub async fn run(
         ));
     }
     let ctx = imap::Context {
-        engine,
-        store: store.clone(),
+        desk: desk.clone(),
         outbox_wake: wake,
         stats,
     };

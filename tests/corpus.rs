@@ -35,7 +35,7 @@ use postdesk::mail::classify::{self, Class, Identity};
 use postdesk::mail::parse::{self, Parsed};
 use postdesk::model::{MailboxName, Uid, UidValidity};
 use postdesk::store::{Store, TicketFilter};
-use postdesk::workflow::{BatchOutcome, Engine, Incoming, IngestBatch};
+use postdesk::workflow::{BatchOutcome, Desk, Engine, Incoming, IngestBatch};
 
 /// The three sets, in the order they are ingested.
 const SETS: [&str; 3] = ["zammad", "zammad-extra", "zammad-upstream"];
@@ -429,7 +429,10 @@ fn do_run() -> Run {
         std::fs::create_dir_all(&dir).unwrap();
         let cfg = config(&dir);
         let engine = Arc::new(Engine::new(&cfg, Arc::new(SystemClock)).expect("engine"));
-        let store = Store::open(&cfg.db_path(), engine.clone()).expect("store opens");
+        let store = Desk::new(
+            Store::open(&cfg.db_path()).expect("store opens"),
+            engine.clone(),
+        );
         let mut again = Vec::new();
         let mut seen_ids: BTreeMap<String, String> = BTreeMap::new();
         for (n, &i) in pending.iter().enumerate() {
@@ -517,7 +520,7 @@ fn do_run() -> Run {
         }
 
         // The read side agrees with the batch outcomes.
-        let reader = store.reader().expect("reader");
+        let reader = store.store().reader().expect("reader");
         let status = reader.status(&[]).expect("status");
         let mut human_on_tickets = 0;
         let mut automatic_on_tickets = 0;

@@ -10,7 +10,6 @@ use chrono::{DateTime, TimeZone, Utc};
 use common::*;
 use postdesk::clock::{Clock, ManualClock};
 use postdesk::model::{Status, TicketId};
-use postdesk::workflow::{transition_allowed, StatusChange};
 
 fn ticket_of(inst: &Instance, customer: &str) -> postdesk::store::TicketSummary {
     wait_until(Duration::from_secs(20), "ticket", || {
@@ -363,8 +362,7 @@ fn pending_pauses_the_resolution_clock() {
     let inst = Instance::new(sla_setup(&manager, &alice));
     let clock = Arc::new(ManualClock::new(berlin(31, 9, 0))); // Tue 1 Dec 09:00
     let _d = inst.start_with_clock(clock.clone());
-    let store = inst.store(clock.clone());
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    let desk = inst.desk(clock.clone());
     let customer = unique("pause", "customer.test");
     smtp_send(
         &customer,
@@ -385,12 +383,16 @@ fn pending_pauses_the_resolution_clock() {
         "Wed 17:00"
     );
     clock.set(berlin(31, 13, 0)); // 4 h used
-    rt.block_on(store.change_status(TicketId::new(id), Status::Pending, "alice", clock.now()))
-        .unwrap();
+    Instance::set_status(
+        &desk,
+        TicketId::new(id),
+        Status::Pending,
+        "alice",
+        clock.now(),
+    );
     assert_eq!(deadline(&inst, id, "resolution").due_at, None, "paused");
     clock.set(berlin(34, 9, 0)); // Fri 4 Dec 09:00: 12 h left -> Fri 8 h + Mon 4 h
-    rt.block_on(store.change_status(TicketId::new(id), Status::Open, "alice", clock.now()))
-        .unwrap();
+    Instance::set_status(&desk, TicketId::new(id), Status::Open, "alice", clock.now());
     assert_eq!(
         deadline(&inst, id, "resolution").due_at.as_deref(),
         Some("2026-12-07T12:00:00.000Z"),
@@ -409,8 +411,7 @@ fn scheduler_auto_closes_archives_and_catches_up_once() {
     let start = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
     let clock = Arc::new(ManualClock::new(start));
     let d = inst.start_with_clock(clock.clone());
-    let store = inst.store(clock.clone());
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    let desk = inst.desk(clock.clone());
     let customer = unique("sched", "customer.test");
     smtp_send(
         &customer,
@@ -425,8 +426,13 @@ fn scheduler_auto_closes_archives_and_catches_up_once() {
         ),
     );
     let id = ticket_of(&inst, &customer).id.get();
-    rt.block_on(store.change_status(TicketId::new(id), Status::Resolved, "alice", clock.now()))
-        .unwrap();
+    Instance::set_status(
+        &desk,
+        TicketId::new(id),
+        Status::Resolved,
+        "alice",
+        clock.now(),
+    );
     let status = || inst.ticket(id).ticket.status;
 
     clock.advance(chrono::Duration::days(1));
@@ -639,87 +645,4 @@ fn no_survey_to_an_address_that_bounced() {
             .find(|(k, n, _)| k == "notification.held" && n.as_deref() == Some("survey"))
     });
     assert!(held.2.unwrap().contains("undeliverable"));
-}
-
-#[test]
-fn every_transition_of_the_table_is_allowed_or_refused_with_an_event() {
-    let inst = Instance::new(Setup::default());
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Utc::now()));
-    let store = inst.store(clock.clone());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let engine = postdesk::workflow::Engine::new(&inst.config(), clock.clone()).unwrap();
-    let mut n = 0u32;
-    let mut new_ticket = || {
-        n += 1;
-        let raw = simple_mail(
-            &unique("tt", "customer.test"),
-            &inst.support[0],
-            &format!("T{n}"),
-            "x",
-            &new_message_id(),
-            "",
-        );
-        let batch = postdesk::workflow::IngestBatch {
-            mailbox: postdesk::model::MailboxName::new("mb0"),
-            uidvalidity: postdesk::model::UidValidity(1),
-            items: vec![postdesk::workflow::Incoming {
-                uid: postdesk::model::Uid(n),
-                prepared: engine.prepare(&raw),
-                raw,
-            }],
-            last_uid: postdesk::model::Uid(n),
-            backlog: 0,
-            at: clock.now(),
-        };
-        rt.block_on(store.ingest(batch)).unwrap();
-        inst.tickets().into_iter().map(|t| t.id).max().unwrap()
-    };
-    // A way to each status from `new`.
-    let path = |to: Status| -> Vec<Status> {
-        match to {
-            Status::New => vec![],
-            Status::Archived => vec![Status::Closed, Status::Archived],
-            s => vec![s],
-        }
-    };
-    for from in Status::ALL {
-        for to in Status::ALL {
-            let id = new_ticket();
-            for step in path(*from) {
-                let r = rt
-                    .block_on(store.change_status(id, step, "test", clock.now()))
-                    .unwrap();
-                assert!(
-                    matches!(r, StatusChange::Changed { .. }),
-                    "setting up {from}: {r:?}"
-                );
-            }
-            let r = rt
-                .block_on(store.change_status(id, *to, "test", clock.now()))
-                .unwrap();
-            let events = inst.events(id.get());
-            if transition_allowed(*from, *to) {
-                assert_eq!(
-                    r,
-                    StatusChange::Changed {
-                        from: *from,
-                        to: *to
-                    }
-                );
-                assert_eq!(inst.ticket(id.get()).ticket.status, to.as_str());
-            } else {
-                assert!(matches!(r, StatusChange::Refused(_)), "{from} -> {to}");
-                assert_eq!(
-                    inst.ticket(id.get()).ticket.status,
-                    from.as_str(),
-                    "refused: unchanged"
-                );
-                let last = events.last().unwrap();
-                assert_eq!(
-                    (last.0.as_str(), last.1.as_deref()),
-                    ("status.refused", Some(to.as_str()))
-                );
-            }
-        }
-    }
 }

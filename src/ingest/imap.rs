@@ -29,8 +29,8 @@ use tokio::task::JoinHandle;
 use crate::config::{AfterIngest, Mailbox, Security};
 use crate::model::{MailboxName, Uid, UidValidity};
 use crate::shutdown::Shutdown;
-use crate::store::{Store, StoreError};
-use crate::workflow::{BatchOutcome, Engine, Incoming, IngestBatch};
+use crate::store::StoreError;
+use crate::workflow::{BatchOutcome, Desk, Incoming, IngestBatch};
 
 /// IDLE is renewed well inside the 29 minutes of RFC 2177.
 const IDLE_RENEW: Duration = Duration::from_secs(20 * 60);
@@ -74,8 +74,8 @@ pub enum ImapError {
 /// Everything a mailbox task shares with the daemon.
 #[derive(Clone)]
 pub struct Context {
-    pub engine: Arc<Engine>,
-    pub store: Store,
+    /// The store and the engine: batches go to `desk.ingest`.
+    pub desk: Desk,
     /// Woken after a commit that queued outgoing mail.
     pub outbox_wake: Arc<Notify>,
     /// Ingest timings for the metrics file.
@@ -124,9 +124,10 @@ pub async fn watch(
             Err(err) => {
                 let delay = backoff.next();
                 tracing::warn!(error = %err, retry_in = ?delay, "session ended");
-                let at = ctx.engine.clock().now();
+                let at = ctx.desk.engine().clock().now();
                 if let Err(e) = ctx
-                    .store
+                    .desk
+                    .store()
                     .record_mailbox_error(cfg.name.clone(), err.to_string(), at)
                     .await
                 {
@@ -247,11 +248,12 @@ async fn session(
     );
     loop {
         last = sync(&mut s, cfg, ctx, uv, last, shutdown).await?;
-        ctx.store
+        ctx.desk
+            .store()
             .record_sync(
                 cfg.name.clone(),
                 if use_idle { "idle" } else { "poll" },
-                ctx.engine.clock().now(),
+                ctx.desk.engine().clock().now(),
             )
             .await?;
         if let Some(tx) = first_sync.take() {
@@ -280,7 +282,7 @@ async fn start_uid(
     mailbox: &MailboxName,
     uv: UidValidity,
 ) -> Result<Uid, ImapError> {
-    let store = ctx.store.clone();
+    let store = ctx.desk.store().clone();
     let name = mailbox.clone();
     let cursor = tokio::task::spawn_blocking(move || store.reader().and_then(|r| r.cursor(&name)))
         .await
@@ -345,7 +347,7 @@ async fn sync(
     for (n, chunk) in uids.chunks(imap.batch_size).enumerate() {
         let backlog = total.saturating_sub((n + 1) * imap.batch_size) as u32;
         let fetched = fetch(s, imap.timeout, chunk).await?;
-        let engine = ctx.engine.clone();
+        let engine = ctx.desk.engine().clone();
         let items = tokio::task::spawn_blocking(move || {
             fetched
                 .into_iter()
@@ -370,11 +372,11 @@ async fn sync(
             items,
             last_uid: Uid(*chunk.last().expect("chunks are never empty")),
             backlog,
-            at: ctx.engine.clock().now(),
+            at: ctx.desk.engine().clock().now(),
         };
-        let store = ctx.store.clone();
+        let desk = ctx.desk.clone();
         pending = Some((
-            tokio::spawn(async move { store.ingest(batch).await }),
+            tokio::spawn(async move { desk.ingest(batch).await }),
             chunk.to_vec(),
         ));
         // Between batches is a safe point: the batch in flight is committed below.

@@ -1,8 +1,43 @@
 //! Reading mail archives for `postdesk import`: an mbox file, or a Maildir folder (its
 //! `cur/` and `new/`, in file-name order, which is delivery order for Maildir names).
-//! The messages then take the same path as fetched ones (`workflow::Engine::import_batch`).
+//! The messages then take the same path as fetched ones ([`import`]: batches of 500, each
+//! one transaction through `workflow::Desk::import`).
 
 use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::MailboxName;
+use crate::store::StoreError;
+use crate::workflow::{BatchOutcome, Desk};
+
+/// Messages per transaction: one fsync per batch, as for IMAP.
+const BATCH: usize = 500;
+
+/// Stores `messages` as mail to `mailbox`, in batches; `notify = false` queues no mail.
+/// `progress(done, total)` is called after each batch commits.
+pub async fn import(
+    desk: &Desk,
+    mailbox: &MailboxName,
+    messages: &[Vec<u8>],
+    notify: bool,
+    at: DateTime<Utc>,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<BatchOutcome, StoreError> {
+    let mut sum = BatchOutcome::default();
+    let mut done = 0;
+    for chunk in messages.chunks(BATCH) {
+        let items: Vec<_> = chunk
+            .iter()
+            .map(|raw| (raw.clone(), desk.engine().prepare(raw)))
+            .collect();
+        let out = desk.import(mailbox.clone(), items, notify, at).await?;
+        sum.add(&out);
+        done += chunk.len();
+        progress(done, messages.len());
+    }
+    Ok(sum)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {

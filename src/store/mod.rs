@@ -1,20 +1,25 @@
 //! All SQL, behind operations named for what they do (DESIGN.md "Storage").
 //!
 //! - SQLite in WAL mode at `data_dir/postdesk.db`; migrations in code ([`schema`]).
-//! - One writer thread owns the only write connection; async callers send it a [`Write`]
-//!   (a closed enum: every write the daemon makes is listed there) and await the reply.
-//!   No rusqlite call runs on a tokio worker in the hot path.
+//! - A leaf: it imports only `model`, `mail` (the parsed message it keeps) and `calendar`,
+//!   never the workflow, ingest, notify, daemon or cli that call it (mini-redis's `db.rs`).
+//! - One writer thread owns the only write connection; [`Store::write`] hands it a closure
+//!   over a [`Tx`] and awaits the result, so the workflow's decisions run inside the store's
+//!   transaction while the dependency points down. No rusqlite call runs on a tokio worker.
 //! - A batch of incoming messages, its tickets, events, outbox rows and the mailbox cursor
-//!   commit in one transaction (one fsync per batch), applied by `workflow` through [`Tx`].
+//!   commit in one transaction (one fsync per batch): the workflow's closure makes them all.
 //! - Reads for the CLI and `--json` go through [`Reader`], a read-only connection.
 //!
 //! **Architecture invariant:** only `store` imports `rusqlite`.
 
+#[cfg(test)]
+pub(crate) mod memory;
 mod read;
 mod report;
 mod schema;
 mod tx;
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -28,13 +33,7 @@ pub use read::*;
 pub use report::*;
 pub use tx::*;
 
-use crate::model::Status;
-use crate::model::{MailboxName, OutboxId, QuarantineId, TicketId};
-use crate::schedule::Job;
-use crate::workflow::admin::Change;
-use crate::workflow::{
-    BatchOutcome, Delivered, Engine, IngestBatch, Prepared, RetryOutcome, StatusChange,
-};
+use crate::model::{MailboxName, OutboxId, TicketId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -56,10 +55,14 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the store writer has stopped")]
     WriterGone,
+    #[error("cannot start the store writer thread")]
+    Thread(#[source] std::io::Error),
     #[error("{0} not found")]
     NotFound(String),
-    #[error("{0}")]
-    Refused(String),
+    #[error("{} exists: give a new file", .0.display())]
+    BackupExists(PathBuf),
+    #[error("the copy at {} fails its integrity check: {check}", path.display())]
+    BackupCorrupt { path: PathBuf, check: String },
 }
 
 impl StoreError {
@@ -74,91 +77,13 @@ impl StoreError {
     }
 }
 
-type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-
-/// Every write the daemon and the CLI make.
-enum Write {
-    Ingest(IngestBatch, Reply<BatchOutcome>),
-    RetryQuarantine(QuarantineId, Reply<RetryOutcome>),
-    ChangeStatus {
-        ticket: TicketId,
-        to: Status,
-        actor: String,
-        at: DateTime<Utc>,
-        reply: Reply<StatusChange>,
-    },
-    Deliver {
-        mailbox: MailboxName,
-        raw: Vec<u8>,
-        // Boxed: a parsed message is large, and every other write is small.
-        prepared: Box<Result<Prepared, String>>,
-        at: DateTime<Utc>,
-        reply: Reply<Delivered>,
-    },
-    Import {
-        mailbox: MailboxName,
-        items: Vec<(Vec<u8>, Result<Prepared, String>)>,
-        notify: bool,
-        at: DateTime<Utc>,
-        reply: Reply<BatchOutcome>,
-    },
-    AdminChange {
-        ticket: TicketId,
-        changes: Vec<Change>,
-        actor: String,
-        at: DateTime<Utc>,
-        reply: Reply<Vec<String>>,
-    },
-    RunDueJobs {
-        now: DateTime<Utc>,
-        reply: Reply<Vec<(Job, DateTime<Utc>)>>,
-    },
-    RecordSync {
-        mailbox: MailboxName,
-        mode: &'static str,
-        at: DateTime<Utc>,
-        reply: Reply<()>,
-    },
-    RecordMailboxError {
-        mailbox: MailboxName,
-        error: String,
-        at: DateTime<Utc>,
-        reply: Reply<()>,
-    },
-    ClaimOutbox {
-        limit: usize,
-        now: DateTime<Utc>,
-        reply: Reply<Vec<OutboxItem>>,
-    },
-    MarkSent {
-        id: OutboxId,
-        at: DateTime<Utc>,
-        response: String,
-        reply: Reply<()>,
-    },
-    MarkRetry {
-        id: OutboxId,
-        next_at: DateTime<Utc>,
-        error: String,
-        reply: Reply<()>,
-    },
-    MarkFailed {
-        id: OutboxId,
-        at: DateTime<Utc>,
-        error: String,
-        reply: Reply<()>,
-    },
-    RequeueOutbox {
-        id: Option<OutboxId>,
-        now: DateTime<Utc>,
-        reply: Reply<usize>,
-    },
-}
+/// One write: runs on the writer thread with the write connection, and sends its own reply.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// Handle to the writer thread; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    tx: mpsc::Sender<Write>,
+    jobs: mpsc::Sender<Job>,
     path: Arc<PathBuf>,
 }
 
@@ -207,19 +132,19 @@ impl Store {
     /// Like [`Store::open`], but refuses to create a database: for `postdesk deliver`,
     /// which must not start a second, empty store when the real one is missing (the MTA
     /// is told to retry instead).
-    pub fn open_existing(path: &Path, engine: Arc<Engine>) -> Result<Store, StoreError> {
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
         if !path.exists() {
             return Err(StoreError::NotFound(format!(
                 "database {} (is the data directory mounted, and has `postdesk run` started once?)",
                 path.display()
             )));
         }
-        Store::open(path, engine)
+        Store::open(path)
     }
 
     /// Opens (creating and migrating) the database and starts the writer thread. The
     /// thread ends when the last `Store` handle is dropped.
-    pub fn open(path: &Path, engine: Arc<Engine>) -> Result<Store, StoreError> {
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
         let mut conn = open_write_connection(path)?;
         // Rows claimed by a sender that died with the process go back to the queue. This
         // is the one window in which a mail can be sent twice: the SMTP server accepted
@@ -228,13 +153,13 @@ impl Store {
             "UPDATE outbox SET state = 'queued' WHERE state = 'sending'",
             [],
         )?;
-        let (tx, rx) = mpsc::channel::<Write>();
+        let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("store-writer".to_owned())
-            .spawn(move || writer_loop(&mut conn, &engine, rx))
-            .map_err(|e| StoreError::Refused(format!("cannot start writer thread: {e}")))?;
+            .spawn(move || writer_loop(&mut conn, rx))
+            .map_err(StoreError::Thread)?;
         Ok(Store {
-            tx,
+            jobs,
             path: Arc::new(path.to_owned()),
         })
     }
@@ -248,104 +173,23 @@ impl Store {
         Reader::open(&self.path)
     }
 
-    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Write) -> Result<T, StoreError> {
+    /// Runs `f` in the one writer's transaction (`BEGIN IMMEDIATE`): committed when it
+    /// returns `Ok`, rolled back otherwise. The caller's error type only needs to hold a
+    /// [`StoreError`], so a layer above (workflow) brings its own refusals.
+    pub async fn write<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .map_err(|_| StoreError::WriterGone)?;
-        rx.await.map_err(|_| StoreError::WriterGone)?
-    }
-
-    /// Records a batch from one mailbox and advances its cursor, in one transaction.
-    pub async fn ingest(&self, batch: IngestBatch) -> Result<BatchOutcome, StoreError> {
-        self.call(|r| Write::Ingest(batch, r)).await
-    }
-
-    /// Processes a quarantined message again with the current code and configuration.
-    pub async fn retry_quarantined(&self, id: QuarantineId) -> Result<RetryOutcome, StoreError> {
-        self.call(|r| Write::RetryQuarantine(id, r)).await
-    }
-
-    /// Changes a ticket's status through the lifecycle's transition table.
-    pub async fn change_status(
-        &self,
-        ticket: TicketId,
-        to: Status,
-        actor: &str,
-        at: DateTime<Utc>,
-    ) -> Result<StatusChange, StoreError> {
-        let actor = actor.to_owned();
-        self.call(|reply| Write::ChangeStatus {
-            ticket,
-            to,
-            actor,
-            at,
-            reply,
-        })
-        .await
-    }
-
-    /// Stores one message handed over by the MTA (`postdesk deliver`).
-    pub async fn deliver(
-        &self,
-        mailbox: MailboxName,
-        raw: Vec<u8>,
-        prepared: Result<Prepared, String>,
-        at: DateTime<Utc>,
-    ) -> Result<Delivered, StoreError> {
-        self.call(|reply| Write::Deliver {
-            mailbox,
-            raw,
-            prepared: Box::new(prepared),
-            at,
-            reply,
-        })
-        .await
-    }
-
-    /// Stores a batch of imported messages in one transaction.
-    pub async fn import(
-        &self,
-        mailbox: MailboxName,
-        items: Vec<(Vec<u8>, Result<Prepared, String>)>,
-        notify: bool,
-        at: DateTime<Utc>,
-    ) -> Result<BatchOutcome, StoreError> {
-        self.call(|reply| Write::Import {
-            mailbox,
-            items,
-            notify,
-            at,
-            reply,
-        })
-        .await
-    }
-
-    /// A sysadmin's changes to a ticket, all or nothing; returns what was done.
-    pub async fn admin_change(
-        &self,
-        ticket: TicketId,
-        changes: Vec<Change>,
-        actor: &str,
-        at: DateTime<Utc>,
-    ) -> Result<Vec<String>, StoreError> {
-        let actor = actor.to_owned();
-        self.call(|reply| Write::AdminChange {
-            ticket,
-            changes,
-            actor,
-            at,
-            reply,
-        })
-        .await
-    }
-
-    /// Runs the scheduled jobs due at `now` (each with its run record, in one transaction).
-    pub async fn run_due_jobs(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(Job, DateTime<Utc>)>, StoreError> {
-        self.call(|reply| Write::RunDueJobs { now, reply }).await
+        let job: Job = Box::new(move |conn| {
+            let _ = reply.send(in_tx(conn, f));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| E::from(StoreError::WriterGone))?;
+        rx.await.map_err(|_| E::from(StoreError::WriterGone))?
     }
 
     /// A sync finished: the session is up, in `mode` (`idle` or `poll`), nothing left.
@@ -355,13 +199,8 @@ impl Store {
         mode: &'static str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.call(|reply| Write::RecordSync {
-            mailbox,
-            mode,
-            at,
-            reply,
-        })
-        .await
+        self.write(move |tx| tx.record_sync(&mailbox, mode, at))
+            .await
     }
 
     /// Keeps the last error of a mailbox for `postdesk status`. The text must hold no secret.
@@ -371,13 +210,8 @@ impl Store {
         error: String,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.call(|reply| Write::RecordMailboxError {
-            mailbox,
-            error,
-            at,
-            reply,
-        })
-        .await
+        self.write(move |tx| tx.record_mailbox_error(&mailbox, &error, at))
+            .await
     }
 
     /// Takes up to `limit` due outbox rows and marks them `sending`.
@@ -386,8 +220,7 @@ impl Store {
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        self.call(|reply| Write::ClaimOutbox { limit, now, reply })
-            .await
+        self.write(move |tx| tx.claim_outbox(limit, now)).await
     }
 
     pub async fn mark_sent(
@@ -396,13 +229,7 @@ impl Store {
         at: DateTime<Utc>,
         response: String,
     ) -> Result<(), StoreError> {
-        self.call(|reply| Write::MarkSent {
-            id,
-            at,
-            response,
-            reply,
-        })
-        .await
+        self.write(move |tx| tx.mark_sent(id, at, &response)).await
     }
 
     /// A temporary failure: back to `queued`, next attempt at `next_at`.
@@ -412,13 +239,8 @@ impl Store {
         next_at: DateTime<Utc>,
         error: String,
     ) -> Result<(), StoreError> {
-        self.call(|reply| Write::MarkRetry {
-            id,
-            next_at,
-            error,
-            reply,
-        })
-        .await
+        self.write(move |tx| tx.mark_retry(id, next_at, &error))
+            .await
     }
 
     /// A permanent failure: the server's answer is kept and an event goes on the ticket.
@@ -428,13 +250,7 @@ impl Store {
         at: DateTime<Utc>,
         error: String,
     ) -> Result<(), StoreError> {
-        self.call(|reply| Write::MarkFailed {
-            id,
-            at,
-            error,
-            reply,
-        })
-        .await
+        self.write(move |tx| tx.mark_failed(id, at, &error)).await
     }
 
     /// Puts one failed (or waiting) row, or all failed rows, back in the queue, due now.
@@ -443,133 +259,38 @@ impl Store {
         id: Option<OutboxId>,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        self.call(|reply| Write::RequeueOutbox { id, now, reply })
-            .await
+        self.write(move |tx| tx.requeue_outbox(id, now)).await
     }
 }
 
-fn writer_loop(conn: &mut Connection, engine: &Engine, rx: mpsc::Receiver<Write>) {
-    while let Ok(write) = rx.recv() {
-        match write {
-            Write::Ingest(batch, reply) => {
-                let _ = reply.send(in_tx(conn, |tx| engine.ingest(tx, batch)));
-            }
-            Write::RetryQuarantine(id, reply) => {
-                let _ = reply.send(in_tx(conn, |tx| engine.retry_quarantined(tx, id)));
-            }
-            Write::ChangeStatus {
-                ticket,
-                to,
-                actor,
-                at,
-                reply,
-            } => {
-                let _ = reply.send(in_tx(conn, |tx| {
-                    engine.change_status(tx, ticket, to, &actor, at)
-                }));
-            }
-            Write::Deliver {
-                mailbox,
-                raw,
-                prepared,
-                at,
-                reply,
-            } => {
-                let _ = reply.send(in_tx(conn, |tx| {
-                    engine.ingest_unfetched(tx, &mailbox, &raw, &prepared, at)
-                }));
-            }
-            Write::Import {
-                mailbox,
-                items,
-                notify,
-                at,
-                reply,
-            } => {
-                let _ = reply.send(in_tx(conn, |tx| {
-                    engine.import_batch(tx, &mailbox, &items, notify, at)
-                }));
-            }
-            Write::AdminChange {
-                ticket,
-                changes,
-                actor,
-                at,
-                reply,
-            } => {
-                let _ = reply.send(in_tx(conn, |tx| {
-                    engine.admin_change(tx, ticket, &changes, &actor, at)
-                }));
-            }
-            Write::RunDueJobs { now, reply } => {
-                let _ = reply.send(in_tx(conn, |tx| engine.run_due_jobs(tx, now)));
-            }
-            Write::RecordSync {
-                mailbox,
-                mode,
-                at,
-                reply,
-            } => {
-                let _ = reply.send(in_tx(conn, |tx| tx.record_sync(&mailbox, mode, at)));
-            }
-            Write::RecordMailboxError {
-                mailbox,
-                error,
-                at,
-                reply,
-            } => {
-                let _ = reply.send(in_tx(conn, |tx| {
-                    tx.record_mailbox_error(&mailbox, &error, at)
-                }));
-            }
-            Write::ClaimOutbox { limit, now, reply } => {
-                let _ = reply.send(in_tx(conn, |tx| tx.claim_outbox(limit, now)));
-            }
-            Write::MarkSent {
-                id,
-                at,
-                response,
-                reply,
-            } => {
-                let _ = reply.send(in_tx(conn, |tx| tx.mark_sent(id, at, &response)));
-            }
-            Write::MarkRetry {
-                id,
-                next_at,
-                error,
-                reply,
-            } => {
-                let _ = reply.send(in_tx(conn, |tx| tx.mark_retry(id, next_at, &error)));
-            }
-            Write::MarkFailed {
-                id,
-                at,
-                error,
-                reply,
-            } => {
-                let _ = reply.send(in_tx(conn, |tx| tx.mark_failed(id, at, &error)));
-            }
-            Write::RequeueOutbox { id, now, reply } => {
-                let _ = reply.send(in_tx(conn, |tx| tx.requeue_outbox(id, now)));
-            }
+/// Runs each job in turn until the last [`Store`] handle is dropped. A job that panics
+/// has its transaction rolled back (dropped while unwinding) and its caller sees
+/// `WriterGone`; the writer goes on with the next job.
+fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(job) = rx.recv() {
+        if catch_unwind(AssertUnwindSafe(|| job(conn))).is_err() {
+            tracing::error!("a store write panicked; its transaction was rolled back");
         }
     }
 }
 
 /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed when it returns `Ok`, rolled
-/// back otherwise.
-fn in_tx<T>(
+/// back otherwise. New messages are indexed for search once, at the end (FTS5 writes a
+/// segment per savepoint otherwise).
+fn in_tx<T, E: From<StoreError>>(
     conn: &mut Connection,
-    f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    let t = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+) -> Result<T, E> {
+    let t = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(StoreError::from)?;
     let out = {
         let mut tx = Tx::new(&t);
         let out = f(&mut tx)?;
         tx.index_new_messages()?;
         out
     };
-    t.commit()?;
+    t.commit().map_err(StoreError::from)?;
     Ok(out)
 }
 

@@ -254,6 +254,12 @@ impl Reader {
         Ok(Reader { conn })
     }
 
+    /// A reader over a connection opened elsewhere (the in-memory store of unit tests).
+    #[cfg(test)]
+    pub(crate) fn from_connection(conn: Connection) -> Reader {
+        Reader { conn }
+    }
+
     pub fn tickets(&self, f: &TicketFilter) -> Result<Vec<TicketSummary>, StoreError> {
         let sql = format!(
             "SELECT {TICKET_COLUMNS} FROM tickets t
@@ -634,10 +640,7 @@ impl Reader {
     /// is the database as it was when the backup began.
     pub fn backup(&self, dest: &Path) -> Result<(), StoreError> {
         if dest.exists() {
-            return Err(StoreError::Refused(format!(
-                "{} exists: give a new file",
-                dest.display()
-            )));
+            return Err(StoreError::BackupExists(dest.to_owned()));
         }
         let mut out = Connection::open(dest).map_err(|source| StoreError::Open {
             path: dest.to_owned(),
@@ -649,10 +652,10 @@ impl Reader {
         }
         let ok: String = out.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         if ok != "ok" {
-            return Err(StoreError::Refused(format!(
-                "the copy at {} fails its integrity check: {ok}",
-                dest.display()
-            )));
+            return Err(StoreError::BackupCorrupt {
+                path: dest.to_owned(),
+                check: ok,
+            });
         }
         Ok(())
     }

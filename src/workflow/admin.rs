@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{transition_allowed, Engine, StatusChange};
+use super::lifecycle::{transition_allowed, Cause};
+use super::{Engine, Refusal, WriteError};
 use crate::model::{Priority, Status, TicketId};
 use crate::store::{StoreError, Tx};
 
@@ -30,7 +31,7 @@ impl Engine {
         changes: &[Change],
         actor: &str,
         at: DateTime<Utc>,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<String>, WriteError> {
         let mut done = Vec::new();
         for change in changes {
             let t = tx
@@ -39,17 +40,13 @@ impl Engine {
             match change {
                 Change::Status(to) => {
                     if !transition_allowed(t.status, *to) {
-                        return Err(StoreError::Refused(format!(
-                            "cannot change status from {} to {to}",
-                            t.status
-                        )));
+                        return Err(Refusal::Transition {
+                            from: t.status,
+                            to: *to,
+                        }
+                        .into());
                     }
-                    if let StatusChange::Changed { .. } =
-                        self.change_status(tx, ticket, *to, actor, at)?
-                    {
-                        let t = tx.ticket_row(ticket)?.unwrap_or(t);
-                        self.notify_status(tx, &t, *to, at)?;
-                    }
+                    self.set_status(tx, ticket, *to, actor, Cause::Admin, at)?;
                     done.push(format!("status {to}"));
                 }
                 Change::Priority(p) => {
@@ -69,7 +66,7 @@ impl Engine {
                 Change::Assign(name) => {
                     if let Some(n) = name {
                         if !self.agents.iter().any(|a| &a.name == n) {
-                            return Err(StoreError::Refused(format!("no agent named {n:?}")));
+                            return Err(Refusal::UnknownAgent(n.clone()).into());
                         }
                     }
                     self.assign(tx, &t, name.as_deref(), actor, at)?;
@@ -77,7 +74,7 @@ impl Engine {
                 }
                 Change::Queue(q) => {
                     if self.cfg.queue(q).is_none() {
-                        return Err(StoreError::Refused(format!("no queue named {q:?}")));
+                        return Err(Refusal::UnknownQueue(q.clone()).into());
                     }
                     tx.set_queue(ticket, q, at)?;
                     self.event_change(tx, ticket, at, actor, "queue", Some(&t.queue), Some(q))?;
@@ -93,9 +90,11 @@ impl Engine {
                 }
                 Change::MergeInto(into) => {
                     if *into == ticket || tx.ticket_row(*into)?.is_none() {
-                        return Err(StoreError::Refused(format!(
-                            "cannot merge #{ticket} into #{into}"
-                        )));
+                        return Err(Refusal::Merge {
+                            ticket,
+                            into: *into,
+                        }
+                        .into());
                     }
                     self.merge(tx, &t, *into, actor, at)?;
                     done.push(format!("merged into #{into}"));

@@ -17,8 +17,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::lifecycle::{transition_allowed, Cause, StatusChange};
 use super::outgoing::Outgoing;
-use super::{transition_allowed, Applied, Engine};
+use super::{Applied, Engine};
 use crate::agent::commands::{split_commands, Assignee, Command, CommandError};
 use crate::config::Agent;
 use crate::mail::parse::Parsed;
@@ -142,10 +143,11 @@ impl Engine {
             .iter()
             .any(|c| parsed.addressed_to(c));
         let note = to_comment || split.commands.contains(&Command::Note);
+        // The last `#status` wins; its customer mail goes after the answer.
         let mut status_set = None;
         for cmd in &split.commands {
-            if let Some(s) = self.apply_command(tx, ticket, agent, cmd, at)? {
-                status_set = Some(s);
+            if let Some(set) = self.apply_command(tx, ticket, agent, cmd, at)? {
+                status_set = Some(set);
             }
         }
         if note {
@@ -161,11 +163,8 @@ impl Engine {
         if !body.is_empty() {
             self.send_answer(tx, ticket, agent, body, status_set.is_some(), at)?;
         }
-        if let Some(status) = status_set {
-            let t = tx
-                .ticket_row(ticket)?
-                .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
-            self.notify_status(tx, &t, status, at)?;
+        if let Some((status, Some(kind))) = status_set {
+            self.send_status_mail(tx, ticket, status, kind, at)?;
         }
         Ok(Applied::FollowUp { ticket })
     }
@@ -218,7 +217,8 @@ impl Engine {
         Ok(errors)
     }
 
-    /// Applies one checked command; returns the status it set, if any.
+    /// Applies one checked command; returns the status it set, if any, with the customer
+    /// mail that change calls for.
     fn apply_command(
         &self,
         tx: &mut Tx<'_>,
@@ -226,7 +226,7 @@ impl Engine {
         agent: &Agent,
         cmd: &Command,
         at: DateTime<Utc>,
-    ) -> Result<Option<Status>, StoreError> {
+    ) -> Result<Option<(Status, Option<OutboxKind>)>, StoreError> {
         let actor = agent.name.as_str();
         let t = tx
             .ticket_row(ticket)?
@@ -234,8 +234,12 @@ impl Engine {
         match cmd {
             Command::SetStatus(to) if *to == t.status => {}
             Command::SetStatus(to) => {
-                self.change_status(tx, ticket, *to, actor, at)?;
-                return Ok(Some(*to));
+                let change = self.change_status(tx, ticket, *to, actor, Cause::AgentCommand, at)?;
+                let mail = match change {
+                    StatusChange::Changed { mail, .. } => mail,
+                    StatusChange::Refused(_) => None,
+                };
+                return Ok(Some((*to, mail)));
             }
             Command::Assign(who) => {
                 let name = match who {
@@ -338,7 +342,7 @@ impl Engine {
             Some("merged into this ticket"),
         )?;
         if transition_allowed(t.status, Status::Closed) {
-            self.change_status(tx, t.id, Status::Closed, actor, at)?;
+            self.change_status(tx, t.id, Status::Closed, actor, Cause::Merged, at)?;
         }
         Ok(())
     }
@@ -358,7 +362,7 @@ impl Engine {
         tx.set_assignee(t.id, name, at)?;
         self.event_change(tx, t.id, at, actor, "assignee", t.assignee.as_deref(), name)?;
         if name.is_some() && t.status == Status::New {
-            self.change_status(tx, t.id, Status::Open, actor, at)?;
+            self.change_status(tx, t.id, Status::Open, actor, Cause::Assigned, at)?;
         }
         Ok(())
     }
@@ -448,7 +452,14 @@ impl Engine {
             .ticket_row(ticket)?
             .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
         if !status_given && matches!(t.status, Status::New | Status::Open) {
-            self.change_status(tx, ticket, Status::Pending, &agent.name, at)?;
+            self.change_status(
+                tx,
+                ticket,
+                Status::Pending,
+                &agent.name,
+                Cause::Answered,
+                at,
+            )?;
         }
         Ok(())
     }

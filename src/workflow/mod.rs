@@ -15,10 +15,16 @@
 
 pub mod admin;
 mod agents;
+pub mod lifecycle;
 mod outgoing;
 pub mod routing;
 mod survey;
 mod timed;
+#[cfg(test)]
+pub(crate) mod testing;
+mod writer;
+
+pub use writer::Desk;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -28,7 +34,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
-use crate::config::{Agent, Config, LoopProtection};
+use crate::config::{Agent, Config, LoopProtection, Queue};
 use crate::key::{self, InstanceKey};
 use crate::mail::classify::{self, Class, Identity};
 use crate::mail::parse::{self, Parsed, Unusable};
@@ -38,6 +44,7 @@ use crate::model::{
 use crate::notify::{self, Templates};
 use crate::store::{NewEvent, NewIncoming, NewQuarantine, NewTicket, StoreError, Tx};
 use crate::thread::{self, Placement};
+use lifecycle::{on_customer_reply, Cause, Reopen};
 
 /// A message after the pure stages: parsed and classified, off the writer thread.
 #[derive(Debug, Clone)]
@@ -101,35 +108,6 @@ pub enum Applied {
     Duplicate,
 }
 
-/// What happens to a ticket when its customer writes again (DESIGN.md lifecycle).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reopen {
-    Unchanged,
-    To(Status),
-    NewLinkedTicket,
-}
-
-/// Same inputs, same answer: no clock, no store.
-pub fn on_customer_reply(
-    status: Status,
-    closed_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-    reopen_window: Duration,
-) -> Reopen {
-    match status {
-        Status::New | Status::Open => Reopen::Unchanged,
-        Status::Pending | Status::Resolved => Reopen::To(Status::Open),
-        Status::Closed => {
-            let window = chrono::Duration::from_std(reopen_window).unwrap_or(chrono::Duration::MAX);
-            match closed_at {
-                Some(at) if now.signed_duration_since(at) <= window => Reopen::To(Status::Open),
-                _ => Reopen::NewLinkedTicket,
-            }
-        }
-        Status::Archived => Reopen::NewLinkedTicket,
-    }
-}
-
 /// Whether an automatic mail may go out (invariant 3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gate {
@@ -168,24 +146,27 @@ pub fn automatic_gate(
     Gate::Send
 }
 
-/// The lifecycle's transition table (DESIGN.md), in one place. Reopening (`closed` →
-/// `open`) is allowed; nothing leaves `archived`.
-pub fn transition_allowed(from: Status, to: Status) -> bool {
-    use Status::*;
-    matches!(
-        (from, to),
-        (New, Open | Pending | Resolved | Closed)
-            | (Open, New | Pending | Resolved | Closed)
-            | (Pending, Open | Resolved | Closed)
-            | (Resolved, Open | Closed)
-            | (Closed, Open | Archived)
-    )
+/// A business rule said no; nothing was changed. Told to the person who asked, never a
+/// database error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("cannot change status from {from} to {to}")]
+    Transition { from: Status, to: Status },
+    #[error("no agent named {0:?}")]
+    UnknownAgent(String),
+    #[error("no queue named {0:?}")]
+    UnknownQueue(String),
+    #[error("cannot merge #{ticket} into #{into}")]
+    Merge { ticket: TicketId, into: TicketId },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StatusChange {
-    Changed { from: Status, to: Status },
-    Refused(String),
+/// A write through the workflow that a rule refused, or that the store could not make.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Refused(Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 fn minute(at: DateTime<Utc>) -> i64 {
@@ -202,19 +183,12 @@ struct MailboxInfo {
     address: String,
 }
 
-struct QueueInfo {
-    display_name: String,
-    language: Language,
-    status_mail: bool,
-}
-
 /// Everything the writer thread needs to apply a batch: derived once from the config.
 pub struct Engine {
     identity: Identity,
     key: InstanceKey,
     tags: Vec<String>,
     mailboxes: HashMap<String, MailboxInfo>,
-    queues: HashMap<String, QueueInfo>,
     templates: Templates,
     max_message_bytes: usize,
     reopen_window: Duration,
@@ -295,20 +269,6 @@ impl Engine {
                     )
                 })
                 .collect(),
-            queues: cfg
-                .queues
-                .iter()
-                .map(|q| {
-                    (
-                        q.name.clone(),
-                        QueueInfo {
-                            display_name: q.display_name.clone(),
-                            language: q.language,
-                            status_mail: q.status_mail,
-                        },
-                    )
-                })
-                .collect(),
             templates,
             max_message_bytes: cfg.max_message_bytes,
             reopen_window: cfg.reopen_window,
@@ -324,6 +284,15 @@ impl Engine {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// A queue's settings; a ticket whose queue left the configuration gets the defaults
+    /// (one place reads queue flags, so surveys and status mail cannot disagree).
+    pub(crate) fn queue(&self, name: &str) -> std::borrow::Cow<'_, Queue> {
+        match self.cfg.queue(name) {
+            Some(q) => std::borrow::Cow::Borrowed(q),
+            None => std::borrow::Cow::Owned(Queue::named(name)),
+        }
     }
 
     /// Parse and classify: pure, CPU only, run off the writer thread. A panic in a parser
@@ -396,59 +365,6 @@ impl Engine {
         );
         tx.prune_automatic_counts(minute(batch.at) - keep)?;
         Ok(out)
-    }
-
-    /// Changes a ticket's status if the transition table allows it; a refused change is
-    /// an event too, never silently applied.
-    pub fn change_status(
-        &self,
-        tx: &mut Tx<'_>,
-        ticket: TicketId,
-        to: Status,
-        actor: &str,
-        at: DateTime<Utc>,
-    ) -> Result<StatusChange, StoreError> {
-        self.change_status_because(tx, ticket, to, actor, None, at)
-    }
-
-    /// [`Engine::change_status`] with a reason for the event.
-    pub fn change_status_because(
-        &self,
-        tx: &mut Tx<'_>,
-        ticket: TicketId,
-        to: Status,
-        actor: &str,
-        detail: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> Result<StatusChange, StoreError> {
-        let t = tx
-            .ticket_row(ticket)?
-            .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
-        if !transition_allowed(t.status, to) {
-            let reason = format!("cannot change status from {} to {}", t.status, to);
-            tx.append_event(&NewEvent {
-                ticket: Some(ticket),
-                at,
-                actor,
-                kind: "status.refused",
-                old: Some(t.status.as_str()),
-                new: Some(to.as_str()),
-                detail: Some(&reason),
-            })?;
-            return Ok(StatusChange::Refused(reason));
-        }
-        tx.set_status(ticket, to, at)?;
-        tx.append_event(&NewEvent {
-            ticket: Some(ticket),
-            at,
-            actor,
-            kind: "status",
-            old: Some(t.status.as_str()),
-            new: Some(to.as_str()),
-            detail,
-        })?;
-        self.sla_on_status(tx, ticket, t.status, to, at)?;
-        Ok(StatusChange::Changed { from: t.status, to })
     }
 
     /// One message handed over outside IMAP (`postdesk deliver`, `postdesk import`): the
@@ -794,12 +710,12 @@ impl Engine {
                         );
                     }
                     Reopen::To(status) => {
-                        self.change_status_because(
+                        self.change_status(
                             tx,
                             ticket,
                             status,
                             actor(parsed),
-                            Some("customer replied"),
+                            Cause::CustomerReply,
                             at,
                         )?;
                     }
@@ -849,11 +765,10 @@ impl Engine {
             .expect("config has at least one mailbox");
         let writes_chinese = parse::has_cjk(&parsed.subject) || parse::has_cjk(&parsed.text);
         let route = self.route(parsed, &mb.queue);
-        let queue = self.queues.get(&route.queue);
         let language = if writes_chinese {
             Language::ZhCn
         } else {
-            queue.map_or(Language::En, |q| q.language)
+            self.queue(&route.queue).language
         };
         let subject = crate::mail::subject::clean_subject(&parsed.subject, &self.tags);
         let flagged = linked.as_ref().filter(|l| l.2).map(|l| l.1.as_str());
@@ -930,6 +845,16 @@ impl Applied {
 }
 
 impl BatchOutcome {
+    /// Adds another batch's counts to these.
+    pub fn add(&mut self, other: &BatchOutcome) {
+        self.recorded += other.recorded;
+        self.duplicates += other.duplicates;
+        self.quarantined += other.quarantined;
+        self.new_tickets += other.new_tickets;
+        self.automatic += other.automatic;
+        self.outbox += other.outbox;
+    }
+
     fn count(&mut self, applied: &Applied) {
         match applied {
             Applied::Duplicate => self.duplicates += 1,
@@ -1050,7 +975,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     #[test]
     fn automatic_gate_rules() {
@@ -1066,51 +990,5 @@ mod tests {
         assert!(
             matches!(automatic_gate(&lp, 0, 0, Some("5.1.1")), Gate::Hold(r) if r.contains("5.1.1"))
         );
-    }
-
-    #[test]
-    fn transitions() {
-        use Status::*;
-        assert!(transition_allowed(New, Open));
-        assert!(transition_allowed(Resolved, Open));
-        assert!(transition_allowed(Closed, Open));
-        assert!(transition_allowed(Closed, Archived));
-        assert!(!transition_allowed(Archived, Open));
-        assert!(!transition_allowed(New, Archived));
-        assert!(!transition_allowed(Open, Open));
-        for s in Status::ALL {
-            assert!(!transition_allowed(*s, *s), "{s} to itself");
-        }
-    }
-
-    #[test]
-    fn reopen_rules() {
-        let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
-        let week = Duration::from_secs(7 * 86_400);
-        let cases = [
-            (Status::New, None, Reopen::Unchanged),
-            (Status::Open, None, Reopen::Unchanged),
-            (Status::Pending, None, Reopen::To(Status::Open)),
-            (Status::Resolved, None, Reopen::To(Status::Open)),
-            (
-                Status::Closed,
-                Some(now - chrono::Duration::days(3)),
-                Reopen::To(Status::Open),
-            ),
-            (
-                Status::Closed,
-                Some(now - chrono::Duration::days(8)),
-                Reopen::NewLinkedTicket,
-            ),
-            (Status::Closed, None, Reopen::NewLinkedTicket),
-            (Status::Archived, None, Reopen::NewLinkedTicket),
-        ];
-        for (status, closed_at, want) in cases {
-            assert_eq!(
-                on_customer_reply(status, closed_at, now, week),
-                want,
-                "{status} closed {closed_at:?}"
-            );
-        }
     }
 }

@@ -10,10 +10,11 @@
 
 use chrono::{DateTime, Utc};
 
+use super::lifecycle::status_text;
 use super::{Engine, SYSTEM};
 use crate::config::Agent;
 use crate::mail::parse::{self, Parsed};
-use crate::model::{Audience, Language, MessageId, MessageRowId, OutboxKind, Status};
+use crate::model::{Audience, Language, MessageId, MessageRowId, OutboxKind};
 use crate::notify::{self, Addressee, AttachmentData, Mail, ThreadInfo};
 use crate::store::{NewEvent, NewOutbox, NewOutgoing, StoreError, TicketRow, Tx};
 
@@ -50,13 +51,11 @@ impl Engine {
     }
 
     pub(super) fn queue_name(&self, t: &TicketRow) -> String {
-        self.queues
-            .get(&t.queue)
-            .map_or_else(|| t.queue.clone(), |q| q.display_name.clone())
+        self.queue(&t.queue).display_name.clone()
     }
 
     pub(super) fn queue_language(&self, t: &TicketRow) -> Language {
-        self.queues.get(&t.queue).map_or(t.language, |q| q.language)
+        self.cfg.queue(&t.queue).map_or(t.language, |q| q.language)
     }
 
     /// Queues `o` for ticket `t`; `None` when it was held or could not be composed (both
@@ -354,26 +353,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Tells the customer their ticket was resolved or closed (per queue, `status_mail`).
-    pub(super) fn queue_status_mail(
-        &self,
-        tx: &mut Tx<'_>,
-        t: &TicketRow,
-        status: Status,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        if !matches!(status, Status::Resolved | Status::Closed)
-            || !self.queues.get(&t.queue).is_none_or(|q| q.status_mail)
-        {
-            return Ok(());
-        }
-        let context = minijinja::context! {
-            status => status.as_str(),
-            status_zh => status_text(status, Language::ZhCn),
-        };
-        self.queue_customer_notice(tx, t, OutboxKind::StatusChange, context, at)
-    }
-
     /// An automatic mail to a ticket's requester about the ticket (status mail, survey),
     /// threaded on what the customer has seen. The template gets `ticket`, `tag`,
     /// `subject`, `queue_name`, `customer_name`, `customer_address`, plus `extra`.
@@ -424,20 +403,5 @@ impl Engine {
             at,
         )?;
         Ok(())
-    }
-}
-
-/// A status as people read it: `resolved`, or `已解决` in Chinese (DESIGN.md lifecycle).
-pub(super) fn status_text(status: Status, language: Language) -> &'static str {
-    match language {
-        Language::En => status.as_str(),
-        Language::ZhCn => match status {
-            Status::New => "待分配",
-            Status::Open => "处理中",
-            Status::Pending => "等待客户回复",
-            Status::Resolved => "已解决",
-            Status::Closed => "已关闭",
-            Status::Archived => "已归档",
-        },
     }
 }

@@ -10,6 +10,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::lifecycle::Cause;
 use super::Engine;
 use crate::mail::parse::Parsed;
 use crate::model::{Language, Priority, Status, TicketId};
@@ -194,7 +195,7 @@ impl Engine {
             new: Some(agent),
             detail: Some(why),
         })?;
-        self.change_status_because(tx, ticket, Status::Open, SYSTEM, Some("assigned"), at)?;
+        self.change_status(tx, ticket, Status::Open, SYSTEM, Cause::Assigned, at)?;
         Ok(())
     }
 }

@@ -12,28 +12,13 @@ use chrono::{DateTime, Utc};
 
 use super::{Applied, Engine};
 use crate::mail::parse::Parsed;
-use crate::model::{MessageRowId, OutboxKind, Status, TicketId};
+use crate::model::{MessageRowId, OutboxKind, TicketId};
 use crate::notify::survey;
 use crate::store::{NewEvent, StoreError, TicketRow, Tx};
 
 impl Engine {
-    /// After an agent set `status`: the survey or the status mail, as the queue says.
-    pub(super) fn notify_status(
-        &self,
-        tx: &mut Tx<'_>,
-        t: &TicketRow,
-        status: Status,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let surveys = self.cfg.queue(&t.queue).is_none_or(|q| q.surveys);
-        if status == Status::Resolved && surveys {
-            self.queue_survey(tx, t, at)
-        } else {
-            self.queue_status_mail(tx, t, status, at)
-        }
-    }
-
-    fn queue_survey(
+    /// The survey mail: five signed one-click links, one per rating.
+    pub(super) fn queue_survey(
         &self,
         tx: &mut Tx<'_>,
         t: &TicketRow,

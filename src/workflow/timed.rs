@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::outgoing::{status_text, Outgoing};
+use super::lifecycle::{status_text, Cause};
+use super::outgoing::Outgoing;
 use super::Engine;
 use crate::calendar::{self as sla, Standing};
 use crate::config::Queue;
@@ -273,7 +274,7 @@ impl Engine {
                 >= after
             {
                 let detail = format!("{why} after {}", crate::config::format_duration(after));
-                self.change_status_because(tx, ticket, to, SYSTEM, Some(&detail), now)?;
+                self.set_status(tx, ticket, to, SYSTEM, Cause::Job(&detail), now)?;
             }
         }
         Ok(())

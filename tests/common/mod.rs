@@ -402,12 +402,33 @@ impl Instance {
         self.reader().status(&[]).unwrap()
     }
 
-    /// A second handle on the store (its own writer connection), as the CLI would open,
-    /// with `clock` as the engine's clock.
-    pub fn store(&self, clock: Arc<dyn postdesk::clock::Clock>) -> postdesk::store::Store {
+    /// A second handle on the store (its own writer connection) and an engine, as the CLI
+    /// would open them (`postdesk ticket set` goes through `Desk::admin_change`), with
+    /// `clock` as the engine's clock.
+    pub fn desk(&self, clock: Arc<dyn postdesk::clock::Clock>) -> postdesk::workflow::Desk {
         let cfg = self.config();
         let engine = Arc::new(postdesk::workflow::Engine::new(&cfg, clock).unwrap());
-        postdesk::store::Store::open(&cfg.db_path(), engine).unwrap()
+        let store = postdesk::store::Store::open(&cfg.db_path()).unwrap();
+        postdesk::workflow::Desk::new(store, engine)
+    }
+
+    /// `postdesk ticket set <id> --status <to>`, as `actor`, at `at`.
+    pub fn set_status(
+        desk: &postdesk::workflow::Desk,
+        id: postdesk::model::TicketId,
+        to: postdesk::model::Status,
+        actor: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<String> {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(desk.admin_change(
+                id,
+                vec![postdesk::workflow::admin::Change::Status(to)],
+                actor,
+                at,
+            ))
+            .unwrap_or_else(|e| panic!("#{id} to {to}: {e}"))
     }
 
     /// Events of a ticket, as (kind, new, detail).
