@@ -6,6 +6,11 @@
 //! `systemd-sysusers`/`systemd-tmpfiles --root` work on a scratch root. The notify
 //! protocol is checked the way systemd sees it: a datagram socket in `NOTIFY_SOCKET`,
 //! a real `postdesk run` against the test mail stack.
+//!
+//! Two tests depend on the machine, and say so with `ignored` rather than passing without
+//! checking: the owners tmpfiles sets need root (cfg `postdesk_root`), and the stderr
+//! fallback cannot be seen where journald runs (cfg `postdesk_journald`); `build.rs` sets
+//! both, and each test checks its condition again when it runs.
 
 mod common;
 
@@ -235,10 +240,18 @@ fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-/// sysusers and tmpfiles applied to a scratch root: the user exists, the directories
-/// have their modes and owners, and a password file left world-readable is fixed.
-#[test]
-fn sysusers_and_tmpfiles_set_up_a_root() {
+/// A scratch root after `systemd-sysusers` and `systemd-tmpfiles --create`.
+struct ScratchRoot {
+    dir: tempfile::TempDir,
+    uid: u32,
+    gid: u32,
+    /// What `systemd-tmpfiles` said; it fails where it may not chown.
+    tmpfiles: Output,
+}
+
+/// Applies sysusers and tmpfiles to a scratch root and checks what works for any user:
+/// the user exists as a system user, and tmpfiles reads its file without a syntax error.
+fn set_up_scratch_root() -> ScratchRoot {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
     std::fs::create_dir_all(r.join("etc/postdesk")).unwrap();
@@ -277,10 +290,47 @@ fn sysusers_and_tmpfiles_set_up_a_root() {
         !stderr.contains(&format!("{}:", tmpfiles.display())),
         "tmpfiles: {stderr}"
     );
-    if !is_root() {
-        eprintln!("not root: tmpfiles cannot chown, modes and owners not checked");
-        return;
+    ScratchRoot {
+        dir: root,
+        uid,
+        gid,
+        tmpfiles: out,
     }
+}
+
+/// sysusers and tmpfiles applied to a scratch root: the user exists and tmpfiles accepts
+/// its file. Runs as any user; the modes and owners are the next test's (root only).
+#[test]
+fn sysusers_and_tmpfiles_set_up_a_root() {
+    set_up_scratch_root();
+}
+
+/// The directories have their modes and owners, and a password file left world-readable
+/// is fixed. Only root may chown, so `build.rs` sets `postdesk_root` when it runs as root.
+#[test]
+#[cfg_attr(
+    not(postdesk_root),
+    ignore = "needs root: systemd-tmpfiles cannot chown the scratch root otherwise"
+)]
+fn tmpfiles_sets_modes_and_owners_as_root() {
+    assert!(
+        is_root(),
+        "only root can check the owners{}",
+        if cfg!(postdesk_root) {
+            ", and this was built as root but runs as another user: `touch build.rs` and \
+             run again, so that it is ignored"
+        } else {
+            ""
+        }
+    );
+    let ScratchRoot {
+        dir: root,
+        uid,
+        gid,
+        tmpfiles: out,
+    } = set_up_scratch_root();
+    let r = root.path();
+    let stderr = text(&out.stderr);
     assert!(out.status.success(), "tmpfiles: {stderr}");
     for (path, mode, owner) in [
         ("etc/postdesk", 0o750, (0, gid)),
@@ -428,6 +478,9 @@ impl Drop for Daemon {
 
 const START: Duration = Duration::from_secs(30);
 
+/// Where journald listens; `build.rs` looks for it too.
+const JOURNALD_SOCKET: &str = "/run/systemd/journal/socket";
+
 /// READY=1 after the first sync, WATCHDOG=1 while running, STOPPING=1 at SIGTERM, then
 /// a clean exit: what `Type=notify` and `WatchdogSec=` rely on.
 #[test]
@@ -504,12 +557,25 @@ fn sighup_notifies_reloading_then_ready() {
 /// With stderr connected to "the journal" (JOURNAL_STREAM naming stderr's device and
 /// inode) but no journald listening, as on this test machine, logs still reach stderr,
 /// plain (no colours, no timestamps: journald adds its own), and say why.
+///
+/// Where journald runs, logs go to the journal and there is nothing to check on stderr:
+/// `build.rs` sets `postdesk_journald` when the socket exists, and the test is ignored.
 #[test]
+#[cfg_attr(
+    postdesk_journald,
+    ignore = "journald is running here: logs go to the journal, nothing to check on stderr"
+)]
 fn logs_fall_back_to_stderr_when_journald_does_not_answer() {
-    if Path::new("/run/systemd/journal/socket").exists() {
-        eprintln!("journald is running here: logs go to the journal, nothing to check on stderr");
-        return;
-    }
+    assert!(
+        !Path::new(JOURNALD_SOCKET).exists(),
+        "journald listens at {JOURNALD_SOCKET}, so logs go to the journal{}",
+        if cfg!(postdesk_journald) {
+            ""
+        } else {
+            ", and it did not when this was built: `touch build.rs` and run again, so that \
+             this test is ignored"
+        }
+    );
     let instance = Instance::new(Setup::default());
     let log = instance.dir.path().join("stderr.log");
     let file = std::fs::File::create(&log).unwrap();
