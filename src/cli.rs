@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
 use crate::daemon;
-use crate::model::{OutboxId, QuarantineId, Status};
+use crate::model::{stamp, OutboxId, QuarantineId, SlaState, Status};
 use crate::store::{self, Reader, Store, TicketFilter};
 use crate::workflow::{Desk, Engine, RetryOutcome};
 
@@ -722,22 +722,20 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             if let Some(f) = &s.flagged {
                 println!("FLAGGED: {f}");
             }
+            let now = SystemClock.now();
             for d in &t.sla {
-                let state = if d.met_at.is_some() {
-                    "met"
-                } else if d.breached_at.is_some() {
-                    "BREACHED"
-                } else if d.warned_at.is_some() {
-                    "at risk"
-                } else if d.due_at.is_none() {
-                    "paused"
-                } else {
-                    "running"
+                let state = match SlaState::of(d.due_at, d.warned_at, d.breached_at, d.met_at, now)
+                {
+                    SlaState::Met => "met",
+                    SlaState::Breached => "BREACHED",
+                    SlaState::AtRisk => "at risk",
+                    SlaState::Paused => "paused",
+                    SlaState::Running => "running",
                 };
                 println!(
                     "SLA {:<15} due {} ({state})",
-                    d.deadline,
-                    d.due_at.as_deref().unwrap_or("-")
+                    d.deadline.as_str(),
+                    d.due_at.map_or("-".to_owned(), stamp::text)
                 );
             }
             for m in &t.messages {
@@ -746,7 +744,7 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
                     m.id,
                     m.direction,
                     m.class,
-                    m.date.as_deref().unwrap_or(&m.recorded_at),
+                    m.date.clone().unwrap_or_else(|| stamp::text(m.recorded_at)),
                     m.from.as_deref().unwrap_or("-"),
                     m.subject
                 );
@@ -758,7 +756,7 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             for e in &t.events {
                 println!(
                     "  {} {} {} {} -> {} {}",
-                    e.at,
+                    stamp::text(e.at),
                     e.actor,
                     e.kind,
                     e.old.as_deref().unwrap_or("-"),
@@ -818,7 +816,7 @@ fn quarantine(path: &Path, cmd: QuarantineCommand) -> Result<ExitCode> {
                     "#{:<5} {:<8} {} mailbox {} uid {} {} bytes: {}",
                     q.id.get(),
                     q.state,
-                    q.created_at,
+                    stamp::text(q.created_at),
                     q.mailbox.as_deref().unwrap_or("-"),
                     q.uid.map_or("-".to_owned(), |u| u.to_string()),
                     q.size,

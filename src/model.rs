@@ -170,6 +170,13 @@ macro_rules! text_enum {
                 s.serialize_str(self.as_str())
             }
         }
+
+        /// Compares with the text form, as the CLI and `--json` show it.
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
     };
 }
 
@@ -342,9 +349,280 @@ impl FromStr for Deadline {
     }
 }
 
+/// Where one SLA deadline ended up or stands, ranked once for `ticket show` and the
+/// report alike: a deadline met late counts as breached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SlaState {
+    Met,
+    Breached,
+    /// The warning went out; not yet due.
+    AtRisk,
+    Running,
+    /// No due time: the resolution clock of a pending ticket.
+    Paused,
+}
+
+impl SlaState {
+    /// Same inputs, same answer: breached (flagged, met after the due time, or due and
+    /// still open at `now`), else met, else at risk (warned), else paused (no due time),
+    /// else running.
+    pub fn of(
+        due: Option<chrono::DateTime<chrono::Utc>>,
+        warned: Option<chrono::DateTime<chrono::Utc>>,
+        breached: Option<chrono::DateTime<chrono::Utc>>,
+        met: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> SlaState {
+        let late = match (met, due) {
+            (Some(met), Some(due)) => met >= due,
+            (None, Some(due)) => due <= now,
+            _ => false,
+        };
+        if breached.is_some() || late {
+            SlaState::Breached
+        } else if met.is_some() {
+            SlaState::Met
+        } else if warned.is_some() {
+            SlaState::AtRisk
+        } else if due.is_none() {
+            SlaState::Paused
+        } else {
+            SlaState::Running
+        }
+    }
+}
+
+impl Serialize for Deadline {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Deadline {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl fmt::Display for Deadline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// What an event in the append-only log says happened. Writers (workflow, store) and
+/// readers (`ticket show`, reports) share this one list; the text is what the `events`
+/// table holds and `--json` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A ticket was opened (new: its status; detail: queue and priority).
+    TicketCreated,
+    /// A new ticket was linked to another (new: the other ticket).
+    TicketLinked,
+    /// A customer's message joined the ticket (detail: how it was placed).
+    MessageIn,
+    /// Automatic mail was recorded on the ticket (never answered).
+    MessageAutomatic,
+    /// An agent's mail could not be proven; kept as an unverified note.
+    MessageUnverified,
+    /// The status changed (old, new).
+    Status,
+    /// The transition table refused a status change.
+    StatusRefused,
+    /// The priority changed.
+    Priority,
+    /// The assignee changed.
+    Assignee,
+    /// The ticket moved to another queue.
+    Queue,
+    /// A tag was added.
+    Tag,
+    /// A tag was removed.
+    Untag,
+    /// An address was added as a Cc participant.
+    Cc,
+    /// An agent linked two tickets.
+    Linked,
+    /// Two tickets were merged.
+    Merged,
+    /// An internal note.
+    Note,
+    /// An agent's first answer.
+    FirstResponse,
+    /// Routing rules matched a new ticket.
+    Rules,
+    /// An agent's (or a stranger's) command line was refused.
+    CommandRefused,
+    /// A satisfaction rating (new: 1..=5).
+    Csat,
+    /// A survey answer with a wrong mac was refused.
+    CsatRefused,
+    /// A bounce for one of the ticket's mails.
+    Bounce,
+    /// An address that had bounced wrote again.
+    AddressDeliverable,
+    /// An automatic mail was held by the loop rules.
+    NotificationHeld,
+    /// An SLA deadline is at risk; the warning went out.
+    SlaWarning,
+    /// An SLA deadline was breached; escalated.
+    SlaBreach,
+    /// The SMTP server refused a mail for good.
+    OutboxFailed,
+    /// A VIP customer's ticket started one priority higher.
+    Vip,
+    /// A rule said not to acknowledge a new ticket.
+    AcknowledgementSkipped,
+    /// Automatic assignment found no available agent.
+    AssignmentSkipped,
+    /// A mail was queued (`acknowledgement.queued`, `answer.queued`, …).
+    MailQueued(OutboxKind),
+    /// A mail could not be composed (`answer.failed`, …); the ticket is kept.
+    MailFailed(OutboxKind),
+}
+
+impl EventKind {
+    const PLAIN: &'static [(EventKind, &'static str)] = &[
+        (EventKind::TicketCreated, "ticket.created"),
+        (EventKind::TicketLinked, "ticket.linked"),
+        (EventKind::MessageIn, "message.in"),
+        (EventKind::MessageAutomatic, "message.automatic"),
+        (EventKind::MessageUnverified, "message.unverified"),
+        (EventKind::Status, "status"),
+        (EventKind::StatusRefused, "status.refused"),
+        (EventKind::Priority, "priority"),
+        (EventKind::Assignee, "assignee"),
+        (EventKind::Queue, "queue"),
+        (EventKind::Tag, "tag"),
+        (EventKind::Untag, "untag"),
+        (EventKind::Cc, "cc"),
+        (EventKind::Linked, "linked"),
+        (EventKind::Merged, "merged"),
+        (EventKind::Note, "note"),
+        (EventKind::FirstResponse, "first_response"),
+        (EventKind::Rules, "rules"),
+        (EventKind::CommandRefused, "command.refused"),
+        (EventKind::Csat, "csat"),
+        (EventKind::CsatRefused, "csat.refused"),
+        (EventKind::Bounce, "bounce"),
+        (EventKind::AddressDeliverable, "address.deliverable"),
+        (EventKind::NotificationHeld, "notification.held"),
+        (EventKind::SlaWarning, "sla.warning"),
+        (EventKind::SlaBreach, "sla.breach"),
+        (EventKind::OutboxFailed, "outbox.failed"),
+        (EventKind::Vip, "vip"),
+        (EventKind::AcknowledgementSkipped, "acknowledgement.skipped"),
+        (EventKind::AssignmentSkipped, "assignment.skipped"),
+    ];
+
+    /// The text stored and shown: `status`, `answer.queued`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::MailQueued(OutboxKind::Acknowledgement) => "acknowledgement.queued",
+            EventKind::MailFailed(OutboxKind::Acknowledgement) => "acknowledgement.failed",
+            EventKind::MailQueued(OutboxKind::AgentNotification) => "agent-notification.queued",
+            EventKind::MailFailed(OutboxKind::AgentNotification) => "agent-notification.failed",
+            EventKind::MailQueued(OutboxKind::Answer) => "answer.queued",
+            EventKind::MailFailed(OutboxKind::Answer) => "answer.failed",
+            EventKind::MailQueued(OutboxKind::StatusChange) => "status-change.queued",
+            EventKind::MailFailed(OutboxKind::StatusChange) => "status-change.failed",
+            EventKind::MailQueued(OutboxKind::CommandResult) => "command-result.queued",
+            EventKind::MailFailed(OutboxKind::CommandResult) => "command-result.failed",
+            EventKind::MailQueued(OutboxKind::CommandRefused) => "command-refused.queued",
+            EventKind::MailFailed(OutboxKind::CommandRefused) => "command-refused.failed",
+            EventKind::MailQueued(OutboxKind::Survey) => "survey.queued",
+            EventKind::MailFailed(OutboxKind::Survey) => "survey.failed",
+            EventKind::MailQueued(OutboxKind::SlaWarning) => "sla-warning.queued",
+            EventKind::MailFailed(OutboxKind::SlaWarning) => "sla-warning.failed",
+            EventKind::MailQueued(OutboxKind::SlaBreach) => "sla-breach.queued",
+            EventKind::MailFailed(OutboxKind::SlaBreach) => "sla-breach.failed",
+            EventKind::MailQueued(OutboxKind::Digest) => "digest.queued",
+            EventKind::MailFailed(OutboxKind::Digest) => "digest.failed",
+            plain => EventKind::PLAIN
+                .iter()
+                .find(|(it, _)| *it == plain)
+                .map_or("", |(_, text)| text),
+        }
+    }
+}
+
+/// A text that is not a known event kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown event kind {0:?}")]
+pub struct UnknownEventKind(pub String);
+
+impl FromStr for EventKind {
+    type Err = UnknownEventKind;
+    fn from_str(s: &str) -> Result<EventKind, UnknownEventKind> {
+        let unknown = || UnknownEventKind(s.to_owned());
+        if let Some((_, kind)) = EventKind::PLAIN
+            .iter()
+            .map(|(k, t)| (t, k))
+            .find(|(t, _)| **t == s)
+        {
+            return Ok(*kind);
+        }
+        let (mail, what) = s.rsplit_once('.').ok_or_else(unknown)?;
+        let mail: OutboxKind = mail.parse().map_err(|_| unknown())?;
+        match what {
+            "queued" => Ok(EventKind::MailQueued(mail)),
+            "failed" => Ok(EventKind::MailFailed(mail)),
+            _ => Err(unknown()),
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for EventKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Times in the database and in `--json`: RFC 3339, UTC, milliseconds (`…T12:00:00.000Z`),
+/// which sorts as text. Views hold `DateTime<Utc>` and serialise through here, so the
+/// JSON output keeps the stored form.
+pub mod stamp {
+    use chrono::{DateTime, SecondsFormat, Utc};
+
+    pub fn text(t: DateTime<Utc>) -> String {
+        t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    pub fn parse(s: &str) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&text(*t))
+    }
+
+    /// For `Option<DateTime<Utc>>` fields: `null` or the text.
+    pub mod option {
+        use chrono::{DateTime, Utc};
+
+        pub fn serialize<S: serde::Serializer>(
+            t: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_str(&super::text(*t)),
+                None => s.serialize_none(),
+            }
+        }
     }
 }
 
@@ -363,6 +641,63 @@ mod tests {
             Err(UnknownStatus("done".to_owned()))
         );
         assert_eq!("zh-cn".parse::<Language>(), Ok(Language::ZhCn));
+    }
+
+    #[test]
+    fn event_kinds_round_trip_through_text() {
+        for (kind, text) in EventKind::PLAIN {
+            assert_eq!(kind.as_str(), *text);
+            assert_eq!(text.parse::<EventKind>(), Ok(*kind));
+        }
+        for mail in OutboxKind::ALL {
+            for kind in [EventKind::MailQueued(*mail), EventKind::MailFailed(*mail)] {
+                assert_eq!(kind.as_str().parse::<EventKind>(), Ok(kind));
+            }
+        }
+        assert_eq!(
+            EventKind::MailQueued(OutboxKind::Answer).as_str(),
+            "answer.queued"
+        );
+        assert!("answer.lost".parse::<EventKind>().is_err());
+        assert!("statuses".parse::<EventKind>().is_err());
+        assert_eq!(EventKind::SlaBreach, "sla.breach");
+    }
+
+    #[test]
+    fn sla_states_rank_a_late_met_as_breached() {
+        let t = |h: u32| {
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 1, h, 0, 0).unwrap()
+        };
+        let now = t(12);
+        for (due, warned, breached, met, want) in [
+            (Some(t(10)), None, None, Some(t(9)), SlaState::Met),
+            (Some(t(10)), None, None, Some(t(11)), SlaState::Breached),
+            (
+                Some(t(10)),
+                Some(t(9)),
+                Some(t(10)),
+                Some(t(11)),
+                SlaState::Breached,
+            ),
+            (Some(t(11)), None, None, None, SlaState::Breached),
+            (Some(t(14)), Some(t(11)), None, None, SlaState::AtRisk),
+            (Some(t(14)), None, None, None, SlaState::Running),
+            (None, None, None, None, SlaState::Paused),
+            (None, None, None, Some(t(9)), SlaState::Met),
+        ] {
+            assert_eq!(
+                SlaState::of(due, warned, breached, met, now),
+                want,
+                "{due:?} {met:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn stamps_keep_the_stored_form() {
+        let t = stamp::parse("2026-12-02T16:00:00.000Z").unwrap();
+        assert_eq!(stamp::text(t), "2026-12-02T16:00:00.000Z");
+        assert_eq!(stamp::parse("yesterday"), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::calendar::Calendar;
 use crate::config::Config;
-use crate::model::Deadline;
+use crate::model::{Deadline, SlaState};
 use crate::model::{Status, TicketId};
 use crate::store::{ts, EventKind, ReportEvent, ReportRows, ReportTicket};
 
@@ -342,19 +342,11 @@ fn sla(rows: &ReportRows, now: DateTime<Utc>) -> Vec<SlaRow> {
     };
     let mut map: BTreeMap<(&str, usize, &str), [u64; 4]> = BTreeMap::new();
     for d in &rows.deadlines {
-        let late = match (d.met_at, d.due_at) {
-            (Some(met), Some(due)) => met >= due,
-            (None, Some(due)) => due <= now,
-            _ => false,
-        };
-        let slot = if d.breached_at.is_some() || late {
-            1
-        } else if d.met_at.is_some() {
-            0
-        } else if d.warned_at.is_some() {
-            2
-        } else {
-            3
+        let slot = match SlaState::of(d.due_at, d.warned_at, d.breached_at, d.met_at, now) {
+            SlaState::Met => 0,
+            SlaState::Breached => 1,
+            SlaState::AtRisk => 2,
+            SlaState::Running | SlaState::Paused => 3,
         };
         map.entry((&*d.queue, order(&d.deadline), &d.deadline))
             .or_default()[slot] += 1;

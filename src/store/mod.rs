@@ -25,7 +25,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
@@ -89,13 +89,47 @@ pub struct Store {
 
 /// Text form of a time in the database: RFC 3339, UTC, milliseconds; sorts as text.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    crate::model::stamp::text(t)
 }
 
 pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    crate::model::stamp::parse(s)
+}
+
+/// A column holding a type's text form (`Status`, `OutboxKind`…); a text the type does
+/// not know is a conversion error, never a default.
+pub(crate) fn value<T>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = r.get(i)?;
+    text.parse().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// A column holding a time (see [`ts`]).
+pub(crate) fn time(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+    opt_time(r, i)?.ok_or(rusqlite::Error::InvalidColumnType(
+        i,
+        "time".to_owned(),
+        rusqlite::types::Type::Null,
+    ))
+}
+
+/// A column holding a time or NULL; a text that is no time is an error.
+pub(crate) fn opt_time(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    match r.get::<_, Option<String>>(i)? {
+        None => Ok(None),
+        Some(text) => parse_ts(&text).map(Some).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                i,
+                rusqlite::types::Type::Text,
+                format!("not a time: {text:?}").into(),
+            )
+        }),
+    }
 }
 
 fn open_write_connection(path: &Path) -> Result<Connection, StoreError> {

@@ -7,8 +7,13 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::StoreError;
-use crate::model::{MailboxName, OutboxId, QuarantineId, Status, TicketId, Uid, UidValidity};
+use chrono::{DateTime, Utc};
+
+use super::{opt_time, time, value, StoreError};
+use crate::model::{
+    stamp, Audience, Deadline, Direction, EventKind, Language, MailboxName, OutboxId, OutboxKind,
+    OutboxState, Priority, QuarantineId, QuarantineState, Status, TicketId, Uid, UidValidity,
+};
 
 pub struct Reader {
     /// Shared with `store::report`, which reads under one transaction.
@@ -21,29 +26,32 @@ pub struct TicketSummary {
     /// The subject token, `[ACME #42]`.
     pub tag: String,
     pub subject: String,
-    pub status: String,
-    pub priority: String,
+    pub status: Status,
+    pub priority: Priority,
     pub queue: String,
     pub requester: Option<String>,
     pub requester_name: Option<String>,
     pub assignee: Option<String>,
     pub message_count: i64,
-    pub created_at: String,
-    pub updated_at: String,
+    #[serde(serialize_with = "stamp::serialize")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "stamp::serialize")]
+    pub updated_at: DateTime<Utc>,
     pub flagged: Option<String>,
     pub linked_to: Option<i64>,
-    pub language: String,
+    pub language: Language,
     pub tags: Vec<String>,
-    pub first_response_at: Option<String>,
+    #[serde(serialize_with = "stamp::option::serialize")]
+    pub first_response_at: Option<DateTime<Utc>>,
     pub merged_into: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageView {
     pub id: i64,
-    pub direction: String,
+    pub direction: Direction,
     /// `customer`, `agents` (relays) or `internal` (agents' mail as received, notes).
-    pub audience: String,
+    pub audience: Audience,
     /// The agent who wrote it, for incoming agent mail.
     pub agent: Option<String>,
     pub unverified: bool,
@@ -55,7 +63,8 @@ pub struct MessageView {
     pub message_id: String,
     pub in_reply_to: Option<String>,
     pub date: Option<String>,
-    pub recorded_at: String,
+    #[serde(serialize_with = "stamp::serialize")]
+    pub recorded_at: DateTime<Utc>,
     pub text: String,
     pub attachments: serde_json::Value,
     pub mailbox: Option<String>,
@@ -63,9 +72,10 @@ pub struct MessageView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EventView {
-    pub at: String,
+    #[serde(serialize_with = "stamp::serialize")]
+    pub at: DateTime<Utc>,
     pub actor: String,
-    pub kind: String,
+    pub kind: EventKind,
     pub old: Option<String>,
     pub new: Option<String>,
     pub detail: Option<String>,
@@ -73,13 +83,18 @@ pub struct EventView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadlineView {
-    pub deadline: String,
-    pub started_at: String,
+    pub deadline: Deadline,
+    #[serde(serialize_with = "stamp::serialize")]
+    pub started_at: DateTime<Utc>,
     /// `null` while paused (a pending ticket's resolution clock).
-    pub due_at: Option<String>,
-    pub warned_at: Option<String>,
-    pub breached_at: Option<String>,
-    pub met_at: Option<String>,
+    #[serde(serialize_with = "stamp::option::serialize")]
+    pub due_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "stamp::option::serialize")]
+    pub warned_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "stamp::option::serialize")]
+    pub breached_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "stamp::option::serialize")]
+    pub met_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,26 +169,31 @@ pub struct QuarantineView {
     pub uidvalidity: Option<u32>,
     pub uid: Option<u32>,
     pub reason: String,
-    pub state: String,
+    pub state: QuarantineState,
     pub size: i64,
-    pub created_at: String,
-    pub released_at: Option<String>,
+    #[serde(serialize_with = "stamp::serialize")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "stamp::option::serialize")]
+    pub released_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OutboxView {
     pub id: OutboxId,
     pub ticket: Option<i64>,
-    pub kind: String,
+    pub kind: OutboxKind,
     pub to: Vec<String>,
     pub subject: String,
-    pub state: String,
+    pub state: OutboxState,
     pub attempts: i64,
-    pub next_attempt_at: String,
+    #[serde(serialize_with = "stamp::serialize")]
+    pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub response: Option<String>,
-    pub created_at: String,
-    pub sent_at: Option<String>,
+    #[serde(serialize_with = "stamp::serialize")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "stamp::option::serialize")]
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 /// One ticket found by `ticket search`, best first.
@@ -182,7 +202,7 @@ pub struct SearchHit {
     pub id: TicketId,
     pub tag: String,
     pub subject: String,
-    pub status: String,
+    pub status: Status,
     pub queue: String,
     pub requester: Option<String>,
     /// bm25 of the best matching message (lower is better); 0 for the LIKE fallback.
@@ -212,20 +232,20 @@ fn ticket_summary(r: &Row<'_>) -> rusqlite::Result<TicketSummary> {
         id: TicketId::new(id),
         tag: format!("[{tag} #{id}]"),
         subject: r.get(2)?,
-        status: r.get(3)?,
-        priority: r.get(4)?,
+        status: value(r, 3)?,
+        priority: value(r, 4)?,
         queue: r.get(5)?,
         requester: r.get(6)?,
         requester_name: r.get(7)?,
         assignee: r.get(8)?,
         message_count: r.get(9)?,
-        created_at: r.get(10)?,
-        updated_at: r.get(11)?,
+        created_at: time(r, 10)?,
+        updated_at: time(r, 11)?,
         flagged: r.get(12)?,
         linked_to: r.get(13)?,
-        language: r.get(14)?,
+        language: value(r, 14)?,
         tags: json_list(r.get(15)?),
-        first_response_at: r.get(16)?,
+        first_response_at: opt_time(r, 16)?,
         merged_into: r.get(17)?,
     })
 }
@@ -298,7 +318,7 @@ impl Reader {
                 let name: Option<String> = r.get(4)?;
                 Ok(MessageView {
                     id: r.get(0)?,
-                    direction: r.get(1)?,
+                    direction: value(r, 1)?,
                     class: r.get(2)?,
                     from: addr.map(|a| match name {
                         Some(n) => format!("{n} <{a}>"),
@@ -310,12 +330,12 @@ impl Reader {
                     message_id: format!("<{}>", r.get::<_, String>(8)?),
                     in_reply_to: r.get::<_, Option<String>>(9)?.map(|m| format!("<{m}>")),
                     date: r.get(10)?,
-                    recorded_at: r.get(11)?,
+                    recorded_at: time(r, 11)?,
                     text: r.get(12)?,
                     attachments: serde_json::from_str(&r.get::<_, String>(13)?)
                         .unwrap_or(serde_json::Value::Null),
                     mailbox: r.get(14)?,
-                    audience: r.get(15)?,
+                    audience: value(r, 15)?,
                     agent: r.get(16)?,
                     unverified: r.get(17)?,
                 })
@@ -327,9 +347,9 @@ impl Reader {
         let events = st
             .query_map([id.get()], |r| {
                 Ok(EventView {
-                    at: r.get(0)?,
+                    at: time(r, 0)?,
                     actor: r.get(1)?,
-                    kind: r.get(2)?,
+                    kind: value(r, 2)?,
                     old: r.get(3)?,
                     new: r.get(4)?,
                     detail: r.get(5)?,
@@ -354,12 +374,12 @@ impl Reader {
         let sla = st
             .query_map([id.get()], |r| {
                 Ok(DeadlineView {
-                    deadline: r.get(0)?,
-                    started_at: r.get(1)?,
-                    due_at: r.get(2)?,
-                    warned_at: r.get(3)?,
-                    breached_at: r.get(4)?,
-                    met_at: r.get(5)?,
+                    deadline: value(r, 0)?,
+                    started_at: time(r, 1)?,
+                    due_at: opt_time(r, 2)?,
+                    warned_at: opt_time(r, 3)?,
+                    breached_at: opt_time(r, 4)?,
+                    met_at: opt_time(r, 5)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -493,10 +513,10 @@ impl Reader {
                 uidvalidity: r.get(2)?,
                 uid: r.get(3)?,
                 reason: r.get(4)?,
-                state: r.get(5)?,
+                state: value(r, 5)?,
                 size: r.get(6)?,
-                created_at: r.get(7)?,
-                released_at: r.get(8)?,
+                created_at: time(r, 7)?,
+                released_at: opt_time(r, 8)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -529,16 +549,16 @@ impl Reader {
             Ok(OutboxView {
                 id: OutboxId::new(r.get(0)?),
                 ticket: r.get(1)?,
-                kind: r.get(2)?,
+                kind: value(r, 2)?,
                 to: json_list(r.get(3)?),
                 subject: r.get(4)?,
-                state: r.get(5)?,
+                state: value(r, 5)?,
                 attempts: r.get(6)?,
-                next_attempt_at: r.get(7)?,
+                next_attempt_at: time(r, 7)?,
                 last_error: r.get(8)?,
                 response: r.get(9)?,
-                created_at: r.get(10)?,
-                sent_at: r.get(11)?,
+                created_at: time(r, 10)?,
+                sent_at: opt_time(r, 11)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -571,7 +591,7 @@ impl Reader {
                 id: TicketId::new(id),
                 tag: format!("[{tag} #{id}]"),
                 subject: r.get(2)?,
-                status: r.get(3)?,
+                status: value(r, 3)?,
                 queue: r.get(4)?,
                 requester: r.get(5)?,
                 rank: r.get(6)?,

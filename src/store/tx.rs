@@ -6,8 +6,8 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::{parse_ts, ts, StoreError};
 use crate::mail::parse::{Parsed, Person};
 use crate::model::{
-    Audience, Language, MailboxName, MessageId, MessageRowId, OutboxId, OutboxKind, Priority,
-    QuarantineId, Status, TicketId, Uid, UidValidity,
+    Audience, EventKind, Language, MailboxName, MessageId, MessageRowId, OutboxId, OutboxKind,
+    Priority, QuarantineId, Status, TicketId, Uid, UidValidity,
 };
 
 /// A write transaction; see the module doc of `store`.
@@ -43,7 +43,7 @@ pub struct NewEvent<'a> {
     pub ticket: Option<TicketId>,
     pub at: DateTime<Utc>,
     pub actor: &'a str,
-    pub kind: &'a str,
+    pub kind: EventKind,
     pub old: Option<&'a str>,
     pub new: Option<&'a str>,
     pub detail: Option<&'a str>,
@@ -553,7 +553,7 @@ impl<'c> Tx<'c> {
             e.ticket.map(TicketId::get),
             ts(e.at),
             e.actor,
-            e.kind,
+            e.kind.as_str(),
             e.old,
             e.new,
             e.detail
@@ -1180,7 +1180,7 @@ impl<'c> Tx<'c> {
             ticket: ticket.map(TicketId::new),
             at,
             actor: "postdesk",
-            kind: "outbox.failed",
+            kind: EventKind::OutboxFailed,
             old: None,
             new: None,
             detail: Some(&format!("outbox #{}: {error}", id.get())),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::lifecycle::{transition_allowed, Cause};
 use super::{Engine, Refusal, WriteError};
-use crate::model::{Priority, Status, TicketId};
+use crate::model::{EventKind, Priority, Status, TicketId};
 use crate::store::{StoreError, Tx};
 
 /// One change to a ticket.
@@ -56,7 +56,7 @@ impl Engine {
                         ticket,
                         at,
                         actor,
-                        "priority",
+                        EventKind::Priority,
                         Some(t.priority.as_str()),
                         Some(p.as_str()),
                     )?;
@@ -77,14 +77,22 @@ impl Engine {
                         return Err(Refusal::UnknownQueue(q.clone()).into());
                     }
                     tx.set_queue(ticket, q, at)?;
-                    self.event_change(tx, ticket, at, actor, "queue", Some(&t.queue), Some(q))?;
+                    self.event_change(
+                        tx,
+                        ticket,
+                        at,
+                        actor,
+                        EventKind::Queue,
+                        Some(&t.queue),
+                        Some(q),
+                    )?;
                     // The new queue's calendar and policy apply from now on.
                     self.sla_on_priority(tx, ticket, at)?;
                     done.push(format!("queue {q}"));
                 }
                 Change::AddTags(tags) => {
                     for tag in tx.add_tags(ticket, tags)? {
-                        self.event_change(tx, ticket, at, actor, "tag", None, Some(&tag))?;
+                        self.event_change(tx, ticket, at, actor, EventKind::Tag, None, Some(&tag))?;
                     }
                     done.push(format!("tags {}", tags.join(" ")));
                 }

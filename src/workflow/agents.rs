@@ -23,7 +23,7 @@ use super::{Applied, Engine};
 use crate::agent::commands::{split_commands, Assignee, Command, CommandError};
 use crate::config::Agent;
 use crate::mail::parse::Parsed;
-use crate::model::{Audience, MessageRowId, OutboxKind, Status, TicketId};
+use crate::model::{Audience, EventKind, MessageRowId, OutboxKind, Status, TicketId};
 use crate::notify::Addressee;
 use crate::store::{NewEvent, StoreError, TicketRow, Tx};
 
@@ -54,7 +54,7 @@ impl Engine {
                     ticket,
                     at,
                     actor,
-                    "message.unverified",
+                    EventKind::MessageUnverified,
                     None,
                     Some(&reason),
                 )?;
@@ -70,7 +70,7 @@ impl Engine {
                         ticket,
                         at,
                         actor,
-                        "command.refused",
+                        EventKind::CommandRefused,
                         Some(line),
                         Some(&reason),
                     )?;
@@ -102,7 +102,7 @@ impl Engine {
                     ticket,
                     at,
                     actor,
-                    "command.refused",
+                    EventKind::CommandRefused,
                     Some(&e.line),
                     Some(&e.reason),
                 )?;
@@ -112,7 +112,7 @@ impl Engine {
                 ticket,
                 at,
                 actor,
-                "note",
+                EventKind::Note,
                 None,
                 Some("commands refused: kept as an internal note"),
             )?;
@@ -156,7 +156,7 @@ impl Engine {
             } else {
                 "#note"
             };
-            self.event(tx, ticket, at, actor, "note", None, Some(why))?;
+            self.event(tx, ticket, at, actor, EventKind::Note, None, Some(why))?;
             return Ok(Applied::FollowUp { ticket });
         }
         let body = split.body.trim();
@@ -260,7 +260,7 @@ impl Engine {
                     ticket,
                     at,
                     actor,
-                    "priority",
+                    EventKind::Priority,
                     Some(t.priority.as_str()),
                     Some(p.as_str()),
                 )?;
@@ -269,12 +269,12 @@ impl Engine {
             Command::SetPriority(_) => {}
             Command::AddTags(tags) => {
                 for tag in tx.add_tags(ticket, tags)? {
-                    self.event(tx, ticket, at, actor, "tag", Some(&tag), None)?;
+                    self.event(tx, ticket, at, actor, EventKind::Tag, Some(&tag), None)?;
                 }
             }
             Command::RemoveTags(tags) => {
                 for tag in tx.remove_tags(ticket, tags)? {
-                    self.event_change(tx, ticket, at, actor, "untag", Some(&tag), None)?;
+                    self.event_change(tx, ticket, at, actor, EventKind::Untag, Some(&tag), None)?;
                 }
             }
             Command::AddCc(addresses) => {
@@ -282,7 +282,7 @@ impl Engine {
                     let a = a.to_ascii_lowercase();
                     if !tx.participant(ticket, &a)? {
                         tx.add_participant(ticket, &a, "cc")?;
-                        self.event(tx, ticket, at, actor, "cc", Some(&a), None)?;
+                        self.event(tx, ticket, at, actor, EventKind::Cc, Some(&a), None)?;
                     }
                 }
             }
@@ -295,7 +295,7 @@ impl Engine {
                     ticket,
                     at,
                     actor,
-                    "linked",
+                    EventKind::Linked,
                     Some(&format!("#{}", other.get())),
                     None,
                 )?;
@@ -304,7 +304,7 @@ impl Engine {
                     *other,
                     at,
                     actor,
-                    "linked",
+                    EventKind::Linked,
                     Some(&format!("#{}", ticket.get())),
                     None,
                 )?;
@@ -328,7 +328,7 @@ impl Engine {
             t.id,
             at,
             actor,
-            "merged",
+            EventKind::Merged,
             Some(&format!("#{}", into.get())),
             Some("messages moved"),
         )?;
@@ -337,7 +337,7 @@ impl Engine {
             into,
             at,
             actor,
-            "merged",
+            EventKind::Merged,
             Some(&format!("#{}", t.id.get())),
             Some("merged into this ticket"),
         )?;
@@ -360,7 +360,15 @@ impl Engine {
             return Ok(());
         }
         tx.set_assignee(t.id, name, at)?;
-        self.event_change(tx, t.id, at, actor, "assignee", t.assignee.as_deref(), name)?;
+        self.event_change(
+            tx,
+            t.id,
+            at,
+            actor,
+            EventKind::Assignee,
+            t.assignee.as_deref(),
+            name,
+        )?;
         if name.is_some() && t.status == Status::New {
             self.change_status(tx, t.id, Status::Open, actor, Cause::Assigned, at)?;
         }
@@ -386,7 +394,7 @@ impl Engine {
                 ticket,
                 at,
                 &agent.name,
-                "answer.failed",
+                EventKind::MailFailed(OutboxKind::Answer),
                 None,
                 Some("the ticket has no requester to answer"),
             )?;
@@ -442,7 +450,15 @@ impl Engine {
             return Ok(());
         }
         if tx.record_first_response(ticket, at)? {
-            self.event(tx, ticket, at, &agent.name, "first_response", None, None)?;
+            self.event(
+                tx,
+                ticket,
+                at,
+                &agent.name,
+                EventKind::FirstResponse,
+                None,
+                None,
+            )?;
         }
         self.sla_on_answer(tx, ticket, at)?;
         if t.assignee.is_none() {
@@ -511,7 +527,7 @@ impl Engine {
         ticket: TicketId,
         at: DateTime<Utc>,
         actor: &str,
-        kind: &str,
+        kind: EventKind,
         new: Option<&str>,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
@@ -533,7 +549,7 @@ impl Engine {
         ticket: TicketId,
         at: DateTime<Utc>,
         actor: &str,
-        kind: &str,
+        kind: EventKind,
         old: Option<&str>,
         new: Option<&str>,
     ) -> Result<(), StoreError> {

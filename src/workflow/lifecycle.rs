@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use super::Engine;
 use crate::config::Queue;
-use crate::model::{Language, OutboxKind, Status, TicketId};
+use crate::model::{EventKind, Language, OutboxKind, Status, TicketId};
 use crate::store::{NewEvent, StoreError, TicketRow, Tx};
 
 /// What happens to a ticket when its customer writes again (DESIGN.md lifecycle).
@@ -152,7 +152,7 @@ impl Engine {
                 ticket: Some(ticket),
                 at,
                 actor,
-                kind: "status.refused",
+                kind: EventKind::StatusRefused,
                 old: Some(t.status.as_str()),
                 new: Some(to.as_str()),
                 detail: Some(&reason),
@@ -172,7 +172,7 @@ impl Engine {
             ticket: Some(ticket),
             at,
             actor,
-            kind: "status",
+            kind: EventKind::Status,
             old: Some(t.status.as_str()),
             new: Some(to.as_str()),
             detail,

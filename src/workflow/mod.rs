@@ -39,7 +39,8 @@ use crate::key::{self, InstanceKey};
 use crate::mail::classify::{self, Class, Identity};
 use crate::mail::parse::{self, Parsed, Unusable};
 use crate::model::{
-    Language, MailboxName, MessageRowId, QuarantineId, Status, TicketId, Uid, UidValidity,
+    EventKind, Language, MailboxName, MessageRowId, QuarantineId, Status, TicketId, Uid,
+    UidValidity,
 };
 use crate::notify::{self, Templates};
 use crate::store::{NewEvent, NewIncoming, NewQuarantine, NewTicket, StoreError, Tx};
@@ -529,7 +530,7 @@ impl Engine {
                 ticket: Some(t),
                 at,
                 actor: SYSTEM,
-                kind: "message.automatic",
+                kind: EventKind::MessageAutomatic,
                 old: None,
                 new: Some(p.class.as_str()),
                 detail: Some(&detail),
@@ -581,7 +582,7 @@ impl Engine {
                     ticket,
                     at,
                     actor: SYSTEM,
-                    kind: "bounce",
+                    kind: EventKind::Bounce,
                     old: None,
                     new: Some(rcpt),
                     detail: Some(&detail),
@@ -620,7 +621,7 @@ impl Engine {
                     ticket: Some(ticket),
                     at,
                     actor: SYSTEM,
-                    kind: "notification.held",
+                    kind: EventKind::NotificationHeld,
                     old: None,
                     new: Some(kind),
                     detail: Some(&format!("to {to}: {reason}")),
@@ -652,7 +653,7 @@ impl Engine {
                 ticket: Some(ticket),
                 at,
                 actor: actor(parsed),
-                kind: "address.deliverable",
+                kind: EventKind::AddressDeliverable,
                 old: None,
                 new: parsed.from.as_ref().map(|f| f.address.as_str()),
                 detail: Some("the address wrote again after a hard bounce"),
@@ -726,7 +727,7 @@ impl Engine {
                     ticket: Some(ticket),
                     at,
                     actor: actor(parsed),
-                    kind: "message.in",
+                    kind: EventKind::MessageIn,
                     old: None,
                     new: Some(parsed.message_id.as_str()),
                     detail: Some(via.as_str()),
@@ -801,7 +802,7 @@ impl Engine {
             ticket: Some(ticket),
             at,
             actor: actor(parsed),
-            kind: "ticket.created",
+            kind: EventKind::TicketCreated,
             old: None,
             new: Some(Status::New.as_str()),
             detail: Some(&format!(
@@ -814,7 +815,7 @@ impl Engine {
                 ticket: Some(ticket),
                 at,
                 actor: SYSTEM,
-                kind: "ticket.linked",
+                kind: EventKind::TicketLinked,
                 old: None,
                 new: Some(&other.to_string()),
                 detail: Some(reason),
@@ -894,7 +895,7 @@ impl Engine {
                 ticket: Some(ticket),
                 at,
                 actor: actor(parsed),
-                kind: "command.refused",
+                kind: EventKind::CommandRefused,
                 old: None,
                 new: Some(&line),
                 detail: Some(&reason),

@@ -14,7 +14,7 @@ use super::lifecycle::status_text;
 use super::{Engine, SYSTEM};
 use crate::config::Agent;
 use crate::mail::parse::{self, Parsed};
-use crate::model::{Audience, Language, MessageId, MessageRowId, OutboxKind};
+use crate::model::{Audience, EventKind, Language, MessageId, MessageRowId, OutboxKind};
 use crate::notify::{self, Addressee, AttachmentData, Mail, ThreadInfo};
 use crate::store::{NewEvent, NewOutbox, NewOutgoing, StoreError, TicketRow, Tx};
 
@@ -165,7 +165,7 @@ impl Engine {
                     ticket,
                     at,
                     actor: SYSTEM,
-                    kind: &format!("{}.failed", o.kind.as_str()),
+                    kind: EventKind::MailFailed(o.kind),
                     old: None,
                     new: None,
                     detail: Some(&err.to_string()),
@@ -203,7 +203,7 @@ impl Engine {
             ticket,
             at,
             actor: SYSTEM,
-            kind: &format!("{}.queued", o.kind.as_str()),
+            kind: EventKind::MailQueued(o.kind),
             old: None,
             new: Some(&rcpt.join(", ")),
             detail: None,

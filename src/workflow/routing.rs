@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use super::lifecycle::Cause;
 use super::Engine;
 use crate::mail::parse::Parsed;
-use crate::model::{Language, Priority, Status, TicketId};
+use crate::model::{EventKind, Language, Priority, Status, TicketId};
 use crate::rules::{self, Assign, RuleInput, Strategy};
 use crate::store::{NewEvent, StoreError, Tx};
 
@@ -87,7 +87,7 @@ impl Engine {
         route: &Route,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let event = |tx: &mut Tx<'_>, kind: &str, new: Option<&str>, detail: Option<&str>| {
+        let event = |tx: &mut Tx<'_>, kind: EventKind, new: Option<&str>, detail: Option<&str>| {
             tx.append_event(&NewEvent {
                 ticket: Some(ticket),
                 at,
@@ -102,7 +102,7 @@ impl Engine {
             let names = route.matched.join(", ");
             event(
                 tx,
-                "rules",
+                EventKind::Rules,
                 Some(&names),
                 Some(&format!(
                     "queue {}, priority {}",
@@ -113,7 +113,7 @@ impl Engine {
         if route.vip {
             event(
                 tx,
-                "vip",
+                EventKind::Vip,
                 Some(route.priority.as_str()),
                 Some("VIP customer: one priority step higher"),
             )?;
@@ -121,13 +121,13 @@ impl Engine {
         if !route.acknowledge {
             event(
                 tx,
-                "acknowledgement.skipped",
+                EventKind::AcknowledgementSkipped,
                 None,
                 Some("a rule says: do not acknowledge"),
             )?;
         }
         for tag in tx.add_tags(ticket, &route.tags)? {
-            event(tx, "tag", Some(&tag), Some("rule"))?;
+            event(tx, EventKind::Tag, Some(&tag), Some("rule"))?;
         }
         let strategy = match &route.assign {
             Some(Assign::Agent(name)) => {
@@ -170,7 +170,7 @@ impl Engine {
             }
             None => event(
                 tx,
-                "assignment.skipped",
+                EventKind::AssignmentSkipped,
                 None,
                 Some("every agent of the queue is at capacity"),
             ),
@@ -190,7 +190,7 @@ impl Engine {
             ticket: Some(ticket),
             at,
             actor: SYSTEM,
-            kind: "assignee",
+            kind: EventKind::Assignee,
             old: None,
             new: Some(agent),
             detail: Some(why),

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Applied, Engine};
 use crate::mail::parse::Parsed;
-use crate::model::{MessageRowId, OutboxKind, TicketId};
+use crate::model::{EventKind, MessageRowId, OutboxKind, TicketId};
 use crate::notify::survey;
 use crate::store::{NewEvent, StoreError, TicketRow, Tx};
 
@@ -61,7 +61,7 @@ impl Engine {
                     ticket: Some(answer.ticket),
                     at,
                     actor: who(parsed),
-                    kind: "csat.refused",
+                    kind: EventKind::CsatRefused,
                     old: None,
                     new: Some(&answer.rating.to_string()),
                     detail: Some("the survey link was altered or forged (wrong mac)"),
@@ -121,7 +121,7 @@ impl Engine {
             ticket: Some(ticket),
             at,
             actor: who(parsed),
-            kind: "csat",
+            kind: EventKind::Csat,
             old: None,
             new: Some(&rating.to_string()),
             detail: (!comment.is_empty()).then_some(comment.as_str()),

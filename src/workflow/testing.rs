@@ -135,8 +135,6 @@ queues = ["support"]
             .expect("ticket exists")
             .ticket
             .status
-            .parse()
-            .expect("a known status")
     }
 
     pub(crate) fn events(&self, ticket: TicketId) -> Vec<EventView> {
@@ -153,7 +151,7 @@ queues = ["support"]
             .outbox_list(None)
             .expect("read")
             .into_iter()
-            .map(|o| (o.kind, o.to))
+            .map(|o| (o.kind.as_str().to_owned(), o.to))
             .collect()
     }
 }

@@ -22,7 +22,7 @@ use super::Engine;
 use crate::calendar::{self as sla, Standing};
 use crate::config::Queue;
 use crate::model::Deadline;
-use crate::model::{Audience, Language, OutboxKind, Priority, Status, TicketId};
+use crate::model::{Audience, EventKind, Language, OutboxKind, Priority, Status, TicketId};
 use crate::notify::Addressee;
 use crate::schedule::{self, Job};
 use crate::store::{DeadlineRow, NewEvent, StoreError, TicketRow, Tx};
@@ -371,7 +371,7 @@ impl Engine {
             ticket: Some(t.id),
             at: now,
             actor: SYSTEM,
-            kind: "sla.warning",
+            kind: EventKind::SlaWarning,
             old: None,
             new: Some(&row.deadline),
             detail: Some(&format!(
@@ -403,7 +403,7 @@ impl Engine {
                 ticket: Some(t.id),
                 at: now,
                 actor: SYSTEM,
-                kind: "priority",
+                kind: EventKind::Priority,
                 old: Some(t.priority.as_str()),
                 new: Some(higher.as_str()),
                 detail: Some("SLA breach"),
@@ -417,7 +417,7 @@ impl Engine {
                     ticket: Some(t.id),
                     at: now,
                     actor: SYSTEM,
-                    kind: "assignee",
+                    kind: EventKind::Assignee,
                     old: t.assignee.as_deref(),
                     new: Some(agent),
                     detail: Some("SLA breach"),
@@ -429,7 +429,7 @@ impl Engine {
             ticket: Some(t.id),
             at: now,
             actor: SYSTEM,
-            kind: "sla.breach",
+            kind: EventKind::SlaBreach,
             old: None,
             new: Some(&row.deadline),
             detail: Some(&format!("was due {}", crate::store::ts(due))),

@@ -436,7 +436,7 @@ impl Instance {
         self.ticket(id)
             .events
             .into_iter()
-            .map(|e| (e.kind, e.new, e.detail))
+            .map(|e| (e.kind.as_str().to_owned(), e.new, e.detail))
             .collect()
     }
 
