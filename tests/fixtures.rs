@@ -23,12 +23,12 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 // Every postdesk path this test uses: they are the lines to adapt when modules move.
-use postdesk::classify::{self, Class, Identity};
 use postdesk::clock::SystemClock;
+use postdesk::mail::classify::{self, Class, Identity};
+use postdesk::mail::parse;
 use postdesk::model::{MailboxName, Uid, UidValidity};
-use postdesk::parse;
 use postdesk::store::Store;
-use postdesk::workflow::{BatchOutcome, Engine, Incoming, IngestBatch};
+use postdesk::workflow::{BatchOutcome, Desk, Engine, Incoming, IngestBatch};
 
 /// The groups of `tests/fixtures/eml/`; each must hold at least one message.
 const GROUPS: [&str; 6] = [
@@ -126,7 +126,10 @@ password_file = "password"
     let cfg = postdesk::config::from_str(&dir.path().join("postdesk.toml"), &text)
         .expect("test config is valid");
     let engine = Arc::new(Engine::new(&cfg, Arc::new(SystemClock)).expect("engine"));
-    let store = Store::open(&cfg.db_path(), engine.clone()).expect("store opens");
+    let store = Desk::new(
+        Store::open(&cfg.db_path()).expect("store opens"),
+        engine.clone(),
+    );
     let batch = IngestBatch {
         mailbox: MailboxName::new("fixtures"),
         uidvalidity: UidValidity(1),
@@ -145,6 +148,7 @@ password_file = "password"
         .expect("runtime");
     let out = rt.block_on(store.ingest(batch)).expect("ingest");
     let tickets = store
+        .store()
         .reader()
         .expect("reader")
         .status(&[])
