@@ -282,17 +282,8 @@ fn rules_test(path: &Path, file: &Path, json: bool) -> Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let input = crate::workflow::routing::rule_input(&parsed);
     let reports = crate::rules::explain(&cfg.rules, &input);
-    let d = crate::rules::evaluate(&cfg.rules, &input);
-    let vip = parsed
-        .from
-        .as_ref()
-        .is_some_and(|f| crate::rules::is_vip(&cfg.vip, &f.address));
-    let base = d.priority.unwrap_or(crate::model::Priority::Normal);
-    let priority = if vip { crate::rules::bump(base) } else { base };
-    let queue = d
-        .queue
-        .clone()
-        .unwrap_or_else(|| cfg.mailboxes[0].queue.clone());
+    let d = crate::workflow::routing::route(&cfg, &parsed, None);
+    let (queue, priority, vip) = (&d.queue, d.priority, d.vip);
     let assign = match &d.assign {
         Some(crate::rules::Assign::Agent(a)) => Some(format!("agent {a}")),
         Some(crate::rules::Assign::Team(s)) => Some(format!("team ({})", s.as_str())),
@@ -495,7 +486,7 @@ fn status(path: &Path, json: bool) -> Result<ExitCode> {
     let cfg = load(path)?;
     let names: Vec<String> = cfg.mailboxes.iter().map(|m| m.name.to_string()).collect();
     let mut report = reader(&cfg)?.status(&names)?;
-    report.warnings = status_warnings(&cfg, &report, SystemClock.now());
+    report.warnings = crate::metrics::warnings(&cfg, &report, SystemClock.now());
     if json {
         return print_json(&report);
     }
@@ -537,60 +528,6 @@ fn status(path: &Path, json: bool) -> Result<ExitCode> {
         println!("WARNING: {w}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// What `postdesk status` points out: quiet mailboxes (`quiet_warning`), sessions down,
-/// mail stuck in the outbox, quarantined messages.
-fn status_warnings(
-    cfg: &Config,
-    r: &store::StatusReport,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Vec<String> {
-    let age = |t: &str| {
-        chrono::DateTime::parse_from_rfc3339(t)
-            .ok()
-            .map(|t| now.signed_duration_since(t.with_timezone(&chrono::Utc)))
-    };
-    let mut out = Vec::new();
-    for m in &r.mailboxes {
-        if let Some(e) = &m.last_error {
-            if !m.connected {
-                out.push(format!("mailbox {}: not connected: {e}", m.name));
-            }
-        }
-        let quiet = cfg.mailbox(&m.name).and_then(|c| c.imap.quiet_warning);
-        if let Some(limit) = quiet {
-            let since = m
-                .last_message_at
-                .as_deref()
-                .or(m.last_sync_at.as_deref())
-                .and_then(age);
-            if let Some(since) = since {
-                if since.to_std().unwrap_or_default() >= limit {
-                    out.push(format!(
-                        "mailbox {}: no mail for {} minutes",
-                        m.name,
-                        since.num_minutes()
-                    ));
-                }
-            }
-        }
-    }
-    if let Some(oldest) = r.outbox_oldest.as_deref().and_then(age) {
-        if oldest.num_minutes() >= 10 {
-            out.push(format!(
-                "outbox: mail waiting for {} minutes (postdesk outbox list)",
-                oldest.num_minutes()
-            ));
-        }
-    }
-    if r.quarantine > 0 {
-        out.push(format!(
-            "quarantine: {} message(s) held (postdesk quarantine list)",
-            r.quarantine
-        ));
-    }
-    out
 }
 
 fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {

@@ -136,6 +136,8 @@ pub struct Outbox {
     pub retry_max: Duration,
     /// A message still not accepted after this long is marked failed.
     pub give_up_after: Duration,
+    /// `postdesk status` warns when the oldest waiting mail is older than this.
+    pub warn_after: Duration,
 }
 
 /// Limits on automatic mail (acknowledgements, notifications, surveys): a storm of
@@ -537,6 +539,7 @@ struct RawOutbox {
     retry_initial: Option<DurationText>,
     retry_max: Option<DurationText>,
     give_up_after: Option<DurationText>,
+    warn_after: Option<DurationText>,
 }
 
 #[derive(Deserialize, Default)]
@@ -672,6 +675,10 @@ impl Validator<'_> {
                 .outbox
                 .give_up_after
                 .map_or(Duration::from_secs(3 * 86_400), |d| d.0),
+            warn_after: raw
+                .outbox
+                .warn_after
+                .map_or(Duration::from_secs(10 * 60), |d| d.0),
         };
         let loop_protection = self.loop_protection(raw.loop_protection)?;
         let calendars = self.calendars(raw.calendars)?;

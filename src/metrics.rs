@@ -6,6 +6,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::config::Config;
 use crate::store::StatusReport;
 
 /// What the daemon measures in memory (the rest comes from the store).
@@ -133,6 +134,56 @@ pub fn write(path: &Path, text: &str) -> std::io::Result<()> {
     f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+/// What `postdesk status` points out: quiet mailboxes (`quiet_warning`), sessions down,
+/// mail stuck in the outbox, quarantined messages.
+pub fn warnings(cfg: &Config, r: &StatusReport, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
+    let age = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| now.signed_duration_since(t.with_timezone(&chrono::Utc)))
+    };
+    let mut out = Vec::new();
+    for m in &r.mailboxes {
+        if let Some(e) = &m.last_error {
+            if !m.connected {
+                out.push(format!("mailbox {}: not connected: {e}", m.name));
+            }
+        }
+        let quiet = cfg.mailbox(&m.name).and_then(|c| c.imap.quiet_warning);
+        if let Some(limit) = quiet {
+            let since = m
+                .last_message_at
+                .as_deref()
+                .or(m.last_sync_at.as_deref())
+                .and_then(age);
+            if let Some(since) = since {
+                if since.to_std().unwrap_or_default() >= limit {
+                    out.push(format!(
+                        "mailbox {}: no mail for {} minutes",
+                        m.name,
+                        since.num_minutes()
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(oldest) = r.outbox_oldest.as_deref().and_then(age) {
+        if oldest.to_std().unwrap_or_default() >= cfg.outbox.warn_after {
+            out.push(format!(
+                "outbox: mail waiting for {} minutes (postdesk outbox list)",
+                oldest.num_minutes()
+            ));
+        }
+    }
+    if r.quarantine > 0 {
+        out.push(format!(
+            "quarantine: {} message(s) held (postdesk quarantine list)",
+            r.quarantine
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -765,7 +765,7 @@ impl Engine {
             .or_else(|| self.mailboxes.values().next())
             .expect("config has at least one mailbox");
         let writes_chinese = parse::has_cjk(&parsed.subject) || parse::has_cjk(&parsed.text);
-        let route = self.route(parsed, &mb.queue);
+        let route = self.route(parsed, mailbox);
         let language = if writes_chinese {
             Language::ZhCn
         } else {

@@ -12,15 +12,17 @@ use chrono::{DateTime, Utc};
 
 use super::lifecycle::Cause;
 use super::Engine;
+use crate::config::Config;
 use crate::mail::parse::Parsed;
-use crate::model::{EventKind, Language, Priority, Status, TicketId};
+use crate::model::{EventKind, Language, MailboxName, Priority, Status, TicketId};
 use crate::rules::{self, Assign, RuleInput, Strategy};
 use crate::store::{NewEvent, StoreError, Tx};
 
 const SYSTEM: &str = "postdesk";
 
 /// Where a new ticket goes and what happens to it.
-pub(super) struct Route {
+#[derive(Debug, Clone)]
+pub struct Route {
     pub queue: String,
     pub priority: Priority,
     pub tags: Vec<String>,
@@ -59,24 +61,43 @@ pub fn rule_input(parsed: &Parsed) -> RuleInput<'_> {
     }
 }
 
+/// The routing decision for a new ticket from `parsed`, as it arrives at `mailbox`: the
+/// rules, then the VIP bump; without a matching rule the queue is the mailbox's (with no
+/// mailbox given: the mailbox the message is addressed to, else the first one). Pure;
+/// `postdesk rules test` calls this too, so it shows what the daemon would do.
+pub fn route(cfg: &Config, parsed: &Parsed, mailbox: Option<&MailboxName>) -> Route {
+    let d = rules::evaluate(&cfg.rules, &rule_input(parsed));
+    let vip = parsed
+        .from
+        .as_ref()
+        .is_some_and(|f| rules::is_vip(&cfg.vip, &f.address));
+    let base = d.priority.unwrap_or(Priority::Normal);
+    let arrived = mailbox
+        .and_then(|m| cfg.mailbox(m.as_str()))
+        .or_else(|| {
+            cfg.mailboxes
+                .iter()
+                .find(|m| parsed.addressed_to(&m.address))
+        })
+        .or_else(|| cfg.mailboxes.first());
+    Route {
+        queue: d
+            .queue
+            .or_else(|| arrived.map(|m| m.queue.clone()))
+            .unwrap_or_default(),
+        priority: if vip { rules::bump(base) } else { base },
+        tags: d.tags,
+        assign: d.assign,
+        acknowledge: d.acknowledge,
+        matched: d.matched,
+        vip,
+    }
+}
+
 impl Engine {
     /// The rules' decision for a new message arriving in `default_queue`.
-    pub(super) fn route(&self, parsed: &Parsed, default_queue: &str) -> Route {
-        let d = rules::evaluate(&self.cfg.rules, &rule_input(parsed));
-        let vip = parsed
-            .from
-            .as_ref()
-            .is_some_and(|f| rules::is_vip(&self.cfg.vip, &f.address));
-        let base = d.priority.unwrap_or(Priority::Normal);
-        Route {
-            queue: d.queue.unwrap_or_else(|| default_queue.to_owned()),
-            priority: if vip { rules::bump(base) } else { base },
-            tags: d.tags,
-            assign: d.assign,
-            acknowledge: d.acknowledge,
-            matched: d.matched,
-            vip,
-        }
+    pub(super) fn route(&self, parsed: &Parsed, mailbox: Option<&MailboxName>) -> Route {
+        route(&self.cfg, parsed, mailbox)
     }
 
     /// Records the route on a new ticket: rule and VIP events, tags, assignment.
