@@ -143,6 +143,7 @@ mod tests {
             retry_initial: Duration::from_secs(30),
             retry_max: Duration::from_secs(600),
             give_up_after: Duration::from_secs(86_400),
+            warn_after: Duration::from_secs(600),
         };
         let got: Vec<u64> = (1..=7).map(|a| backoff(&cfg, a).as_secs()).collect();
         assert_eq!(got, [30, 60, 120, 240, 480, 600, 600]);
