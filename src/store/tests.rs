@@ -8,6 +8,10 @@
 //!   lifecycle (claim, sent, retry, failed, requeue, a crash while `sending`), quarantine,
 //!   mailbox cursors and health, loop accounting, SLA rows, search, backup, the digest and
 //!   the report rows.
+//! - The writer's guarantees: a failed savepoint undoes only its message, a failed or
+//!   panicking write keeps nothing and the writer goes on, `open_existing` creates nothing.
+//! - `FIXME(store)` marks a test that asserts today's behaviour of a known bug; its
+//!   comment gives the right answer.
 //! - Each test asserts what the workflow or a user relies on, not the SQL behind it.
 //!
 //! The read views hold some typed values as text today (status, priority, times, event
