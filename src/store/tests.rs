@@ -1802,6 +1802,35 @@ fn short_queries_match_percent_and_underscore_literally() {
 }
 
 #[test]
+fn short_words_are_found_anywhere_like_long_ones() {
+    let mut m = Memory::new();
+    let raw = raw_mail(
+        "k1@example.test",
+        "li@example.test",
+        "Printer on fire",
+        "我的打印机坏了",
+    );
+    let t = write(&mut m, |tx| {
+        let t = tx.create_ticket(&ticket("Printer on fire", "support", at(0)))?;
+        receive(tx, &raw, Some(t), at(0))?;
+        Ok(t)
+    });
+    let reader = m.reader();
+    let all = TicketFilter::default();
+    // Words of three characters or more: every word, in any order (FTS5).
+    assert_eq!(search_ids(&reader, "fire printer", &all), [t]);
+    // FIXME(store): with one word shorter than three characters, `Reader::search` LIKEs
+    // the whole query as one phrase, so two words in another order (or apart) are not
+    // found: two-character Chinese words, the usual kind, can only be searched one at a
+    // time. Want `[t]` for each query below; today none is found.
+    for query in ["坏了 打印", "打印 坏了", "fire on", "on printer"] {
+        assert!(search_ids(&reader, query, &all).is_empty(), "{query:?}");
+    }
+    // The phrase as it stands is found.
+    assert_eq!(search_ids(&reader, "on fire", &all), [t]);
+}
+
+#[test]
 fn backup_writes_a_copy_that_opens_and_refuses_an_existing_file() {
     let mut m = Memory::new();
     let raw = raw_mail("b@example.test", "ann@example.test", "Backup", "keep me");
