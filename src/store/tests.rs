@@ -541,56 +541,6 @@ fn outbox_kind_names_what_an_outgoing_message_was() {
     });
 }
 
-#[test]
-fn a_failed_savepoint_undoes_only_its_own_writes() {
-    let mut m = Memory::new();
-    let (kept, after) = write(&mut m, |tx| {
-        let kept = tx.savepoint(|tx| tx.create_ticket(&ticket("kept", "support", at(0))))?;
-        let bad = tx.savepoint(|tx| -> Result<TicketId, StoreError> {
-            let t = tx.create_ticket(&ticket("bad", "support", at(0)))?;
-            tx.add_tags(t, &tags(&["lost"]))?;
-            Err(StoreError::NotFound("a usable body".to_owned()))
-        })?;
-        assert!(bad.is_err());
-        let after = tx.create_ticket(&ticket("after", "support", at(0)))?;
-        Ok((kept.unwrap(), after))
-    });
-    // The bad message left no ticket and no gap in the numbers customers see.
-    assert_eq!((kept, after), (TicketId::new(1), TicketId::new(2)));
-    let reader = m.reader();
-    let subjects: Vec<_> = reader
-        .tickets(&TicketFilter::default())
-        .unwrap()
-        .into_iter()
-        .map(|t| t.subject)
-        .collect();
-    assert_eq!(subjects, ["after", "kept"]);
-
-    // A write that returns an error keeps nothing at all.
-    let failed = m.write(|tx| -> Result<(), StoreError> {
-        tx.create_ticket(&ticket("rolled back", "support", at(0)))?;
-        Err(StoreError::NotFound("ticket #7".to_owned()))
-    });
-    assert!(failed.is_err());
-    assert_eq!(reader.tickets(&TicketFilter::default()).unwrap().len(), 2);
-}
-
-#[test]
-fn parse_ticket_id_reads_what_users_type() {
-    for (text, want) in [
-        ("42", Some(42)),
-        ("#42", Some(42)),
-        (" #7 ", Some(7)),
-        ("0", None),
-        ("-3", None),
-        ("#", None),
-        ("ACME #42", None),
-        ("", None),
-    ] {
-        assert_eq!(parse_ticket_id(text).map(TicketId::get), want, "{text:?}");
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Tickets
 
@@ -2238,6 +2188,59 @@ fn report_rows_read_a_file_database_in_one_go() {
         rows.deadlines.iter().map(|x| x.ticket).collect::<Vec<_>>(),
         [d.this_week, d.sales]
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The writer, files and ids
+
+#[test]
+fn a_failed_savepoint_undoes_only_its_own_writes() {
+    let mut m = Memory::new();
+    let (kept, after) = write(&mut m, |tx| {
+        let kept = tx.savepoint(|tx| tx.create_ticket(&ticket("kept", "support", at(0))))?;
+        let bad = tx.savepoint(|tx| -> Result<TicketId, StoreError> {
+            let t = tx.create_ticket(&ticket("bad", "support", at(0)))?;
+            tx.add_tags(t, &tags(&["lost"]))?;
+            Err(StoreError::NotFound("a usable body".to_owned()))
+        })?;
+        assert!(bad.is_err());
+        let after = tx.create_ticket(&ticket("after", "support", at(0)))?;
+        Ok((kept.unwrap(), after))
+    });
+    // The bad message left no ticket and no gap in the numbers customers see.
+    assert_eq!((kept, after), (TicketId::new(1), TicketId::new(2)));
+    let reader = m.reader();
+    let subjects: Vec<_> = reader
+        .tickets(&TicketFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|t| t.subject)
+        .collect();
+    assert_eq!(subjects, ["after", "kept"]);
+
+    // A write that returns an error keeps nothing at all.
+    let failed = m.write(|tx| -> Result<(), StoreError> {
+        tx.create_ticket(&ticket("rolled back", "support", at(0)))?;
+        Err(StoreError::NotFound("ticket #7".to_owned()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(reader.tickets(&TicketFilter::default()).unwrap().len(), 2);
+}
+
+#[test]
+fn parse_ticket_id_reads_what_users_type() {
+    for (text, want) in [
+        ("42", Some(42)),
+        ("#42", Some(42)),
+        (" #7 ", Some(7)),
+        ("0", None),
+        ("-3", None),
+        ("#", None),
+        ("ACME #42", None),
+        ("", None),
+    ] {
+        assert_eq!(parse_ticket_id(text).map(TicketId::get), want, "{text:?}");
+    }
 }
 
 #[test]
