@@ -17,6 +17,8 @@ pub(crate) mod memory;
 mod read;
 mod report;
 mod schema;
+#[cfg(test)]
+mod tests;
 mod tx;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
