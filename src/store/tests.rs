@@ -24,16 +24,17 @@ use rusqlite::Connection;
 use super::memory::Memory;
 use super::*;
 use crate::mail::parse::{Parsed, Person};
+use crate::model::EventKind as Kind;
 use crate::model::{
     Audience, Language, MailboxName, MessageId, MessageRowId, OutboxId, OutboxKind, Priority,
     QuarantineId, Status, TicketId, Uid, UidValidity,
 };
 
-const STATUS: &str = "status";
-const NOTE: &str = "note";
-const CSAT: &str = "csat";
-const ANSWER_QUEUED: &str = "answer.queued";
-const OUTBOX_FAILED: &str = "outbox.failed";
+const STATUS: Kind = Kind::Status;
+const NOTE: Kind = Kind::Note;
+const CSAT: Kind = Kind::Csat;
+const ANSWER_QUEUED: Kind = Kind::MailQueued(crate::model::OutboxKind::Answer);
+const OUTBOX_FAILED: Kind = Kind::OutboxFailed;
 
 /// Monday 2 November 2026, 09:00 UTC, plus `minutes`.
 fn at(minutes: i64) -> DateTime<Utc> {
@@ -42,8 +43,9 @@ fn at(minutes: i64) -> DateTime<Utc> {
 
 /// A stored time as the read views give it. Text today: when the views hold
 /// `DateTime<Utc>`, this becomes the identity.
-fn when(stored: &str) -> DateTime<Utc> {
-    parse_ts(stored).unwrap_or_else(|| panic!("not a stored time: {stored:?}"))
+/// A time as the views hold it (they used to hold the stored text).
+fn when(stored: &DateTime<Utc>) -> DateTime<Utc> {
+    *stored
 }
 
 /// Runs `f` in one committed transaction of `m`.
@@ -150,7 +152,7 @@ fn queue_mail(
     })
 }
 
-fn event<'a>(ticket: TicketId, at: DateTime<Utc>, kind: &'a str) -> NewEvent<'a> {
+fn event<'a>(ticket: TicketId, at: DateTime<Utc>, kind: Kind) -> NewEvent<'a> {
     NewEvent {
         ticket: Some(ticket),
         at,
@@ -872,7 +874,7 @@ fn the_first_response_is_recorded_only_the_first_time() {
     });
     assert_eq!(firsts, [true, false]);
     let s = detail(&m, t).ticket;
-    assert_eq!(s.first_response_at.as_deref().map(when), Some(at(30)));
+    assert_eq!(s.first_response_at, Some(at(30)));
 }
 
 #[test]
@@ -949,16 +951,7 @@ fn events_read_back_in_order_with_every_field() {
     let got: Vec<_> = detail(&m, t)
         .events
         .into_iter()
-        .map(|e| {
-            (
-                when(&e.at),
-                e.actor,
-                e.kind.to_string(),
-                e.old,
-                e.new,
-                e.detail,
-            )
-        })
+        .map(|e| (when(&e.at), e.actor, e.kind, e.old, e.new, e.detail))
         .collect();
     let s = |v: &str| Some(v.to_owned());
     assert_eq!(
@@ -967,7 +960,7 @@ fn events_read_back_in_order_with_every_field() {
             (
                 at(5),
                 "postdesk".to_owned(),
-                STATUS.to_owned(),
+                STATUS,
                 s("new"),
                 s("open"),
                 None
@@ -975,7 +968,7 @@ fn events_read_back_in_order_with_every_field() {
             (
                 at(1),
                 "alice".to_owned(),
-                NOTE.to_owned(),
+                NOTE,
                 None,
                 None,
                 s("called the customer")
@@ -983,7 +976,7 @@ fn events_read_back_in_order_with_every_field() {
             (
                 at(6),
                 "ann@example.test".to_owned(),
-                CSAT.to_owned(),
+                CSAT,
                 None,
                 s("4"),
                 None
@@ -1066,7 +1059,7 @@ fn outbox_rows_go_through_sent_retry_failed_and_requeue() {
     let o = outbox_state(&m, sent);
     assert_eq!(o.state.to_string(), "sent");
     assert_eq!(o.response.as_deref(), Some("250 2.0.0 queued as ABC"));
-    assert_eq!(o.sent_at.as_deref().map(when), Some(at(2)));
+    assert_eq!(o.sent_at, Some(at(2)));
 
     let o = outbox_state(&m, retried);
     assert_eq!(o.state.to_string(), "queued");
@@ -1085,7 +1078,7 @@ fn outbox_rows_go_through_sent_retry_failed_and_requeue() {
     assert_eq!(o.last_error.as_deref(), Some("550 no such user"));
     let events = detail(&m, t).events;
     let ev = events.last().expect("an event on the ticket");
-    assert_eq!(ev.kind.to_string(), OUTBOX_FAILED);
+    assert_eq!(ev.kind, OUTBOX_FAILED);
     assert_eq!(when(&ev.at), at(2));
     assert!(ev
         .detail
@@ -1266,7 +1259,7 @@ fn quarantined_mail_is_held_listed_and_released() {
     assert_eq!(q.state.to_string(), "released");
     assert_eq!(q.size, 9);
     assert_eq!(when(&q.created_at), at(0));
-    assert_eq!(q.released_at.as_deref().map(when), Some(at(5)));
+    assert_eq!(q.released_at, Some(at(5)));
     let q = &list[1];
     assert_eq!(
         (q.mailbox.as_deref(), q.uidvalidity, q.uid),
@@ -1334,12 +1327,12 @@ fn mailbox_health_follows_sync_batch_and_error() {
     });
     let s = mailbox_status(&m, "support");
     assert_eq!((s.uidvalidity, s.last_uid, s.backlog), (Some(7), 3, 40));
-    assert_eq!(s.last_message_at.as_deref().map(when), Some(at(0)));
+    assert_eq!(s.last_message_at.as_deref().and_then(parse_ts), Some(at(0)));
     // A batch that brought nothing keeps the time of the last message.
     write(&mut m, |tx| tx.record_batch(&support, 0, 0, at(5)));
     let s = mailbox_status(&m, "support");
     assert_eq!(s.backlog, 0);
-    assert_eq!(s.last_message_at.as_deref().map(when), Some(at(0)));
+    assert_eq!(s.last_message_at.as_deref().and_then(parse_ts), Some(at(0)));
 
     write(&mut m, |tx| {
         tx.record_mailbox_error(&support, "cannot connect to imap.acme.test:993", at(6))
@@ -1350,14 +1343,14 @@ fn mailbox_health_follows_sync_batch_and_error() {
         s.last_error.as_deref(),
         Some("cannot connect to imap.acme.test:993")
     );
-    assert_eq!(s.last_error_at.as_deref().map(when), Some(at(6)));
+    assert_eq!(s.last_error_at.as_deref().and_then(parse_ts), Some(at(6)));
 
     write(&mut m, |tx| tx.record_sync(&support, "idle", at(7)));
     let s = mailbox_status(&m, "support");
     assert!(s.connected);
     assert_eq!(s.mode.as_deref(), Some("idle"));
     assert_eq!(s.last_error, None);
-    assert_eq!(s.last_sync_at.as_deref().map(when), Some(at(7)));
+    assert_eq!(s.last_sync_at.as_deref().and_then(parse_ts), Some(at(7)));
     assert_eq!(s.last_uid, 3);
 
     // A configured mailbox that never synced is listed with nothing known.
@@ -1401,7 +1394,7 @@ fn status_counts_messages_tickets_outbox_and_breaches() {
         ),
         (1, 0, 1, 0)
     );
-    assert_eq!(s.outbox_oldest.as_deref().map(when), Some(at(2)));
+    assert_eq!(s.outbox_oldest.as_deref().and_then(parse_ts), Some(at(2)));
     assert_eq!(s.sla_breaches, 1);
     assert!(s.mailboxes.is_empty());
 }
@@ -1459,7 +1452,7 @@ fn undeliverable_addresses_are_marked_and_cleared() {
         // A second bounce updates the reason and keeps the first time.
         tx.mark_undeliverable("ann@example.test", at(10), Some("5.2.2"), None, None)?;
         let (since, status) = tx.undeliverable("ann@example.test")?.unwrap();
-        assert_eq!(when(&since), at(0));
+        assert_eq!(parse_ts(&since), Some(at(0)));
         assert_eq!(status.as_deref(), Some("5.2.2"));
         tx.mark_undeliverable("bob@example.test", at(1), None, None, None)?;
         Ok(())
@@ -1547,9 +1540,9 @@ fn deadlines_are_started_moved_warned_breached_and_met_once() {
     let view = detail(&m, t).sla;
     assert_eq!(view.len(), 2);
     assert_eq!(view[0].deadline, "first_response");
-    assert_eq!(view[0].due_at.as_deref().map(when), Some(at(160)));
+    assert_eq!(view[0].due_at, Some(at(160)));
     assert_eq!(view[1].due_at, None);
-    assert_eq!(view[1].warned_at.as_deref().map(when), Some(at(400)));
+    assert_eq!(view[1].warned_at, Some(at(400)));
 }
 
 #[test]
