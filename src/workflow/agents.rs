@@ -747,4 +747,89 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn answer_copies_the_ccd_participants() {
+        let mut bench = Bench::new("", "");
+        // Carol's first mail copies Dave, who becomes a participant.
+        let d = bench.send(CAROL, "Printer", "Cc: dave@customer.test\n", "It is broken");
+        let id = crate::workflow::testing::ticket_of(&d);
+        let before = bench.outbox().len();
+        alice(&mut bench, id, "", "Fixed for both of you.");
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![(
+                "answer".to_owned(),
+                vec![CAROL.to_owned(), "dave@customer.test".to_owned()]
+            )]
+        );
+    }
+
+    #[test]
+    fn mail_to_the_comment_address_stays_internal() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        alice(
+            &mut bench,
+            id,
+            "Cc: support+comment@example.test\n",
+            "The customer has an old model.",
+        );
+        assert_eq!(new_mail(&bench, before), vec![], "no mail at all");
+        let note: Vec<_> = bench
+            .events(id)
+            .into_iter()
+            .filter(|e| crate::workflow::testing::kind(e) == "note")
+            .collect();
+        assert_eq!(note.len(), 1);
+        assert_eq!(
+            note[0].detail.as_deref(),
+            Some("mail to the comment address")
+        );
+    }
+
+    #[test]
+    fn closing_sends_the_status_mail_and_the_last_status_wins() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        alice(
+            &mut bench,
+            id,
+            "",
+            "#status pending\n#status closed\nClosing: duplicate.",
+        );
+        assert_eq!(bench.status(id), Status::Closed);
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![
+                ("answer".to_owned(), carol()),
+                ("status-change".to_owned(), carol())
+            ],
+            "one status mail, for the last status"
+        );
+    }
+
+    #[test]
+    fn assign_command_opens_the_ticket_for_that_agent() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        alice(
+            &mut bench,
+            id,
+            "",
+            "#assign bob\n#priority high\n#tag printer",
+        );
+        let t = bench
+            .reader()
+            .ticket(id)
+            .expect("read")
+            .expect("exists")
+            .ticket;
+        assert_eq!(
+            (t.assignee.as_deref(), t.priority.as_str(), t.tags.clone()),
+            (Some("bob"), "high", vec!["printer".to_owned()])
+        );
+        assert_eq!(bench.status(id), Status::Open);
+        assert_eq!(new_mail(&bench, before), vec![], "no answer text, no mail");
+    }
 }

@@ -300,4 +300,30 @@ tags = ["billing", "money"]
         both.sort();
         assert_eq!(both, ["alice", "bob"]);
     }
+
+    #[test]
+    fn rule_can_assign_an_agent_and_skip_the_acknowledgement() {
+        let rules = r#"
+[[rule]]
+name = "printers"
+subject_keywords = ["printer"]
+assign = "bob"
+acknowledge = false
+"#;
+        let mut bench = Bench::new("assignment = \"round-robin\"", rules);
+        let id = bench.new_ticket(CAROL, "Printer jam", "Paper stuck");
+        let t = summary(&bench, id);
+        assert_eq!(
+            t.assignee.as_deref(),
+            Some("bob"),
+            "the rule wins over round robin"
+        );
+        assert_eq!(bench.status(id), Status::Open);
+        assert!(bench.outbox_of("acknowledgement").is_empty());
+        assert_eq!(bench.count(id, "acknowledgement.skipped"), 1);
+        assert_eq!(
+            bench.outbox_of("agent-notification"),
+            vec![vec![BOB.to_owned()]]
+        );
+    }
 }

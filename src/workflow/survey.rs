@@ -226,4 +226,30 @@ mod tests {
         assert_eq!(bench.status(id), Status::Resolved);
         assert_eq!(bench.outbox().len(), before);
     }
+
+    #[test]
+    fn a_later_rating_replaces_the_earlier() {
+        let mut bench = Bench::new("", "");
+        let id = resolved(&mut bench);
+        let low = survey::address(SUPPORT, &bench.engine.key, id, 2);
+        click(&mut bench, &low, "");
+        let high = survey::address(SUPPORT, &bench.engine.key, id, 5);
+        click(&mut bench, &high, "Thanks, it works now");
+        let ratings: Vec<_> = bench
+            .events(id)
+            .into_iter()
+            .filter(|e| kind(e) == "csat")
+            .map(|e| (e.new, e.detail))
+            .collect();
+        assert_eq!(
+            ratings,
+            [
+                (Some("2".to_owned()), None),
+                (
+                    Some("5".to_owned()),
+                    Some("Thanks, it works now".to_owned())
+                )
+            ]
+        );
+    }
 }

@@ -712,4 +712,76 @@ mod tests {
         let sweeps: Vec<_> = ran.iter().filter(|(j, _)| *j == Job::SlaSweep).collect();
         assert_eq!(sweeps, [&(Job::SlaSweep, start + Span::minutes(11))]);
     }
+
+    /// `pending` pauses the resolution clock; the customer's reply resumes it.
+    #[test]
+    fn pending_pauses_the_resolution_clock() {
+        let mut bench = Bench::new(
+            "sla_warn_at = 0.5\nauto_close_after = \"never\"\narchive_after = \"never\"\n\
+             [queue.sla.normal]\nresolution = \"4h\"\n",
+            "\n[schedule]\ndigest = \"never\"\n",
+        );
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        bench.run_jobs();
+        bench.clock.advance(Span::hours(1));
+        bench.reply(ALICE, id, "agents", "", "Which model?");
+        assert_eq!(bench.status(id), Status::Pending);
+        let resolution = |b: &Bench, wanted: &str| {
+            b.events(id)
+                .iter()
+                .filter(|e| kind(e) == wanted && e.new.as_deref() == Some("resolution"))
+                .count()
+        };
+
+        bench.clock.advance(Span::hours(10));
+        bench.run_jobs();
+        assert_eq!(resolution(&bench, "sla.warning"), 0, "paused while pending");
+        assert_eq!(resolution(&bench, "sla.breach"), 0);
+
+        bench.reply(CAROL, id, "customer", "", "An LX-200.");
+        assert_eq!(bench.status(id), Status::Open);
+        bench.clock.advance(Span::minutes(61));
+        bench.run_jobs();
+        assert_eq!(resolution(&bench, "sla.warning"), 1, "2h01 of 4h used");
+        assert_eq!(resolution(&bench, "sla.breach"), 0);
+        bench.clock.advance(Span::hours(2));
+        bench.run_jobs();
+        assert_eq!(resolution(&bench, "sla.breach"), 1);
+    }
+
+    #[test]
+    fn breach_raises_priority_and_reassigns_when_configured() {
+        let mut bench = Bench::new(
+            &format!(
+                "escalate_priority = true\nescalate_to = \"bob\"\nmanagers = [\"{BOSS}\"]\n\
+                 auto_close_after = \"never\"\narchive_after = \"never\"\n\
+                 [queue.sla.normal]\nfirst_response = \"1h\"\n"
+            ),
+            "\n[schedule]\ndigest = \"never\"\n",
+        );
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        bench.reply(ALICE, id, "agents", "", "#assign me");
+        bench.run_jobs();
+        bench.clock.advance(Span::minutes(61));
+        bench.run_jobs();
+        let t = bench
+            .reader()
+            .ticket(id)
+            .expect("read")
+            .expect("exists")
+            .ticket;
+        assert_eq!(
+            (t.priority.as_str(), t.assignee.as_deref()),
+            ("high", Some("bob"))
+        );
+        assert_eq!(bench.count(id, "sla.breach"), 1);
+        // FIXME(workflow): `escalate` picks the recipients from the ticket row read
+        // before it reassigned, so the breach mail goes to the old assignee (alice) and the
+        // new one (bob) never hears of it. Want [BOSS, BOB] (alice optional) once fixed.
+        assert_eq!(
+            bench.outbox_of("sla-breach"),
+            vec![vec![BOSS.to_owned(), ALICE.to_owned()]],
+            "today: the managers and the previous assignee"
+        );
+    }
 }
