@@ -564,3 +564,288 @@ impl Engine {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Priority, Status, TicketId};
+    use crate::workflow::testing::{Bench, ALICE, SUPPORT};
+    use crate::workflow::{Applied, Delivered};
+
+    const CAROL: &str = "carol@customer.test";
+
+    /// A bench with one ticket from Carol and what the outbox held after it.
+    fn ticket(bench: &mut Bench) -> (TicketId, usize) {
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        (id, bench.outbox().len())
+    }
+
+    /// Alice answers the relay of `id` with `body`.
+    fn alice(bench: &mut Bench, id: TicketId, headers: &str, body: &str) {
+        let d = bench.reply(ALICE, id, "agents", headers, body);
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
+    }
+
+    /// The kinds of the outbox rows after the first `skip`.
+    fn new_mail(bench: &Bench, skip: usize) -> Vec<(String, Vec<String>)> {
+        bench.outbox().into_iter().skip(skip).collect()
+    }
+
+    fn carol() -> Vec<String> {
+        vec![CAROL.to_owned()]
+    }
+
+    #[test]
+    fn answer_goes_to_the_customer_from_the_support_address() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        alice(&mut bench, id, "", "Please turn it off and on again.");
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("answer".to_owned(), carol())]
+        );
+        let answer = bench
+            .messages(id)
+            .into_iter()
+            .rfind(|m| m.direction == "out" && m.audience == "customer")
+            .expect("the answer is stored");
+        assert!(
+            answer.text.contains("turn it off and on"),
+            "{}",
+            answer.text
+        );
+        let raw = bench
+            .reader()
+            .raw_message(id, answer.id)
+            .expect("read")
+            .expect("raw kept");
+        let raw = String::from_utf8_lossy(&raw);
+        assert!(raw.contains(SUPPORT), "from the support address");
+        assert!(!raw.contains(ALICE), "never the agent's address:\n{raw}");
+        let t = bench
+            .reader()
+            .ticket(id)
+            .expect("read")
+            .expect("exists")
+            .ticket;
+        assert!(t.first_response_at.is_some());
+        assert_eq!(bench.count(id, "first_response"), 1);
+        assert_eq!(
+            t.assignee.as_deref(),
+            Some("alice"),
+            "unassigned goes to who answered"
+        );
+        assert_eq!(bench.status(id), Status::Pending);
+    }
+
+    #[test]
+    fn resolving_sends_the_survey_after_the_answer() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        alice(&mut bench, id, "", "#status resolved\nFixed: new toner.");
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![
+                ("answer".to_owned(), carol()),
+                ("survey".to_owned(), carol())
+            ],
+            "the answer first, then the survey (no plain status mail)"
+        );
+        assert_eq!(bench.status(id), Status::Resolved);
+    }
+
+    #[test]
+    fn one_bad_command_refuses_them_all_and_tells_the_agent() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        let events = bench.events(id).len();
+        alice(
+            &mut bench,
+            id,
+            "",
+            "#priority high\n#assign zed\n#status resolved\nFixed it.",
+        );
+        let t = bench
+            .reader()
+            .ticket(id)
+            .expect("read")
+            .expect("exists")
+            .ticket;
+        assert_eq!(
+            t.priority,
+            Priority::Normal.as_str(),
+            "the good command waits too"
+        );
+        assert_eq!(t.assignee, None);
+        assert_eq!(bench.status(id), Status::New);
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("command-result".to_owned(), vec![ALICE.to_owned()])],
+            "no customer mail, one result to the agent"
+        );
+        let refused: Vec<_> = bench
+            .events(id)
+            .into_iter()
+            .skip(events)
+            .filter(|e| crate::workflow::testing::kind(e) == "command.refused")
+            .collect();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(
+            refused[0]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("zed")),
+            "{refused:?}"
+        );
+        assert_eq!(bench.count(id, "priority"), 0);
+    }
+
+    #[test]
+    fn note_stays_internal() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        alice(&mut bench, id, "", "#note\nThe customer has an old model.");
+        assert_eq!(new_mail(&bench, before), vec![], "no mail at all");
+        assert_eq!(bench.count(id, "note"), 1);
+        assert_eq!(bench.status(id), Status::New);
+        let last_in = bench
+            .messages(id)
+            .into_iter()
+            .rfind(|m| m.direction == "in")
+            .expect("the note is stored");
+        assert_eq!(last_in.audience, "internal");
+        assert_eq!(last_in.agent.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn trusted_authserv_id_needs_a_valid_authentication_results() {
+        let top = "trusted_authserv_id = \"mx.example.test\"";
+        let body = "#status resolved\nFixed it.";
+        for (headers, why) in [
+            ("", "no Authentication-Results"),
+            (
+                "Authentication-Results: mx.example.test; dkim=fail header.d=agents.example.test\n",
+                "dkim=fail",
+            ),
+            (
+                "Authentication-Results: evil.test; dkim=pass header.d=agents.example.test\n",
+                "another server",
+            ),
+        ] {
+            let mut bench = Bench::configured(top, "", "");
+            let (id, before) = ticket(&mut bench);
+            alice(&mut bench, id, headers, body);
+            assert_eq!(bench.status(id), Status::New, "{why}: nothing applies");
+            assert_eq!(
+                new_mail(&bench, before),
+                vec![("command-refused".to_owned(), vec![ALICE.to_owned()])],
+                "{why}: the agent is told, the customer gets nothing"
+            );
+            assert_eq!(bench.count(id, "message.unverified"), 1, "{why}");
+            assert_eq!(bench.count(id, "command.refused"), 1, "{why}");
+            let m = bench
+                .messages(id)
+                .into_iter()
+                .rfind(|m| m.direction == "in")
+                .expect("stored");
+            assert!(m.unverified && m.audience == "internal", "{why}: {m:?}");
+        }
+
+        let mut bench = Bench::configured(top, "", "");
+        let (id, before) = ticket(&mut bench);
+        let pass = "Authentication-Results: mx.example.test; dkim=pass header.d=agents.example.test header.s=s1\n";
+        alice(&mut bench, id, pass, body);
+        assert_eq!(bench.status(id), Status::Resolved, "a proven agent acts");
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![
+                ("answer".to_owned(), carol()),
+                ("survey".to_owned(), carol())
+            ]
+        );
+    }
+
+    #[test]
+    fn answer_copies_the_ccd_participants() {
+        let mut bench = Bench::new("", "");
+        // Carol's first mail copies Dave, who becomes a participant.
+        let d = bench.send(CAROL, "Printer", "Cc: dave@customer.test\n", "It is broken");
+        let id = crate::workflow::testing::ticket_of(&d);
+        let before = bench.outbox().len();
+        alice(&mut bench, id, "", "Fixed for both of you.");
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![(
+                "answer".to_owned(),
+                vec![CAROL.to_owned(), "dave@customer.test".to_owned()]
+            )]
+        );
+    }
+
+    #[test]
+    fn mail_to_the_comment_address_stays_internal() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        alice(
+            &mut bench,
+            id,
+            "Cc: support+comment@example.test\n",
+            "The customer has an old model.",
+        );
+        assert_eq!(new_mail(&bench, before), vec![], "no mail at all");
+        let note: Vec<_> = bench
+            .events(id)
+            .into_iter()
+            .filter(|e| crate::workflow::testing::kind(e) == "note")
+            .collect();
+        assert_eq!(note.len(), 1);
+        assert_eq!(
+            note[0].detail.as_deref(),
+            Some("mail to the comment address")
+        );
+    }
+
+    #[test]
+    fn closing_sends_the_status_mail_and_the_last_status_wins() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        alice(
+            &mut bench,
+            id,
+            "",
+            "#status pending\n#status closed\nClosing: duplicate.",
+        );
+        assert_eq!(bench.status(id), Status::Closed);
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![
+                ("answer".to_owned(), carol()),
+                ("status-change".to_owned(), carol())
+            ],
+            "one status mail, for the last status"
+        );
+    }
+
+    #[test]
+    fn assign_command_opens_the_ticket_for_that_agent() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        alice(
+            &mut bench,
+            id,
+            "",
+            "#assign bob\n#priority high\n#tag printer",
+        );
+        let t = bench
+            .reader()
+            .ticket(id)
+            .expect("read")
+            .expect("exists")
+            .ticket;
+        assert_eq!(
+            (t.assignee.as_deref(), t.priority.as_str(), t.tags.clone()),
+            (Some("bob"), "high", vec!["printer".to_owned()])
+        );
+        assert_eq!(bench.status(id), Status::Open);
+        assert_eq!(new_mail(&bench, before), vec![], "no answer text, no mail");
+    }
+}

@@ -992,4 +992,357 @@ mod tests {
             matches!(automatic_gate(&lp, 0, 0, Some("5.1.1")), Gate::Hold(r) if r.contains("5.1.1"))
         );
     }
+
+    use crate::store::TicketFilter;
+    use testing::{ticket_of, Bench, ALICE, BOB};
+
+    const CAROL: &str = "carol@customer.test";
+
+    fn tickets(bench: &Bench) -> Vec<crate::store::TicketSummary> {
+        bench
+            .reader()
+            .tickets(&TicketFilter::default())
+            .expect("read")
+    }
+
+    fn close(bench: &mut Bench, id: TicketId) {
+        let at = bench.now();
+        bench.write(|e, tx| {
+            e.set_status(tx, id, Status::Closed, "admin:root", Cause::Admin, at)
+                .map(|_| ())
+        });
+        assert_eq!(bench.status(id), Status::Closed);
+    }
+
+    #[test]
+    fn new_ticket_gets_one_acknowledgement_to_the_requester() {
+        let mut bench = Bench::new("", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        assert_eq!(tickets(&bench).len(), 1);
+        assert_eq!(bench.status(id), Status::New);
+        assert_eq!(bench.count(id, "ticket.created"), 1);
+        assert_eq!(
+            bench.outbox_of("acknowledgement"),
+            vec![vec![CAROL.to_owned()]]
+        );
+        assert_eq!(
+            bench.outbox_of("agent-notification"),
+            vec![vec![ALICE.to_owned(), BOB.to_owned()]],
+            "the queue's agents see the message"
+        );
+        assert_eq!(
+            bench.outbox().len(),
+            2,
+            "nothing else: {:?}",
+            bench.outbox()
+        );
+        let ack = bench
+            .messages(id)
+            .into_iter()
+            .find(|m| m.direction == "out" && m.audience == "customer")
+            .expect("the acknowledgement is stored");
+        assert!(
+            ack.subject.contains(&format!("[ACME #{id}]")),
+            "{}",
+            ack.subject
+        );
+        assert!(
+            ack.from
+                .as_deref()
+                .is_some_and(|f| f.contains(testing::SUPPORT)),
+            "{:?}",
+            ack.from
+        );
+    }
+
+    /// Invariant 1: the same Message-ID twice is stored and acted on once.
+    #[test]
+    fn same_message_id_twice_is_a_duplicate() {
+        let mut bench = Bench::new("", "");
+        let raw = format!(
+            "From: {CAROL}\nTo: {}\nSubject: Printer\nMessage-ID: <once@customer.test>\n\nIt is broken\n",
+            testing::SUPPORT
+        );
+        let first = bench.deliver(&raw);
+        assert!(
+            matches!(first, Delivered::Applied(Applied::NewTicket { .. })),
+            "{first:?}"
+        );
+        let outbox = bench.outbox();
+        assert_eq!(bench.deliver(&raw), Delivered::Applied(Applied::Duplicate));
+        assert_eq!(tickets(&bench).len(), 1);
+        assert_eq!(bench.outbox(), outbox, "no second acknowledgement");
+        assert_eq!(
+            bench
+                .reader()
+                .count_messages_with_id("once@customer.test")
+                .expect("read"),
+            1
+        );
+    }
+
+    /// Invariant 3: automatic mail opens no ticket and gets nothing back.
+    #[test]
+    fn automatic_mail_opens_no_ticket_and_gets_nothing() {
+        let cases = [
+            (
+                "auto-reply",
+                "From: carol@customer.test\nAuto-Submitted: auto-replied\n",
+            ),
+            (
+                "x-autoreply",
+                "From: carol@customer.test\nX-Autoreply: yes\n",
+            ),
+            ("bulk", "From: news@shop.test\nPrecedence: bulk\n"),
+            (
+                "list",
+                "From: someone@lists.test\nList-Id: <users.lists.test>\n",
+            ),
+            ("mailer-daemon", "From: MAILER-DAEMON@mx.customer.test\n"),
+        ];
+        for (name, head) in cases {
+            let mut bench = Bench::new("", "");
+            let raw = format!(
+                "{head}To: {}\nSubject: Hello\nMessage-ID: <auto.{name}@customer.test>\n\nA message.\n",
+                testing::SUPPORT
+            );
+            let d = bench.deliver(&raw);
+            assert_eq!(
+                d,
+                Delivered::Applied(Applied::Automatic { ticket: None }),
+                "{name}"
+            );
+            assert!(tickets(&bench).is_empty(), "{name}: no ticket");
+            assert!(bench.outbox().is_empty(), "{name}: nothing sent");
+        }
+    }
+
+    /// Invariant 4: a stranger who copies the tag gets a new, linked, flagged ticket;
+    /// the requester's tagged reply joins.
+    #[test]
+    fn stranger_copying_the_tag_gets_a_linked_flagged_ticket() {
+        let mut bench = Bench::new("", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let subject = format!("Re: [ACME #{id}] Printer");
+        let stranger = bench.send(
+            "mallory@evil.test",
+            &subject,
+            "",
+            "Me too, tell me everything",
+        );
+        let other = ticket_of(&stranger);
+        assert!(
+            matches!(stranger, Delivered::Applied(Applied::NewTicket { .. })),
+            "{stranger:?}"
+        );
+        assert_ne!(other, id);
+        let t = bench
+            .reader()
+            .ticket(other)
+            .expect("read")
+            .expect("exists")
+            .ticket;
+        assert_eq!(t.linked_to, Some(id.get()));
+        assert!(t.flagged.is_some(), "a human should look at it");
+        assert_eq!(bench.count(other, "ticket.linked"), 1);
+        assert_eq!(bench.count(id, "message.in"), 0, "nothing joined #{id}");
+
+        let reply = bench.send(CAROL, &subject, "", "Still broken");
+        assert_eq!(reply, Delivered::Applied(Applied::FollowUp { ticket: id }));
+        assert_eq!(bench.count(id, "message.in"), 1);
+        assert_eq!(tickets(&bench).len(), 2);
+    }
+
+    #[test]
+    fn reply_to_closed_ticket_within_the_window_reopens_it() {
+        let mut bench = Bench::configured("reopen_window = \"7d\"", "", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        close(&mut bench, id);
+        bench.clock.advance(chrono::Duration::days(3));
+        let d = bench.reply(CAROL, id, "customer", "", "It broke again");
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
+        assert_eq!(bench.status(id), Status::Open);
+        assert_eq!(tickets(&bench).len(), 1);
+    }
+
+    #[test]
+    fn reply_to_closed_ticket_after_the_window_opens_a_linked_ticket() {
+        let mut bench = Bench::configured("reopen_window = \"7d\"", "", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        close(&mut bench, id);
+        bench.clock.advance(chrono::Duration::days(8));
+        let d = bench.reply(CAROL, id, "customer", "", "It broke again");
+        let new = ticket_of(&d);
+        assert!(
+            matches!(d, Delivered::Applied(Applied::NewTicket { .. })),
+            "{d:?}"
+        );
+        assert_ne!(new, id);
+        assert_eq!(
+            bench.status(id),
+            Status::Closed,
+            "the old ticket stays closed"
+        );
+        let t = bench
+            .reader()
+            .ticket(new)
+            .expect("read")
+            .expect("exists")
+            .ticket;
+        assert_eq!(t.linked_to, Some(id.get()));
+        assert_eq!(t.flagged, None, "the requester is no stranger");
+        assert_eq!(bench.outbox_of("acknowledgement").len(), 2);
+    }
+
+    #[test]
+    fn customer_command_lines_are_refused_and_recorded() {
+        let mut bench = Bench::new("", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let d = bench.reply(CAROL, id, "customer", "", "#status closed\nPlease close it");
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
+        assert_eq!(bench.status(id), Status::New, "nothing applied");
+        let refused: Vec<_> = bench
+            .events(id)
+            .into_iter()
+            .filter(|e| testing::kind(e) == "command.refused")
+            .collect();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].actor, CAROL);
+        assert!(
+            refused[0]
+                .new
+                .as_deref()
+                .is_some_and(|n| n.contains("closed")),
+            "{refused:?}"
+        );
+        assert_eq!(bench.outbox_of("status-change").len(), 0);
+    }
+
+    /// Invariant 2: a message with nothing usable is kept raw in quarantine.
+    #[test]
+    fn unusable_message_goes_to_quarantine_with_its_raw_bytes() {
+        let mut bench = Bench::new("", "");
+        let d = bench.deliver("this is not a mail at all\njust text\n");
+        let Delivered::Quarantined(qid, reason) = d else {
+            panic!("expected quarantine, got {d:?}");
+        };
+        assert!(reason.contains("no header fields"), "{reason}");
+        let (view, raw) = bench
+            .reader()
+            .quarantine_raw(qid)
+            .expect("read")
+            .expect("kept");
+        assert_eq!(raw, b"this is not a mail at all\r\njust text\r\n");
+        assert_eq!(view.reason, reason);
+        assert!(tickets(&bench).is_empty());
+        assert!(bench.outbox().is_empty());
+    }
+
+    /// A delivery status notification for `message_id`, failing `rcpt` with `status`.
+    fn dsn(message_id: &str, rcpt: &str, status: &str) -> String {
+        format!(
+            "From: MAILER-DAEMON@mx.customer.test\nTo: {}\nSubject: Undelivered Mail Returned to Sender\n\
+             Message-ID: <dsn.{status}@mx.customer.test>\nMIME-Version: 1.0\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n\
+             --B\nContent-Type: text/plain\n\nThe mail could not be delivered.\n\
+             --B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.customer.test\n\n\
+             Final-Recipient: rfc822; {rcpt}\nAction: failed\nStatus: {status}\n\
+             Diagnostic-Code: smtp; 550 {status} user unknown\n\
+             --B\nContent-Type: text/rfc822-headers\n\nMessage-ID: {message_id}\nTo: {rcpt}\n--B--\n",
+            testing::SUPPORT
+        )
+    }
+
+    /// Invariant 3: a hard bounce of our mail joins its ticket, marks the address, and
+    /// holds automatic mail to it until the address writes again.
+    #[test]
+    fn hard_bounce_marks_the_address_until_it_writes_again() {
+        let mut bench = Bench::new("", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let ack = bench.our_message_id(id, "customer");
+        let d = bench.deliver(&dsn(&ack, CAROL, "5.1.1"));
+        assert_eq!(
+            d,
+            Delivered::Applied(Applied::Automatic { ticket: Some(id) })
+        );
+        assert_eq!(bench.count(id, "bounce"), 1);
+        assert_eq!(bench.count(id, "message.automatic"), 1);
+        let marked = bench.reader().undeliverable().expect("read");
+        assert_eq!(marked.len(), 1, "{marked:?}");
+        assert_eq!(marked[0].0, CAROL);
+
+        let before = bench.outbox();
+        close(&mut bench, id);
+        assert_eq!(
+            bench.outbox(),
+            before,
+            "no status mail to a bounced address"
+        );
+        assert_eq!(bench.count(id, "notification.held"), 1);
+
+        bench.clock.advance(chrono::Duration::minutes(5));
+        let again = bench.send(CAROL, "Printer, new address book", "", "I fixed my mailbox");
+        let other = ticket_of(&again);
+        assert!(
+            matches!(
+                again,
+                Delivered::Applied(Applied::NewTicket {
+                    acknowledged: true,
+                    ..
+                })
+            ),
+            "{again:?}"
+        );
+        assert_eq!(bench.count(other, "address.deliverable"), 1);
+        assert!(bench.reader().undeliverable().expect("read").is_empty());
+    }
+
+    /// A customer's reply to a pending ticket reopens it and reaches the agents.
+    #[test]
+    fn customer_reply_to_pending_reopens() {
+        let mut bench = Bench::new("", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        bench.reply(ALICE, id, "agents", "", "Which model is it?");
+        assert_eq!(bench.status(id), Status::Pending);
+        let relays = bench.outbox_of("agent-notification").len();
+        let d = bench.reply(CAROL, id, "customer", "", "An LX-200.");
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
+        assert_eq!(bench.status(id), Status::Open);
+        assert_eq!(
+            bench.outbox_of("agent-notification")[relays..],
+            [vec![ALICE.to_owned()]],
+            "the assignee sees the reply"
+        );
+    }
+
+    /// Command lines in a customer's first message change nothing either.
+    #[test]
+    fn command_lines_opening_a_ticket_change_nothing() {
+        let mut bench = Bench::new("", "");
+        let id = bench.new_ticket(
+            CAROL,
+            "Printer",
+            "#priority urgent\n#assign alice\nIt is broken",
+        );
+        let t = bench
+            .reader()
+            .ticket(id)
+            .expect("read")
+            .expect("exists")
+            .ticket;
+        assert_eq!(
+            (t.priority.as_str(), t.assignee.as_deref()),
+            ("normal", None)
+        );
+        assert_eq!(bench.status(id), Status::New);
+        // FIXME(workflow): on a follow-up each such line is a `command.refused` event
+        // (`refuse_stranger_commands`); on the message that opens a ticket they are not
+        // recorded at all. Both should be: assert 2 once fixed.
+        assert_eq!(
+            bench.count(id, "command.refused"),
+            0,
+            "{:?}",
+            bench.events(id)
+        );
+    }
 }

@@ -405,3 +405,143 @@ impl Engine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Status, TicketId};
+    use crate::workflow::lifecycle::Cause;
+    use crate::workflow::testing::{Bench, ALICE, BOB, SUPPORT};
+    use crate::workflow::{Applied, Delivered};
+
+    const CAROL: &str = "carol@customer.test";
+
+    /// The unfolded value of header `name` in the stored bytes of an outgoing message.
+    fn header(bench: &Bench, ticket: TicketId, message: i64, name: &str) -> Option<String> {
+        let raw = bench
+            .reader()
+            .raw_message(ticket, message)
+            .expect("read")
+            .expect("raw kept");
+        let text = String::from_utf8_lossy(&raw)
+            .replace("\r\n ", " ")
+            .replace("\r\n\t", " ");
+        let head = text.split("\r\n\r\n").next().unwrap_or("").to_owned();
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        head.lines()
+            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+            .map(|l| l[prefix.len()..].trim().to_owned())
+    }
+
+    /// Invariant 3: ten automatic mails to one address an hour; the eleventh is held.
+    #[test]
+    fn eleventh_automatic_mail_in_an_hour_is_held() {
+        let mut bench = Bench::new("", "");
+        let mut ids = Vec::new();
+        for n in 1..=11 {
+            ids.push(bench.new_ticket(CAROL, &format!("Problem {n}"), "Help"));
+            bench.clock.advance(chrono::Duration::minutes(1));
+        }
+        assert_eq!(bench.outbox_of("acknowledgement").len(), 10);
+        let last = *ids.last().unwrap();
+        let held: Vec<_> = bench
+            .events(last)
+            .into_iter()
+            .filter(|e| crate::workflow::testing::kind(e) == "notification.held")
+            .collect();
+        assert_eq!(held.len(), 1, "{held:?}");
+        assert!(
+            held[0]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("rate limit") && d.contains(CAROL)),
+            "{held:?}"
+        );
+        assert_eq!(bench.count(ids[9], "notification.held"), 0);
+        assert_eq!(
+            bench.outbox_of("agent-notification").len(),
+            11,
+            "relays to agents are not rate limited"
+        );
+
+        bench.clock.advance(chrono::Duration::hours(1));
+        let d = bench.send(CAROL, "Problem 12", "", "Help");
+        assert!(
+            matches!(
+                d,
+                Delivered::Applied(Applied::NewTicket {
+                    acknowledged: true,
+                    ..
+                })
+            ),
+            "an hour later the limit is free again: {d:?}"
+        );
+    }
+
+    #[test]
+    fn undeliverable_address_gets_no_automatic_mail() {
+        let mut bench = Bench::new("status_mail = true\nsurveys = false", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let before = bench.outbox();
+        let at = bench.now();
+        bench.write(|e, tx| {
+            tx.mark_undeliverable(CAROL, at, Some("5.1.1"), Some("user unknown"), Some(id))?;
+            e.set_status(tx, id, Status::Closed, "admin:root", Cause::Admin, at)
+                .map(|_| ())
+        });
+        assert_eq!(bench.status(id), Status::Closed);
+        assert_eq!(
+            bench.outbox(),
+            before,
+            "no status mail to a hard-bounced address"
+        );
+        let held: Vec<_> = bench
+            .events(id)
+            .into_iter()
+            .filter(|e| crate::workflow::testing::kind(e) == "notification.held")
+            .collect();
+        assert_eq!(held.len(), 1, "{held:?}");
+        assert!(
+            held[0]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("undeliverable") && d.contains("5.1.1")),
+            "{held:?}"
+        );
+    }
+
+    #[test]
+    fn relays_go_to_the_queues_agents_with_reply_to_support() {
+        let mut bench = Bench::new("", "");
+        let id = bench.new_ticket(
+            "Carol Smith <carol@customer.test>",
+            "Printer",
+            "It is broken",
+        );
+        assert_eq!(
+            bench.outbox_of("agent-notification"),
+            vec![vec![ALICE.to_owned(), BOB.to_owned()]]
+        );
+        let relay = bench
+            .messages(id)
+            .into_iter()
+            .find(|m| m.direction == "out" && m.audience == "agents")
+            .expect("the relay is stored");
+        let from = header(&bench, id, relay.id, "From").expect("From");
+        assert!(
+            from.contains("Carol Smith via ACME Support") && from.contains(SUPPORT),
+            "{from}"
+        );
+        let reply_to = header(&bench, id, relay.id, "Reply-To").expect("Reply-To");
+        assert!(reply_to.contains(SUPPORT), "{reply_to}");
+        assert!(header(&bench, id, relay.id, "Auto-Submitted").is_some());
+
+        // Once assigned, only the assignee gets the customer's next message.
+        let d = bench.reply(ALICE, id, "agents", "", "#assign me");
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
+        bench.reply(CAROL, id, "customer", "", "Any news?");
+        assert_eq!(
+            bench.outbox_of("agent-notification").last(),
+            Some(&vec![ALICE.to_owned()])
+        );
+    }
+}

@@ -220,3 +220,131 @@ impl Engine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Status, TicketId};
+    use crate::store::TicketSummary;
+    use crate::workflow::testing::{Bench, ALICE, BOB};
+
+    const CAROL: &str = "carol@customer.test";
+
+    const BILLING: &str = r#"
+[[queue]]
+name = "billing"
+display_name = "Billing"
+
+[[rule]]
+name = "billing"
+keywords = ["invoice", "refund"]
+queue = "billing"
+priority = "high"
+tags = ["billing", "money"]
+"#;
+
+    fn summary(bench: &Bench, id: TicketId) -> TicketSummary {
+        bench
+            .reader()
+            .ticket(id)
+            .expect("read")
+            .expect("exists")
+            .ticket
+    }
+
+    #[test]
+    fn keyword_rule_sets_queue_priority_and_tags() {
+        let mut bench = Bench::new("", BILLING);
+        let id = bench.new_ticket(CAROL, "Wrong invoice", "I was charged twice");
+        let t = summary(&bench, id);
+        assert_eq!(
+            (t.queue.as_str(), t.priority.as_str(), t.tags.clone()),
+            (
+                "billing",
+                "high",
+                vec!["billing".to_owned(), "money".to_owned()]
+            )
+        );
+        let rules: Vec<_> = bench
+            .events(id)
+            .into_iter()
+            .filter(|e| crate::workflow::testing::kind(e) == "rules")
+            .collect();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].new.as_deref(), Some("billing"));
+        assert_eq!(bench.count(id, "tag"), 2);
+        assert_eq!(
+            bench.outbox_of("agent-notification").len(),
+            0,
+            "no agent works in billing"
+        );
+
+        let other = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let t = summary(&bench, other);
+        assert_eq!(
+            (t.queue.as_str(), t.priority.as_str()),
+            ("support", "normal")
+        );
+        assert!(t.tags.is_empty());
+        assert_eq!(bench.count(other, "rules"), 0);
+    }
+
+    #[test]
+    fn vip_starts_one_step_higher() {
+        let mut bench = Bench::configured("vip = [\"vip.test\"]", "", "");
+        let id = bench.new_ticket("boss@vip.test", "Printer", "It is broken");
+        assert_eq!(summary(&bench, id).priority, "high");
+        assert_eq!(bench.count(id, "vip"), 1);
+    }
+
+    #[test]
+    fn round_robin_alternates_alice_and_bob() {
+        let mut bench = Bench::new("assignment = \"round-robin\"", "");
+        let mut assignees = Vec::new();
+        for n in 1..=4 {
+            let id = bench.new_ticket(CAROL, &format!("Problem {n}"), "Help");
+            assert_eq!(bench.status(id), Status::Open, "assigned means open");
+            let t = summary(&bench, id);
+            assignees.push(t.assignee.expect("assigned"));
+            let relays = bench.outbox_of("agent-notification");
+            let to = relays.last().expect("a relay");
+            let want = if assignees[n - 1] == "alice" {
+                ALICE
+            } else {
+                BOB
+            };
+            assert_eq!(to, &vec![want.to_owned()], "only the assignee is told");
+        }
+        assert_ne!(assignees[0], assignees[1]);
+        assert_eq!(assignees[0], assignees[2]);
+        assert_eq!(assignees[1], assignees[3]);
+        let mut both = assignees[..2].to_vec();
+        both.sort();
+        assert_eq!(both, ["alice", "bob"]);
+    }
+
+    #[test]
+    fn rule_can_assign_an_agent_and_skip_the_acknowledgement() {
+        let rules = r#"
+[[rule]]
+name = "printers"
+subject_keywords = ["printer"]
+assign = "bob"
+acknowledge = false
+"#;
+        let mut bench = Bench::new("assignment = \"round-robin\"", rules);
+        let id = bench.new_ticket(CAROL, "Printer jam", "Paper stuck");
+        let t = summary(&bench, id);
+        assert_eq!(
+            t.assignee.as_deref(),
+            Some("bob"),
+            "the rule wins over round robin"
+        );
+        assert_eq!(bench.status(id), Status::Open);
+        assert!(bench.outbox_of("acknowledgement").is_empty());
+        assert_eq!(bench.count(id, "acknowledgement.skipped"), 1);
+        assert_eq!(
+            bench.outbox_of("agent-notification"),
+            vec![vec![BOB.to_owned()]]
+        );
+    }
+}

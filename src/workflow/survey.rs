@@ -135,3 +135,121 @@ fn who(parsed: &Parsed) -> &str {
         .as_ref()
         .map_or("(unknown sender)", |f| f.address.as_str())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Status, TicketId};
+    use crate::notify::survey;
+    use crate::workflow::testing::{kind, Bench, ALICE, SUPPORT};
+    use crate::workflow::{Applied, Delivered};
+
+    const CAROL: &str = "carol@customer.test";
+
+    /// A ticket that Alice resolved, so that Carol got the survey.
+    fn resolved(bench: &mut Bench) -> TicketId {
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        bench.reply(ALICE, id, "agents", "", "#status resolved\nFixed.");
+        assert_eq!(bench.status(id), Status::Resolved);
+        assert_eq!(bench.outbox_of("survey").len(), 1);
+        id
+    }
+
+    /// Carol's one-click answer: a mail to `to` with the prefilled subject.
+    fn click(bench: &mut Bench, to: &str, body: &str) -> Delivered {
+        let raw = format!(
+            "From: {CAROL}\nTo: {to}\nSubject: Rating\nMessage-ID: <click.{}@customer.test>\n\n{body}\n",
+            to.len() + body.len()
+        );
+        bench.deliver(&raw)
+    }
+
+    #[test]
+    fn survey_address_with_the_right_mac_records_the_rating() {
+        let mut bench = Bench::new("", "");
+        let id = resolved(&mut bench);
+        let before = bench.outbox().len();
+        let to = survey::address(SUPPORT, &bench.engine.key, id, 4);
+        let d = click(&mut bench, &to, "");
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
+        let csat: Vec<_> = bench
+            .events(id)
+            .into_iter()
+            .filter(|e| kind(e) == "csat")
+            .collect();
+        assert_eq!(csat.len(), 1, "{csat:?}");
+        assert_eq!(csat[0].new.as_deref(), Some("4"));
+        assert_eq!(csat[0].detail, None, "an empty body is no comment");
+        assert_eq!(
+            bench.status(id),
+            Status::Resolved,
+            "a rating does not reopen"
+        );
+        assert_eq!(bench.outbox().len(), before, "nor is it relayed");
+    }
+
+    #[test]
+    fn forged_mac_is_refused_and_recorded() {
+        let mut bench = Bench::new("", "");
+        let id = resolved(&mut bench);
+        let good = survey::address(SUPPORT, &bench.engine.key, id, 1);
+        // Same ticket, a better rating, the mac of rating 1.
+        let forged = good.replacen(&format!("-{}-1-", id), &format!("-{}-5-", id), 1);
+        assert_ne!(forged, good);
+        let d = click(&mut bench, &forged, "");
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
+        assert_eq!(bench.count(id, "csat"), 0);
+        let refused: Vec<_> = bench
+            .events(id)
+            .into_iter()
+            .filter(|e| kind(e) == "csat.refused")
+            .collect();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].new.as_deref(), Some("5"));
+        assert_eq!(bench.status(id), Status::Resolved);
+    }
+
+    #[test]
+    fn reply_whose_first_line_is_a_rating_counts() {
+        let mut bench = Bench::new("", "");
+        let id = resolved(&mut bench);
+        let before = bench.outbox().len();
+        let d = bench.reply(CAROL, id, "customer", "", "5\nQuick and friendly.");
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
+        let csat: Vec<_> = bench
+            .events(id)
+            .into_iter()
+            .filter(|e| kind(e) == "csat")
+            .collect();
+        assert_eq!(csat.len(), 1, "{csat:?}");
+        assert_eq!(csat[0].new.as_deref(), Some("5"));
+        assert_eq!(csat[0].detail.as_deref(), Some("Quick and friendly."));
+        assert_eq!(bench.status(id), Status::Resolved);
+        assert_eq!(bench.outbox().len(), before);
+    }
+
+    #[test]
+    fn a_later_rating_replaces_the_earlier() {
+        let mut bench = Bench::new("", "");
+        let id = resolved(&mut bench);
+        let low = survey::address(SUPPORT, &bench.engine.key, id, 2);
+        click(&mut bench, &low, "");
+        let high = survey::address(SUPPORT, &bench.engine.key, id, 5);
+        click(&mut bench, &high, "Thanks, it works now");
+        let ratings: Vec<_> = bench
+            .events(id)
+            .into_iter()
+            .filter(|e| kind(e) == "csat")
+            .map(|e| (e.new, e.detail))
+            .collect();
+        assert_eq!(
+            ratings,
+            [
+                (Some("2".to_owned()), None),
+                (
+                    Some("5".to_owned()),
+                    Some("Thanks, it works now".to_owned())
+                )
+            ]
+        );
+    }
+}

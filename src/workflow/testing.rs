@@ -4,6 +4,12 @@
 //! [`Bench::new`] takes the TOML after the fixed top (one queue `support`, one mailbox
 //! `mb0` at `support@example.test`, tag `ACME`, agents `alice` and `bob`); messages go in
 //! through the same [`Engine::ingest_unfetched`] path as `postdesk deliver`.
+//! [`Bench::configured`] also takes top-level keys (`reopen_window`, `trusted_authserv_id`).
+//!
+//! Helpers for mail: [`Bench::send`] (any sender, subject, extra headers, body),
+//! [`Bench::our_message_id`] (a signed Message-ID we sent, to reply to), and
+//! [`Bench::reply`] (a reply carrying it and the subject tag). Event kinds are compared
+//! through [`kind`] only, so that a typed `EventKind` changes one line.
 
 use std::sync::Arc;
 
@@ -15,7 +21,7 @@ use crate::key::InstanceKey;
 use crate::model::{MailboxName, Status, TicketId};
 use crate::notify::Templates;
 use crate::store::memory::Memory;
-use crate::store::{EventView, Reader, StoreError, Tx};
+use crate::store::{EventView, MessageView, Reader, StoreError, Tx};
 
 pub(crate) const SUPPORT: &str = "support@example.test";
 pub(crate) const ALICE: &str = "alice@agents.example.test";
@@ -35,11 +41,17 @@ impl Bench {
     /// A bench whose configuration is the fixed top plus `extra` (more tables, or keys
     /// for the `[[queue]]` when `queue_keys` is given).
     pub(crate) fn new(queue_keys: &str, extra: &str) -> Bench {
+        Bench::configured("", queue_keys, extra)
+    }
+
+    /// [`Bench::new`] with `top` keys before the first table.
+    pub(crate) fn configured(top: &str, queue_keys: &str, extra: &str) -> Bench {
         let dir = tempfile::tempdir().expect("a temporary directory");
         std::fs::write(dir.path().join("password"), "unused").expect("password file");
         let text = format!(
             r#"data_dir = "{data}"
 hostname = "helpdesk.example.test"
+{top}
 
 [smtp]
 host = "127.0.0.1"
@@ -153,5 +165,97 @@ queues = ["support"]
             .into_iter()
             .map(|o| (o.kind.as_str().to_owned(), o.to))
             .collect()
+    }
+
+    /// Outbox rows of one kind, as their recipients.
+    pub(crate) fn outbox_of(&self, kind: &str) -> Vec<Vec<String>> {
+        self.outbox()
+            .into_iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, to)| to)
+            .collect()
+    }
+
+    /// How many events of `wanted` kind the ticket has.
+    pub(crate) fn count(&self, ticket: TicketId, wanted: &str) -> usize {
+        self.events(ticket)
+            .iter()
+            .filter(|e| kind(e) == wanted)
+            .count()
+    }
+
+    /// The ticket's stored messages, both directions.
+    pub(crate) fn messages(&self, ticket: TicketId) -> Vec<MessageView> {
+        self.reader()
+            .ticket(ticket)
+            .expect("read")
+            .expect("ticket exists")
+            .messages
+    }
+
+    /// The signed Message-ID (with brackets) of the last mail we sent on `ticket` to
+    /// `audience` (`customer`: acknowledgement, answers; `agents`: relays).
+    pub(crate) fn our_message_id(&self, ticket: TicketId, audience: &str) -> String {
+        self.messages(ticket)
+            .into_iter()
+            .rfind(|m| m.direction == "out" && m.audience == audience)
+            .unwrap_or_else(|| panic!("no outgoing mail to {audience} on #{ticket}"))
+            .message_id
+    }
+
+    /// Delivers a mail from `from` with a fresh Message-ID; `headers` are extra header
+    /// lines (`"In-Reply-To: <…>\nAuthentication-Results: …\n"`), each ending in `\n`.
+    pub(crate) fn send(
+        &mut self,
+        from: &str,
+        subject: &str,
+        headers: &str,
+        body: &str,
+    ) -> Delivered {
+        self.sent += 1;
+        let n = self.sent;
+        let raw = format!(
+            "From: {from}\nTo: {SUPPORT}\nSubject: {subject}\nMessage-ID: <bench.{n}@sender.test>\nDate: Wed, 25 Nov 2026 12:00:00 +0000\n{headers}\n{body}\n"
+        );
+        self.deliver(&raw)
+    }
+
+    /// A reply from `from` to our last mail on `ticket` to `audience` (In-Reply-To its
+    /// signed Message-ID, the subject tag), with `headers` as in [`Bench::send`].
+    pub(crate) fn reply(
+        &mut self,
+        from: &str,
+        ticket: TicketId,
+        audience: &str,
+        headers: &str,
+        body: &str,
+    ) -> Delivered {
+        let id = self.our_message_id(ticket, audience);
+        let subject = format!("Re: [ACME #{ticket}] reply");
+        self.send(
+            from,
+            &subject,
+            &format!("In-Reply-To: {id}\nReferences: {id}\n{headers}"),
+            body,
+        )
+    }
+
+    /// Runs the scheduler's due jobs at the clock's time.
+    pub(crate) fn run_jobs(&mut self) -> Vec<(crate::schedule::Job, DateTime<Utc>)> {
+        let now = self.now();
+        self.write(|e, tx| e.run_due_jobs(tx, now))
+    }
+}
+
+/// An event's kind as text: the one place tests read it.
+pub(crate) fn kind(e: &EventView) -> &str {
+    e.kind.as_str()
+}
+
+/// The ticket a delivered message applied to; panics on a duplicate or quarantine.
+pub(crate) fn ticket_of(d: &Delivered) -> TicketId {
+    match d {
+        Delivered::Applied(a) => a.ticket().unwrap_or_else(|| panic!("no ticket for {d:?}")),
+        other => panic!("expected an applied message, got {other:?}"),
     }
 }
