@@ -832,4 +832,17 @@ mod tests {
         assert_eq!(bench.status(id), Status::Open);
         assert_eq!(new_mail(&bench, before), vec![], "no answer text, no mail");
     }
+
+    #[test]
+    fn a_status_the_lifecycle_forbids_is_refused() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        alice(&mut bench, id, "", "#status archived\nDone.");
+        assert_eq!(bench.status(id), Status::New);
+        assert_eq!(bench.count(id, "command.refused"), 1);
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("command-result".to_owned(), vec![ALICE.to_owned()])]
+        );
+    }
 }
