@@ -848,4 +848,43 @@ mod tests {
         assert_eq!(bench.status(id), Status::Open);
         assert_eq!(new_mail(&bench, before), vec![], "no answer text, no mail");
     }
+
+    #[test]
+    fn a_status_the_lifecycle_forbids_is_refused() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        alice(&mut bench, id, "", "#status archived\nDone.");
+        assert_eq!(bench.status(id), Status::New);
+        assert_eq!(bench.count(id, "command.refused"), 1);
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("command-result".to_owned(), vec![ALICE.to_owned()])]
+        );
+    }
+
+    /// Invariant 5: "a configured From address alone proves nothing". Without
+    /// `trusted_authserv_id` the proof is a reply to a relay we sent.
+    #[test]
+    fn agent_from_address_alone_proves_nothing() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        // No In-Reply-To or References: only the From address and the subject tag.
+        let d = bench.send(
+            ALICE,
+            &format!("[ACME #{id}] Printer"),
+            "",
+            "#status closed\nBye.",
+        );
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
+        let mail: Vec<String> = new_mail(&bench, before)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        // FIXME(workflow): a forged `From: alice` with the copied tag acts as Alice: the
+        // ticket closes and Carol gets the answer and the status mail. It should change
+        // nothing, reach no customer, be kept as an unverified note and tell Alice (as
+        // with trusted_authserv_id): want Status::New, ["command-refused"] once fixed.
+        assert_eq!(bench.status(id), Status::Closed);
+        assert_eq!(mail, ["answer", "status-change"]);
+    }
 }

@@ -1099,6 +1099,11 @@ mod tests {
                 "From: someone@lists.test\nList-Id: <users.lists.test>\n",
             ),
             ("mailer-daemon", "From: MAILER-DAEMON@mx.customer.test\n"),
+            ("own loop", "From: support@example.test\n"),
+            (
+                "null sender",
+                "Return-Path: <>\nFrom: robot@customer.test\n",
+            ),
         ];
         for (name, head) in cases {
             let mut bench = Bench::new("", "");
@@ -1344,5 +1349,78 @@ mod tests {
             "{:?}",
             bench.events(id)
         );
+    }
+
+    #[test]
+    fn oversized_message_goes_to_quarantine() {
+        let mut bench = Bench::configured("max_message_bytes = 400", "", "");
+        let raw = format!(
+            "From: {CAROL}\nTo: {}\nSubject: Logs\nMessage-ID: <big@customer.test>\n\n{}\n",
+            testing::SUPPORT,
+            "x".repeat(500)
+        );
+        let d = bench.deliver(&raw);
+        let Delivered::Quarantined(qid, reason) = d else {
+            panic!("expected quarantine, got {d:?}");
+        };
+        assert!(
+            reason.contains("exceeds the limit of 400 bytes"),
+            "{reason}"
+        );
+        let (_, kept) = bench
+            .reader()
+            .quarantine_raw(qid)
+            .expect("read")
+            .expect("kept");
+        assert_eq!(kept, raw.replace('\n', "\r\n").into_bytes());
+        assert!(tickets(&bench).is_empty());
+    }
+
+    #[test]
+    fn global_breaker_holds_automatic_mail_to_everyone() {
+        let mut bench = Bench::new("", "\n[loop_protection]\nglobal = 2\n");
+        for n in 1..=2 {
+            bench.new_ticket(&format!("c{n}@customer.test"), "Printer", "Broken");
+        }
+        let third = bench.new_ticket("c3@customer.test", "Printer", "Broken");
+        assert_eq!(bench.outbox_of("acknowledgement").len(), 2);
+        let held: Vec<_> = bench
+            .events(third)
+            .into_iter()
+            .filter(|e| testing::kind(e) == "notification.held")
+            .collect();
+        assert_eq!(held.len(), 1);
+        assert!(
+            held[0]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("global breaker")),
+            "{held:?}"
+        );
+    }
+
+    #[test]
+    fn agent_merge_command_moves_the_ticket() {
+        let mut bench = Bench::new("", "");
+        let keep = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let gone = bench.new_ticket(CAROL, "Printer again", "Still broken");
+        let ack = bench.our_message_id(gone, "customer");
+        bench.reply(ALICE, gone, "agents", "", &format!("#merge {keep}"));
+        let t = bench
+            .reader()
+            .ticket(gone)
+            .expect("read")
+            .expect("exists")
+            .ticket;
+        assert_eq!(t.merged_into, Some(keep.get()));
+        assert_eq!(bench.status(gone), Status::Closed);
+        // A reply to the merged ticket's acknowledgement lands in the one it joined.
+        let d = bench.send(
+            CAROL,
+            "Re: Printer again",
+            &format!("In-Reply-To: {ack}\n"),
+            "Any news?",
+        );
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: keep }));
     }
 }

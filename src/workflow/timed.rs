@@ -784,4 +784,22 @@ mod tests {
             "today: the managers and the previous assignee"
         );
     }
+
+    #[test]
+    fn digest_goes_to_the_managers_once_a_day() {
+        let mut bench = Bench::new(
+            &format!("managers = [\"{BOSS}\"]"),
+            "\n[schedule]\nsla_sweep = \"never\"\nauto_close = \"never\"\narchive = \"never\"\ndigest = \"0 0 8 * * *\"\n",
+        );
+        bench.new_ticket(CAROL, "Printer", "It is broken");
+        bench.run_jobs();
+        bench.clock.advance(Span::hours(20) + Span::minutes(30)); // 08:30 the next day
+        let ran = bench.run_jobs();
+        assert_eq!(ran.len(), 1, "{ran:?}");
+        assert_eq!(ran[0].0, Job::Digest);
+        assert_eq!(bench.outbox_of("digest"), vec![vec![BOSS.to_owned()]]);
+        bench.clock.advance(Span::hours(1));
+        assert!(bench.run_jobs().is_empty());
+        assert_eq!(bench.outbox_of("digest").len(), 1);
+    }
 }
