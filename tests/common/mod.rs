@@ -131,6 +131,54 @@ pub fn new_message_id() -> String {
     unique("msg", "customer.test")
 }
 
+/// Where a mail client's Reply goes: the mail's `Reply-To`, else its `From`. For our
+/// mail to an agent (relay, notification, refusal) that is the agent's reply token.
+pub fn reply_address(received: &postdesk::mail::parse::Parsed) -> String {
+    received
+        .reply_to
+        .as_ref()
+        .or(received.from.as_ref())
+        .expect("a Reply-To or a From to reply to")
+        .address
+        .clone()
+}
+
+/// A reply to `received` from `from` to `to`, as a mail client writes it: `Re:` subject,
+/// In-Reply-To and References on the received mail; `extra_headers` go first.
+pub fn reply_mail_to(
+    from: &str,
+    to: &str,
+    received: &postdesk::mail::parse::Parsed,
+    body: &str,
+    extra_headers: &str,
+) -> Vec<u8> {
+    let id = received.message_id.bracketed();
+    format!(
+        "{extra_headers}From: {from}\r\nTo: {to}\r\nSubject: Re: {}\r\nMessage-ID: <{}>\r\nIn-Reply-To: {id}\r\nReferences: {id}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
+        received.subject,
+        new_message_id(),
+    )
+    .into_bytes()
+}
+
+/// `from` answers `received` with a mail client's Reply, through Postfix: To (and the
+/// envelope to) [`reply_address`], which for an agent is the reply token of the mail
+/// received. Returns that address.
+pub fn reply_by_mail(
+    from: &str,
+    received: &postdesk::mail::parse::Parsed,
+    body: &str,
+    extra_headers: &str,
+) -> String {
+    let to = reply_address(received);
+    smtp_send(
+        from,
+        &[&to],
+        &reply_mail_to(from, &to, received, body, extra_headers),
+    );
+    to
+}
+
 // ---------------------------------------------------------------- IMAP
 
 /// A minimal synchronous IMAP client, enough to read and append test mail.
@@ -299,6 +347,37 @@ pub fn wait_mail(who: &str, n: usize) -> Vec<postdesk::mail::parse::Parsed> {
         .into_iter()
         .map(|(_, raw)| postdesk::mail::parse::message(&raw, 1 << 24).expect("parseable mail"))
         .collect()
+}
+
+/// Waits until `who`'s INBOX holds at least `n` messages that `keep` accepts; returns
+/// those, parsed, in UID order.
+pub fn wait_mail_where(
+    who: &str,
+    n: usize,
+    what: &str,
+    keep: impl Fn(&postdesk::mail::parse::Parsed) -> bool,
+) -> Vec<postdesk::mail::parse::Parsed> {
+    let mut imap = Imap::login(who);
+    let mut seen = usize::MAX;
+    wait_until(
+        Duration::from_secs(20),
+        &format!("{n} {what} for {who}"),
+        || {
+            // Fetch again only when the mailbox has changed.
+            let count = imap.count();
+            if count == seen {
+                return None;
+            }
+            seen = count;
+            let kept: Vec<_> = imap
+                .fetch_all()
+                .into_iter()
+                .map(|raw| postdesk::mail::parse::message(&raw, 1 << 24).expect("parseable mail"))
+                .filter(|m| keep(m))
+                .collect();
+            (kept.len() >= n).then_some(kept)
+        },
+    )
 }
 
 // ---------------------------------------------------------------- config and daemon
