@@ -57,18 +57,6 @@ fn customer_writes(d: &Desk, customer: &str, subject: &str, body: &str) -> (i64,
     (t.id.get(), t.tag)
 }
 
-/// An agent's reply to a relayed mail, as a mail client writes it.
-fn agent_reply(from: &str, to: &str, relay: &Parsed, body: &str, extra_headers: &str) -> Vec<u8> {
-    format!(
-        "{extra_headers}From: {from}\r\nTo: {to}\r\nSubject: Re: {}\r\nMessage-ID: <{}>\r\nIn-Reply-To: {}\r\nReferences: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
-        relay.subject,
-        new_message_id(),
-        relay.message_id.bracketed(),
-        relay.message_id.bracketed()
-    )
-    .into_bytes()
-}
-
 #[test]
 fn agent_answers_from_mail_client_with_assign_me() {
     let d = desk("", "");
@@ -88,7 +76,13 @@ fn agent_answers_from_mail_client_with_assign_me() {
     assert_eq!(from.address, d.inst.support[0]);
     assert_eq!(from.name.as_deref(), Some("Jane Doe via ACME Support"));
     assert!(relay.subject.starts_with(&tag), "{}", relay.subject);
-    assert_eq!(relay.reply_to.as_ref().unwrap().address, d.inst.support[0]);
+    // Reply-To is Alice's reply token for this ticket: her mail client's Reply proves her.
+    let (local, domain) = d.inst.support[0].split_once('@').unwrap();
+    let token = reply_address(&relay);
+    assert!(
+        token.starts_with(&format!("{local}+r-{ticket}-alice-")) && token.ends_with(domain),
+        "{token}"
+    );
     assert!(relay.text.contains("Requester: Jane Doe"), "{}", relay.text);
     assert!(
         relay.text.contains("the printer is offline"),
@@ -101,11 +95,7 @@ fn agent_answers_from_mail_client_with_assign_me() {
         "#assign me\n\nHello Jane,\nplease switch it off and on again.\n\nAlice\n\nOn Wed, 25 Nov 2026 at 10:00, ACME Support <{}> wrote:\n> the printer is offline.\n",
         d.inst.support[0]
     );
-    smtp_send(
-        &d.alice,
-        &[&d.inst.support[0]],
-        &agent_reply(&d.alice, &d.inst.support[0], &relay, &body, ""),
-    );
+    reply_by_mail(&d.alice, &relay, &body, "");
 
     // The customer gets the answer from the support address: no agent address, no command.
     let mails = wait_mail(&customer, 2);
@@ -167,28 +157,26 @@ fn notes_and_comment_address_stay_internal() {
     let customer = unique("kim", "customer.test");
     let (ticket, _) = customer_writes(&d, &customer, "Refund", "Please refund order 4711.");
     let relay = wait_mail(&d.alice, 1).remove(0);
-    smtp_send(
+    reply_by_mail(
         &d.alice,
-        &[&d.inst.support[0]],
-        &agent_reply(
-            &d.alice,
-            &d.inst.support[0],
-            &relay,
-            "#note\n\nCustomer called, refund approved by finance.",
-            "",
-        ),
+        &relay,
+        "#note\n\nCustomer called, refund approved by finance.",
+        "",
     );
+    // Bob replies to his relay and copies the comment address.
     let (local, domain) = d.inst.support[0].split_once('@').unwrap();
     let comment = format!("{local}+comment@{domain}");
+    let bobs = wait_mail(&d.bob, 1).remove(0);
+    let token = reply_address(&bobs);
     smtp_send(
         &d.bob,
-        &[&comment],
-        &agent_reply(
+        &[&token, &comment],
+        &reply_mail_to(
             &d.bob,
-            &comment,
-            &relay,
+            &token,
+            &bobs,
             "Bob here: I will do the refund tomorrow.",
-            "",
+            &format!("Cc: {comment}\r\n"),
         ),
     );
     wait_until(Duration::from_secs(15), "two notes", || {
@@ -253,6 +241,10 @@ fn non_agent_command_is_refused_and_recorded() {
     }
 }
 
+/// Mail to the plain support address (no reply token): with `trusted_authserv_id` the
+/// receiving MX's `Authentication-Results` decides. Headers the MX would add are put on
+/// top by APPENDing the mail; a pass the sender writes himself and sends through Postfix
+/// sits below Postfix's `Received` line and counts for nothing.
 #[test]
 fn trusted_authserv_id_decides_whether_an_agent_acts() {
     let d = desk("trusted_authserv_id = \"mx.example.test\"", "");
@@ -260,28 +252,32 @@ fn trusted_authserv_id_decides_whether_an_agent_acts() {
     let customer = unique("max", "customer.test");
     let (ticket, _) = customer_writes(&d, &customer, "Disk full", "The disk is full.");
     let relay = wait_mail(&d.alice, 1).remove(0);
+    let support = d.inst.support[0].clone();
     let good =
         "Authentication-Results: mx.example.test; dkim=pass header.d=example.test header.s=s1\r\n";
-    let cases: [(&str, &str); 3] = [
-        ("Authentication-Results: mx.example.test; dkim=fail header.d=example.test\r\n", "dkim=fail"),
-        ("", "no Authentication-Results header from mx.example.test"),
+    // (headers, APPENDed on top rather than sent through Postfix, text of the refusal)
+    let cases: [(&str, bool, &str); 3] = [
         (
-            "Authentication-Results: mx.example.test; dkim=none\r\nAuthentication-Results: evil.test; dkim=pass header.d=example.test\r\nAuthentication-Results: mx.example.test; dkim=pass header.d=example.test\r\n",
-            "dkim=none",
+            "Authentication-Results: mx.example.test; dkim=fail header.d=example.test\r\n",
+            true,
+            "dkim=fail",
         ),
+        ("", true, "#priority urgent"),
+        (good, false, "#priority urgent"),
     ];
-    for (i, (headers, why)) in cases.iter().enumerate() {
-        smtp_send(
+    for (i, (headers, on_top, why)) in cases.iter().enumerate() {
+        let raw = reply_mail_to(
             &d.alice,
-            &[&d.inst.support[0]],
-            &agent_reply(
-                &d.alice,
-                &d.inst.support[0],
-                &relay,
-                &format!("#priority urgent\n\nRefused answer {i}."),
-                headers,
-            ),
+            &support,
+            &relay,
+            &format!("#priority urgent\n\nRefused answer {i}."),
+            headers,
         );
+        if *on_top {
+            Imap::login(&support).append(&raw);
+        } else {
+            smtp_send(&d.alice, &[&support], &raw);
+        }
         // Each refused mail is explained to the agent.
         let mails = wait_mail(&d.alice, 2 + i);
         let refusal = mails.last().unwrap();
@@ -312,17 +308,13 @@ fn trusted_authserv_id_decides_whether_an_agent_acts() {
     assert_eq!(t.messages.iter().filter(|m| m.unverified).count(), 3);
     assert_eq!(inbox(&customer).len(), 1, "nothing reached the customer");
 
-    smtp_send(
+    Imap::login(&support).append(&reply_mail_to(
         &d.alice,
-        &[&d.inst.support[0]],
-        &agent_reply(
-            &d.alice,
-            &d.inst.support[0],
-            &relay,
-            "#priority urgent\n\nWe are on it.",
-            good,
-        ),
-    );
+        &support,
+        &relay,
+        "#priority urgent\n\nWe are on it.",
+        good,
+    ));
     let mails = wait_mail(&customer, 2);
     assert!(mails[1].text.contains("We are on it."));
     assert_eq!(d.inst.ticket(ticket).ticket.priority, "urgent");
@@ -335,16 +327,11 @@ fn one_bad_command_refuses_the_whole_mail() {
     let customer = unique("ann", "customer.test");
     let (ticket, _) = customer_writes(&d, &customer, "Slow VPN", "VPN is slow.");
     let relay = wait_mail(&d.bob, 1).remove(0);
-    smtp_send(
+    reply_by_mail(
         &d.bob,
-        &[&d.inst.support[0]],
-        &agent_reply(
-            &d.bob,
-            &d.inst.support[0],
-            &relay,
-            "#priority high\n#assign carol\n\nLooking into it.",
-            "",
-        ),
+        &relay,
+        "#priority high\n#assign carol\n\nLooking into it.",
+        "",
     );
     let mails = wait_mail(&d.bob, 2);
     let result = &mails[1];
@@ -405,16 +392,11 @@ fn chinese_queue_speaks_chinese_to_agents_and_customers() {
         Some(format!("{} 通过 ACME Support", customer.split('@').next().unwrap()).as_str())
     );
 
-    smtp_send(
+    reply_by_mail(
         &d.alice,
-        &[&d.inst.support[0]],
-        &agent_reply(
-            &d.alice,
-            &d.inst.support[0],
-            &relay,
-            "#status resolved\n\n您好，已为您退款。",
-            "",
-        ),
+        &relay,
+        "#status resolved\n\n您好，已为您退款。",
+        "",
     );
     let mails = wait_mail(&customer, 3);
     let answer = mails

@@ -167,17 +167,44 @@ capacity = 5
             .message_id
     }
 
-    /// `from` replies at `t` to our first mail on `ticket` (its acknowledgement).
+    /// `from` replies at `t` on `ticket`: an agent to the relay we sent them (To its
+    /// Reply-To, the agent's reply token), a customer to our first mail on the ticket (its
+    /// acknowledgement), as a mail client's Reply does.
     fn reply(&self, t: DateTime<Utc>, from: &str, ticket: TicketId, body: &str) {
-        let id = self.our_mail(ticket, "");
-        self.reply_to(t, from, &id, body);
+        if from == self.alice || from == self.bob {
+            let relay = self.relay(ticket, from);
+            let to = reply_address(&relay);
+            self.reply_to(t, from, &to, &relay.message_id.bracketed(), body);
+        } else {
+            let id = self.our_mail(ticket, "");
+            self.reply_to(t, from, &self.inst.support[0], &id, body);
+        }
     }
 
-    fn reply_to(&self, t: DateTime<Utc>, from: &str, message_id: &str, body: &str) {
+    /// Our latest relay of `ticket` to `agent`, parsed from the stored mail.
+    fn relay(&self, ticket: TicketId, agent: &str) -> postdesk::mail::parse::Parsed {
+        let m = self
+            .inst
+            .ticket(ticket.get())
+            .messages
+            .into_iter()
+            .rfind(|m| {
+                m.direction == "out" && m.audience == "agents" && m.to.iter().any(|a| a == agent)
+            })
+            .unwrap_or_else(|| panic!("no relay of #{ticket} to {agent}"));
+        let raw = self
+            .inst
+            .reader()
+            .raw_message(ticket, m.id)
+            .unwrap()
+            .expect("the relay is stored");
+        postdesk::mail::parse::message(&raw, 1 << 24).unwrap()
+    }
+
+    fn reply_to(&self, t: DateTime<Utc>, from: &str, to: &str, message_id: &str, body: &str) {
         self.set(t);
         let raw = format!(
             "From: {from}\r\nTo: {to}\r\nSubject: Re: your request\r\nMessage-ID: <{mid}>\r\nIn-Reply-To: {message_id}\r\nReferences: {message_id}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
-            to = self.inst.support[0],
             mid = new_message_id(),
         );
         self.ingest(raw.into_bytes());
@@ -186,7 +213,13 @@ capacity = 5
     /// The customer of `ticket` answers its survey mail with `rating` as the first line.
     fn rate(&self, t: DateTime<Utc>, customer: &str, ticket: TicketId, rating: &str) {
         let survey = self.our_mail(ticket, "+csat-");
-        self.reply_to(t, customer, &survey, &format!("{rating}\r\nThanks."));
+        self.reply_to(
+            t,
+            customer,
+            &self.inst.support[0],
+            &survey,
+            &format!("{rating}\r\nThanks."),
+        );
     }
 
     fn status(&self, t: DateTime<Utc>, ticket: TicketId, to: Status, actor: &str) {

@@ -521,14 +521,12 @@ fn survey_links_and_replies_record_ratings() {
         ),
     );
     let relay = wait_mail(&alice, 1).remove(0);
-    let reply = format!(
-        "From: {alice}\r\nTo: {s}\r\nSubject: Re: {subj}\r\nMessage-ID: <{}>\r\nIn-Reply-To: {id}\r\n\r\n#status resolved\r\n\r\nFixed: the driver was old.\r\n",
-        new_message_id(),
-        s = inst.support[0],
-        subj = relay.subject,
-        id = relay.message_id.bracketed()
+    reply_by_mail(
+        &alice,
+        &relay,
+        "#status resolved\r\n\r\nFixed: the driver was old.",
+        "",
     );
-    smtp_send(&alice, &[&inst.support[0]], reply.as_bytes());
     let mails = wait_mail(&customer, 3);
     let survey = mails
         .iter()
@@ -643,14 +641,7 @@ fn no_survey_to_an_address_that_bounced() {
             .find(|(a, _, _)| a == &gone)
     });
     let relay = wait_mail(&alice, 1).remove(0);
-    let reply = format!(
-        "From: {alice}\r\nTo: {s}\r\nSubject: Re: {subj}\r\nMessage-ID: <{}>\r\nIn-Reply-To: {id}\r\n\r\n#status resolved\r\n",
-        new_message_id(),
-        s = inst.support[0],
-        subj = relay.subject,
-        id = relay.message_id.bracketed()
-    );
-    smtp_send(&alice, &[&inst.support[0]], reply.as_bytes());
+    reply_by_mail(&alice, &relay, "#status resolved", "");
     let held = wait_until(Duration::from_secs(15), "survey held", || {
         inst.events(t.id.get())
             .into_iter()
