@@ -100,9 +100,17 @@ pub struct Config {
     pub smtp: Smtp,
     pub outbox: Outbox,
     pub loop_protection: LoopProtection,
-    /// The receiving server whose `Authentication-Results` we trust for agents' mail
-    /// (DESIGN.md invariant 5). `None`: a configured agent address is enough.
+    /// The receiving server whose `Authentication-Results` we trust (DESIGN.md
+    /// invariant 5): a DKIM/DMARC pass there proves an agent's fresh mail, a DMARC fail
+    /// keeps a customer's mail off the customer's ticket. `None`: only reply tokens prove
+    /// an agent.
     pub trusted_authserv_id: Option<String>,
+    /// Our own hosts that add `Received` lines above the trusted server's
+    /// `Authentication-Results` (an LMTP or IMAP host behind the MX), lower-cased.
+    pub internal_hosts: Vec<String>,
+    /// Relays to agents carry customers' attachments up to this size each; larger ones
+    /// are listed, not attached.
+    pub relay_attachment_limit: usize,
     pub queues: Vec<Queue>,
     pub agents: Vec<Agent>,
     pub mailboxes: Vec<Mailbox>,
@@ -151,6 +159,11 @@ pub struct LoopProtection {
     /// different (often forged) senders.
     pub global: u32,
     pub global_window: Duration,
+    /// Relays to agents per ticket per `relay_window` (a customer flooding one ticket).
+    pub relays_per_ticket: u32,
+    /// Relays to agents per queue per `relay_window` (a flood across tickets).
+    pub relays_per_queue: u32,
+    pub relay_window: Duration,
 }
 
 impl Default for LoopProtection {
@@ -160,6 +173,9 @@ impl Default for LoopProtection {
             per_recipient_window: Duration::from_secs(3600),
             global: 1000,
             global_window: Duration::from_secs(600),
+            relays_per_ticket: 20,
+            relays_per_queue: 200,
+            relay_window: Duration::from_secs(3600),
         }
     }
 }
@@ -264,6 +280,9 @@ pub struct Mailbox {
     pub queue: String,
     /// `ACME` in `[ACME #42]`.
     pub tag: String,
+    /// Where agents reply: an address with `{token}` in it (default
+    /// `<local>+{token}@<domain>` of `address`, which needs plus-addressing).
+    pub reply_address: String,
     pub imap: Imap,
 }
 
@@ -286,7 +305,47 @@ pub struct Imap {
     pub timeout: Duration,
 }
 
+/// What can prove one agent's mail (DESIGN.md invariant 5), for `postdesk check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentProofs {
+    pub agent: String,
+    pub addresses: Vec<String>,
+    /// The reply token addresses (with `{token}`) of the mailboxes of the agent's queues.
+    pub reply_addresses: Vec<String>,
+    /// The trusted receiving server and the domains it must pass, when one is set.
+    pub authserv: Option<(String, Vec<String>)>,
+}
+
 impl Config {
+    /// For each agent, the proofs its mail can carry.
+    pub fn agent_proofs(&self) -> Vec<AgentProofs> {
+        self.agents
+            .iter()
+            .map(|a| {
+                let mut reply_addresses: Vec<String> = self
+                    .mailboxes
+                    .iter()
+                    .filter(|m| a.works_in(&m.queue))
+                    .map(|m| m.reply_address.clone())
+                    .collect();
+                reply_addresses.dedup();
+                let mut domains: Vec<String> = a
+                    .addresses
+                    .iter()
+                    .map(|x| Agent::domain_of(x).to_owned())
+                    .collect();
+                domains.sort();
+                domains.dedup();
+                AgentProofs {
+                    agent: a.name.clone(),
+                    addresses: a.addresses.clone(),
+                    reply_addresses,
+                    authserv: self.trusted_authserv_id.clone().map(|id| (id, domains)),
+                }
+            })
+            .collect()
+    }
+
     pub fn queue(&self, name: &str) -> Option<&Queue> {
         self.queues.iter().find(|q| q.name == name)
     }
@@ -497,6 +556,8 @@ struct RawConfig {
     max_message_bytes: Option<usize>,
     reopen_window: Option<DurationText>,
     trusted_authserv_id: Option<String>,
+    internal_hosts: Option<Vec<String>>,
+    relay_attachment_limit: Option<usize>,
     metrics_file: Option<PathBuf>,
     smtp: RawSmtp,
     #[serde(default)]
@@ -549,6 +610,9 @@ struct RawLoopProtection {
     per_recipient_window: Option<Spanned<DurationText>>,
     global: Option<u32>,
     global_window: Option<Spanned<DurationText>>,
+    relays_per_ticket: Option<u32>,
+    relays_per_queue: Option<u32>,
+    relay_window: Option<Spanned<DurationText>>,
 }
 
 #[derive(Deserialize)]
@@ -622,6 +686,7 @@ struct RawMailbox {
     address: Spanned<String>,
     queue: Option<Spanned<String>>,
     tag: Spanned<String>,
+    reply_address: Option<Spanned<String>>,
     host: String,
     port: Option<u16>,
     security: Option<Security>,
@@ -745,7 +810,18 @@ impl Validator<'_> {
             smtp,
             outbox,
             loop_protection,
-            trusted_authserv_id: raw.trusted_authserv_id.filter(|s| !s.trim().is_empty()),
+            trusted_authserv_id: raw
+                .trusted_authserv_id
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty()),
+            internal_hosts: raw
+                .internal_hosts
+                .unwrap_or_default()
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            relay_attachment_limit: raw.relay_attachment_limit.unwrap_or(10 * 1024 * 1024),
             queues,
             agents,
             mailboxes,
@@ -1145,6 +1221,9 @@ impl Validator<'_> {
             )?,
             global: raw.global.unwrap_or(d.global),
             global_window: window(raw.global_window, "global_window", d.global_window)?,
+            relays_per_ticket: raw.relays_per_ticket.unwrap_or(d.relays_per_ticket),
+            relays_per_queue: raw.relays_per_queue.unwrap_or(d.relays_per_queue),
+            relay_window: window(raw.relay_window, "relay_window", d.relay_window)?,
         })
     }
 
@@ -1277,7 +1356,26 @@ impl Validator<'_> {
             None => 500,
         };
         let address = m.address.into_inner();
+        let reply_address = match m.reply_address {
+            Some(r) => {
+                let text = r.get_ref().trim().to_ascii_lowercase();
+                let ok = text.matches("{token}").count() == 1
+                    && text.rsplit_once('@').is_some_and(|(l, d)| {
+                        l.contains("{token}") && !d.is_empty() && !d.contains("{token}")
+                    });
+                if !ok {
+                    return Err(self.err(
+                        r.span(),
+                        "reply_address",
+                        "an address with {token} once in its local part (\"support+{token}@example.com\")".to_owned(),
+                    ));
+                }
+                text
+            }
+            None => crate::agent::token::default_reply_address(&address),
+        };
         Ok(Mailbox {
+            reply_address,
             imap: Imap {
                 port: m.port.unwrap_or(match security {
                     Security::Tls => 993,

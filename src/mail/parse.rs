@@ -667,9 +667,14 @@ fn body_text(msg: &mail_parser::Message<'_>) -> (String, bool) {
     }
 }
 
-/// The attachments of `raw` with their bytes (for relaying to agents), up to `max_total`
-/// bytes in all; attachments past the limit are left out (the raw message keeps them).
-pub fn attachment_contents(raw: &[u8], max_total: usize) -> Vec<(Attachment, Vec<u8>)> {
+/// The attachments of `raw` with their bytes (for relaying to agents), each at most
+/// `max_each` bytes and up to `max_total` bytes in all; attachments past the limits are
+/// left out (the raw message keeps them).
+pub fn attachment_contents(
+    raw: &[u8],
+    max_total: usize,
+    max_each: usize,
+) -> Vec<(Attachment, Vec<u8>)> {
     let start = header_start(raw).unwrap_or(0);
     let Some(msg) = MessageParser::default().parse(&raw[start..]) else {
         return Vec::new();
@@ -678,7 +683,7 @@ pub fn attachment_contents(raw: &[u8], max_total: usize) -> Vec<(Attachment, Vec
     let mut out = Vec::new();
     for part in msg.attachments() {
         let bytes = part.contents();
-        if total + bytes.len() > max_total {
+        if bytes.len() > max_each || total + bytes.len() > max_total {
             continue;
         }
         total += bytes.len();

@@ -525,6 +525,30 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
+    /// Flags a ticket for a human to look at; an earlier flag's reason is kept.
+    pub fn flag_ticket(&mut self, ticket: TicketId, reason: &str) -> Result<(), StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("UPDATE tickets SET flagged = COALESCE(flagged, ?2) WHERE id = ?1")?;
+        st.execute(params![ticket.get(), reason])?;
+        Ok(())
+    }
+
+    /// The envelope recipients of one of our outgoing messages (lower-cased), empty when
+    /// the row is not ours.
+    pub fn recipients_of(&mut self, message: MessageRowId) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("SELECT rcpt FROM outbox WHERE message = ?1")?;
+        let rows = st.query_map(params![message.get()], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for rcpt in rows {
+            let list: Vec<String> = serde_json::from_str(&rcpt?).unwrap_or_default();
+            out.extend(list.into_iter().map(|a| a.to_ascii_lowercase()));
+        }
+        Ok(out)
+    }
+
     pub fn add_participant(
         &mut self,
         ticket: TicketId,
