@@ -644,10 +644,14 @@ impl Engine {
             Some(from) => tx.clear_undeliverable(&from.address)?,
             None => false,
         };
-        if let Some(applied) = self.survey_answer(tx, row, parsed, at)? {
-            return Ok(applied);
-        }
+        let forged = match self.survey_answer(tx, row, parsed, at)? {
+            survey::SurveyAnswer::Handled(applied) => return Ok(applied),
+            survey::SurveyAnswer::Forged(forged) => forged,
+            survey::SurveyAnswer::None => Vec::new(),
+        };
+        // A survey address with a wrong mac is no way in: the mail is placed as any other.
         let applied = self.place_human(tx, mailbox, row, parsed, raw, at)?;
+        self.record_forged_survey(tx, applied.ticket(), &forged, parsed, at)?;
         if let (true, Some(ticket)) = (wrote_again, applied.ticket()) {
             tx.append_event(&NewEvent {
                 ticket: Some(ticket),
