@@ -695,6 +695,9 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             if let Some(f) = &s.flagged {
                 println!("FLAGGED: {f}");
             }
+            if let Some(r) = s.csat {
+                println!("rating {r}/5 (the latest the customer gave)");
+            }
             let now = SystemClock.now();
             for d in &t.sla {
                 let state = match SlaState::of(d.due_at, d.warned_at, d.breached_at, d.met_at, now)

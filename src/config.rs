@@ -26,6 +26,8 @@ pub const DEFAULT_PATH: &str = "/etc/postdesk/postdesk.toml";
 /// A customer's reply to a ticket closed less than this long ago reopens it; a later one
 /// opens a new ticket linked to the old one.
 pub const DEFAULT_REOPEN_WINDOW: Duration = Duration::from_secs(14 * 86_400);
+/// How long survey links record a rating after the survey mail, unless a queue says.
+pub const DEFAULT_SURVEY_VALID_FOR: Duration = Duration::from_secs(30 * 86_400);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -209,6 +211,9 @@ pub struct Queue {
     pub archive_after: Option<Duration>,
     /// Send a satisfaction survey when a ticket is resolved.
     pub surveys: bool,
+    /// How long the links of a ticket's latest survey mail record a rating; `None`:
+    /// forever (`"never"`).
+    pub survey_valid_for: Option<Duration>,
     /// Automatic assignment of new tickets; `None`: agents claim them (`#assign me`).
     pub assignment: Option<crate::rules::Strategy>,
 }
@@ -231,6 +236,7 @@ impl Queue {
             auto_close_after: Some(Duration::from_secs(7 * 86_400)),
             archive_after: Some(Duration::from_secs(90 * 86_400)),
             surveys: true,
+            survey_valid_for: Some(DEFAULT_SURVEY_VALID_FOR),
             assignment: None,
         }
     }
@@ -632,6 +638,7 @@ struct RawQueue {
     auto_close_after: Option<Spanned<String>>,
     archive_after: Option<Spanned<String>>,
     surveys: Option<bool>,
+    survey_valid_for: Option<Spanned<String>>,
     assignment: Option<Spanned<String>>,
 }
 
@@ -890,6 +897,23 @@ impl Validator<'_> {
             Some(w) => w.into_inner(),
             None => d.sla_warn_at,
         };
+        let survey_valid_for = match &q.survey_valid_for {
+            Some(v) if parse_duration(v.get_ref()).is_ok_and(|d| d.is_zero()) => {
+                return Err(self.err(
+                    v.span(),
+                    "survey_valid_for",
+                    format!(
+                        "{:?} would expire every link at once: give a duration like \"30d\" (or \"never\")",
+                        v.get_ref()
+                    ),
+                ))
+            }
+            _ => self.optional_duration(
+                q.survey_valid_for,
+                "survey_valid_for",
+                d.survey_valid_for,
+            )?,
+        };
         Ok(Queue {
             display_name: q.display_name.unwrap_or_else(|| name.clone()),
             language: q.language.unwrap_or(Language::En),
@@ -904,6 +928,7 @@ impl Validator<'_> {
             auto_close_after: self.optional_duration(q.auto_close_after, "auto_close_after", d.auto_close_after)?,
             archive_after: self.optional_duration(q.archive_after, "archive_after", d.archive_after)?,
             surveys: q.surveys.unwrap_or(true),
+            survey_valid_for,
             assignment: match &q.assignment {
                 None => None,
                 Some(a) if matches!(a.get_ref().as_str(), "none" | "manual") => None,
@@ -1518,6 +1543,35 @@ poll_interval = "90s"
             "{err}"
         );
         assert!(err.contains("invalid duration"), "{err}");
+    }
+
+    #[test]
+    fn survey_links_are_valid_for_30_days_unless_the_queue_says() {
+        let valid_for = |line: &str| {
+            let text = GOOD.replace(
+                "display_name = \"ACME Support\"",
+                &format!("display_name = \"ACME Support\"\n{line}"),
+            );
+            load_text(&text).map(|c| c.queue("support").unwrap().survey_valid_for)
+        };
+        assert_eq!(
+            valid_for("").unwrap(),
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            valid_for("survey_valid_for = \"7d\"").unwrap(),
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(valid_for("survey_valid_for = \"never\"").unwrap(), None);
+        for bad in ["\"a month\"", "\"0d\""] {
+            let err = valid_for(&format!("survey_valid_for = {bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("/etc/postdesk/test.toml:12: survey_valid_for:"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -729,13 +729,16 @@ impl Engine {
             }
             _ => false,
         };
-        if let Some(applied) = self.survey_answer(tx, row, parsed, at)? {
-            return Ok(applied);
-        }
+        let forged = match self.survey_answer(tx, row, parsed, at)? {
+            survey::SurveyAnswer::Handled(applied) => return Ok(applied),
+            survey::SurveyAnswer::Forged(forged) => forged,
+            survey::SurveyAnswer::None => Vec::new(),
+        };
+        // A survey address with a wrong mac is no way in: the mail is placed as any other.
         let applied = self.place_human(tx, mailbox, row, parsed, raw, at)?;
         if let (Some(trust), Some(ticket)) = (self.trust(), applied.ticket()) {
-            let (_, forged) = crate::agent::auth::trusted(&parsed.auth_results, &trust);
-            for f in forged {
+            let (_, forgeries) = crate::agent::auth::trusted(&parsed.auth_results, &trust);
+            for f in forgeries {
                 tx.append_event(&NewEvent {
                     ticket: Some(ticket),
                     at,
@@ -747,6 +750,7 @@ impl Engine {
                 })?;
             }
         }
+        self.record_forged_survey(tx, applied.ticket(), &forged, parsed, at)?;
         if let (true, Some(ticket)) = (wrote_again, applied.ticket()) {
             tx.append_event(&NewEvent {
                 ticket: Some(ticket),
