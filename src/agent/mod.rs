@@ -2,7 +2,8 @@
 //! workflow applies the results (`workflow::agents`).
 //! - [`commands`]: `#status resolved`-style lines at the top of an agent's mail.
 //! - [`quote`]: the new text of a message without its quoted history, for agents' eyes.
-//! - [`auth`]: `Authentication-Results` checked against the trusted authserv-id.
+//! - [`auth`]: what our own servers' `Authentication-Results` headers prove (trusted by
+//!   authserv-id and position; forgeries reported).
 
 pub mod auth;
 pub mod commands;
