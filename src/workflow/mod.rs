@@ -1538,6 +1538,104 @@ mod tests {
         );
     }
 
+    const TRUSTED: &str = "trusted_authserv_id = \"mx.example.test\"";
+
+    /// Invariant 4 with a verifying MX: a trusted DMARC fail for the customer's domain
+    /// means the mail is not hers. By the tag it opens a new linked, flagged ticket; with
+    /// our signed Message-ID it joins, and her ticket is flagged.
+    #[test]
+    fn a_trusted_dmarc_fail_keeps_a_mail_off_the_customers_ticket() {
+        let mut bench = Bench::configured(TRUSTED, "", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let fail = "Authentication-Results: mx.example.test; spf=fail smtp.mailfrom=customer.test; dmarc=fail (p=reject dis=none) header.from=customer.test\n";
+        let d = bench.send(
+            CAROL,
+            &format!("Re: [ACME #{id}] Printer"),
+            fail,
+            "#status closed\nClose it",
+        );
+        let other = ticket_of(&d);
+        assert_ne!(other, id);
+        let t = bench
+            .reader()
+            .ticket(other)
+            .expect("read")
+            .expect("exists")
+            .ticket;
+        assert_eq!(t.linked_to, Some(id.get()));
+        assert!(
+            t.flagged
+                .as_deref()
+                .is_some_and(|f| f.contains("dmarc=fail")),
+            "{:?}",
+            t.flagged
+        );
+        assert_eq!(bench.count(id, "message.in"), 0, "her ticket is untouched");
+        assert_eq!(bench.status(id), Status::New);
+
+        let d = bench.reply(CAROL, id, "customer", fail, "Any news?");
+        assert_eq!(
+            ticket_of(&d),
+            id,
+            "a signed reference is proof enough to join"
+        );
+        let t = bench
+            .reader()
+            .ticket(id)
+            .expect("read")
+            .expect("exists")
+            .ticket;
+        assert!(t.flagged.is_some(), "but the ticket is flagged");
+        assert_eq!(bench.count(id, "flagged"), 1);
+
+        // A pass, or no verdict for her domain, changes nothing.
+        let pass =
+            "Authentication-Results: mx.example.test; dmarc=pass header.from=customer.test\n";
+        let d = bench.send(CAROL, &format!("Re: [ACME #{id}] Printer"), pass, "Thanks");
+        assert_eq!(ticket_of(&d), id);
+    }
+
+    /// A header with our trusted authserv-id below a `Received` line was written by the
+    /// sender: ignored, and recorded on the ticket. Lines from `internal_hosts` do not
+    /// count as outside.
+    #[test]
+    fn authentication_results_below_a_received_line_are_forgeries() {
+        let pass = "Authentication-Results: mx.example.test; dkim=pass header.d=agents.example.test header.s=s1\n";
+        let mut bench = Bench::configured(TRUSTED, "", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let below = format!(
+            "Received: from evil.test by mx.example.test; Wed, 25 Nov 2026 12:00:00 +0000\n{pass}"
+        );
+        let d = bench.send(
+            ALICE,
+            &format!("[ACME #{id}] Printer"),
+            &below,
+            "#priority urgent\nHi",
+        );
+        assert_eq!(ticket_of(&d), id);
+        assert_eq!(bench.count(id, "auth.forged"), 1);
+        assert_eq!(bench.count(id, "message.unverified"), 1);
+        assert_eq!(bench.count(id, "priority"), 0);
+
+        let top = format!("{TRUSTED}\ninternal_hosts = [\"imap.example.test\"]");
+        let mut bench = Bench::configured(&top, "", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let internal = format!("Received: from mx.example.test by imap.example.test with LMTP; Wed, 25 Nov 2026 12:00:00 +0000\n{pass}");
+        bench.send(
+            ALICE,
+            &format!("[ACME #{id}] Printer"),
+            &internal,
+            "#priority urgent\nHi",
+        );
+        assert_eq!(bench.count(id, "auth.forged"), 0);
+        assert_eq!(bench.count(id, "message.unverified"), 0);
+        assert_eq!(
+            bench.count(id, "priority"),
+            1,
+            "proven by the trusted header"
+        );
+    }
+
     /// Command lines in a customer's first message change nothing either.
     #[test]
     fn command_lines_opening_a_ticket_change_nothing() {
