@@ -679,12 +679,7 @@ mod tests {
         let raw = String::from_utf8_lossy(&raw);
         assert!(raw.contains(SUPPORT), "from the support address");
         assert!(!raw.contains(ALICE), "never the agent's address:\n{raw}");
-        let t = bench
-            .reader()
-            .ticket(id)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(id);
         assert!(t.first_response_at.is_some());
         assert_eq!(bench.count(id, "first_response"), 1);
         assert_eq!(
@@ -722,12 +717,7 @@ mod tests {
             "",
             "#priority high\n#assign zed\n#status resolved\nFixed it.",
         );
-        let t = bench
-            .reader()
-            .ticket(id)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(id);
         assert_eq!(
             t.priority,
             Priority::Normal.as_str(),
@@ -1019,12 +1009,7 @@ mod tests {
             "",
             "#assign bob\n#priority high\n#tag printer",
         );
-        let t = bench
-            .reader()
-            .ticket(id)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(id);
         assert_eq!(
             (t.assignee.as_deref(), t.priority.as_str(), t.tags.clone()),
             (Some("bob"), "high", vec!["printer".to_owned()])

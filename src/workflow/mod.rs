@@ -1319,12 +1319,7 @@ mod tests {
             "{stranger:?}"
         );
         assert_ne!(other, id);
-        let t = bench
-            .reader()
-            .ticket(other)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(other);
         assert_eq!(t.linked_to, Some(id.get()));
         assert!(t.flagged.is_some(), "a human should look at it");
         assert_eq!(bench.count(other, "ticket.linked"), 1);
@@ -1366,12 +1361,7 @@ mod tests {
             Status::Closed,
             "the old ticket stays closed"
         );
-        let t = bench
-            .reader()
-            .ticket(new)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(new);
         assert_eq!(t.linked_to, Some(id.get()));
         assert_eq!(t.flagged, None, "the requester is no stranger");
         assert_eq!(bench.outbox_of("acknowledgement").len(), 2);
@@ -1556,12 +1546,7 @@ mod tests {
         );
         let other = ticket_of(&d);
         assert_ne!(other, id);
-        let t = bench
-            .reader()
-            .ticket(other)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(other);
         assert_eq!(t.linked_to, Some(id.get()));
         assert!(
             t.flagged
@@ -1579,12 +1564,7 @@ mod tests {
             id,
             "a signed reference is proof enough to join"
         );
-        let t = bench
-            .reader()
-            .ticket(id)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(id);
         assert!(t.flagged.is_some(), "but the ticket is flagged");
         assert_eq!(bench.count(id, "flagged"), 1);
 
@@ -1645,12 +1625,7 @@ mod tests {
             "Printer",
             "#priority urgent\n#assign alice\nIt is broken",
         );
-        let t = bench
-            .reader()
-            .ticket(id)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(id);
         assert_eq!(
             (t.priority.as_str(), t.assignee.as_deref()),
             ("normal", None)
@@ -1720,12 +1695,7 @@ mod tests {
         let gone = bench.new_ticket(CAROL, "Printer again", "Still broken");
         let ack = bench.our_message_id(gone, "customer");
         bench.reply(ALICE, gone, "agents", "", &format!("#merge {keep}"));
-        let t = bench
-            .reader()
-            .ticket(gone)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(gone);
         assert_eq!(t.merged_into, Some(keep.get()));
         assert_eq!(bench.status(gone), Status::Closed);
         // A reply to the merged ticket's acknowledgement lands in the one it joined.

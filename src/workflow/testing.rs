@@ -149,6 +149,15 @@ queues = ["support"]
             .status
     }
 
+    /// The ticket's row as `ticket show` reads it.
+    pub(crate) fn ticket(&self, ticket: TicketId) -> crate::store::TicketSummary {
+        self.reader()
+            .ticket(ticket)
+            .expect("read")
+            .expect("ticket exists")
+            .ticket
+    }
+
     pub(crate) fn events(&self, ticket: TicketId) -> Vec<EventView> {
         self.reader()
             .ticket(ticket)

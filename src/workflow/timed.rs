@@ -783,12 +783,7 @@ mod tests {
         bench.run_jobs();
         bench.clock.advance(Span::minutes(61));
         bench.run_jobs();
-        let t = bench
-            .reader()
-            .ticket(id)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(id);
         assert_eq!(
             (t.priority.as_str(), t.assignee.as_deref()),
             ("high", Some("bob"))
