@@ -450,6 +450,25 @@ fn check(path: &Path, connect: bool) -> Result<ExitCode> {
         cfg.queues.len(),
         rendered
     );
+    for p in cfg.agent_proofs() {
+        let by_token = if p.reply_addresses.is_empty() {
+            "no reply token (the agent works in no queue with a mailbox)".to_owned()
+        } else {
+            format!("reply token at {}", p.reply_addresses.join(", "))
+        };
+        let by_auth = match &p.authserv {
+            Some((id, domains)) => format!(
+                "Authentication-Results from {id} with DKIM or DMARC pass for {}",
+                domains.join(", ")
+            ),
+            None => "no Authentication-Results (trusted_authserv_id is not set)".to_owned(),
+        };
+        println!(
+            "agent {} ({}): proven by {by_token}; {by_auth}",
+            p.agent,
+            p.addresses.join(", ")
+        );
+    }
     if !connect {
         return Ok(ExitCode::SUCCESS);
     }
@@ -473,6 +492,23 @@ fn check(path: &Path, connect: bool) -> Result<ExitCode> {
         Err(e) => {
             failed = true;
             println!("smtp: FAILED: {e}");
+        }
+    }
+    if !failed {
+        for mb in &cfg.mailboxes {
+            let probe = mb
+                .reply_address
+                .replace("{token}", "r-1-probe-0000000000000000");
+            match rt.block_on(pool.probe_recipient(&mb.address, &probe)) {
+                Ok(answer) => println!("reply tokens {}: {probe} accepted ({answer})", mb.name),
+                Err(e) => println!(
+                    "WARNING: reply tokens {}: the SMTP server refused {probe}: {e}. \
+                     Agents' replies to relays may not arrive: turn on plus-addressing \
+                     (Postfix: recipient_delimiter = +) or set reply_address for the \
+                     mailbox (README, \"Agents\")",
+                    mb.name
+                ),
+            }
         }
     }
     Ok(if failed {
@@ -658,6 +694,9 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             );
             if let Some(f) = &s.flagged {
                 println!("FLAGGED: {f}");
+            }
+            if let Some(r) = s.csat {
+                println!("rating {r}/5 (the latest the customer gave)");
             }
             let now = SystemClock.now();
             for d in &t.sla {

@@ -26,6 +26,8 @@ pub const DEFAULT_PATH: &str = "/etc/postdesk/postdesk.toml";
 /// A customer's reply to a ticket closed less than this long ago reopens it; a later one
 /// opens a new ticket linked to the old one.
 pub const DEFAULT_REOPEN_WINDOW: Duration = Duration::from_secs(14 * 86_400);
+/// How long survey links record a rating after the survey mail, unless a queue says.
+pub const DEFAULT_SURVEY_VALID_FOR: Duration = Duration::from_secs(30 * 86_400);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -100,9 +102,17 @@ pub struct Config {
     pub smtp: Smtp,
     pub outbox: Outbox,
     pub loop_protection: LoopProtection,
-    /// The receiving server whose `Authentication-Results` we trust for agents' mail
-    /// (DESIGN.md invariant 5). `None`: a configured agent address is enough.
+    /// The receiving server whose `Authentication-Results` we trust (DESIGN.md
+    /// invariant 5): a DKIM/DMARC pass there proves an agent's fresh mail, a DMARC fail
+    /// keeps a customer's mail off the customer's ticket. `None`: only reply tokens prove
+    /// an agent.
     pub trusted_authserv_id: Option<String>,
+    /// Our own hosts that add `Received` lines above the trusted server's
+    /// `Authentication-Results` (an LMTP or IMAP host behind the MX), lower-cased.
+    pub internal_hosts: Vec<String>,
+    /// Relays to agents carry customers' attachments up to this size each; larger ones
+    /// are listed, not attached.
+    pub relay_attachment_limit: usize,
     pub queues: Vec<Queue>,
     pub agents: Vec<Agent>,
     pub mailboxes: Vec<Mailbox>,
@@ -151,6 +161,11 @@ pub struct LoopProtection {
     /// different (often forged) senders.
     pub global: u32,
     pub global_window: Duration,
+    /// Relays to agents per ticket per `relay_window` (a customer flooding one ticket).
+    pub relays_per_ticket: u32,
+    /// Relays to agents per queue per `relay_window` (a flood across tickets).
+    pub relays_per_queue: u32,
+    pub relay_window: Duration,
 }
 
 impl Default for LoopProtection {
@@ -160,6 +175,9 @@ impl Default for LoopProtection {
             per_recipient_window: Duration::from_secs(3600),
             global: 1000,
             global_window: Duration::from_secs(600),
+            relays_per_ticket: 20,
+            relays_per_queue: 200,
+            relay_window: Duration::from_secs(3600),
         }
     }
 }
@@ -193,6 +211,9 @@ pub struct Queue {
     pub archive_after: Option<Duration>,
     /// Send a satisfaction survey when a ticket is resolved.
     pub surveys: bool,
+    /// How long the links of a ticket's latest survey mail record a rating; `None`:
+    /// forever (`"never"`).
+    pub survey_valid_for: Option<Duration>,
     /// Automatic assignment of new tickets; `None`: agents claim them (`#assign me`).
     pub assignment: Option<crate::rules::Strategy>,
 }
@@ -215,6 +236,7 @@ impl Queue {
             auto_close_after: Some(Duration::from_secs(7 * 86_400)),
             archive_after: Some(Duration::from_secs(90 * 86_400)),
             surveys: true,
+            survey_valid_for: Some(DEFAULT_SURVEY_VALID_FOR),
             assignment: None,
         }
     }
@@ -264,6 +286,9 @@ pub struct Mailbox {
     pub queue: String,
     /// `ACME` in `[ACME #42]`.
     pub tag: String,
+    /// Where agents reply: an address with `{token}` in it (default
+    /// `<local>+{token}@<domain>` of `address`, which needs plus-addressing).
+    pub reply_address: String,
     pub imap: Imap,
 }
 
@@ -286,7 +311,47 @@ pub struct Imap {
     pub timeout: Duration,
 }
 
+/// What can prove one agent's mail (DESIGN.md invariant 5), for `postdesk check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentProofs {
+    pub agent: String,
+    pub addresses: Vec<String>,
+    /// The reply token addresses (with `{token}`) of the mailboxes of the agent's queues.
+    pub reply_addresses: Vec<String>,
+    /// The trusted receiving server and the domains it must pass, when one is set.
+    pub authserv: Option<(String, Vec<String>)>,
+}
+
 impl Config {
+    /// For each agent, the proofs its mail can carry.
+    pub fn agent_proofs(&self) -> Vec<AgentProofs> {
+        self.agents
+            .iter()
+            .map(|a| {
+                let mut reply_addresses: Vec<String> = self
+                    .mailboxes
+                    .iter()
+                    .filter(|m| a.works_in(&m.queue))
+                    .map(|m| m.reply_address.clone())
+                    .collect();
+                reply_addresses.dedup();
+                let mut domains: Vec<String> = a
+                    .addresses
+                    .iter()
+                    .map(|x| Agent::domain_of(x).to_owned())
+                    .collect();
+                domains.sort();
+                domains.dedup();
+                AgentProofs {
+                    agent: a.name.clone(),
+                    addresses: a.addresses.clone(),
+                    reply_addresses,
+                    authserv: self.trusted_authserv_id.clone().map(|id| (id, domains)),
+                }
+            })
+            .collect()
+    }
+
     pub fn queue(&self, name: &str) -> Option<&Queue> {
         self.queues.iter().find(|q| q.name == name)
     }
@@ -497,6 +562,8 @@ struct RawConfig {
     max_message_bytes: Option<usize>,
     reopen_window: Option<DurationText>,
     trusted_authserv_id: Option<String>,
+    internal_hosts: Option<Vec<String>>,
+    relay_attachment_limit: Option<usize>,
     metrics_file: Option<PathBuf>,
     smtp: RawSmtp,
     #[serde(default)]
@@ -549,6 +616,9 @@ struct RawLoopProtection {
     per_recipient_window: Option<Spanned<DurationText>>,
     global: Option<u32>,
     global_window: Option<Spanned<DurationText>>,
+    relays_per_ticket: Option<u32>,
+    relays_per_queue: Option<u32>,
+    relay_window: Option<Spanned<DurationText>>,
 }
 
 #[derive(Deserialize)]
@@ -568,6 +638,7 @@ struct RawQueue {
     auto_close_after: Option<Spanned<String>>,
     archive_after: Option<Spanned<String>>,
     surveys: Option<bool>,
+    survey_valid_for: Option<Spanned<String>>,
     assignment: Option<Spanned<String>>,
 }
 
@@ -622,6 +693,7 @@ struct RawMailbox {
     address: Spanned<String>,
     queue: Option<Spanned<String>>,
     tag: Spanned<String>,
+    reply_address: Option<Spanned<String>>,
     host: String,
     port: Option<u16>,
     security: Option<Security>,
@@ -745,7 +817,18 @@ impl Validator<'_> {
             smtp,
             outbox,
             loop_protection,
-            trusted_authserv_id: raw.trusted_authserv_id.filter(|s| !s.trim().is_empty()),
+            trusted_authserv_id: raw
+                .trusted_authserv_id
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty()),
+            internal_hosts: raw
+                .internal_hosts
+                .unwrap_or_default()
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            relay_attachment_limit: raw.relay_attachment_limit.unwrap_or(10 * 1024 * 1024),
             queues,
             agents,
             mailboxes,
@@ -814,6 +897,23 @@ impl Validator<'_> {
             Some(w) => w.into_inner(),
             None => d.sla_warn_at,
         };
+        let survey_valid_for = match &q.survey_valid_for {
+            Some(v) if parse_duration(v.get_ref()).is_ok_and(|d| d.is_zero()) => {
+                return Err(self.err(
+                    v.span(),
+                    "survey_valid_for",
+                    format!(
+                        "{:?} would expire every link at once: give a duration like \"30d\" (or \"never\")",
+                        v.get_ref()
+                    ),
+                ))
+            }
+            _ => self.optional_duration(
+                q.survey_valid_for,
+                "survey_valid_for",
+                d.survey_valid_for,
+            )?,
+        };
         Ok(Queue {
             display_name: q.display_name.unwrap_or_else(|| name.clone()),
             language: q.language.unwrap_or(Language::En),
@@ -828,6 +928,7 @@ impl Validator<'_> {
             auto_close_after: self.optional_duration(q.auto_close_after, "auto_close_after", d.auto_close_after)?,
             archive_after: self.optional_duration(q.archive_after, "archive_after", d.archive_after)?,
             surveys: q.surveys.unwrap_or(true),
+            survey_valid_for,
             assignment: match &q.assignment {
                 None => None,
                 Some(a) if matches!(a.get_ref().as_str(), "none" | "manual") => None,
@@ -1145,6 +1246,9 @@ impl Validator<'_> {
             )?,
             global: raw.global.unwrap_or(d.global),
             global_window: window(raw.global_window, "global_window", d.global_window)?,
+            relays_per_ticket: raw.relays_per_ticket.unwrap_or(d.relays_per_ticket),
+            relays_per_queue: raw.relays_per_queue.unwrap_or(d.relays_per_queue),
+            relay_window: window(raw.relay_window, "relay_window", d.relay_window)?,
         })
     }
 
@@ -1277,7 +1381,26 @@ impl Validator<'_> {
             None => 500,
         };
         let address = m.address.into_inner();
+        let reply_address = match m.reply_address {
+            Some(r) => {
+                let text = r.get_ref().trim().to_ascii_lowercase();
+                let ok = text.matches("{token}").count() == 1
+                    && text.rsplit_once('@').is_some_and(|(l, d)| {
+                        l.contains("{token}") && !d.is_empty() && !d.contains("{token}")
+                    });
+                if !ok {
+                    return Err(self.err(
+                        r.span(),
+                        "reply_address",
+                        "an address with {token} once in its local part (\"support+{token}@example.com\")".to_owned(),
+                    ));
+                }
+                text
+            }
+            None => crate::agent::token::default_reply_address(&address),
+        };
         Ok(Mailbox {
+            reply_address,
             imap: Imap {
                 port: m.port.unwrap_or(match security {
                     Security::Tls => 993,
@@ -1420,6 +1543,35 @@ poll_interval = "90s"
             "{err}"
         );
         assert!(err.contains("invalid duration"), "{err}");
+    }
+
+    #[test]
+    fn survey_links_are_valid_for_30_days_unless_the_queue_says() {
+        let valid_for = |line: &str| {
+            let text = GOOD.replace(
+                "display_name = \"ACME Support\"",
+                &format!("display_name = \"ACME Support\"\n{line}"),
+            );
+            load_text(&text).map(|c| c.queue("support").unwrap().survey_valid_for)
+        };
+        assert_eq!(
+            valid_for("").unwrap(),
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            valid_for("survey_valid_for = \"7d\"").unwrap(),
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(valid_for("survey_valid_for = \"never\"").unwrap(), None);
+        for bad in ["\"a month\"", "\"0d\""] {
+            let err = valid_for(&format!("survey_valid_for = {bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("/etc/postdesk/test.toml:12: survey_valid_for:"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

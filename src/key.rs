@@ -6,6 +6,8 @@
 //!   HMAC-SHA256 over ticket and message ids; [`InstanceKey::verify`] gives back the ticket
 //!   only when the mac is right (DESIGN.md "Subject tag and addresses").
 //! - Survey links carry a 48-bit mac over ticket and rating ([`InstanceKey::survey_mac`]).
+//! - Agents' reply tokens carry a 64-bit mac over ticket and agent name
+//!   ([`InstanceKey::reply_mac`]); `agent::token` writes and reads the address.
 //! - Macs are compared in constant time; `Debug` never shows the key (invariant 7).
 //! - The only module that creates the key file; nothing else here touches the disk.
 
@@ -19,6 +21,9 @@ use crate::model::{MessageId, MessageRowId, TicketId};
 
 /// Hex digits of the HMAC kept in a Message-ID: 64 bits, far beyond guessing by mail.
 const MAC_HEX_LEN: usize = 16;
+/// Hex digits of a reply token's mac: 64 bits, like our Message-IDs (a token lets an
+/// agent's reply act on a ticket).
+const REPLY_MAC_HEX_LEN: usize = 16;
 /// Hex digits of a survey link's mac: 48 bits; a guess costs a mail and changes one rating.
 const SURVEY_MAC_HEX_LEN: usize = 12;
 
@@ -132,6 +137,19 @@ impl InstanceKey {
         same_hex(&self.survey_mac(ticket, rating), mac)
     }
 
+    /// The mac of agent `agent`'s reply token for `ticket`: 64 bits, lower-case hex.
+    pub fn reply_mac(&self, ticket: TicketId, agent: &str) -> String {
+        self.hmac_hex(
+            &format!("reply.{}.{}", ticket.get(), agent.to_ascii_lowercase()),
+            REPLY_MAC_HEX_LEN,
+        )
+    }
+
+    /// True when `mac` (any case) is the reply mac of (ticket, agent).
+    pub fn verify_reply(&self, ticket: TicketId, agent: &str, mac: &str) -> bool {
+        same_hex(&self.reply_mac(ticket, agent), mac)
+    }
+
     /// Our Message-ID for outgoing message `message` on `ticket`.
     pub fn message_id(&self, hostname: &str, ticket: TicketId, message: MessageRowId) -> MessageId {
         MessageId::new(&format!(
@@ -224,6 +242,18 @@ mod tests {
                 prop_assert_eq!(key.verify(&other), None);
             }
         }
+    }
+
+    #[test]
+    fn reply_macs_bind_ticket_and_agent() {
+        let key = InstanceKey::from_bytes(b"0123456789abcdef0123456789abcdef");
+        let mac = key.reply_mac(TicketId::new(42), "bob");
+        assert_eq!(mac.len(), REPLY_MAC_HEX_LEN);
+        assert!(key.verify_reply(TicketId::new(42), "bob", &mac));
+        assert!(key.verify_reply(TicketId::new(42), "BOB", &mac.to_uppercase()));
+        assert!(!key.verify_reply(TicketId::new(42), "alice", &mac));
+        assert!(!key.verify_reply(TicketId::new(43), "bob", &mac));
+        assert_ne!(mac, key.survey_mac(TicketId::new(42), 1));
     }
 
     #[test]

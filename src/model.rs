@@ -459,8 +459,16 @@ pub enum EventKind {
     CsatRefused,
     /// A bounce for one of the ticket's mails.
     Bounce,
+    /// A bounce that does not carry one of our signed Message-IDs, or names no recipient
+    /// of that message: recorded, marks nothing (it may be forged).
+    BounceUnverified,
     /// An address that had bounced wrote again.
     AddressDeliverable,
+    /// An `Authentication-Results` header with our trusted authserv-id sat below a
+    /// `Received` line: the sender wrote it; ignored.
+    AuthForged,
+    /// The ticket was flagged for a human (detail: why).
+    Flagged,
     /// An automatic mail was held by the loop rules.
     NotificationHeld,
     /// An SLA deadline is at risk; the warning went out.
@@ -505,7 +513,10 @@ impl EventKind {
         (EventKind::Csat, "csat"),
         (EventKind::CsatRefused, "csat.refused"),
         (EventKind::Bounce, "bounce"),
+        (EventKind::BounceUnverified, "bounce.unverified"),
         (EventKind::AddressDeliverable, "address.deliverable"),
+        (EventKind::AuthForged, "auth.forged"),
+        (EventKind::Flagged, "flagged"),
         (EventKind::NotificationHeld, "notification.held"),
         (EventKind::SlaWarning, "sla.warning"),
         (EventKind::SlaBreach, "sla.breach"),

@@ -41,6 +41,8 @@ pub enum Via {
     SignedReference,
     KnownReference,
     SubjectTag,
+    /// Set by the workflow, not here: an agent's valid reply token (`agent::token`).
+    ReplyToken,
 }
 
 impl Via {
@@ -49,6 +51,7 @@ impl Via {
             Via::SignedReference => "signed reference",
             Via::KnownReference => "reference by a participant",
             Via::SubjectTag => "subject tag from a participant",
+            Via::ReplyToken => "the agent's reply token",
         }
     }
 }

@@ -387,6 +387,56 @@ fn check_connect_logs_in_and_names_a_refused_login() {
     );
 }
 
+/// `check` names each agent's proofs; `check --connect` asks the SMTP server whether it
+/// takes the reply token address, and warns when it refuses it (no plus-addressing).
+#[test]
+fn check_reports_agent_proofs_and_a_refused_reply_address() {
+    let agent = unique("agent-ann", "example.test");
+    let tail = format!("\n[[agent]]\nname = \"ann\"\naddresses = [\"{agent}\"]\n");
+    let inst = Instance::new(Setup {
+        tail: tail.clone(),
+        ..Setup::default()
+    });
+    let (ok, out, err) = inst.cli(&["check", "--connect"]);
+    assert!(ok, "{out}{err}");
+    let (local, domain) = inst.support[0].split_once('@').unwrap();
+    assert!(
+        out.contains(&format!(
+            "agent ann ({agent}): proven by reply token at {local}+{{token}}@{domain}"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("trusted_authserv_id is not set"), "{out}");
+    assert!(
+        out.contains("reply tokens mb0:") && out.contains("accepted"),
+        "{out}"
+    );
+    assert!(!out.contains("WARNING"), "{out}");
+
+    let refused = Instance::new(Setup {
+        tail,
+        extra_top: "trusted_authserv_id = \"mx.example.test\"".to_owned(),
+        mailbox_extra: format!(
+            "reply_address = \"nobody-{{token}}@{}\"",
+            std::env::var("MAILSTACK_REJECT_DOMAIN").unwrap_or_else(|_| "reject.test".to_owned())
+        ),
+        ..Setup::default()
+    });
+    let (ok, out, err) = refused.cli(&["check", "--connect"]);
+    assert!(ok, "a warning, not a failure: {out}{err}");
+    assert!(
+        out.contains(
+            "Authentication-Results from mx.example.test with DKIM or DMARC pass for example.test"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("WARNING: reply tokens mb0: the SMTP server refused nobody-r-1-probe-")
+            && out.contains("550"),
+        "{out}"
+    );
+}
+
 #[test]
 fn after_commit_messages_move_to_the_configured_folder() {
     let inst = Instance::new(Setup {

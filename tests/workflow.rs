@@ -538,7 +538,7 @@ fn survey_links_and_replies_record_ratings() {
     let link = survey
         .text
         .split_whitespace()
-        .find(|w| w.starts_with("mailto:") && w.contains("-4-"))
+        .find(|w| w.starts_with("mailto:") && w.contains(&format!("+csat-{}-4-", t.id.get())))
         .expect("a 4-star link");
     let address = link
         .trim_start_matches("mailto:")
@@ -587,14 +587,36 @@ fn survey_links_and_replies_record_ratings() {
             .into_iter()
             .find(|(k, n, _)| k == "csat" && n.as_deref() == Some("5"))
     });
-    // A link with a wrong mac is refused and recorded; the rating stays 5.
-    let forged = address.replacen("-4-", "-1-", 1);
-    click(&forged, "");
-    wait_until(Duration::from_secs(15), "refusal", || {
+    // A link with a wrong mac proves nothing (issue 10): a stranger's mail to it is
+    // placed as a stranger's (a new ticket, linked by the tag); the rating stays 5.
+    let stranger = unique("rate-mallory", "evil.test");
+    let forged = address.replacen(
+        &format!("+csat-{}-4-", t.id.get()),
+        &format!("+csat-{}-1-", t.id.get()),
+        1,
+    );
+    assert_ne!(forged, address);
+    smtp_send(
+        &stranger,
+        &[&forged],
+        &simple_mail(
+            &stranger,
+            &forged,
+            &format!("Rating {}", t.tag),
+            "",
+            &new_message_id(),
+            "",
+        ),
+    );
+    let other = ticket_of(&inst, &stranger);
+    assert_eq!(other.linked_to, Some(t.id.get()));
+    assert!(
         inst.events(t.id.get())
-            .into_iter()
-            .find(|(k, _, _)| k == "csat.refused")
-    });
+            .iter()
+            .all(|(k, _, _)| k != "csat.refused"),
+        "nothing of it on #{}",
+        t.id
+    );
     let ticket = inst.ticket(t.id.get()).ticket;
     assert_eq!(
         ticket.status, "resolved",

@@ -102,12 +102,33 @@ pub struct Parsed {
     pub auto: AutoHeaders,
     /// `multipart/report; report-type=delivery-status` and friends.
     pub report: Option<Report>,
-    /// `Authentication-Results` values, topmost (added last, by our own server) first.
-    pub auth_results: Vec<String>,
+    /// `Authentication-Results` headers, topmost (added last, by our own server) first,
+    /// each with the `Received` lines above it ([`MAX_AUTH_HEADERS`] at most).
+    pub auth_results: Vec<AuthHeader>,
     /// Every top-level header as (name, value), in message order (for routing rules).
     pub headers: Vec<(String, String)>,
     pub warnings: Vec<ParseWarning>,
 }
+
+/// One `Authentication-Results` header and where it sits: what `agent::auth` needs to
+/// tell the header our server added from one the sender wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthHeader {
+    /// The value, unfolded (runs of white space made one space); `mail::authres` reads it.
+    pub value: String,
+    /// The `by` host of each `Received` line above this header, topmost first, lower
+    /// case; "" for a line that names none. At most [`MAX_RECEIVED`] lines are read:
+    /// when more sit above, one last "" stands for the rest (it matches no host).
+    pub received_above: Vec<String>,
+}
+
+/// `Received` lines read for [`AuthHeader::received_above`]; Postfix refuses mail past
+/// 50 hops (`hopcount_limit`), so more is a loop.
+pub const MAX_RECEIVED: usize = 50;
+
+/// `Authentication-Results` headers kept, topmost first. Our servers' headers sit at
+/// the top; a message with more is junk, and the rest could only be the sender's own.
+pub const MAX_AUTH_HEADERS: usize = 100;
 
 /// The machine-readable part of a delivery status notification (RFC 3464), or what
 /// could be recovered from a non-standard bounce body.
@@ -263,13 +284,85 @@ pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
                 )
             })
             .collect(),
-        auth_results: msg
-            .header_values("Authentication-Results")
-            .filter_map(|v| v.as_text())
-            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect(),
+        auth_results: auth_headers(&msg),
         warnings,
     })
+}
+
+/// The `Authentication-Results` headers with the `Received` lines above each; see
+/// [`AuthHeader`].
+fn auth_headers(msg: &mail_parser::Message<'_>) -> Vec<AuthHeader> {
+    let raw = msg.raw_message();
+    let mut received: Vec<String> = Vec::new();
+    let mut more_received = false;
+    let mut out = Vec::new();
+    for h in msg.root_part().headers() {
+        let name = h.name();
+        if name.eq_ignore_ascii_case("Received") {
+            if received.len() < MAX_RECEIVED {
+                let value = raw
+                    .get(h.offset_start() as usize..h.offset_end() as usize)
+                    .unwrap_or_default();
+                received.push(received_by(&String::from_utf8_lossy(value)));
+            } else {
+                more_received = true;
+            }
+        } else if name.eq_ignore_ascii_case("Authentication-Results") {
+            if out.len() == MAX_AUTH_HEADERS {
+                break;
+            }
+            let Some(value) = h.value().as_text() else {
+                continue;
+            };
+            let mut received_above = received.clone();
+            if more_received {
+                received_above.push(String::new());
+            }
+            out.push(AuthHeader {
+                value: value.split_whitespace().collect::<Vec<_>>().join(" "),
+                received_above,
+            });
+        }
+    }
+    out
+}
+
+/// The host after `by` in a `Received` value (RFC 5321 section 4.4), lower case; "" when
+/// there is none. Comments are skipped; the clauses are `keyword value` pairs before the
+/// `;` and the date, so a `from by.example` does not count.
+fn received_by(value: &str) -> String {
+    let mut text = String::with_capacity(value.len());
+    let mut depth = 0usize;
+    let mut escaped = false;
+    for c in value.chars() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if depth > 0 => escaped = true,
+            '(' => depth += 1,
+            ')' if depth > 0 => {
+                depth -= 1;
+                text.push(' ');
+            }
+            ';' if depth == 0 => break,
+            _ if depth == 0 => text.push(c),
+            _ => {}
+        }
+    }
+    let mut words = text.split_whitespace();
+    while let Some(word) = words.next() {
+        let keyword = word.to_ascii_lowercase();
+        match keyword.as_str() {
+            "by" => return words.next().unwrap_or_default().to_ascii_lowercase(),
+            "from" | "via" | "with" | "id" | "for" => {
+                words.next();
+            }
+            _ => {}
+        }
+    }
+    String::new()
 }
 
 /// Where the header block starts: the first line when it looks like `Name: value`; else
@@ -667,9 +760,14 @@ fn body_text(msg: &mail_parser::Message<'_>) -> (String, bool) {
     }
 }
 
-/// The attachments of `raw` with their bytes (for relaying to agents), up to `max_total`
-/// bytes in all; attachments past the limit are left out (the raw message keeps them).
-pub fn attachment_contents(raw: &[u8], max_total: usize) -> Vec<(Attachment, Vec<u8>)> {
+/// The attachments of `raw` with their bytes (for relaying to agents), each at most
+/// `max_each` bytes and up to `max_total` bytes in all; attachments past the limits are
+/// left out (the raw message keeps them).
+pub fn attachment_contents(
+    raw: &[u8],
+    max_total: usize,
+    max_each: usize,
+) -> Vec<(Attachment, Vec<u8>)> {
     let start = header_start(raw).unwrap_or(0);
     let Some(msg) = MessageParser::default().parse(&raw[start..]) else {
         return Vec::new();
@@ -678,7 +776,7 @@ pub fn attachment_contents(raw: &[u8], max_total: usize) -> Vec<(Attachment, Vec
     let mut out = Vec::new();
     for part in msg.attachments() {
         let bytes = part.contents();
-        if total + bytes.len() > max_total {
+        if bytes.len() > max_each || total + bytes.len() > max_total {
             continue;
         }
         total += bytes.len();
@@ -985,15 +1083,80 @@ mod tests {
 
     #[test]
     fn authentication_results_keep_their_order() {
-        let raw = b"Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\nAuthentication-Results: other.test; dkim=fail\r\nFrom: a@example.test\r\n\r\nx";
+        let raw = b"Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\nAuthentication-Results: other.test;\r\n\tdkim=fail\r\nFrom: a@example.test\r\n\r\nx";
         let p = message(raw, LIMIT).unwrap();
+        let values: Vec<&str> = p.auth_results.iter().map(|h| h.value.as_str()).collect();
         assert_eq!(
-            p.auth_results,
+            values,
             [
                 "mx.example.test; dkim=pass header.d=example.test",
                 "other.test; dkim=fail"
             ]
         );
+        assert!(p.auth_results.iter().all(|h| h.received_above.is_empty()));
+    }
+
+    #[test]
+    fn authentication_results_know_the_received_lines_above_them() {
+        let raw = b"Received: from mx.example.test (mx.example.test [192.0.2.1])\r\n\tby IMAP.example.test (Dovecot) with LMTP id abc; Mon, 1 Jan 2024 00:00:00 +0000\r\n\
+Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\n\
+Received: from by.evil.test (helo (nested) by fake.test) by mx.example.test. (Postfix) with ESMTPS\r\n\
+Received: (qmail 123 invoked by uid 89); 1 Jan 2024\r\n\
+Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\n\
+From: a@example.test\r\n\r\nx";
+        let p = message(raw, LIMIT).unwrap();
+        let above: Vec<&[String]> = p
+            .auth_results
+            .iter()
+            .map(|h| h.received_above.as_slice())
+            .collect();
+        assert_eq!(
+            above,
+            [
+                &["imap.example.test".to_owned()][..],
+                &[
+                    "imap.example.test".to_owned(),
+                    "mx.example.test.".to_owned(),
+                    String::new()
+                ][..],
+            ]
+        );
+    }
+
+    #[test]
+    fn received_lines_past_the_limit_are_one_unknown_host() {
+        let mut raw = String::new();
+        for i in 0..MAX_RECEIVED + 5 {
+            raw.push_str(&format!(
+                "Received: from a by hop{i}.example.test; date\r\n"
+            ));
+        }
+        raw.push_str("Authentication-Results: mx.example.test; none\r\nFrom: a@b.test\r\n\r\nx");
+        let p = message(raw.as_bytes(), LIMIT).unwrap();
+        let above = &p.auth_results[0].received_above;
+        assert_eq!(above.len(), MAX_RECEIVED + 1);
+        assert_eq!(above[0], "hop0.example.test");
+        assert_eq!(
+            above[MAX_RECEIVED - 1],
+            format!("hop{}.example.test", MAX_RECEIVED - 1)
+        );
+        assert_eq!(above[MAX_RECEIVED], "");
+    }
+
+    #[test]
+    fn received_by_reads_the_by_clause() {
+        for (value, want) in [
+            ("from a.test (a.test [192.0.2.1]) by MX.Example.Test (Postfix) with ESMTP id X; date", "mx.example.test"),
+            ("by mx.example.test with LMTP", "mx.example.test"),
+            ("from by (helo=by) by real.test", "real.test"),
+            ("from a.test (comment \\) by fake.test) by real.test", "real.test"),
+            ("(qmail 1 invoked by uid 89); date", ""),
+            ("from a.test; by late.test", ""),
+            ("", ""),
+            ("by", ""),
+        ] {
+            assert_eq!(received_by(value), want, "{value}");
+        }
     }
 
     #[test]

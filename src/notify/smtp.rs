@@ -123,6 +123,32 @@ impl SmtpPool {
         }
     }
 
+    /// Asks the server whether it takes mail for `rcpt` (MAIL FROM, RCPT TO, then RSET:
+    /// nothing is sent). `postdesk check --connect` uses it to see whether reply token
+    /// addresses are accepted (plus-addressing on).
+    pub async fn probe_recipient(&self, from: &str, rcpt: &str) -> Result<String, SendError> {
+        use lettre::transport::smtp::commands::{Mail, Rcpt, Rset};
+        let from: Address = from
+            .parse()
+            .map_err(|_| SendError::Address(from.to_owned()))?;
+        let to: Address = rcpt
+            .parse()
+            .map_err(|_| SendError::Address(rcpt.to_owned()))?;
+        let mut conn = self.connect().await?;
+        let timeout = self.cfg.timeout;
+        let asked = async {
+            conn.command(Mail::new(Some(from), vec![])).await?;
+            let answer = conn.command(Rcpt::new(to, vec![])).await;
+            conn.command(Rset).await.ok();
+            answer
+        };
+        let answer = tokio::time::timeout(timeout, asked)
+            .await
+            .map_err(|_| SendError::Timeout(timeout))?;
+        conn.quit().await.ok();
+        answer.map(|r| response_text(&r)).map_err(classify)
+    }
+
     async fn take(&self) -> Option<AsyncSmtpConnection> {
         loop {
             let next = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();

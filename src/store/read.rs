@@ -44,6 +44,8 @@ pub struct TicketSummary {
     #[serde(serialize_with = "stamp::option::serialize")]
     pub first_response_at: Option<DateTime<Utc>>,
     pub merged_into: Option<i64>,
+    /// The customer's satisfaction rating (1-5), the latest one given.
+    pub csat: Option<u8>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -223,7 +225,7 @@ const TICKET_COLUMNS: &str = "t.id, t.tag, t.subject, t.status, t.priority, t.qu
     t.assignee, (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id), t.created_at, t.updated_at,
     t.flagged, t.linked_to, t.language,
     (SELECT COALESCE(json_group_array(tag), '[]') FROM (SELECT tag FROM ticket_tags WHERE ticket_id = t.id ORDER BY tag)),
-    t.first_response_at, t.merged_into";
+    t.first_response_at, t.merged_into, t.csat";
 
 fn ticket_summary(r: &Row<'_>) -> rusqlite::Result<TicketSummary> {
     let id: i64 = r.get(0)?;
@@ -247,6 +249,7 @@ fn ticket_summary(r: &Row<'_>) -> rusqlite::Result<TicketSummary> {
         tags: json_list(r.get(15)?),
         first_response_at: opt_time(r, 16)?,
         merged_into: r.get(17)?,
+        csat: r.get(18)?,
     })
 }
 

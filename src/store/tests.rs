@@ -883,15 +883,52 @@ fn the_latest_rating_counts() {
     let t = write(&mut m, |tx| {
         tx.create_ticket(&ticket("x", "support", at(0)))
     });
-    let figures = write(&mut m, |tx| {
-        tx.set_csat(t, 2)?;
-        tx.set_csat(t, 5)?;
+    let (replaced, figures) = write(&mut m, |tx| {
+        let first = tx.set_csat(t, 2)?;
+        let second = tx.set_csat(t, 5)?;
         // As the workflow does with a rating: the ticket is touched.
         tx.touch_ticket(t, at(10))?;
-        tx.digest_figures("support", at(0))
+        Ok(([first, second], tx.digest_figures("support", at(0))?))
     });
+    assert_eq!(
+        replaced,
+        [None, Some(2)],
+        "each rating tells the one it replaced"
+    );
     assert_eq!(figures.ratings, 1);
     assert_eq!(figures.rating_average, Some(5.0));
+    assert_eq!(
+        detail(&m, t).ticket.csat,
+        Some(5),
+        "the ticket shows the latest"
+    );
+}
+
+#[test]
+fn latest_survey_at_is_the_last_survey_mail_of_the_ticket() {
+    let mut m = Memory::new();
+    let survey = Kind::MailQueued(OutboxKind::Survey);
+    let (t, other) = write(&mut m, |tx| {
+        Ok((
+            tx.create_ticket(&ticket("x", "support", at(0)))?,
+            tx.create_ticket(&ticket("y", "support", at(0)))?,
+        ))
+    });
+    assert_eq!(
+        write(&mut m, |tx| tx.latest_survey_at(t)),
+        None,
+        "none sent"
+    );
+    let latest = write(&mut m, |tx| {
+        tx.append_event(&event(t, at(10), survey))?;
+        tx.append_event(&event(t, at(30), survey))?;
+        // Other mail of the ticket, and a survey of another ticket, do not count.
+        tx.append_event(&event(t, at(50), ANSWER_QUEUED))?;
+        tx.append_event(&event(other, at(70), survey))?;
+        tx.latest_survey_at(t)
+    });
+    assert_eq!(latest, Some(at(30)));
+    assert_eq!(write(&mut m, |tx| tx.latest_survey_at(other)), Some(at(70)));
 }
 
 #[test]

@@ -525,6 +525,30 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
+    /// Flags a ticket for a human to look at; an earlier flag's reason is kept.
+    pub fn flag_ticket(&mut self, ticket: TicketId, reason: &str) -> Result<(), StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("UPDATE tickets SET flagged = COALESCE(flagged, ?2) WHERE id = ?1")?;
+        st.execute(params![ticket.get(), reason])?;
+        Ok(())
+    }
+
+    /// The envelope recipients of one of our outgoing messages (lower-cased), empty when
+    /// the row is not ours.
+    pub fn recipients_of(&mut self, message: MessageRowId) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("SELECT rcpt FROM outbox WHERE message = ?1")?;
+        let rows = st.query_map(params![message.get()], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for rcpt in rows {
+            let list: Vec<String> = serde_json::from_str(&rcpt?).unwrap_or_default();
+            out.extend(list.into_iter().map(|a| a.to_ascii_lowercase()));
+        }
+        Ok(out)
+    }
+
     pub fn add_participant(
         &mut self,
         ticket: TicketId,
@@ -988,13 +1012,36 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-    /// Stores a satisfaction rating (the latest one counts).
-    pub fn set_csat(&mut self, ticket: TicketId, rating: u8) -> Result<(), StoreError> {
+    /// Stores a satisfaction rating (the latest one counts); gives back the rating it
+    /// replaced, if the ticket had one.
+    pub fn set_csat(&mut self, ticket: TicketId, rating: u8) -> Result<Option<u8>, StoreError> {
+        let old: Option<i64> = self
+            .t
+            .prepare_cached("SELECT csat FROM tickets WHERE id = ?1")?
+            .query_row([ticket.get()], |r| r.get(0))
+            .optional()?
+            .flatten();
         self.t.execute(
             "UPDATE tickets SET csat = ?2 WHERE id = ?1",
             params![ticket.get(), rating],
         )?;
-        Ok(())
+        Ok(old.and_then(|n| u8::try_from(n).ok()))
+    }
+
+    /// When the latest survey mail of `ticket` was queued (its `survey.queued` event, the
+    /// one the report counts); `None` when it never got one (none sent, or held by the
+    /// loop rules). Survey links are valid for a while after it (`survey_valid_for`).
+    pub fn latest_survey_at(
+        &mut self,
+        ticket: TicketId,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut st = self
+            .t
+            .prepare_cached("SELECT MAX(at) FROM events WHERE ticket_id = ?1 AND kind = ?2")?;
+        let kind = EventKind::MailQueued(OutboxKind::Survey);
+        Ok(st.query_row(params![ticket.get(), kind.as_str()], |r| {
+            super::opt_time(r, 0)
+        })?)
     }
 
     /// The outbox kind of an outgoing message (to recognise replies to a survey).

@@ -136,12 +136,7 @@ mod tests {
     }
 
     fn summary(bench: &Bench, id: TicketId) -> TicketSummary {
-        bench
-            .reader()
-            .ticket(id)
-            .expect("read")
-            .expect("exists")
-            .ticket
+        bench.ticket(id)
     }
 
     #[test]

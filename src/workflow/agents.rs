@@ -1,11 +1,14 @@
 //! Agents' mail on a ticket: answers, command lines and internal notes (issue 4,
 //! DESIGN.md invariant 5).
 //!
-//! - A command or an answer takes effect only when the sender is a configured agent and,
-//!   with `trusted_authserv_id` set, our receiving server vouches for it
-//!   (`agent::auth`). Otherwise nothing reaches the customer, the mail is kept as an
-//!   internal note marked unverified, each refused command is an event, and the agent
-//!   is told why.
+//! - A command or an answer takes effect only when the mail is proven to be the agent's
+//!   ([`Proof`]): it is addressed to that agent's reply token for this ticket
+//!   (`agent::token`, the `Reply-To` of every mail we send an agent), or, with
+//!   `trusted_authserv_id` set, our receiving server reports an aligned DKIM/DMARC pass
+//!   (`agent::auth`). The `From` address alone proves nothing. Otherwise nothing changes
+//!   and nothing reaches the customer: the mail is kept as an internal note marked
+//!   unverified, each refused command is an event, and the agent (at the configured
+//!   address) is told why and how to act, rate limited like automatic mail.
 //! - The commands of one mail apply together or not at all: any unknown command, bad value
 //!   or unknown agent refuses them all, nothing is sent to the customer, and the agent
 //!   gets a mail listing what was refused.
@@ -27,6 +30,15 @@ use crate::model::{Audience, EventKind, MessageRowId, OutboxKind, Status, Ticket
 use crate::notify::Addressee;
 use crate::store::{NewEvent, StoreError, TicketRow, Tx};
 
+/// How an agent's mail was proven.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Proof {
+    /// A reply to the agent's own reply token for this ticket.
+    Token,
+    /// Our receiving server's DKIM/DMARC pass (what it said).
+    AuthResults(String),
+}
+
 impl Engine {
     pub(super) fn apply_agent_mail(
         &self,
@@ -43,38 +55,40 @@ impl Engine {
             .ticket_row(ticket)?
             .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
         let split = split_commands(&parsed.text);
-        let sender = parsed.from.as_ref().map_or("", |f| f.address.as_str());
         let actor = agent.name.as_str();
 
-        if let Some(trusted) = &self.trusted_authserv_id {
-            if let Err(reason) = crate::agent::auth::verify(&parsed.auth_results, trusted, sender) {
-                tx.set_message_agent(row, actor, Audience::Internal, true)?;
+        if let Err(reason) = self.prove(tx, parsed, agent, ticket)? {
+            tx.set_message_agent(row, actor, Audience::Internal, true)?;
+            self.event(
+                tx,
+                ticket,
+                at,
+                actor,
+                EventKind::MessageUnverified,
+                None,
+                Some(&reason),
+            )?;
+            let lines: Vec<String> = split
+                .commands
+                .iter()
+                .map(Command::describe)
+                .chain(split.errors.iter().map(|e| e.line.clone()))
+                .collect();
+            for line in &lines {
                 self.event(
                     tx,
                     ticket,
                     at,
                     actor,
-                    EventKind::MessageUnverified,
-                    None,
+                    EventKind::CommandRefused,
+                    Some(line),
                     Some(&reason),
                 )?;
-                let lines: Vec<String> = split
-                    .commands
-                    .iter()
-                    .map(Command::describe)
-                    .chain(split.errors.iter().map(|e| e.line.clone()))
-                    .collect();
-                for line in &lines {
-                    self.event(
-                        tx,
-                        ticket,
-                        at,
-                        actor,
-                        EventKind::CommandRefused,
-                        Some(line),
-                        Some(&reason),
-                    )?;
-                }
+            }
+            // The explanation goes to the agent's own address, rate limited like any
+            // automatic mail: forged mail must not become a way to flood an agent.
+            let to = agent.addresses[0].as_str();
+            if self.gate_automatic(tx, ticket, to, OutboxKind::CommandRefused.as_str(), at)? {
                 let context = minijinja::context! {
                     tag => crate::mail::subject::tag_token(&t.tag, t.id), subject => &t.subject,
                     agent_name => &agent.display_name, reason => &reason, commands => &lines,
@@ -88,8 +102,8 @@ impl Engine {
                     parsed,
                     at,
                 )?;
-                return Ok(Applied::FollowUp { ticket });
             }
+            return Ok(Applied::FollowUp { ticket });
         }
 
         let mut refused: Vec<CommandError> = split.errors.clone();
@@ -433,7 +447,7 @@ impl Engine {
                     queue_name => &queue_name, answer => body, agent_name => &agent.display_name,
                 },
                 from_name: queue_name.clone(),
-                reply_to_support: false,
+                reply_to: None,
                 to: vec![Addressee {
                     name: t.requester_name.clone(),
                     address: requester,
@@ -481,6 +495,52 @@ impl Engine {
     }
 
     /// A result or refusal mail to the agent, in the agent's language, threaded on their mail.
+    /// Whether `parsed`, from `agent`'s address and placed on `ticket`, is proven to be
+    /// the agent's (DESIGN.md invariant 5): a reply token of this agent for this ticket
+    /// among its recipients, else a trusted `Authentication-Results` pass. `Err` says why
+    /// not, for the event and for the agent.
+    fn prove(
+        &self,
+        tx: &mut Tx<'_>,
+        parsed: &Parsed,
+        agent: &Agent,
+        ticket: TicketId,
+    ) -> Result<Result<Proof, String>, StoreError> {
+        let mut why = Vec::new();
+        let tokens = self.reply_tokens(parsed);
+        for token in &tokens {
+            if !token.verify(&self.key) {
+                why.push("the reply token is forged or damaged (wrong mac)".to_owned());
+            } else if super::merged_target(tx, token.ticket)? != ticket {
+                why.push(format!(
+                    "the reply token is for ticket #{}, not #{ticket}",
+                    token.ticket
+                ));
+            } else if token.agent != agent.name {
+                why.push(format!(
+                    "the reply token names agent {}, not {} (a forwarded relay does not pass on the right to act)",
+                    token.agent, agent.name
+                ));
+            } else {
+                return Ok(Ok(Proof::Token));
+            }
+        }
+        if tokens.is_empty() {
+            why.push(
+                "no reply token: the mail is not a reply to a relay postdesk sent you".to_owned(),
+            );
+        }
+        if let Some(trust) = self.trust() {
+            let sender = parsed.from.as_ref().map_or("", |f| f.address.as_str());
+            match crate::agent::auth::agent_proof(&parsed.auth_results, &trust, sender) {
+                Ok(how) => return Ok(Ok(Proof::AuthResults(how))),
+                Err(e) => why.push(e),
+            }
+        }
+        why.dedup();
+        Ok(Err(why.join("; ")))
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn mail_agent(
         &self,
@@ -492,10 +552,8 @@ impl Engine {
         parsed: &Parsed,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let to = parsed
-            .from
-            .as_ref()
-            .map_or_else(|| agent.addresses[0].clone(), |f| f.address.clone());
+        // Always the agent's configured address: `From` may be forged.
+        let to = agent.addresses[0].clone();
         self.queue_mail(
             tx,
             t,
@@ -504,7 +562,7 @@ impl Engine {
                 language: agent.language,
                 context,
                 from_name: self.queue_name(t),
-                reply_to_support: true,
+                reply_to: Some(self.reply_address(t, agent)),
                 to: vec![Addressee {
                     name: Some(agent.display_name.clone()),
                     address: to,
@@ -621,12 +679,7 @@ mod tests {
         let raw = String::from_utf8_lossy(&raw);
         assert!(raw.contains(SUPPORT), "from the support address");
         assert!(!raw.contains(ALICE), "never the agent's address:\n{raw}");
-        let t = bench
-            .reader()
-            .ticket(id)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(id);
         assert!(t.first_response_at.is_some());
         assert_eq!(bench.count(id, "first_response"), 1);
         assert_eq!(
@@ -664,12 +717,7 @@ mod tests {
             "",
             "#priority high\n#assign zed\n#status resolved\nFixed it.",
         );
-        let t = bench
-            .reader()
-            .ticket(id)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(id);
         assert_eq!(
             t.priority,
             Priority::Normal.as_str(),
@@ -716,6 +764,38 @@ mod tests {
         assert_eq!(last_in.agent.as_deref(), Some("alice"));
     }
 
+    /// A fresh mail from Alice (no reply token) with the ticket's tag and `headers`.
+    fn alice_fresh(bench: &mut Bench, id: TicketId, headers: &str, body: &str) {
+        let d = bench.send(ALICE, &format!("[ACME #{id}] Printer"), headers, body);
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
+    }
+
+    /// Asserts that Alice's last mail on `id` changed nothing, reached no customer, is an
+    /// unverified internal note whose reason contains `why`, and that Alice was told.
+    fn assert_unproven(bench: &Bench, id: TicketId, before: usize, why: &str) {
+        assert_eq!(bench.status(id), Status::New, "{why}: nothing applies");
+        assert_eq!(
+            new_mail(bench, before),
+            vec![("command-refused".to_owned(), vec![ALICE.to_owned()])],
+            "{why}: the agent is told, the customer gets nothing"
+        );
+        let unverified: Vec<_> = bench
+            .events(id)
+            .into_iter()
+            .filter(|e| crate::workflow::testing::kind(e) == "message.unverified")
+            .collect();
+        assert_eq!(unverified.len(), 1, "{why}");
+        let reason = unverified[0].detail.clone().unwrap_or_default();
+        assert!(reason.contains(why), "{why} in {reason:?}");
+        assert_eq!(bench.count(id, "command.refused"), 1, "{why}");
+        let m = bench
+            .messages(id)
+            .into_iter()
+            .rfind(|m| m.direction == "in")
+            .expect("stored");
+        assert!(m.unverified && m.audience == "internal", "{why}: {m:?}");
+    }
+
     #[test]
     fn trusted_authserv_id_needs_a_valid_authentication_results() {
         let top = "trusted_authserv_id = \"mx.example.test\"";
@@ -728,32 +808,19 @@ mod tests {
             ),
             (
                 "Authentication-Results: evil.test; dkim=pass header.d=agents.example.test\n",
-                "another server",
+                "no Authentication-Results",
             ),
         ] {
             let mut bench = Bench::configured(top, "", "");
             let (id, before) = ticket(&mut bench);
-            alice(&mut bench, id, headers, body);
-            assert_eq!(bench.status(id), Status::New, "{why}: nothing applies");
-            assert_eq!(
-                new_mail(&bench, before),
-                vec![("command-refused".to_owned(), vec![ALICE.to_owned()])],
-                "{why}: the agent is told, the customer gets nothing"
-            );
-            assert_eq!(bench.count(id, "message.unverified"), 1, "{why}");
-            assert_eq!(bench.count(id, "command.refused"), 1, "{why}");
-            let m = bench
-                .messages(id)
-                .into_iter()
-                .rfind(|m| m.direction == "in")
-                .expect("stored");
-            assert!(m.unverified && m.audience == "internal", "{why}: {m:?}");
+            alice_fresh(&mut bench, id, headers, body);
+            assert_unproven(&bench, id, before, why);
         }
 
         let mut bench = Bench::configured(top, "", "");
         let (id, before) = ticket(&mut bench);
         let pass = "Authentication-Results: mx.example.test; dkim=pass header.d=agents.example.test header.s=s1\n";
-        alice(&mut bench, id, pass, body);
+        alice_fresh(&mut bench, id, pass, body);
         assert_eq!(bench.status(id), Status::Resolved, "a proven agent acts");
         assert_eq!(
             new_mail(&bench, before),
@@ -761,6 +828,113 @@ mod tests {
                 ("answer".to_owned(), carol()),
                 ("survey".to_owned(), carol())
             ]
+        );
+    }
+
+    /// Invariant 5 by default: the reply token of the relay is the proof.
+    #[test]
+    fn a_reply_to_the_agents_own_token_acts() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        let to = bench.token_address(id, "alice");
+        let d = bench.send_to(
+            ALICE,
+            &to.to_uppercase(),
+            "Re: Printer",
+            "",
+            "#priority high\nOn it.",
+        );
+        assert_eq!(
+            d,
+            Delivered::Applied(Applied::FollowUp { ticket: id }),
+            "the token places the mail even without tag or references, in any case"
+        );
+        let t = bench.reader().ticket(id).expect("read").expect("exists");
+        assert_eq!(t.ticket.priority, Priority::High);
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("answer".to_owned(), carol())]
+        );
+        assert_eq!(bench.count(id, "message.unverified"), 0);
+    }
+
+    #[test]
+    fn a_wrong_token_proves_nothing() {
+        let body = "#status resolved\nFixed it.";
+        let flip = |a: String| {
+            let (local, domain) = a.rsplit_once('@').unwrap();
+            let last = local.chars().last().unwrap();
+            let c = if last == '0' { '1' } else { '0' };
+            format!("{}{c}@{domain}", &local[..local.len() - 1])
+        };
+        for case in ["other ticket", "other agent", "flipped", "none"] {
+            let mut bench = Bench::new("", "");
+            let (other, _) = ticket(&mut bench);
+            let (id, before) = ticket(&mut bench);
+            let (to, why) = match case {
+                "other ticket" => (
+                    bench.token_address(other, "alice"),
+                    format!("reply token is for ticket #{other}"),
+                ),
+                "other agent" => (
+                    bench.token_address(id, "bob"),
+                    "reply token names agent bob".to_owned(),
+                ),
+                "flipped" => (
+                    flip(bench.token_address(id, "alice")),
+                    "forged or damaged".to_owned(),
+                ),
+                _ => (SUPPORT.to_owned(), "no reply token".to_owned()),
+            };
+            let relay = bench.our_message_id(id, "agents");
+            let d = bench.send_to(
+                ALICE,
+                &to,
+                &format!("Re: [ACME #{id}] Printer"),
+                &format!("In-Reply-To: {relay}\n"),
+                body,
+            );
+            assert_eq!(
+                d,
+                Delivered::Applied(Applied::FollowUp { ticket: id }),
+                "{case}"
+            );
+            assert_unproven(&bench, id, before, &why);
+            assert_eq!(bench.status(other), Status::New, "{case}");
+        }
+    }
+
+    /// The explanation mail goes to the agent's own address with a working reply token, and
+    /// a flood of forged mail cannot flood the agent.
+    #[test]
+    fn forged_agent_mail_tells_the_agent_within_limits() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        for n in 0..12 {
+            alice_fresh(&mut bench, id, "", &format!("#cc attacker{n}@evil.test"));
+        }
+        let told = bench.outbox_of("command-refused");
+        assert_eq!(told.len(), 10, "rate limited like automatic mail");
+        assert!(told.iter().all(|to| to == &vec![ALICE.to_owned()]));
+        assert_eq!(new_mail(&bench, before).len(), 10, "nothing else");
+        assert_eq!(bench.count(id, "cc"), 0, "no attacker joined");
+        assert_eq!(bench.count(id, "message.unverified"), 12);
+        assert_eq!(bench.count(id, "notification.held"), 2);
+        let refused = bench
+            .messages(id)
+            .into_iter()
+            .rfind(|m| m.direction == "out" && m.audience == "agents")
+            .expect("stored");
+        assert!(refused.text.contains("reply"), "{}", refused.text);
+        let raw = bench
+            .reader()
+            .raw_message(id, refused.id)
+            .expect("read")
+            .expect("kept");
+        let raw = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+        assert!(
+            raw.contains(&format!("reply-to: {}", bench.token_address(id, "alice"))),
+            "{raw}"
         );
     }
 
@@ -835,12 +1009,7 @@ mod tests {
             "",
             "#assign bob\n#priority high\n#tag printer",
         );
-        let t = bench
-            .reader()
-            .ticket(id)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(id);
         assert_eq!(
             (t.assignee.as_deref(), t.priority.as_str(), t.tags.clone()),
             (Some("bob"), "high", vec!["printer".to_owned()])
@@ -862,29 +1031,13 @@ mod tests {
         );
     }
 
-    /// Invariant 5: "a configured From address alone proves nothing". Without
-    /// `trusted_authserv_id` the proof is a reply to a relay we sent.
+    /// Invariant 5: "a configured From address alone proves nothing".
     #[test]
     fn agent_from_address_alone_proves_nothing() {
         let mut bench = Bench::new("", "");
         let (id, before) = ticket(&mut bench);
         // No In-Reply-To or References: only the From address and the subject tag.
-        let d = bench.send(
-            ALICE,
-            &format!("[ACME #{id}] Printer"),
-            "",
-            "#status closed\nBye.",
-        );
-        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
-        let mail: Vec<String> = new_mail(&bench, before)
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        // FIXME(workflow): a forged `From: alice` with the copied tag acts as Alice: the
-        // ticket closes and Carol gets the answer and the status mail. It should change
-        // nothing, reach no customer, be kept as an unverified note and tell Alice (as
-        // with trusted_authserv_id): want Status::New, ["command-refused"] once fixed.
-        assert_eq!(bench.status(id), Status::Closed);
-        assert_eq!(mail, ["answer", "status-change"]);
+        alice_fresh(&mut bench, id, "", "#status closed\nBye.");
+        assert_unproven(&bench, id, before, "no reply token");
     }
 }

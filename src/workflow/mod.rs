@@ -182,6 +182,8 @@ struct MailboxInfo {
     tag: String,
     queue: String,
     address: String,
+    /// Where agents reply, with `{token}` (`agent::token`).
+    reply_address: String,
 }
 
 /// Everything the writer thread needs to apply a batch: derived once from the config.
@@ -266,6 +268,7 @@ impl Engine {
                             tag: m.tag.clone(),
                             queue: m.queue.clone(),
                             address: m.address.clone(),
+                            reply_address: m.reply_address.clone(),
                         },
                     )
                 })
@@ -285,6 +288,56 @@ impl Engine {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// The receiving server we trust for `Authentication-Results`, when one is set.
+    fn trust(&self) -> Option<crate::agent::auth::Trust<'_>> {
+        self.trusted_authserv_id
+            .as_deref()
+            .map(|id| crate::agent::auth::Trust {
+                authserv_id: id,
+                internal_hosts: &self.cfg.internal_hosts,
+            })
+    }
+
+    /// True when `parsed` references one of our signed Message-IDs of a mail we sent to
+    /// `address` (only its reader knows it), or the trusted receiving server reports an
+    /// aligned DKIM/DMARC pass for `address`.
+    fn proven_sender(
+        &self,
+        tx: &mut Tx<'_>,
+        parsed: &Parsed,
+        address: &str,
+    ) -> Result<bool, StoreError> {
+        let address = address.to_ascii_lowercase();
+        for id in parsed.referenced_ids() {
+            if let Some((_, message)) = self.key.verify(id) {
+                if tx.recipients_of(message)?.contains(&address) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(self.trust().is_some_and(|trust| {
+            crate::agent::auth::agent_proof(&parsed.auth_results, &trust, &address).is_ok()
+        }))
+    }
+
+    /// The reply tokens among a mail's recipients (To, Cc, Delivered-To), not yet verified.
+    fn reply_tokens(&self, parsed: &Parsed) -> Vec<crate::agent::token::Token> {
+        let templates: Vec<String> = self
+            .mailboxes
+            .values()
+            .map(|m| m.reply_address.clone())
+            .collect();
+        crate::agent::token::find(
+            &templates,
+            parsed
+                .to
+                .iter()
+                .chain(&parsed.cc)
+                .map(|p| p.address.as_str())
+                .chain(parsed.delivered_to.iter().map(String::as_str)),
+        )
     }
 
     /// A queue's settings; a ticket whose queue left the configuration gets the defaults
@@ -359,10 +412,11 @@ impl Engine {
         }
         tx.advance_cursor(mb, batch.uidvalidity, batch.last_uid, batch.at)?;
         tx.record_batch(mb, batch.items.len(), batch.backlog, batch.at)?;
+        let lp = &self.loop_protection;
         let keep = window_minutes(
-            self.loop_protection
-                .per_recipient_window
-                .max(self.loop_protection.global_window),
+            lp.per_recipient_window
+                .max(lp.global_window)
+                .max(lp.relay_window),
         );
         tx.prune_automatic_counts(minute(batch.at) - keep)?;
         Ok(out)
@@ -539,8 +593,10 @@ impl Engine {
         Ok(Applied::Automatic { ticket })
     }
 
-    /// A hard bounce marks each failed recipient undeliverable; every bounce is an event
-    /// on the ticket whose mail bounced.
+    /// A hard bounce marks a failed recipient undeliverable only when the bounce returns
+    /// one of our signed Message-IDs and names a recipient of that message: anyone can
+    /// write a DSN, so an unproven one is recorded (`bounce.unverified`) and marks
+    /// nothing. Every bounce is an event on the ticket whose mail bounced.
     fn record_bounce(
         &self,
         tx: &mut Tx<'_>,
@@ -551,9 +607,20 @@ impl Engine {
         let Some(report) = &b.report else {
             return Ok(());
         };
+        let ours = match report
+            .original_message_id
+            .as_ref()
+            .and_then(|id| self.key.verify(id))
+        {
+            Some((_, message)) => Some(tx.recipients_of(message)?),
+            None => None,
+        };
         let hard = b.is_hard();
         for rcpt in &report.recipients {
-            if hard {
+            let proven = ours
+                .as_ref()
+                .is_some_and(|r| r.contains(&rcpt.to_ascii_lowercase()));
+            if hard && proven {
                 tx.mark_undeliverable(
                     rcpt,
                     at,
@@ -562,32 +629,45 @@ impl Engine {
                     ticket,
                 )?;
             }
-            if ticket.is_some() {
-                let detail = format!(
-                    "{} bounce, status {}{}{}",
-                    if hard { "hard" } else { "soft" },
-                    report.status.as_deref().unwrap_or("unknown"),
-                    report
-                        .diagnostic
-                        .as_deref()
-                        .map(|d| format!(": {d}"))
-                        .unwrap_or_default(),
-                    if hard {
-                        "; address marked undeliverable"
-                    } else {
-                        ""
-                    }
-                );
-                tx.append_event(&NewEvent {
-                    ticket,
-                    at,
-                    actor: SYSTEM,
-                    kind: EventKind::Bounce,
-                    old: None,
-                    new: Some(rcpt),
-                    detail: Some(&detail),
-                })?;
+            if ticket.is_none() {
+                continue;
             }
+            let status = report.status.as_deref().unwrap_or("unknown");
+            let diagnostic = report
+                .diagnostic
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            let (kind, detail) = if proven {
+                let marked = if hard {
+                    "; address marked undeliverable"
+                } else {
+                    ""
+                };
+                let hardness = if hard { "hard" } else { "soft" };
+                (
+                    EventKind::Bounce,
+                    format!("{hardness} bounce, status {status}{diagnostic}{marked}"),
+                )
+            } else {
+                let why = match &ours {
+                    None => "it does not return one of our signed Message-IDs",
+                    Some(_) => "the returned message was not sent to this address",
+                };
+                (
+                    EventKind::BounceUnverified,
+                    format!("bounce status {status}{diagnostic} not acted on: {why}"),
+                )
+            };
+            tx.append_event(&NewEvent {
+                ticket,
+                at,
+                actor: SYSTEM,
+                kind,
+                old: None,
+                new: Some(rcpt),
+                detail: Some(&detail),
+            })?;
         }
         Ok(())
     }
@@ -640,14 +720,37 @@ impl Engine {
         raw: &[u8],
         at: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
+        // Only a proven reply clears a hard bounce: one that carries one of our signed
+        // Message-IDs, or that our trusted receiving server passed for the sender's
+        // domain. A forged `From:` does not.
         let wrote_again = match &parsed.from {
-            Some(from) => tx.clear_undeliverable(&from.address)?,
-            None => false,
+            Some(from) if self.proven_sender(tx, parsed, &from.address)? => {
+                tx.clear_undeliverable(&from.address)?
+            }
+            _ => false,
         };
-        if let Some(applied) = self.survey_answer(tx, row, parsed, at)? {
-            return Ok(applied);
-        }
+        let forged = match self.survey_answer(tx, row, parsed, at)? {
+            survey::SurveyAnswer::Handled(applied) => return Ok(applied),
+            survey::SurveyAnswer::Forged(forged) => forged,
+            survey::SurveyAnswer::None => Vec::new(),
+        };
+        // A survey address with a wrong mac is no way in: the mail is placed as any other.
         let applied = self.place_human(tx, mailbox, row, parsed, raw, at)?;
+        if let (Some(trust), Some(ticket)) = (self.trust(), applied.ticket()) {
+            let (_, forgeries) = crate::agent::auth::trusted(&parsed.auth_results, &trust);
+            for f in forgeries {
+                tx.append_event(&NewEvent {
+                    ticket: Some(ticket),
+                    at,
+                    actor: actor(parsed),
+                    kind: EventKind::AuthForged,
+                    old: None,
+                    new: Some(parsed.message_id.as_str()),
+                    detail: Some(&f),
+                })?;
+            }
+        }
+        self.record_forged_survey(tx, applied.ticket(), &forged, parsed, at)?;
         if let (true, Some(ticket)) = (wrote_again, applied.ticket()) {
             tx.append_event(&NewEvent {
                 ticket: Some(ticket),
@@ -671,7 +774,7 @@ impl Engine {
         raw: &[u8],
         at: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
-        let placement = thread::place(
+        let mut placement = thread::place(
             parsed,
             &self.key,
             &self.tags,
@@ -685,6 +788,25 @@ impl Engine {
                 .iter()
                 .find(|a| a.addresses.contains(&f.address))
         });
+        if let (Placement::New { .. }, Some(agent)) = (&placement, agent) {
+            // A reply to a relay whose subject and references were lost: the agent's own
+            // valid reply token names the ticket.
+            for token in self.reply_tokens(parsed) {
+                if token.agent == agent.name
+                    && token.verify(&self.key)
+                    && tx.ticket_row(token.ticket)?.is_some()
+                {
+                    placement = Placement::Existing {
+                        ticket: token.ticket,
+                        via: thread::Via::ReplyToken,
+                    };
+                    break;
+                }
+            }
+        }
+        if agent.is_none() {
+            placement = self.distrust_failed_domain(tx, parsed, placement, at)?;
+        }
         match placement {
             Placement::Existing { ticket, via } => {
                 let ticket = merged_target(tx, ticket)?;
@@ -732,7 +854,8 @@ impl Engine {
                     new: Some(parsed.message_id.as_str()),
                     detail: Some(via.as_str()),
                 })?;
-                self.refuse_stranger_commands(tx, ticket, parsed, at)?;
+                let reason = format!("{} is not an agent", actor(parsed));
+                self.refuse_commands(tx, ticket, parsed, &reason, at)?;
                 let t = tx
                     .ticket_row(ticket)?
                     .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
@@ -745,6 +868,53 @@ impl Engine {
                 self.open_ticket(tx, mailbox, row, parsed, raw, linked, at)
             }
         }
+    }
+
+    /// With a trusted `Authentication-Results` showing a DMARC (or unrescued DKIM) fail
+    /// for the sender's domain, the mail is not that sender's: it may not join a ticket
+    /// by the tag or the participant rule, and gets a new ticket, linked and flagged. One
+    /// of our signed Message-IDs is proof enough to join, but the ticket is flagged.
+    fn distrust_failed_domain(
+        &self,
+        tx: &mut Tx<'_>,
+        parsed: &Parsed,
+        placement: Placement,
+        at: DateTime<Utc>,
+    ) -> Result<Placement, StoreError> {
+        let (Some(trust), Some(from)) = (self.trust(), parsed.from.as_ref()) else {
+            return Ok(placement);
+        };
+        let Some(why) =
+            crate::agent::auth::domain_failed(&parsed.auth_results, &trust, &from.address)
+        else {
+            return Ok(placement);
+        };
+        Ok(match placement {
+            Placement::Existing {
+                ticket,
+                via: thread::Via::SignedReference,
+            } => {
+                let reason = format!("a mail signed as {} failed: {why}", from.address);
+                tx.flag_ticket(ticket, &reason)?;
+                tx.append_event(&NewEvent {
+                    ticket: Some(ticket),
+                    at,
+                    actor: SYSTEM,
+                    kind: EventKind::Flagged,
+                    old: None,
+                    new: Some(parsed.message_id.as_str()),
+                    detail: Some(&reason),
+                })?;
+                placement
+            }
+            Placement::Existing { ticket, .. } => Placement::New {
+                linked_to: Some((
+                    ticket,
+                    format!("the sender {} is not proven: {why}", from.address),
+                )),
+            },
+            new @ Placement::New { .. } => new,
+        })
     }
 
     /// A new ticket for `row`, with its participants, events and acknowledgement.
@@ -821,6 +991,13 @@ impl Engine {
                 detail: Some(reason),
             })?;
         }
+        self.refuse_commands(
+            tx,
+            ticket,
+            parsed,
+            "commands act only in a reply to the ticket, never on the mail that opens it",
+            at,
+        )?;
         self.apply_route(tx, ticket, &route, at)?;
         let t = tx
             .ticket_row(ticket)?
@@ -874,17 +1051,18 @@ impl BatchOutcome {
 }
 
 impl Engine {
-    /// Command lines from someone who is not an agent change nothing; each is recorded
-    /// as refused (DESIGN.md invariant 5).
-    fn refuse_stranger_commands(
+    /// Command lines that may not act (from someone who is not an agent, or on the mail
+    /// that opens a ticket) change nothing; each is recorded as refused with `reason`
+    /// (DESIGN.md invariant 5).
+    fn refuse_commands(
         &self,
         tx: &mut Tx<'_>,
         ticket: TicketId,
         parsed: &Parsed,
+        reason: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let split = crate::agent::commands::split_commands(&parsed.text);
-        let reason = format!("{} is not an agent", actor(parsed));
         let lines = split
             .commands
             .iter()
@@ -898,7 +1076,7 @@ impl Engine {
                 kind: EventKind::CommandRefused,
                 old: None,
                 new: Some(&line),
-                detail: Some(&reason),
+                detail: Some(reason),
             })?;
         }
         Ok(())
@@ -1027,12 +1205,12 @@ mod tests {
         );
         assert_eq!(
             bench.outbox_of("agent-notification"),
-            vec![vec![ALICE.to_owned(), BOB.to_owned()]],
-            "the queue's agents see the message"
+            vec![vec![ALICE.to_owned()], vec![BOB.to_owned()]],
+            "the queue's agents see the message, each in a mail of their own"
         );
         assert_eq!(
             bench.outbox().len(),
-            2,
+            3,
             "nothing else: {:?}",
             bench.outbox()
         );
@@ -1141,12 +1319,7 @@ mod tests {
             "{stranger:?}"
         );
         assert_ne!(other, id);
-        let t = bench
-            .reader()
-            .ticket(other)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(other);
         assert_eq!(t.linked_to, Some(id.get()));
         assert!(t.flagged.is_some(), "a human should look at it");
         assert_eq!(bench.count(other, "ticket.linked"), 1);
@@ -1188,12 +1361,7 @@ mod tests {
             Status::Closed,
             "the old ticket stays closed"
         );
-        let t = bench
-            .reader()
-            .ticket(new)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(new);
         assert_eq!(t.linked_to, Some(id.get()));
         assert_eq!(t.flagged, None, "the requester is no stranger");
         assert_eq!(bench.outbox_of("acknowledgement").len(), 2);
@@ -1285,6 +1453,8 @@ mod tests {
         );
         assert_eq!(bench.count(id, "notification.held"), 1);
 
+        // A fresh mail with Carol's address proves nothing (anyone can write it) and
+        // clears no mark; a reply to the mail we sent her does.
         bench.clock.advance(chrono::Duration::minutes(5));
         let again = bench.send(CAROL, "Printer, new address book", "", "I fixed my mailbox");
         let other = ticket_of(&again);
@@ -1292,14 +1462,52 @@ mod tests {
             matches!(
                 again,
                 Delivered::Applied(Applied::NewTicket {
-                    acknowledged: true,
+                    acknowledged: false,
                     ..
                 })
             ),
             "{again:?}"
         );
-        assert_eq!(bench.count(other, "address.deliverable"), 1);
+        assert_eq!(bench.count(other, "address.deliverable"), 0);
+        assert_eq!(bench.reader().undeliverable().expect("read").len(), 1);
+        let d = bench.reply(CAROL, id, "customer", "", "I fixed my mailbox");
+        assert_eq!(ticket_of(&d), id);
+        assert_eq!(bench.count(id, "address.deliverable"), 1);
         assert!(bench.reader().undeliverable().expect("read").is_empty());
+    }
+
+    /// A DSN that does not return one of our signed Message-IDs, or names someone our
+    /// mail did not go to, marks nothing (anyone can write a DSN).
+    #[test]
+    fn forged_bounces_mark_nothing() {
+        let mut bench = Bench::new("status_mail = true\nsurveys = false", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let ack = bench.our_message_id(id, "customer");
+        for (message_id, rcpt, status) in [
+            ("<forged.1@evil.test>", CAROL, "5.1.1"),
+            (ack.as_str(), "dave@customer.test", "5.1.2"),
+        ] {
+            bench.deliver(&dsn(message_id, rcpt, status));
+        }
+        assert!(bench.reader().undeliverable().expect("read").is_empty());
+        assert_eq!(bench.count(id, "bounce"), 0);
+        assert_eq!(
+            bench.count(id, "bounce.unverified"),
+            1,
+            "the one with our Message-ID is on the ticket, marking nothing"
+        );
+        let before = bench.outbox().len();
+        close(&mut bench, id);
+        assert_eq!(
+            bench
+                .outbox()
+                .into_iter()
+                .skip(before)
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>(),
+            ["status-change"],
+            "Carol still gets the status mail"
+        );
     }
 
     /// A customer's reply to a pending ticket reopens it and reaches the agents.
@@ -1320,6 +1528,94 @@ mod tests {
         );
     }
 
+    const TRUSTED: &str = "trusted_authserv_id = \"mx.example.test\"";
+
+    /// Invariant 4 with a verifying MX: a trusted DMARC fail for the customer's domain
+    /// means the mail is not hers. By the tag it opens a new linked, flagged ticket; with
+    /// our signed Message-ID it joins, and her ticket is flagged.
+    #[test]
+    fn a_trusted_dmarc_fail_keeps_a_mail_off_the_customers_ticket() {
+        let mut bench = Bench::configured(TRUSTED, "", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let fail = "Authentication-Results: mx.example.test; spf=fail smtp.mailfrom=customer.test; dmarc=fail (p=reject dis=none) header.from=customer.test\n";
+        let d = bench.send(
+            CAROL,
+            &format!("Re: [ACME #{id}] Printer"),
+            fail,
+            "#status closed\nClose it",
+        );
+        let other = ticket_of(&d);
+        assert_ne!(other, id);
+        let t = bench.ticket(other);
+        assert_eq!(t.linked_to, Some(id.get()));
+        assert!(
+            t.flagged
+                .as_deref()
+                .is_some_and(|f| f.contains("dmarc=fail")),
+            "{:?}",
+            t.flagged
+        );
+        assert_eq!(bench.count(id, "message.in"), 0, "her ticket is untouched");
+        assert_eq!(bench.status(id), Status::New);
+
+        let d = bench.reply(CAROL, id, "customer", fail, "Any news?");
+        assert_eq!(
+            ticket_of(&d),
+            id,
+            "a signed reference is proof enough to join"
+        );
+        let t = bench.ticket(id);
+        assert!(t.flagged.is_some(), "but the ticket is flagged");
+        assert_eq!(bench.count(id, "flagged"), 1);
+
+        // A pass, or no verdict for her domain, changes nothing.
+        let pass =
+            "Authentication-Results: mx.example.test; dmarc=pass header.from=customer.test\n";
+        let d = bench.send(CAROL, &format!("Re: [ACME #{id}] Printer"), pass, "Thanks");
+        assert_eq!(ticket_of(&d), id);
+    }
+
+    /// A header with our trusted authserv-id below a `Received` line was written by the
+    /// sender: ignored, and recorded on the ticket. Lines from `internal_hosts` do not
+    /// count as outside.
+    #[test]
+    fn authentication_results_below_a_received_line_are_forgeries() {
+        let pass = "Authentication-Results: mx.example.test; dkim=pass header.d=agents.example.test header.s=s1\n";
+        let mut bench = Bench::configured(TRUSTED, "", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let below = format!(
+            "Received: from evil.test by mx.example.test; Wed, 25 Nov 2026 12:00:00 +0000\n{pass}"
+        );
+        let d = bench.send(
+            ALICE,
+            &format!("[ACME #{id}] Printer"),
+            &below,
+            "#priority urgent\nHi",
+        );
+        assert_eq!(ticket_of(&d), id);
+        assert_eq!(bench.count(id, "auth.forged"), 1);
+        assert_eq!(bench.count(id, "message.unverified"), 1);
+        assert_eq!(bench.count(id, "priority"), 0);
+
+        let top = format!("{TRUSTED}\ninternal_hosts = [\"imap.example.test\"]");
+        let mut bench = Bench::configured(&top, "", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let internal = format!("Received: from mx.example.test by imap.example.test with LMTP; Wed, 25 Nov 2026 12:00:00 +0000\n{pass}");
+        bench.send(
+            ALICE,
+            &format!("[ACME #{id}] Printer"),
+            &internal,
+            "#priority urgent\nHi",
+        );
+        assert_eq!(bench.count(id, "auth.forged"), 0);
+        assert_eq!(bench.count(id, "message.unverified"), 0);
+        assert_eq!(
+            bench.count(id, "priority"),
+            1,
+            "proven by the trusted header"
+        );
+    }
+
     /// Command lines in a customer's first message change nothing either.
     #[test]
     fn command_lines_opening_a_ticket_change_nothing() {
@@ -1329,23 +1625,16 @@ mod tests {
             "Printer",
             "#priority urgent\n#assign alice\nIt is broken",
         );
-        let t = bench
-            .reader()
-            .ticket(id)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(id);
         assert_eq!(
             (t.priority.as_str(), t.assignee.as_deref()),
             ("normal", None)
         );
         assert_eq!(bench.status(id), Status::New);
-        // FIXME(workflow): on a follow-up each such line is a `command.refused` event
-        // (`refuse_stranger_commands`); on the message that opens a ticket they are not
-        // recorded at all. Both should be: assert 2 once fixed.
+        // Each line is recorded as refused, as on a follow-up.
         assert_eq!(
             bench.count(id, "command.refused"),
-            0,
+            2,
             "{:?}",
             bench.events(id)
         );
@@ -1406,12 +1695,7 @@ mod tests {
         let gone = bench.new_ticket(CAROL, "Printer again", "Still broken");
         let ack = bench.our_message_id(gone, "customer");
         bench.reply(ALICE, gone, "agents", "", &format!("#merge {keep}"));
-        let t = bench
-            .reader()
-            .ticket(gone)
-            .expect("read")
-            .expect("exists")
-            .ticket;
+        let t = bench.ticket(gone);
         assert_eq!(t.merged_into, Some(keep.get()));
         assert_eq!(bench.status(gone), Status::Closed);
         // A reply to the merged ticket's acknowledgement lands in the one it joined.

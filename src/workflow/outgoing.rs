@@ -18,8 +18,9 @@ use crate::model::{Audience, EventKind, Language, MessageId, MessageRowId, Outbo
 use crate::notify::{self, Addressee, AttachmentData, Mail, ThreadInfo};
 use crate::store::{NewEvent, NewOutbox, NewOutgoing, StoreError, TicketRow, Tx};
 
-/// Relays carry the customer's attachments up to this many bytes in all.
-const RELAY_ATTACHMENT_LIMIT: usize = 20 * 1024 * 1024;
+/// Relays carry the customer's attachments up to this many bytes in all (each one is
+/// also bounded by `relay_attachment_limit`).
+const RELAY_ATTACHMENT_TOTAL: usize = 25 * 1024 * 1024;
 
 /// One mail to queue; [`Engine::queue_mail`] fills in the rest from the ticket.
 pub(super) struct Outgoing {
@@ -28,8 +29,9 @@ pub(super) struct Outgoing {
     pub context: minijinja::Value,
     /// Display name on the support address (`"Jane via ACME Support"`, `"ACME Support"`).
     pub from_name: String,
-    /// Set `Reply-To` to the support address (relays: a plain Reply reaches postdesk).
-    pub reply_to_support: bool,
+    /// `Reply-To`: an agent's reply token address on every mail to one agent (a plain
+    /// Reply then proves the agent), the support address on other staff mail.
+    pub reply_to: Option<String>,
     pub to: Vec<Addressee>,
     pub cc: Vec<Addressee>,
     pub in_reply_to: Option<MessageId>,
@@ -42,12 +44,25 @@ impl Engine {
     /// The support address a ticket's mail comes from: its mailbox's, else the first
     /// mailbox of its queue, else any.
     pub(super) fn support_address(&self, t: &TicketRow) -> String {
+        self.mailbox_of(t)
+            .map(|m| m.address.clone())
+            .unwrap_or_default()
+    }
+
+    fn mailbox_of(&self, t: &TicketRow) -> Option<&super::MailboxInfo> {
         self.mailboxes
             .get(&t.mailbox)
             .or_else(|| self.mailboxes.values().find(|m| m.queue == t.queue))
             .or_else(|| self.mailboxes.values().next())
-            .map(|m| m.address.clone())
-            .unwrap_or_default()
+    }
+
+    /// Agent `agent`'s reply token address for ticket `t` (`agent::token`).
+    pub(super) fn reply_address(&self, t: &TicketRow, agent: &Agent) -> String {
+        let template = self.mailbox_of(t).map_or_else(
+            || crate::agent::token::default_reply_address(&self.support_address(t)),
+            |m| m.reply_address.clone(),
+        );
+        crate::agent::token::address(&template, &self.key, t.id, &agent.name)
     }
 
     pub(super) fn queue_name(&self, t: &TicketRow) -> String {
@@ -114,7 +129,7 @@ impl Engine {
             language: q.language,
             context,
             from_name: q.display_name.clone(),
-            reply_to_support: false,
+            reply_to: None,
             to,
             cc: Vec::new(),
             in_reply_to: None,
@@ -148,7 +163,7 @@ impl Engine {
                 name: Some(o.from_name),
                 address: support.to_owned(),
             },
-            reply_to: o.reply_to_support.then_some(support),
+            reply_to: o.reply_to.as_deref(),
             to: o.to,
             cc: o.cc,
             message_id: &message_id,
@@ -242,7 +257,7 @@ impl Engine {
                     customer_address => &customer.address,
                 },
                 from_name: queue_name.clone(),
-                reply_to_support: false,
+                reply_to: None,
                 to: vec![Addressee {
                     name: customer.name.clone(),
                     address: customer.address.clone(),
@@ -273,9 +288,12 @@ impl Engine {
             .collect()
     }
 
-    /// Mails a customer's message to the agents: from the support address as
-    /// "Customer via Queue", Reply-To the support address, the ticket's header block, the
-    /// text without quoted history, the attachments.
+    /// Mails a customer's message to the agents, one mail per agent: from the support
+    /// address as "Customer via Queue", Reply-To that agent's reply token, the ticket's
+    /// header block, the text without quoted history, the attachments up to
+    /// `relay_attachment_limit` each (larger ones are listed). Relays per ticket and per
+    /// queue are throttled (`[loop_protection] relays_per_ticket`, `relays_per_queue`); a
+    /// held relay is an event.
     pub(super) fn relay_to_agents(
         &self,
         tx: &mut Tx<'_>,
@@ -285,7 +303,10 @@ impl Engine {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let agents = self.recipients_for(t);
-        if agents.is_empty() {
+        if agents.is_empty() || self.quiet.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        if !self.gate_relay(tx, t, at)? {
             return Ok(());
         }
         let queue_name = self.queue_name(t);
@@ -293,64 +314,128 @@ impl Engine {
             Some(p) => (notify::display_name(p), p.address.clone()),
             None => ("(unknown sender)".to_owned(), String::new()),
         };
-        let attachments: Vec<AttachmentData> = if parsed.attachments.is_empty() {
-            Vec::new()
+        let limit = self.cfg.relay_attachment_limit;
+        let (attachments, withheld) = if parsed.attachments.is_empty() {
+            (Vec::new(), Vec::new())
         } else {
-            parse::attachment_contents(raw, RELAY_ATTACHMENT_LIMIT)
-                .into_iter()
-                .map(|(a, bytes)| AttachmentData {
-                    filename: a.filename.unwrap_or_else(|| "attachment".to_owned()),
-                    content_type: a.content_type,
-                    bytes,
+            let kept: Vec<AttachmentData> =
+                parse::attachment_contents(raw, RELAY_ATTACHMENT_TOTAL, limit)
+                    .into_iter()
+                    .map(|(a, bytes)| AttachmentData {
+                        filename: a.filename.unwrap_or_else(|| "attachment".to_owned()),
+                        content_type: a.content_type,
+                        bytes,
+                    })
+                    .collect();
+            let withheld: Vec<String> = parsed
+                .attachments
+                .iter()
+                .filter(|a| a.size > limit)
+                .map(|a| {
+                    format!(
+                        "{} ({} KiB)",
+                        a.filename.as_deref().unwrap_or("attachment"),
+                        a.size.div_ceil(1024)
+                    )
                 })
-                .collect()
+                .collect();
+            (kept, withheld)
         };
         let names: Vec<String> = attachments.iter().map(|a| a.filename.clone()).collect();
         let language = self.queue_language(t);
-        let context = minijinja::context! {
-            ticket => t.id.get(),
-            tag => crate::mail::subject::tag_token(&t.tag, t.id),
-            subject => &t.subject,
-            queue_name => &queue_name,
-            customer_name => &customer_name,
-            customer_address => &customer_address,
-            status => status_text(t.status, language),
-            priority => t.priority.as_str(),
-            assignee => t.assignee.as_deref(),
-            sla_due => "",
-            attachments => names,
-            text => crate::agent::quote::trim_quoted(&parsed.text),
-        };
         let from_name = match language {
             Language::ZhCn => format!("{customer_name} 通过 {queue_name}"),
             Language::En => format!("{customer_name} via {queue_name}"),
         };
         let references = tx.thread_chain(t.id)?;
-        self.queue_mail(
-            tx,
-            t,
-            Outgoing {
-                kind: OutboxKind::AgentNotification,
-                language,
-                context,
-                from_name,
-                reply_to_support: true,
-                to: agents
-                    .iter()
-                    .map(|a| Addressee {
-                        name: Some(a.display_name.clone()),
-                        address: a.addresses[0].clone(),
-                    })
-                    .collect(),
-                cc: Vec::new(),
-                in_reply_to: Some(parsed.message_id.clone()),
-                references,
-                attachments,
-                audience: Audience::Agents,
-            },
-            at,
-        )?;
+        let text = crate::agent::quote::trim_quoted(&parsed.text);
+        for agent in agents {
+            let context = minijinja::context! {
+                ticket => t.id.get(),
+                tag => crate::mail::subject::tag_token(&t.tag, t.id),
+                subject => &t.subject,
+                queue_name => &queue_name,
+                customer_name => &customer_name,
+                customer_address => &customer_address,
+                status => status_text(t.status, language),
+                priority => t.priority.as_str(),
+                assignee => t.assignee.as_deref(),
+                sla_due => "",
+                attachments => &names,
+                withheld => &withheld,
+                text => text,
+            };
+            self.queue_mail(
+                tx,
+                t,
+                Outgoing {
+                    kind: OutboxKind::AgentNotification,
+                    language,
+                    context,
+                    from_name: from_name.clone(),
+                    reply_to: Some(self.reply_address(t, agent)),
+                    to: vec![Addressee {
+                        name: Some(agent.display_name.clone()),
+                        address: agent.addresses[0].clone(),
+                    }],
+                    cc: Vec::new(),
+                    in_reply_to: Some(parsed.message_id.clone()),
+                    references: references.clone(),
+                    attachments: attachments.clone(),
+                    audience: Audience::Agents,
+                },
+                at,
+            )?;
+        }
         Ok(())
+    }
+
+    /// The relay throttle: counts one relay for the ticket and its queue when both are
+    /// under their limits; otherwise records a held event and says no.
+    fn gate_relay(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let lp = &self.loop_protection;
+        let now = super::minute(at);
+        let since = now - super::window_minutes(lp.relay_window) + 1;
+        let ticket_key = format!("relay:ticket:{}", t.id.get());
+        let queue_key = format!("relay:queue:{}", t.queue);
+        let window = crate::config::format_duration(lp.relay_window);
+        let held = if tx.automatic_count(&ticket_key, since)? >= u64::from(lp.relays_per_ticket) {
+            Some(format!(
+                "relay throttle: {} relays of ticket #{} in {window}",
+                lp.relays_per_ticket, t.id
+            ))
+        } else if tx.automatic_count(&queue_key, since)? >= u64::from(lp.relays_per_queue) {
+            Some(format!(
+                "relay throttle: {} relays in queue {} in {window}",
+                lp.relays_per_queue, t.queue
+            ))
+        } else {
+            None
+        };
+        match held {
+            None => {
+                tx.count_automatic(&ticket_key, now)?;
+                tx.count_automatic(&queue_key, now)?;
+                Ok(true)
+            }
+            Some(reason) => {
+                tx.append_event(&NewEvent {
+                    ticket: Some(t.id),
+                    at,
+                    actor: SYSTEM,
+                    kind: EventKind::NotificationHeld,
+                    old: None,
+                    new: Some(OutboxKind::AgentNotification.as_str()),
+                    detail: Some(&reason),
+                })?;
+                Ok(false)
+            }
+        }
     }
 
     /// An automatic mail to a ticket's requester about the ticket (status mail, survey),
@@ -389,7 +474,7 @@ impl Engine {
                     ..extra
                 },
                 from_name: queue_name.clone(),
-                reply_to_support: false,
+                reply_to: None,
                 to: vec![Addressee {
                     name: t.requester_name.clone(),
                     address: requester,
@@ -459,8 +544,8 @@ mod tests {
         assert_eq!(bench.count(ids[9], "notification.held"), 0);
         assert_eq!(
             bench.outbox_of("agent-notification").len(),
-            11,
-            "relays to agents are not rate limited"
+            22,
+            "relays to agents (one per agent) are not held by the customer's rate limit"
         );
 
         bench.clock.advance(chrono::Duration::hours(1));
@@ -510,7 +595,7 @@ mod tests {
     }
 
     #[test]
-    fn relays_go_to_the_queues_agents_with_reply_to_support() {
+    fn relays_go_to_each_agent_with_the_agents_reply_token() {
         let mut bench = Bench::new("", "");
         let id = bench.new_ticket(
             "Carol Smith <carol@customer.test>",
@@ -519,21 +604,27 @@ mod tests {
         );
         assert_eq!(
             bench.outbox_of("agent-notification"),
-            vec![vec![ALICE.to_owned(), BOB.to_owned()]]
+            vec![vec![ALICE.to_owned()], vec![BOB.to_owned()]]
         );
-        let relay = bench
+        let relays: Vec<_> = bench
             .messages(id)
             .into_iter()
-            .find(|m| m.direction == "out" && m.audience == "agents")
-            .expect("the relay is stored");
-        let from = header(&bench, id, relay.id, "From").expect("From");
-        assert!(
-            from.contains("Carol Smith via ACME Support") && from.contains(SUPPORT),
-            "{from}"
-        );
-        let reply_to = header(&bench, id, relay.id, "Reply-To").expect("Reply-To");
-        assert!(reply_to.contains(SUPPORT), "{reply_to}");
-        assert!(header(&bench, id, relay.id, "Auto-Submitted").is_some());
+            .filter(|m| m.direction == "out" && m.audience == "agents")
+            .collect();
+        assert_eq!(relays.len(), 2);
+        for (relay, name) in relays.iter().zip(["alice", "bob"]) {
+            let from = header(&bench, id, relay.id, "From").expect("From");
+            assert!(
+                from.contains("Carol Smith via ACME Support") && from.contains(SUPPORT),
+                "{from}"
+            );
+            let reply_to = header(&bench, id, relay.id, "Reply-To").expect("Reply-To");
+            assert!(
+                reply_to.contains(&bench.token_address(id, name)),
+                "{name}: {reply_to}"
+            );
+            assert!(header(&bench, id, relay.id, "Auto-Submitted").is_some());
+        }
 
         // Once assigned, only the assignee gets the customer's next message.
         let d = bench.reply(ALICE, id, "agents", "", "#assign me");
@@ -543,5 +634,68 @@ mod tests {
             bench.outbox_of("agent-notification").last(),
             Some(&vec![ALICE.to_owned()])
         );
+    }
+
+    /// Agent amplification: a customer flooding one ticket reaches the agents at most
+    /// `relays_per_ticket` times a window; attachments over the limit are listed.
+    #[test]
+    fn relays_are_throttled_per_ticket_and_big_attachments_listed() {
+        let mut bench = Bench::configured(
+            "relay_attachment_limit = 1000\n[loop_protection]\nrelays_per_ticket = 3",
+            "",
+            "",
+        );
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        for n in 0..4 {
+            bench.reply(CAROL, id, "customer", "", &format!("More detail {n}"));
+        }
+        assert_eq!(
+            bench.outbox_of("agent-notification").len(),
+            6,
+            "three relays, two agents each"
+        );
+        assert_eq!(bench.count(id, "notification.held"), 2);
+        bench.clock.advance(chrono::Duration::hours(1));
+
+        let big = "A".repeat(3000);
+        let d = bench.send(
+            CAROL,
+            &format!("Re: [ACME #{id}] Printer"),
+            &format!(
+                "In-Reply-To: {}\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=B\n",
+                bench.our_message_id(id, "customer")
+            ),
+            &format!(
+                "--B\nContent-Type: text/plain\n\nSee the files.\n--B\nContent-Type: text/plain; name=small.txt\nContent-Disposition: attachment; filename=small.txt\n\nsmall\n--B\nContent-Type: text/plain; name=big.txt\nContent-Disposition: attachment; filename=big.txt\n\n{big}\n--B--"
+            ),
+        );
+        assert_eq!(ticket_of_reply(&d), id);
+        let relay = bench
+            .messages(id)
+            .into_iter()
+            .rfind(|m| m.direction == "out" && m.audience == "agents")
+            .expect("relayed");
+        assert!(
+            relay.text.contains("Attached:  small.txt"),
+            "{}",
+            relay.text
+        );
+        assert!(
+            relay.text.contains("Not attached") && relay.text.contains("big.txt (3 KiB)"),
+            "{}",
+            relay.text
+        );
+        let raw = bench
+            .reader()
+            .raw_message(id, relay.id)
+            .expect("read")
+            .expect("kept");
+        let raw = String::from_utf8_lossy(&raw);
+        assert!(raw.contains("filename=\"small.txt\"") || raw.contains("filename=small.txt"));
+        assert!(!raw.contains(&big[..200]), "the big file is not attached");
+    }
+
+    fn ticket_of_reply(d: &Delivered) -> TicketId {
+        crate::workflow::testing::ticket_of(d)
     }
 }

@@ -243,12 +243,7 @@ tags = ["billing", "money"]
 "#;
 
     fn summary(bench: &Bench, id: TicketId) -> TicketSummary {
-        bench
-            .reader()
-            .ticket(id)
-            .expect("read")
-            .expect("exists")
-            .ticket
+        bench.ticket(id)
     }
 
     #[test]

@@ -149,6 +149,15 @@ queues = ["support"]
             .status
     }
 
+    /// The ticket's row as `ticket show` reads it.
+    pub(crate) fn ticket(&self, ticket: TicketId) -> crate::store::TicketSummary {
+        self.reader()
+            .ticket(ticket)
+            .expect("read")
+            .expect("ticket exists")
+            .ticket
+    }
+
     pub(crate) fn events(&self, ticket: TicketId) -> Vec<EventView> {
         self.reader()
             .ticket(ticket)
@@ -212,16 +221,42 @@ queues = ["support"]
         headers: &str,
         body: &str,
     ) -> Delivered {
+        self.send_to(from, SUPPORT, subject, headers, body)
+    }
+
+    /// [`Bench::send`] to address `to`.
+    pub(crate) fn send_to(
+        &mut self,
+        from: &str,
+        to: &str,
+        subject: &str,
+        headers: &str,
+        body: &str,
+    ) -> Delivered {
         self.sent += 1;
         let n = self.sent;
         let raw = format!(
-            "From: {from}\nTo: {SUPPORT}\nSubject: {subject}\nMessage-ID: <bench.{n}@sender.test>\nDate: Wed, 25 Nov 2026 12:00:00 +0000\n{headers}\n{body}\n"
+            "From: {from}\nTo: {to}\nSubject: {subject}\nMessage-ID: <bench.{n}@sender.test>\nDate: Wed, 25 Nov 2026 12:00:00 +0000\n{headers}\n{body}\n"
         );
         self.deliver(&raw)
     }
 
+    /// The reply token address of agent `name` for `ticket` (the `Reply-To` of the mails
+    /// we send that agent).
+    pub(crate) fn token_address(&self, ticket: TicketId, name: &str) -> String {
+        let key = InstanceKey::from_bytes(b"0123456789abcdef0123456789abcdef");
+        crate::agent::token::address(
+            &crate::agent::token::default_reply_address(SUPPORT),
+            &key,
+            ticket,
+            name,
+        )
+    }
+
     /// A reply from `from` to our last mail on `ticket` to `audience` (In-Reply-To its
-    /// signed Message-ID, the subject tag), with `headers` as in [`Bench::send`].
+    /// signed Message-ID, the subject tag), with `headers` as in [`Bench::send`]. An
+    /// agent's reply to `agents` goes to the agent's reply token, as a mail client's Reply
+    /// to the relay does.
     pub(crate) fn reply(
         &mut self,
         from: &str,
@@ -232,8 +267,14 @@ queues = ["support"]
     ) -> Delivered {
         let id = self.our_message_id(ticket, audience);
         let subject = format!("Re: [ACME #{ticket}] reply");
-        self.send(
+        let to = match (audience, from) {
+            ("agents", ALICE) => self.token_address(ticket, "alice"),
+            ("agents", BOB) => self.token_address(ticket, "bob"),
+            _ => SUPPORT.to_owned(),
+        };
+        self.send_to(
             from,
+            &to,
             &subject,
             &format!("In-Reply-To: {id}\nReferences: {id}\n{headers}"),
             body,
