@@ -570,6 +570,19 @@ fn dmarc_fail_for_the_requester_domain_opens_a_new_linked_flagged_ticket() {
         .messages
         .iter()
         .any(|m| m.text.contains("new bank account")));
+    // The forged sender gets no acknowledgement: it would reach the real customer.
+    assert!(
+        kept.events
+            .iter()
+            .any(|e| e.kind.as_str() == "acknowledgement.skipped"),
+        "{:?}",
+        kept.events
+    );
+    assert_eq!(
+        inbox(&lab.customer).len(),
+        1,
+        "the real customer has only her own acknowledgement"
+    );
 }
 
 /// Issue 10 test 6, the other rule: with one of our signed Message-IDs in In-Reply-To the

@@ -1003,7 +1003,30 @@ impl Engine {
             .ticket_row(ticket)?
             .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
         self.sla_on_open(tx, &t, at)?;
-        let acknowledged = route.acknowledge && self.queue_acknowledgement(tx, &t, parsed, at)?;
+        // A sender our trusted MX says is forged (DMARC fail) gets no acknowledgement: it
+        // would go to the real owner of the address (backscatter).
+        let forged_sender = match (self.trust(), parsed.from.as_ref()) {
+            (Some(trust), Some(from)) => {
+                crate::agent::auth::domain_failed(&parsed.auth_results, &trust, &from.address)
+            }
+            _ => None,
+        };
+        if let (true, Some(why)) = (route.acknowledge, &forged_sender) {
+            tx.append_event(&NewEvent {
+                ticket: Some(ticket),
+                at,
+                actor: SYSTEM,
+                kind: EventKind::AcknowledgementSkipped,
+                old: None,
+                new: None,
+                detail: Some(&format!(
+                    "the sender is not proven ({why}): no mail to the address"
+                )),
+            })?;
+        }
+        let acknowledged = route.acknowledge
+            && forged_sender.is_none()
+            && self.queue_acknowledgement(tx, &t, parsed, at)?;
         self.relay_to_agents(tx, &t, parsed, raw, at)?;
         Ok(Applied::NewTicket {
             ticket,
@@ -1556,6 +1579,17 @@ mod tests {
             t.flagged
         );
         assert_eq!(bench.count(id, "message.in"), 0, "her ticket is untouched");
+        assert!(
+            matches!(
+                d,
+                Delivered::Applied(Applied::NewTicket {
+                    acknowledged: false,
+                    ..
+                })
+            ),
+            "no acknowledgement to a forged address: {d:?}"
+        );
+        assert_eq!(bench.count(other, "acknowledgement.skipped"), 1);
         assert_eq!(bench.status(id), Status::New);
 
         let d = bench.reply(CAROL, id, "customer", fail, "Any news?");
