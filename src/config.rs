@@ -1208,12 +1208,19 @@ impl Validator<'_> {
                     }
                 }
             }
+            let queue_names: Vec<String> = a.queues.map(Spanned::into_inner).unwrap_or_default();
             agents.push(Agent {
                 display_name: a.display_name.unwrap_or_else(|| a.name.get_ref().clone()),
                 name,
                 addresses,
-                language: a.language.unwrap_or(Language::En),
-                queues: a.queues.map(Spanned::into_inner).unwrap_or_default(),
+                // Unset: the language of the agent's first queue.
+                language: a.language.unwrap_or_else(|| {
+                    queue_names
+                        .first()
+                        .and_then(|n| queues.iter().find(|q| &q.name == n))
+                        .map_or(Language::En, |q| q.language)
+                }),
+                queues: queue_names,
                 capacity: a.capacity.unwrap_or(20),
             });
         }

@@ -29,8 +29,8 @@ const SETTABLE: [Status; 5] = [
 ];
 
 /// Every command name, for the "unknown command" hint.
-const NAMES: [&str; 9] = [
-    "status", "assign", "priority", "tag", "untag", "cc", "note", "merge", "link",
+const NAMES: [&str; 10] = [
+    "status", "assign", "priority", "tag", "untag", "cc", "to", "note", "merge", "link",
 ];
 
 /// Longer tags are refused: a tag is a label, not a sentence.
@@ -47,6 +47,10 @@ pub enum Command {
     RemoveTags(Vec<String>),
     /// Addresses as written, without duplicates.
     AddCc(Vec<String>),
+    /// `#cc -tom@x`: these participants are copied no more (addresses without the `-`).
+    RemoveCc(Vec<String>),
+    /// `#to jane@x`: this answer goes to these participants only, not to everyone.
+    To(Vec<String>),
     /// The whole mail is an internal note: nothing goes to the customer.
     Note,
     Merge(TicketId),
@@ -93,6 +97,11 @@ impl Command {
             Command::AddTags(tags) => format!("#tag {}", tags.join(" ")),
             Command::RemoveTags(tags) => format!("#untag {}", tags.join(" ")),
             Command::AddCc(addresses) => format!("#cc {}", addresses.join(" ")),
+            Command::RemoveCc(addresses) => {
+                let minus: Vec<String> = addresses.iter().map(|a| format!("-{a}")).collect();
+                format!("#cc {}", minus.join(" "))
+            }
+            Command::To(addresses) => format!("#to {}", addresses.join(" ")),
             Command::Note => "#note".to_owned(),
             Command::Merge(ticket) => format!("#merge {}", ticket.get()),
             Command::Link(ticket) => format!("#link {}", ticket.get()),
@@ -202,7 +211,8 @@ fn parse_line(line: &str) -> Result<Command, String> {
         "priority" => parse_priority(value).map(Command::SetPriority),
         "tag" => parse_tags(value).map(Command::AddTags),
         "untag" => parse_tags(value).map(Command::RemoveTags),
-        "cc" => parse_addresses(value).map(Command::AddCc),
+        "cc" => parse_cc(value),
+        "to" => parse_addresses(value).map(Command::To),
         "note" if value.is_empty() => Ok(Command::Note),
         "note" => Err("#note takes no value (write the note below the command lines)".to_owned()),
         "merge" => parse_ticket(value).map(Command::Merge),
@@ -349,6 +359,22 @@ fn parse_tags(value: &str) -> Result<Vec<String>, String> {
         return Err("missing tag (e.g. #tag billing refund)".to_owned());
     }
     Ok(tags)
+}
+
+/// `#cc a@x b@y` adds, `#cc -a@x -b@y` removes; one line does one or the other.
+fn parse_cc(value: &str) -> Result<Command, String> {
+    let removing: Vec<bool> = words(value).map(|w| w.starts_with('-')).collect();
+    if removing.iter().all(|r| *r) && !removing.is_empty() {
+        let rest: Vec<&str> = words(value).map(|w| &w[1..]).collect();
+        parse_addresses(&rest.join(" ")).map(Command::RemoveCc)
+    } else if removing.iter().any(|r| *r) {
+        Err(
+            "one #cc line adds (#cc tom@example.com) or removes (#cc -tom@example.com), not both"
+                .to_owned(),
+        )
+    } else {
+        parse_addresses(value).map(Command::AddCc)
+    }
 }
 
 fn parse_addresses(value: &str) -> Result<Vec<String>, String> {
@@ -558,11 +584,11 @@ mod tests {
                 vec![
                     err(
                         "#urgent please help",
-                        "unknown command #urgent (commands: #status, #assign, #priority, #tag, #untag, #cc, #note, #merge, #link)",
+                        "unknown command #urgent (commands: #status, #assign, #priority, #tag, #untag, #cc, #to, #note, #merge, #link)",
                     ),
                     err(
                         "#",
-                        "missing command name after # (commands: #status, #assign, #priority, #tag, #untag, #cc, #note, #merge, #link)",
+                        "missing command name after # (commands: #status, #assign, #priority, #tag, #untag, #cc, #to, #note, #merge, #link)",
                     ),
                 ],
                 "Hello",
@@ -616,6 +642,8 @@ mod tests {
                 Command::AddCc(tags(&["a@x.test", "b@y.test"])),
                 "#cc a@x.test b@y.test",
             ),
+            (Command::RemoveCc(tags(&["tom@x.test"])), "#cc -tom@x.test"),
+            (Command::To(tags(&["jane@x.test"])), "#to jane@x.test"),
             (Command::Note, "#note"),
             (Command::Merge(TicketId::new(42)), "#merge 42"),
             (Command::Link(TicketId::new(7)), "#link 7"),
@@ -667,6 +695,10 @@ mod tests {
                     .prop_map(|s| Command::RemoveTags(s.into_iter().collect())),
                 prop::collection::btree_set("[a-z0-9.]{1,8}@[a-z0-9.]{1,8}", 1..3)
                     .prop_map(|s| Command::AddCc(s.into_iter().collect())),
+                prop::collection::btree_set("[a-z0-9.]{1,8}@[a-z0-9.]{1,8}", 1..3)
+                    .prop_map(|s| Command::RemoveCc(s.into_iter().collect())),
+                prop::collection::btree_set("[a-z0-9.]{1,8}@[a-z0-9.]{1,8}", 1..3)
+                    .prop_map(|s| Command::To(s.into_iter().collect())),
                 Just(Command::Note),
                 (1i64..i64::MAX).prop_map(|n| Command::Merge(TicketId::new(n))),
                 (1i64..i64::MAX).prop_map(|n| Command::Link(TicketId::new(n))),

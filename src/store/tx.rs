@@ -562,6 +562,14 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
+    /// Removes a Cc'd participant (never the requester); true when there was one.
+    pub fn remove_cc(&mut self, ticket: TicketId, address: &str) -> Result<bool, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "DELETE FROM participants WHERE ticket_id = ?1 AND address = ?2 AND role = 'cc'",
+        )?;
+        Ok(st.execute(params![ticket.get(), address])? > 0)
+    }
+
     pub fn participant(&mut self, ticket: TicketId, address: &str) -> Result<bool, StoreError> {
         let mut st = self
             .t

@@ -174,8 +174,17 @@ impl Engine {
             return Ok(Applied::FollowUp { ticket });
         }
         let body = split.body.trim();
+        let only: Vec<String> = split
+            .commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::To(a) => Some(a.iter().map(|x| x.to_ascii_lowercase())),
+                _ => None,
+            })
+            .flatten()
+            .collect();
         if !body.is_empty() {
-            self.send_answer(tx, ticket, agent, body, status_set.is_some(), at)?;
+            self.send_answer(tx, ticket, agent, body, status_set.is_some(), &only, at)?;
         }
         if let Some((status, Some(kind))) = status_set {
             self.send_status_mail(tx, ticket, status, kind, at)?;
@@ -225,6 +234,26 @@ impl Engine {
                     errors.push(err(format!("cannot change status from {status} to {to}")));
                 }
                 Command::SetStatus(to) => status = *to,
+                Command::To(addresses) | Command::RemoveCc(addresses) => {
+                    let people = tx.participants(t.id)?;
+                    for a in addresses {
+                        let a = a.to_ascii_lowercase();
+                        match people.iter().find(|(p, _)| *p == a) {
+                            None => errors.push(err(format!(
+                                "{a} is not a participant of #{} (add it with #cc {a} first)",
+                                t.id
+                            ))),
+                            Some((_, role))
+                                if role == "requester" && matches!(cmd, Command::RemoveCc(_)) =>
+                            {
+                                errors.push(err(format!(
+                                    "{a} is the requester; use #to to answer others only"
+                                )))
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -300,7 +329,15 @@ impl Engine {
                     }
                 }
             }
-            Command::Note => {}
+            Command::RemoveCc(addresses) => {
+                for a in addresses {
+                    let a = a.to_ascii_lowercase();
+                    if tx.remove_cc(ticket, &a)? {
+                        self.event_change(tx, ticket, at, actor, EventKind::Cc, Some(&a), None)?;
+                    }
+                }
+            }
+            Command::Note | Command::To(_) => {}
             Command::Merge(into) => self.merge(tx, &t, *into, actor, at)?,
             Command::Link(other) => {
                 tx.set_linked(ticket, *other)?;
@@ -389,7 +426,10 @@ impl Engine {
         Ok(())
     }
 
-    /// The agent's answer to the requester and the Cc'd participants.
+    /// The agent's answer: to the requester, Cc every other participant (as reply-all
+    /// would), never to our own or agents' addresses; `only` (from `#to`) narrows it to
+    /// those participants.
+    #[allow(clippy::too_many_arguments)]
     fn send_answer(
         &self,
         tx: &mut Tx<'_>,
@@ -397,6 +437,7 @@ impl Engine {
         agent: &Agent,
         body: &str,
         status_given: bool,
+        only: &[String],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let t = tx
@@ -414,23 +455,26 @@ impl Engine {
             )?;
             return Ok(());
         };
-        let ours = &self.identity.addresses;
-        let is_agent = |a: &str| {
-            self.agents
-                .iter()
-                .any(|x| x.addresses.iter().any(|y| y == a))
-        };
-        let cc: Vec<Addressee> = tx
+        let others: Vec<String> = tx
             .participants(ticket)?
             .into_iter()
-            .filter(|(a, role)| {
-                role != "requester" && *a != requester && !ours.contains(a) && !is_agent(a)
-            })
-            .map(|(address, _)| Addressee {
-                name: None,
-                address,
-            })
+            .filter(|(a, role)| role != "requester" && *a != requester && !self.is_staff(a))
+            .map(|(address, _)| address)
             .collect();
+        let person = |address: &str| Addressee {
+            name: (address == requester)
+                .then(|| t.requester_name.clone())
+                .flatten(),
+            address: address.to_owned(),
+        };
+        let (to, cc): (Vec<Addressee>, Vec<Addressee>) = if only.is_empty() {
+            (
+                vec![person(&requester)],
+                others.iter().map(|a| person(a)).collect(),
+            )
+        } else {
+            (only.iter().map(|a| person(a)).collect(), Vec::new())
+        };
         let queue_name = self.queue_name(&t);
         let references = tx.thread_chain(ticket)?;
         let in_reply_to = tx
@@ -448,10 +492,7 @@ impl Engine {
                 },
                 from_name: queue_name.clone(),
                 reply_to: None,
-                to: vec![Addressee {
-                    name: t.requester_name.clone(),
-                    address: requester,
-                }],
+                to,
                 cc,
                 in_reply_to,
                 references,
@@ -953,6 +994,138 @@ mod tests {
                 vec![CAROL.to_owned(), "dave@customer.test".to_owned()]
             )]
         );
+    }
+
+    const TOM: &str = "tom@customer.test";
+
+    /// The text of the last relay to `agent` on `id`.
+    fn last_relay(bench: &Bench, id: TicketId, agent: &str) -> String {
+        bench
+            .messages(id)
+            .into_iter()
+            .rfind(|m| m.direction == "out" && m.audience == "agents" && m.to == [agent])
+            .map(|m| m.text)
+            .unwrap_or_else(|| panic!("no relay to {agent} on #{id}"))
+    }
+
+    /// Issue 11: a reply-all that copies Tom makes him a participant; the relay lists him;
+    /// the agent's plain reply reaches Carol and Tom; when Tom writes, the relay names him
+    /// as the writer and the answer still reaches both.
+    #[test]
+    fn people_copied_by_the_customer_become_participants() {
+        let mut bench = Bench::new("", "");
+        let (id, _) = ticket(&mut bench);
+        let d = bench.reply(
+            CAROL,
+            id,
+            "customer",
+            &format!("Cc: Tom Boss <{TOM}>, {SUPPORT}\n"),
+            "Adding my boss.",
+        );
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
+        let cc: Vec<_> = bench
+            .events(id)
+            .into_iter()
+            .filter(|e| crate::workflow::testing::kind(e) == "cc")
+            .collect();
+        assert_eq!(cc.len(), 1, "only Tom, not the support address: {cc:?}");
+        assert_eq!(cc[0].new.as_deref(), Some(TOM));
+        let relay = last_relay(&bench, id, ALICE);
+        assert!(relay.contains(&format!("Copied:    {TOM}")), "{relay}");
+        assert!(!relay.contains("Written by:"), "Carol wrote it: {relay}");
+
+        let before = bench.outbox().len();
+        alice(&mut bench, id, "", "We are on it.");
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("answer".to_owned(), vec![CAROL.to_owned(), TOM.to_owned()])]
+        );
+
+        let d = bench.reply(TOM, id, "customer", "", "Any news? This is urgent.");
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
+        let relay = last_relay(&bench, id, ALICE);
+        assert!(
+            relay.contains(&format!("Written by: tom <{TOM}>")),
+            "{relay}"
+        );
+        assert!(
+            relay.contains(&format!("Requester: carol <{CAROL}>")),
+            "{relay}"
+        );
+        let before = bench.outbox().len();
+        alice(&mut bench, id, "", "Tomorrow morning.");
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("answer".to_owned(), vec![CAROL.to_owned(), TOM.to_owned()])],
+            "the person who asked gets the answer too"
+        );
+    }
+
+    #[test]
+    fn to_narrows_an_answer_and_cc_minus_removes_a_participant() {
+        let mut bench = Bench::new("", "");
+        let d = bench.send(CAROL, "Printer", &format!("Cc: {TOM}\n"), "It is broken");
+        let id = crate::workflow::testing::ticket_of(&d);
+        let before = bench.outbox().len();
+        alice(
+            &mut bench,
+            id,
+            "",
+            &format!("#to {TOM}\nTom, can you approve?"),
+        );
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("answer".to_owned(), vec![TOM.to_owned()])]
+        );
+        let before = bench.outbox().len();
+        alice(&mut bench, id, "", &format!("#cc -{TOM}\nCarol, approved."));
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("answer".to_owned(), carol())]
+        );
+        let removed = bench
+            .events(id)
+            .into_iter()
+            .rfind(|e| crate::workflow::testing::kind(e) == "cc")
+            .expect("an event");
+        assert_eq!(
+            (removed.old.as_deref(), removed.new.as_deref()),
+            (Some(TOM), None)
+        );
+
+        // #to someone who is not on the ticket is refused, with everything else.
+        let before = bench.outbox().len();
+        alice(
+            &mut bench,
+            id,
+            "",
+            "#to eve@evil.test\n#priority high\nSecret.",
+        );
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("command-result".to_owned(), vec![ALICE.to_owned()])]
+        );
+        assert_eq!(bench.ticket(id).priority, Priority::Normal);
+    }
+
+    /// One relay per agent, each in the agent's language: an English agent of a Chinese
+    /// queue reads English.
+    #[test]
+    fn each_agent_reads_the_relay_in_their_language() {
+        let mut bench = Bench::new(
+            "language = \"zh-CN\"",
+            "[[agent]]\nname = \"li\"\naddresses = [\"li@agents.example.test\"]\nqueues = [\"support\"]\n\n[[agent]]\nname = \"eve\"\ndisplay_name = \"Eve\"\nlanguage = \"en\"\naddresses = [\"eve@agents.example.test\"]\nqueues = [\"support\"]\n",
+        );
+        let (id, _) = ticket(&mut bench);
+        let zh = last_relay(&bench, id, "li@agents.example.test");
+        assert!(zh.contains("优先级：普通"), "{zh}");
+        let en = last_relay(&bench, id, "eve@agents.example.test");
+        assert!(en.contains("Priority: normal"), "{en}");
+        assert!(!en.contains("优先级"), "{en}");
+        bench.reply(ALICE, id, "agents", "", "#assign eve");
+        bench.reply(CAROL, id, "customer", "", "Any news?");
+        let en = last_relay(&bench, id, "eve@agents.example.test");
+        assert!(en.contains("Assignee:  Eve"), "the display name: {en}");
     }
 
     #[test]

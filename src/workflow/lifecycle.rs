@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use super::Engine;
 use crate::config::Queue;
-use crate::model::{EventKind, Language, OutboxKind, Status, TicketId};
+use crate::model::{EventKind, Language, OutboxKind, Priority, Status, TicketId};
 use crate::store::{NewEvent, StoreError, TicketRow, Tx};
 
 /// What happens to a ticket when its customer writes again (DESIGN.md lifecycle).
@@ -252,6 +252,19 @@ pub(super) fn status_text(status: Status, language: Language) -> &'static str {
             Status::Resolved => "已解决",
             Status::Closed => "已关闭",
             Status::Archived => "已归档",
+        },
+    }
+}
+
+/// A priority as the relay shows it in `language`.
+pub(super) fn priority_text(priority: Priority, language: Language) -> &'static str {
+    match language {
+        Language::En => priority.as_str(),
+        Language::ZhCn => match priority {
+            Priority::Low => "低",
+            Priority::Normal => "普通",
+            Priority::High => "高",
+            Priority::Urgent => "紧急",
         },
     }
 }

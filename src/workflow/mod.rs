@@ -290,6 +290,55 @@ impl Engine {
         &self.clock
     }
 
+    /// True for our own addresses (support addresses and their `+detail` forms, reply
+    /// tokens) and agents' addresses: never a customer participant or recipient.
+    fn is_staff(&self, address: &str) -> bool {
+        let a = address.to_ascii_lowercase();
+        let base = match a.rsplit_once('@') {
+            Some((local, domain)) => {
+                format!("{}@{domain}", local.split('+').next().unwrap_or(local))
+            }
+            None => a.clone(),
+        };
+        self.identity.addresses.contains(&a)
+            || self.identity.addresses.contains(&base)
+            || self.comment_addresses.contains(&a)
+            || self.agents.iter().any(|x| x.addresses.contains(&a))
+            || self
+                .mailboxes
+                .values()
+                .any(|m| crate::agent::token::parse(&m.reply_address, &a).is_some())
+    }
+
+    /// Every To/Cc address of a customer's message that is not ours or an agent's becomes
+    /// a `cc` participant of `ticket`, each recorded as an event.
+    fn add_people(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        parsed: &Parsed,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let from = parsed.from.as_ref().map(|f| f.address.as_str());
+        for p in parsed.to.iter().chain(&parsed.cc) {
+            let a = p.address.to_ascii_lowercase();
+            if Some(a.as_str()) == from || self.is_staff(&a) || tx.participant(ticket, &a)? {
+                continue;
+            }
+            tx.add_participant(ticket, &a, "cc")?;
+            tx.append_event(&NewEvent {
+                ticket: Some(ticket),
+                at,
+                actor: actor(parsed),
+                kind: EventKind::Cc,
+                old: None,
+                new: Some(&a),
+                detail: Some("copied on the customer's mail"),
+            })?;
+        }
+        Ok(())
+    }
+
     /// The receiving server we trust for `Authentication-Results`, when one is set.
     fn trust(&self) -> Option<crate::agent::auth::Trust<'_>> {
         self.trusted_authserv_id
@@ -854,6 +903,7 @@ impl Engine {
                     new: Some(parsed.message_id.as_str()),
                     detail: Some(via.as_str()),
                 })?;
+                self.add_people(tx, ticket, parsed, at)?;
                 let reason = format!("{} is not an agent", actor(parsed));
                 self.refuse_commands(tx, ticket, parsed, &reason, at)?;
                 let t = tx
@@ -960,14 +1010,6 @@ impl Engine {
         if let Some(from) = &parsed.from {
             tx.add_participant(ticket, &from.address, "requester")?;
         }
-        let ours = &self.identity.addresses;
-        for cc in &parsed.cc {
-            if !ours.contains(&cc.address)
-                && Some(&cc.address) != parsed.from.as_ref().map(|f| &f.address)
-            {
-                tx.add_participant(ticket, &cc.address, "cc")?;
-            }
-        }
         tx.append_event(&NewEvent {
             ticket: Some(ticket),
             at,
@@ -991,6 +1033,7 @@ impl Engine {
                 detail: Some(reason),
             })?;
         }
+        self.add_people(tx, ticket, parsed, at)?;
         self.refuse_commands(
             tx,
             ticket,

@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::lifecycle::status_text;
+use super::lifecycle::{priority_text, status_text};
 use super::{Engine, SYSTEM};
 use crate::config::Agent;
 use crate::mail::parse::{self, Parsed};
@@ -40,6 +40,18 @@ pub(super) struct Outgoing {
     pub audience: Audience,
 }
 
+/// An SLA deadline's name for people.
+fn deadline_text(deadline: &str, language: Language) -> &str {
+    match (deadline, language) {
+        ("first_response", Language::En) => "first response",
+        ("next_response", Language::En) => "next response",
+        ("first_response", Language::ZhCn) => "首次响应",
+        ("next_response", Language::ZhCn) => "再次响应",
+        ("resolution", Language::ZhCn) => "解决",
+        (other, _) => other,
+    }
+}
+
 impl Engine {
     /// The support address a ticket's mail comes from: its mailbox's, else the first
     /// mailbox of its queue, else any.
@@ -67,10 +79,6 @@ impl Engine {
 
     pub(super) fn queue_name(&self, t: &TicketRow) -> String {
         self.queue(&t.queue).display_name.clone()
-    }
-
-    pub(super) fn queue_language(&self, t: &TicketRow) -> Language {
-        self.cfg.queue(&t.queue).map_or(t.language, |q| q.language)
     }
 
     /// Queues `o` for ticket `t`; `None` when it was held or could not be composed (both
@@ -310,10 +318,28 @@ impl Engine {
             return Ok(());
         }
         let queue_name = self.queue_name(t);
-        let (customer_name, customer_address) = match &parsed.from {
+        let (writer_name, writer_address) = match &parsed.from {
             Some(p) => (notify::display_name(p), p.address.clone()),
             None => ("(unknown sender)".to_owned(), String::new()),
         };
+        let requester = t.requester.clone().unwrap_or_default();
+        let requester_name = t
+            .requester_name
+            .clone()
+            .unwrap_or_else(|| requester.split('@').next().unwrap_or("").to_owned());
+        let copied: Vec<String> = tx
+            .participants(t.id)?
+            .into_iter()
+            .filter(|(a, role)| role == "cc" && *a != requester && !self.is_staff(a))
+            .map(|(a, _)| a)
+            .collect();
+        let assignee = t.assignee.as_deref().map(|n| {
+            self.agents
+                .iter()
+                .find(|a| a.name == n)
+                .map_or_else(|| n.to_owned(), |a| a.display_name.clone())
+        });
+        let sla_due = self.next_due(tx, t)?;
         let limit = self.cfg.relay_attachment_limit;
         let (attachments, withheld) = if parsed.attachments.is_empty() {
             (Vec::new(), Vec::new())
@@ -342,25 +368,33 @@ impl Engine {
             (kept, withheld)
         };
         let names: Vec<String> = attachments.iter().map(|a| a.filename.clone()).collect();
-        let language = self.queue_language(t);
-        let from_name = match language {
-            Language::ZhCn => format!("{customer_name} 通过 {queue_name}"),
-            Language::En => format!("{customer_name} via {queue_name}"),
-        };
         let references = tx.thread_chain(t.id)?;
         let text = crate::agent::quote::trim_quoted(&parsed.text);
         for agent in agents {
+            // Each agent reads the relay in the agent's own language.
+            let language = agent.language;
+            let from_name = match language {
+                Language::ZhCn => format!("{writer_name} 通过 {queue_name}"),
+                Language::En => format!("{writer_name} via {queue_name}"),
+            };
+            let due = sla_due
+                .as_ref()
+                .map(|(deadline, at)| format!("{at} ({})", deadline_text(deadline, language)));
             let context = minijinja::context! {
                 ticket => t.id.get(),
                 tag => crate::mail::subject::tag_token(&t.tag, t.id),
                 subject => &t.subject,
                 queue_name => &queue_name,
-                customer_name => &customer_name,
-                customer_address => &customer_address,
+                writer_name => &writer_name,
+                writer_address => &writer_address,
+                writer_is_requester => writer_address == requester,
+                customer_name => &requester_name,
+                customer_address => &requester,
+                copied => &copied,
                 status => status_text(t.status, language),
-                priority => t.priority.as_str(),
-                assignee => t.assignee.as_deref(),
-                sla_due => "",
+                priority => priority_text(t.priority, language),
+                assignee => assignee.as_deref(),
+                sla_due => due.as_deref().unwrap_or(""),
                 attachments => &names,
                 withheld => &withheld,
                 text => text,
@@ -372,7 +406,7 @@ impl Engine {
                     kind: OutboxKind::AgentNotification,
                     language,
                     context,
-                    from_name: from_name.clone(),
+                    from_name,
                     reply_to: Some(self.reply_address(t, agent)),
                     to: vec![Addressee {
                         name: Some(agent.display_name.clone()),
@@ -388,6 +422,29 @@ impl Engine {
             )?;
         }
         Ok(())
+    }
+
+    /// The ticket's next running SLA deadline: (which, when, in the schedule's zone).
+    fn next_due(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let next = tx
+            .deadlines(t.id)?
+            .into_iter()
+            .filter(|d| !d.met && !d.breached)
+            .filter_map(|d| d.due_at.map(|due| (due, d.deadline)))
+            .min();
+        let zone = self.cfg.schedule.timezone;
+        Ok(next.map(|(due, which)| {
+            (
+                which,
+                due.with_timezone(&zone)
+                    .format("%Y-%m-%d %H:%M %Z")
+                    .to_string(),
+            )
+        }))
     }
 
     /// The relay throttle: counts one relay for the ticket and its queue when both are
