@@ -585,17 +585,7 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             if json.json {
                 return print_json(&tickets);
             }
-            for t in &tickets {
-                println!(
-                    "{:<14} {:<9} {:<7} {:<12} {:<30} {}",
-                    t.tag,
-                    t.status,
-                    t.priority,
-                    t.queue,
-                    t.requester.as_deref().unwrap_or("-"),
-                    t.subject
-                );
-            }
+            print!("{}", ticket_table(&tickets));
             Ok(ExitCode::SUCCESS)
         }
         TicketCommand::Search {
@@ -743,6 +733,54 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The plain `ticket list`: a header row, then one row per ticket; each column as wide as
+/// its widest cell, the subject last and unpadded.
+fn ticket_table(tickets: &[store::TicketSummary]) -> String {
+    const HEADER: [&str; 7] = [
+        "TICKET",
+        "STATUS",
+        "PRIORITY",
+        "QUEUE",
+        "ASSIGNEE",
+        "REQUESTER",
+        "SUBJECT",
+    ];
+    let rows: Vec<[String; 7]> = tickets
+        .iter()
+        .map(|t| {
+            [
+                t.tag.clone(),
+                t.status.to_string(),
+                t.priority.to_string(),
+                t.queue.clone(),
+                t.assignee.clone().unwrap_or_else(|| "-".to_owned()),
+                t.requester.clone().unwrap_or_else(|| "-".to_owned()),
+                t.subject.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = HEADER.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header = HEADER.map(str::to_owned);
+    for row in std::iter::once(&header).chain(&rows) {
+        let last = row.len() - 1;
+        for (i, cell) in row.iter().enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push('\n');
+    }
+    out
 }
 
 fn ticket_id(s: &str) -> Result<crate::model::TicketId> {
@@ -964,4 +1002,54 @@ fn import(path: &Path, mailbox: &str, notify: bool, source: &Path) -> Result<Exi
         sum.quarantined
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Language, Priority, TicketId};
+
+    fn summary(id: i64, assignee: Option<&str>, subject: &str) -> store::TicketSummary {
+        let at = chrono::DateTime::UNIX_EPOCH;
+        store::TicketSummary {
+            id: TicketId::new(id),
+            tag: format!("[ACME #{id}]"),
+            subject: subject.to_owned(),
+            status: Status::Open,
+            priority: Priority::Normal,
+            queue: "support".to_owned(),
+            requester: Some("jane@customer.test".to_owned()),
+            requester_name: Some("Jane Doe".to_owned()),
+            assignee: assignee.map(str::to_owned),
+            message_count: 1,
+            created_at: at,
+            updated_at: at,
+            flagged: None,
+            linked_to: None,
+            language: Language::En,
+            tags: Vec::new(),
+            first_response_at: None,
+            merged_into: None,
+            csat: None,
+        }
+    }
+
+    #[test]
+    fn ticket_list_has_a_header_row_and_the_assignee() {
+        let table = ticket_table(&[
+            summary(1042, Some("alice"), "Printer offline"),
+            summary(7, None, "打印机无法连接"),
+        ]);
+        assert_eq!(
+            table,
+            "TICKET        STATUS  PRIORITY  QUEUE    ASSIGNEE  REQUESTER           SUBJECT\n\
+             [ACME #1042]  open    normal    support  alice     jane@customer.test  Printer offline\n\
+             [ACME #7]     open    normal    support  -         jane@customer.test  打印机无法连接\n"
+        );
+        assert_eq!(
+            ticket_table(&[]),
+            "TICKET  STATUS  PRIORITY  QUEUE  ASSIGNEE  REQUESTER  SUBJECT\n",
+            "no ticket: the header row alone"
+        );
+    }
 }
