@@ -204,7 +204,29 @@ pub enum OutboxCommand {
     },
 }
 
+/// A command that prints ends the way `ls | head` does when its reader goes away: the
+/// default SIGPIPE disposition is restored (Rust starts every program with SIGPIPE
+/// ignored, so that `println!` panics with "failed printing to stdout" instead), and the
+/// first write to a closed pipe ends the process by SIGPIPE, silently. Nothing is left
+/// half-written: a command's changes commit in transactions before it prints them (an
+/// import ended this way goes on where it stopped when run again).
+///
+/// Two commands keep SIGPIPE ignored: `run`, whose sockets, pipes and journal stream must
+/// fail as errors it handles, never end the daemon (systemd's `IgnoreSIGPIPE=yes` does
+/// the same), and `deliver`, which reports to its MTA through its exit code only.
+fn end_quietly_on_closed_stdout(command: &Command) {
+    if matches!(command, Command::Run { .. } | Command::Deliver { .. }) {
+        return;
+    }
+    // SAFETY: signal(2) with SIG_DFL installs no handler, so no code runs in signal
+    // context; it only changes the process's disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    end_quietly_on_closed_stdout(&cli.command);
     crate::service::init_logging();
     match cli.command {
         Command::Run { hold_outbox } => {
