@@ -172,6 +172,7 @@ pub fn sample_context() -> Value {
         copied => vec!["tom@example.com"],
         attachments => vec!["screenshot.png"],
         withheld => vec!["video.mp4 (51200 KiB)"],
+        answer_refused => (),
         text => "The printer on floor 3 is offline.",
         answer => "Please restart it; it should come back in a minute.",
         agent_name => "Bob Agent",
@@ -311,6 +312,75 @@ mod tests {
             }
         }
         assert!(checked > 100, "{checked} lines checked");
+    }
+
+    /// The mails an agent may reply to: each starts its body with the relay marker of its
+    /// language, which `agent::quote::cut_answer` cuts at.
+    const TO_AGENTS: [&str; 5] = [
+        "agent_notification",
+        "command_result",
+        "command_refused",
+        "sla_warning",
+        "sla_breach",
+    ];
+
+    #[test]
+    fn mails_to_agents_start_with_the_relay_marker() {
+        let templates = Templates::load(None).unwrap();
+        for lang in Language::ALL {
+            for name in TO_AGENTS {
+                let (_, body) = templates.render(*lang, name, sample_context()).unwrap();
+                assert_eq!(
+                    body.lines().next(),
+                    Some(crate::agent::quote::marker(*lang)),
+                    "{}/{name}",
+                    lang.as_str()
+                );
+            }
+        }
+    }
+
+    /// Header-block labels too common in answers to refuse (`agent::quote::leaks_relay`
+    /// does not look for them).
+    const GENERIC_LABELS: [&str; 2] = ["Attached:", "附件："];
+
+    #[test]
+    fn relay_lines_are_all_caught() {
+        use crate::agent::quote::leaks_relay;
+        let templates = Templates::load(None).unwrap();
+        let ctx = minijinja::context! {
+            sla_due => "2026-11-25 17:00 CET",
+            assignee => (),
+            withheld => vec!["big.zip"],
+            ..sample_context()
+        };
+        for lang in Language::ALL {
+            let (_, body) = templates
+                .render(*lang, "agent_notification", ctx.clone())
+                .unwrap();
+            let lines: Vec<&str> = body.lines().collect();
+            let rules: Vec<usize> = (0..lines.len())
+                .filter(|&i| lines[i].starts_with("-----"))
+                .collect();
+            assert_eq!(rules.len(), 2, "{body}");
+            let header = &lines[1..rules[0]];
+            let footer = &lines[rules[1] + 1..];
+            assert!(header.len() >= 6 && footer.len() >= 3, "{body}");
+            for line in header.iter().chain(footer) {
+                if line.trim().is_empty() || GENERIC_LABELS.iter().any(|l| line.starts_with(l)) {
+                    continue;
+                }
+                assert!(
+                    leaks_relay(line).is_some(),
+                    "{}: leaks_relay misses {line:?}",
+                    lang.as_str()
+                );
+                assert!(leaks_relay(&format!("> {line}")).is_some(), "{line:?}");
+            }
+            let without_marker = lines[1..].join("\n");
+            assert!(leaks_relay(&without_marker).is_some());
+            assert!(leaks_relay(&body).unwrap().starts_with("the relay marker"));
+        }
     }
 
     #[test]
