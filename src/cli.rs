@@ -204,7 +204,29 @@ pub enum OutboxCommand {
     },
 }
 
+/// A command that prints ends the way `ls | head` does when its reader goes away: the
+/// default SIGPIPE disposition is restored (Rust starts every program with SIGPIPE
+/// ignored, so that `println!` panics with "failed printing to stdout" instead), and the
+/// first write to a closed pipe ends the process by SIGPIPE, silently. Nothing is left
+/// half-written: a command's changes commit in transactions before it prints them (an
+/// import ended this way goes on where it stopped when run again).
+///
+/// Two commands keep SIGPIPE ignored: `run`, whose sockets, pipes and journal stream must
+/// fail as errors it handles, never end the daemon (systemd's `IgnoreSIGPIPE=yes` does
+/// the same), and `deliver`, which reports to its MTA through its exit code only.
+fn end_quietly_on_closed_stdout(command: &Command) {
+    if matches!(command, Command::Run { .. } | Command::Deliver { .. }) {
+        return;
+    }
+    // SAFETY: signal(2) with SIG_DFL installs no handler, so no code runs in signal
+    // context; it only changes the process's disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    end_quietly_on_closed_stdout(&cli.command);
     crate::service::init_logging();
     match cli.command {
         Command::Run { hold_outbox } => {
@@ -585,17 +607,7 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             if json.json {
                 return print_json(&tickets);
             }
-            for t in &tickets {
-                println!(
-                    "{:<14} {:<9} {:<7} {:<12} {:<30} {}",
-                    t.tag,
-                    t.status,
-                    t.priority,
-                    t.queue,
-                    t.requester.as_deref().unwrap_or("-"),
-                    t.subject
-                );
-            }
+            print!("{}", ticket_table(&tickets));
             Ok(ExitCode::SUCCESS)
         }
         TicketCommand::Search {
@@ -743,6 +755,54 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The plain `ticket list`: a header row, then one row per ticket; each column as wide as
+/// its widest cell, the subject last and unpadded.
+fn ticket_table(tickets: &[store::TicketSummary]) -> String {
+    const HEADER: [&str; 7] = [
+        "TICKET",
+        "STATUS",
+        "PRIORITY",
+        "QUEUE",
+        "ASSIGNEE",
+        "REQUESTER",
+        "SUBJECT",
+    ];
+    let rows: Vec<[String; 7]> = tickets
+        .iter()
+        .map(|t| {
+            [
+                t.tag.clone(),
+                t.status.to_string(),
+                t.priority.to_string(),
+                t.queue.clone(),
+                t.assignee.clone().unwrap_or_else(|| "-".to_owned()),
+                t.requester.clone().unwrap_or_else(|| "-".to_owned()),
+                t.subject.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = HEADER.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header = HEADER.map(str::to_owned);
+    for row in std::iter::once(&header).chain(&rows) {
+        let last = row.len() - 1;
+        for (i, cell) in row.iter().enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push('\n');
+    }
+    out
 }
 
 fn ticket_id(s: &str) -> Result<crate::model::TicketId> {
@@ -964,4 +1024,54 @@ fn import(path: &Path, mailbox: &str, notify: bool, source: &Path) -> Result<Exi
         sum.quarantined
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Language, Priority, TicketId};
+
+    fn summary(id: i64, assignee: Option<&str>, subject: &str) -> store::TicketSummary {
+        let at = chrono::DateTime::UNIX_EPOCH;
+        store::TicketSummary {
+            id: TicketId::new(id),
+            tag: format!("[ACME #{id}]"),
+            subject: subject.to_owned(),
+            status: Status::Open,
+            priority: Priority::Normal,
+            queue: "support".to_owned(),
+            requester: Some("jane@customer.test".to_owned()),
+            requester_name: Some("Jane Doe".to_owned()),
+            assignee: assignee.map(str::to_owned),
+            message_count: 1,
+            created_at: at,
+            updated_at: at,
+            flagged: None,
+            linked_to: None,
+            language: Language::En,
+            tags: Vec::new(),
+            first_response_at: None,
+            merged_into: None,
+            csat: None,
+        }
+    }
+
+    #[test]
+    fn ticket_list_has_a_header_row_and_the_assignee() {
+        let table = ticket_table(&[
+            summary(1042, Some("alice"), "Printer offline"),
+            summary(7, None, "打印机无法连接"),
+        ]);
+        assert_eq!(
+            table,
+            "TICKET        STATUS  PRIORITY  QUEUE    ASSIGNEE  REQUESTER           SUBJECT\n\
+             [ACME #1042]  open    normal    support  alice     jane@customer.test  Printer offline\n\
+             [ACME #7]     open    normal    support  -         jane@customer.test  打印机无法连接\n"
+        );
+        assert_eq!(
+            ticket_table(&[]),
+            "TICKET  STATUS  PRIORITY  QUEUE  ASSIGNEE  REQUESTER  SUBJECT\n",
+            "no ticket: the header row alone"
+        );
+    }
 }

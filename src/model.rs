@@ -449,6 +449,8 @@ pub enum EventKind {
     Note,
     /// An agent's first answer.
     FirstResponse,
+    /// An agent's answer was not sent: it still held part of our relay (detail: what).
+    AnswerRefused,
     /// Routing rules matched a new ticket.
     Rules,
     /// An agent's (or a stranger's) command line was refused.
@@ -508,6 +510,7 @@ impl EventKind {
         (EventKind::Merged, "merged"),
         (EventKind::Note, "note"),
         (EventKind::FirstResponse, "first_response"),
+        (EventKind::AnswerRefused, "answer.refused"),
         (EventKind::Rules, "rules"),
         (EventKind::CommandRefused, "command.refused"),
         (EventKind::Csat, "csat"),

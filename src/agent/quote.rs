@@ -1,7 +1,9 @@
-//! Trims the quoted history off a customer's message, for what agents see (issue 4).
+//! Where the quoted history of a message starts: trimmed off a customer's message for
+//! what agents see (issue 4, [`trim_quoted`]), cut off an agent's reply so that only what
+//! the agent wrote reaches the customer (issue 11, [`cut_answer`], [`leaks_relay`]).
 //!
-//! In: the text of a message. Out: a prefix of it, trailing whitespace trimmed. The full
-//! text stays on the ticket; this only shortens the display.
+//! [`trim_quoted`] — in: the text of a customer's message. Out: a prefix of it, trailing
+//! whitespace trimmed. The full text stays on the ticket; this only shortens the display.
 //! - The cut is at the first line, outside `>` quotes, that starts the history: an
 //!   attribution (`On … wrote:`, `Am … schrieb …:`, `… 写道：`, also wrapped onto a second
 //!   line as Gmail does), an Outlook or Foxmail separator (`-----Original Message-----`,
@@ -16,7 +18,43 @@
 //!   trimmed; a caller that knows the subject is `FW:` may skip trimming.
 //! - Signatures are kept. When trimming would leave nothing (a message that is only a
 //!   quote), the whole text is returned with trailing whitespace trimmed.
-//! - Pure: no I/O, no clock, and no input makes it panic.
+//!
+//! [`cut_answer`] — in: the body of an agent's reply to one of our mails (the text after
+//! the command lines, `agent::commands::split_commands`). Out: a [`Cut`], the answer the
+//! customer may receive. Stricter than `trim_quoted`, because what follows is our relay:
+//! - Every mail we send agents starts its body with the relay marker ([`MARKER_EN`],
+//!   [`MARKER_ZH_CN`]; [`marker`]). The cut is at the first line that is the marker (also
+//!   `>`-quoted, indented, or wrapped onto two lines), that is `>`-quoted, or that starts
+//!   the history by the rules of `trim_quoted` above (attributions, separators, header
+//!   blocks). Interleaved or bottom-posted text is not kept: [`Cut::text_below`] says it
+//!   was there. Forward separators do not stop the search.
+//! - The agent's signature above the quote stays; a `-- ` signature right below a
+//!   `>`-quoted relay (mutt's and Thunderbird's default place) is kept too.
+//! - [`Cut::is_empty`]: nothing but whitespace, a `-- ` signature or a device line
+//!   (`Sent from my iPhone`) is left: no answer.
+//!
+//! [`leaks_relay`] is the final check before an answer goes out: the marker or a line of
+//! the relay's header block or help footer (the labels of
+//! `templates/*/agent_notification.txt`) anywhere in the text.
+//!
+//! All pure: no I/O, no clock, and no input makes them panic.
+
+use crate::model::Language;
+
+/// The first body line of every mail we send an agent in English: what [`cut_answer`]
+/// cuts at, and what [`leaks_relay`] refuses.
+pub const MARKER_EN: &str = "-- reply above this line --";
+
+/// The same in Chinese (`templates/zh-CN`).
+pub const MARKER_ZH_CN: &str = "-- 请在此线以上回复 --";
+
+/// The relay marker of the templates in `language`.
+pub fn marker(language: Language) -> &'static str {
+    match language {
+        Language::En => MARKER_EN,
+        Language::ZhCn => MARKER_ZH_CN,
+    }
+}
 
 /// A line longer than this is prose, not an attribution.
 const MAX_ATTRIBUTION_CHARS: usize = 300;
@@ -111,6 +149,407 @@ pub fn trim_quoted(text: &str) -> &str {
     } else {
         kept
     }
+}
+
+/// How many non-blank lines a `-- ` signature below a `>`-quoted relay may have (mutt
+/// and Thunderbird put it there); a longer tail is text below the quote.
+const MAX_SIGNATURE_LINES: usize = 10;
+
+/// What [`leaks_relay`] reports of a line: at most this many characters of it.
+const MAX_REPORTED_CHARS: usize = 80;
+
+/// A device line a client adds on its own; alone, it is no answer.
+const DEVICE_LINE_MAX_CHARS: usize = 60;
+
+/// The relay marker reduced by [`marker_key`]: no white space, lower case, dashes plain;
+/// and the words alone, for a client that dropped or changed the dashes.
+const MARKER_KEYS: [(&str, &str, &str); 2] = [
+    (MARKER_EN, "--replyabovethisline--", "replyabovethisline"),
+    (MARKER_ZH_CN, "--请在此线以上回复--", "请在此线以上回复"),
+];
+
+/// A line of our relay's header block or help footer, as `templates/*/agent_notification.txt`
+/// (and the SLA mails) write it; compared by [`relay_line`] in lower case, runs of white
+/// space made one space, `：` read as `:`, `>` quote marks dropped.
+enum RelayLine {
+    /// The line starts with this label.
+    Label(&'static str),
+    /// The line starts with this label and also contains the second text: labels too
+    /// common to refuse alone (`Status:`), with what our line always has beside them.
+    LabelWith(&'static str, &'static str),
+    /// The line starts with the first label, one word (letters, digits, `-`), then the
+    /// second label (`Status:    open    Priority: high`).
+    LabelWordLabel(&'static str, &'static str),
+    /// The line contains this text anywhere (the help footer's sentences).
+    Phrase(&'static str),
+}
+
+/// The relay's lines that [`leaks_relay`] refuses. Keep in step with the templates: the
+/// unit test `relay_lines_are_all_caught` in `notify::templates` renders them.
+const RELAY_LINES: &[RelayLine] = &[
+    RelayLine::LabelWith("ticket:", "#"),
+    RelayLine::LabelWordLabel("status:", "priority:"),
+    RelayLine::Label("written by:"),
+    RelayLine::Label("requester:"),
+    RelayLine::Label("copied:"),
+    RelayLine::Label("assignee:"),
+    RelayLine::Label("sla due:"),
+    RelayLine::Label("not attached (over the relay limit"),
+    RelayLine::Label("reply to answer "),
+    RelayLine::Phrase("reply address is your own"),
+    RelayLine::Phrase("lets your answer and commands act"),
+    RelayLine::Phrase("lines at the top act on the ticket"),
+    RelayLine::Phrase("#status pending|resolved|closed"),
+    RelayLine::Phrase("#tag word #cc address"),
+    RelayLine::Phrase("#note (internal, not sent)"),
+    RelayLine::LabelWith("工单:", "#"),
+    RelayLine::LabelWordLabel("状态:", "优先级:"),
+    RelayLine::LabelWith("本封来自:", "@"),
+    RelayLine::LabelWith("客户:", "@"),
+    RelayLine::LabelWith("抄送:", "@"),
+    RelayLine::Label("处理人:"),
+    RelayLine::Label("sla 期限:"),
+    RelayLine::Label("未附上（超过转发大小限制"),
+    RelayLine::Label("直接回复即可答复"),
+    RelayLine::Phrase("回复地址是您个人专用的"),
+    RelayLine::Phrase("凭它您的答复和命令才会生效"),
+    RelayLine::Phrase("邮件开头的命令行用于操作工单"),
+    RelayLine::Phrase("#tag 标签 #cc 地址"),
+    RelayLine::Phrase("#note（内部备注，不发给客户）"),
+];
+
+/// Which rule found the start of the quoted relay in an agent's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutRule {
+    /// Our relay marker, as written, `>`-quoted, indented or wrapped onto two lines.
+    Marker,
+    /// A `>`-quoted line (mutt, Apple Mail's `> On … wrote:`, HTML-to-text blockquotes).
+    Quote,
+    /// `On … wrote:`, `在 … 写道：`, Apple Mail's `On <date>, at <time>, X wrote:`.
+    Attribution,
+    /// `-----Original Message-----`, `------------------ 原始邮件 ------------------`,
+    /// `------------------&nbsp;Original&nbsp;------------------`.
+    Separator,
+    /// Outlook on the web: a line of `____` before `From:`.
+    OutlookRule,
+    /// A `From:`/`Sent:`/`To:`/`Subject:` block (Outlook; `发件人:`/`发送时间:` Foxmail, QQ Mail).
+    HeaderBlock,
+}
+
+impl CutRule {
+    /// A short name for events and logs: `marker`, `quote`, `attribution`, `separator`,
+    /// `outlook-rule`, `header-block`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CutRule::Marker => "marker",
+            CutRule::Quote => "quote",
+            CutRule::Attribution => "attribution",
+            CutRule::Separator => "separator",
+            CutRule::OutlookRule => "outlook-rule",
+            CutRule::HeaderBlock => "header-block",
+        }
+    }
+}
+
+/// An agent's reply cut at the start of the quoted relay (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// What the agent wrote above the quote, with its signature, trimmed at both ends;
+    /// rule lines left hanging above the quote (`____`, a bare `--`) are dropped. A `-- `
+    /// signature that came right below a `>`-quoted relay is appended after a blank line.
+    pub answer: String,
+    /// The rule of the line where the cut was made; `None`: nothing was cut, `answer` is
+    /// the whole text, trimmed.
+    pub rule: Option<CutRule>,
+    /// Below or between the `>`-quoted relay there was text other than a signature
+    /// (bottom-posting, interleaved answers): it was not kept, the agent should be told.
+    /// Only known for `>`-quoted relays; Outlook-style quotes are not indented, so what
+    /// follows them cannot be told apart from the relay.
+    pub text_below: bool,
+}
+
+impl Cut {
+    /// No answer: nothing is left but white space, a `-- ` signature (everything from a
+    /// `-- ` line on) and device lines such as `Sent from my iPhone` / `发自我的iPhone`.
+    pub fn is_empty(&self) -> bool {
+        is_empty_answer(&self.answer)
+    }
+
+    /// Whether anything was cut.
+    pub fn was_cut(&self) -> bool {
+        self.rule.is_some()
+    }
+}
+
+/// What an agent wrote above the quoted relay: `text` is the body of the agent's mail
+/// after the command lines (`split_commands(…).body`). See the module doc for the rules;
+/// [`leaks_relay`] is still the final check of the result.
+pub fn cut_answer(text: &str) -> Cut {
+    let lines: Vec<Line<'_>> = lines(text).collect();
+    let Some((at, rule)) = relay_start(&lines) else {
+        return Cut {
+            answer: text.trim().to_owned(),
+            rule: None,
+            text_below: false,
+        };
+    };
+    let mut answer = trim_hanging_rules(&text[..lines[at].start])
+        .trim()
+        .to_owned();
+    let below = below_quote(text, &lines[at..], rule);
+    if let Some(signature) = below.signature {
+        if !answer.is_empty() {
+            answer.push_str(if text.contains("\r\n") {
+                "\r\n\r\n"
+            } else {
+                "\n\n"
+            });
+        }
+        answer.push_str(signature);
+    }
+    Cut {
+        answer,
+        rule: Some(rule),
+        text_below: below.text_below,
+    }
+}
+
+/// The final check of an answer before it goes to a customer: `Some(what)` when `text`
+/// still holds the relay marker (either language, any case, `>`-quoted, indented or
+/// wrapped, with or without its dashes) or a line of the relay's header block or help
+/// footer ([`RELAY_LINES`]); `what` names it and quotes at most 80 characters of the line.
+pub fn leaks_relay(text: &str) -> Option<String> {
+    let keys: String = lines(text).map(|line| marker_key(line.text)).collect();
+    for (marker, with_dashes, words) in MARKER_KEYS {
+        if keys.contains(with_dashes) || keys.contains(words) {
+            return Some(format!("the relay marker {marker:?}"));
+        }
+    }
+    lines(text).find(|line| relay_line(line.text)).map(|line| {
+        let shown: String = plain(unquote(line.text))
+            .chars()
+            .take(MAX_REPORTED_CHARS)
+            .collect();
+        format!("a line of the relay {shown:?}")
+    })
+}
+
+/// The first line of the quoted relay and the rule that found it. The header lines of a
+/// forwarded message (right below a forward separator) start nothing: they are part of
+/// what the agent passes on.
+fn relay_start(lines: &[Line<'_>]) -> Option<(usize, CutRule)> {
+    let mut forward_header_until = 0;
+    for i in 0..lines.len() {
+        let line = lines[i].text;
+        if is_blank(line) {
+            continue;
+        }
+        let rule = if is_marker_at(lines, i) {
+            CutRule::Marker
+        } else if is_quoted(line) {
+            CutRule::Quote
+        } else if is_attribution_at(lines, i) {
+            CutRule::Attribution
+        } else if is_original_separator(line) {
+            CutRule::Separator
+        } else if is_forward_separator(line) {
+            forward_header_until = i + 2 + HEADER_BLOCK_LINES;
+            continue;
+        } else if i < forward_header_until {
+            continue;
+        } else if is_rule_before_header(lines, i) {
+            CutRule::OutlookRule
+        } else if is_header_block(lines, i) {
+            CutRule::HeaderBlock
+        } else {
+            continue;
+        };
+        return Some((i, rule));
+    }
+    None
+}
+
+/// `line` without its `>` quote marks and the white space around them.
+fn unquote(line: &str) -> &str {
+    let mut rest = line;
+    loop {
+        let trimmed = rest.trim_start_matches(is_space);
+        match trimmed.strip_prefix('>') {
+            Some(after) => rest = after,
+            None => return trimmed,
+        }
+    }
+}
+
+/// White space, no-break spaces and the invisible marks HTML-to-text leaves.
+fn is_space(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{feff}' | '\u{200b}' | '\u{200c}' | '\u{200d}')
+}
+
+/// A line reduced for comparing with the marker: quote marks, white space, `&nbsp;` and
+/// `*` (bold in HTML-to-text) gone, dashes plain (`—`, `–`, `－`), lower case.
+fn marker_key(line: &str) -> String {
+    let mut key = String::new();
+    for c in unquote(line).replace("&nbsp;", "").chars() {
+        match c {
+            '—' | '–' => key.push_str("--"),
+            '－' | '‐' | '‑' => key.push('-'),
+            '*' => {}
+            c if is_space(c) => {}
+            c => key.extend(c.to_lowercase()),
+        }
+    }
+    key
+}
+
+/// The marker on line `i`, or its first part there and the rest on the next line.
+fn is_marker_at(lines: &[Line<'_>], i: usize) -> bool {
+    let here = marker_key(lines[i].text);
+    if here.is_empty() {
+        return false;
+    }
+    if MARKER_KEYS.iter().any(|(_, key, _)| here == *key) {
+        return true;
+    }
+    let Some(next) = lines.get(i + 1).map(|line| marker_key(line.text)) else {
+        return false;
+    };
+    here.chars().count() > 2
+        && !next.is_empty()
+        && MARKER_KEYS.iter().any(|(_, key, _)| {
+            key.len() == here.len() + next.len() && key.starts_with(&here) && key.ends_with(&next)
+        })
+}
+
+/// A line of nothing but rule characters: `____`, `-----`, `──`, a bare `--`.
+fn is_rule_line(line: &str) -> bool {
+    let line = plain(line);
+    !line.is_empty()
+        && line.chars().all(|c| {
+            matches!(c, '-' | '_' | '=' | '─' | '━' | '—' | '–' | '*' | '~') || c.is_whitespace()
+        })
+}
+
+/// `head` without trailing white space and the rule lines left hanging at its end.
+fn trim_hanging_rules(head: &str) -> &str {
+    let mut kept = head.trim_end();
+    loop {
+        let start = kept.rfind('\n').map_or(0, |i| i + 1);
+        if !is_rule_line(&kept[start..]) {
+            return kept;
+        }
+        kept = kept[..start].trim_end();
+    }
+}
+
+/// The signature separator `-- ` (also without its space, as HTML-to-text gives it).
+fn is_signature_separator(line: &str) -> bool {
+    line.trim() == "--"
+}
+
+/// `Sent from my iPhone` and its siblings: lines a client adds on its own.
+fn is_device_line(line: &str) -> bool {
+    let line = plain(line).to_lowercase();
+    line.chars().count() <= DEVICE_LINE_MAX_CHARS
+        && (line.starts_with("sent from my ")
+            || line.starts_with("sent from outlook")
+            || line.starts_with("sent from mail for windows")
+            || line.starts_with("get outlook for ")
+            || line.starts_with("发自我的")
+            || (line.starts_with("从我的") && line.ends_with("发送")))
+}
+
+fn is_empty_answer(answer: &str) -> bool {
+    lines(answer)
+        .take_while(|line| !is_signature_separator(line.text))
+        .all(|line| is_blank(line.text) || is_device_line(line.text) || is_rule_line(line.text))
+}
+
+/// What came after a `>`-quoted relay.
+struct Below<'a> {
+    /// A `-- ` signature right below the quote, trailing white space trimmed.
+    signature: Option<&'a str>,
+    text_below: bool,
+}
+
+/// The signature and the text below the quoted relay that starts `rest` (of `text`).
+fn below_quote<'a>(text: &'a str, rest: &[Line<'a>], rule: CutRule) -> Below<'a> {
+    let nothing = Below {
+        signature: None,
+        text_below: false,
+    };
+    // The attribution's own lines (one, or two when wrapped) are not the quote.
+    let skip = match rule {
+        CutRule::Attribution if is_attribution(&plain(rest[0].text)) => 1,
+        CutRule::Attribution => 2,
+        CutRule::Quote | CutRule::Marker => 0,
+        _ => return nothing,
+    };
+    let quote = rest.get(skip..).unwrap_or_default();
+    let first = quote.iter().find(|line| !is_blank(line.text));
+    if !first.is_some_and(|line| is_quoted(line.text)) {
+        // An attribution over an unindented quote, or an unquoted marker: what follows
+        // is the relay itself.
+        return nothing;
+    }
+    let Some(last) = quote.iter().rposition(|line| is_quoted(line.text)) else {
+        return nothing;
+    };
+    let between = quote[..last]
+        .iter()
+        .any(|line| !is_blank(line.text) && !is_quoted(line.text));
+    let tail = &quote[last + 1..];
+    let Some(start) = tail.iter().position(|line| !is_blank(line.text)) else {
+        return Below {
+            signature: None,
+            text_below: between,
+        };
+    };
+    let tail = &tail[start..];
+    let signature_lines = tail.iter().filter(|line| !is_blank(line.text)).count();
+    let signature = &text[tail[0].start..];
+    if is_signature_separator(tail[0].text)
+        && signature_lines <= MAX_SIGNATURE_LINES + 1
+        && !tail.iter().any(|line| is_quoted(line.text))
+        && leaks_relay(signature).is_none()
+    {
+        Below {
+            signature: Some(signature.trim_end()),
+            text_below: between,
+        }
+    } else {
+        Below {
+            signature: None,
+            text_below: true,
+        }
+    }
+}
+
+/// A line of our relay's header block or help footer (see [`RELAY_LINES`]).
+fn relay_line(line: &str) -> bool {
+    let line = plain(unquote(line))
+        .to_lowercase()
+        .replace('：', ":")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if line.is_empty() {
+        return false;
+    }
+    RELAY_LINES.iter().any(|rule| match rule {
+        RelayLine::Label(label) => line.starts_with(label),
+        RelayLine::LabelWith(label, also) => {
+            line.starts_with(label) && line[label.len()..].contains(also)
+        }
+        RelayLine::LabelWordLabel(label, second) => line.strip_prefix(label).is_some_and(|rest| {
+            let mut words = rest.split_whitespace();
+            let status = words.next().unwrap_or_default();
+            !status.is_empty()
+                && status.chars().all(|c| c.is_alphanumeric() || c == '-')
+                && words.next().is_some_and(|w| w.starts_with(second))
+        }),
+        RelayLine::Phrase(phrase) => line.contains(phrase),
+    })
 }
 
 /// One line: where it starts in the text, and its content without `\r\n`.
@@ -473,6 +912,255 @@ mod tests {
         }
     }
 
+    /// A relay as the templates write it (shortened), for the cases below.
+    const RELAY: &str = "-- reply above this line --\n\n\
+        Ticket:    [ACME #7] (ACME Support)\n\
+        Status:    new    Priority: normal\n\
+        Requester: Jane Doe <jane@customer.test>\n\
+        Assignee:  nobody (reply with #assign me)\n\
+        ------------------------------------------------------------------------\n\n\
+        The printer on floor 3 is offline.\n\n\
+        ------------------------------------------------------------------------\n\
+        Reply to answer Jane Doe: the reply address is your own, it is what\n\
+        lets your answer and commands act. Lines at the top act on the ticket:\n\
+        #status pending|resolved|closed  #assign me|NAME|none  #priority high\n";
+
+    fn quoted(text: &str) -> String {
+        text.lines()
+            .map(|l| {
+                if l.is_empty() {
+                    ">".to_owned()
+                } else {
+                    format!("> {l}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn cuts_agents_replies_at_the_relay() {
+        let q = quoted(RELAY);
+        let outlook = RELAY.replace('\n', "\r\n");
+        let cases: Vec<(&str, String, &str, Option<CutRule>)> = vec![
+            (
+                "mutt: attribution, > quote, signature below",
+                format!("Thanks, restarted.\n\nOn Wed, Nov 25, 2026 at 10:00:00AM +0100, Jane Doe via ACME Support wrote:\n{q}\n\n-- \nAlice Agent\nACME Support\n"),
+                "Thanks, restarted.\n\n-- \nAlice Agent\nACME Support",
+                Some(CutRule::Attribution),
+            ),
+            (
+                "signature above the quote stays",
+                format!("Answer.\n\n-- \nAlice\n\nOn 25/11/2026 10:00, Jane Doe via ACME Support wrote:\n{q}\n"),
+                "Answer.\n\n-- \nAlice",
+                Some(CutRule::Attribution),
+            ),
+            (
+                "quoted marker without attribution",
+                format!("Done.\n{q}"),
+                "Done.",
+                Some(CutRule::Marker),
+            ),
+            (
+                "unquoted marker (a client that does not indent)",
+                format!("Done.\n\n{RELAY}"),
+                "Done.",
+                Some(CutRule::Marker),
+            ),
+            (
+                "marker indented and wrapped",
+                "Done.\n\n    -- reply above\n    this line --\n    Ticket: x\n".to_owned(),
+                "Done.",
+                Some(CutRule::Marker),
+            ),
+            (
+                "marker quoted twice, upper case",
+                "Done.\n>> -- REPLY ABOVE THIS LINE --\n".to_owned(),
+                "Done.",
+                Some(CutRule::Marker),
+            ),
+            (
+                "Chinese marker",
+                "好的，已处理。\n\n-- 请在此线以上回复 --\n\n工单：    [ACME #7]\n".to_owned(),
+                "好的，已处理。",
+                Some(CutRule::Marker),
+            ),
+            (
+                "apple mail: attribution inside the quote",
+                format!("Fixed.\n\nAlice\n\n> On 25 Nov 2026, at 10:00, Jane Doe via ACME Support <support@example.test> wrote:\n> \n{q}\n"),
+                "Fixed.\n\nAlice",
+                Some(CutRule::Quote),
+            ),
+            (
+                "gmail: attribution wrapped, bare -- from HTML to text",
+                format!("Hi Jane,\n\nDone.\n\n--\nAlice Agent\n\nOn Wed, Nov 25, 2026 at 10:00 AM Jane Doe via ACME Support <\nsupport@example.test> wrote:\n\n{q}\n"),
+                "Hi Jane,\n\nDone.\n\n--\nAlice Agent",
+                Some(CutRule::Attribution),
+            ),
+            (
+                "outlook desktop: header block, CRLF",
+                format!("Hi Jane,\r\n\r\nDone.\r\n\r\nAlice\r\n\r\nFrom: Jane Doe via ACME Support <support@example.test> \r\nSent: Wednesday, November 25, 2026 10:00 AM\r\nTo: Alice Agent <alice@example.test>\r\nSubject: [ACME #7] Printer offline\r\n\r\n{outlook}"),
+                "Hi Jane,\r\n\r\nDone.\r\n\r\nAlice",
+                Some(CutRule::HeaderBlock),
+            ),
+            (
+                "outlook desktop, plain text: -----Original Message-----",
+                format!("Done.\n\n-----Original Message-----\nFrom: Jane Doe via ACME Support <support@example.test> \nSent: Wednesday, November 25, 2026 10:00 AM\n\n{RELAY}"),
+                "Done.",
+                Some(CutRule::Separator),
+            ),
+            (
+                "outlook on the web: ____ before From:",
+                format!("Done.\n\nAlice Agent\n\n________________________________\nFrom: Jane Doe via ACME Support <support@example.test>\nSent: Wednesday, November 25, 2026 10:00\nTo: Alice Agent <alice@example.test>\nSubject: [ACME #7] Printer offline\n\n{RELAY}"),
+                "Done.\n\nAlice Agent",
+                Some(CutRule::OutlookRule),
+            ),
+            (
+                "outlook on the web, HTML to text: a hanging rule line goes",
+                format!("Done.\n\n──────────\n**From:** Jane Doe via ACME Support <support@example.test>\n**Sent:** Wednesday, November 25, 2026 10:00\n**To:** Alice Agent <alice@example.test>\n**Subject:** [ACME #7] Printer offline\n\n{RELAY}"),
+                "Done.",
+                Some(CutRule::HeaderBlock),
+            ),
+            (
+                "foxmail: Chinese header block with full-width colons",
+                format!("好的。\n\nli.na@example.test\n\n发件人： Jane Doe via ACME Support\n发送时间： 2026-11-25 10:00\n收件人： li.na\n主题： [ACME #7] Printer offline\n{RELAY}"),
+                "好的。\n\nli.na@example.test",
+                Some(CutRule::HeaderBlock),
+            ),
+            (
+                "qq mail: &nbsp; separator",
+                format!("好的。\n\n------------------&nbsp;原始邮件&nbsp;------------------\n发件人:&nbsp;\"Jane Doe via ACME Support\"<support@example.test>;\n{RELAY}"),
+                "好的。",
+                Some(CutRule::Separator),
+            ),
+            (
+                "foxmail English: Original separator",
+                format!("OK.\n\n------------------ Original ------------------\nFrom:  \"Jane Doe via ACME Support\"<support@example.test>;\n{RELAY}"),
+                "OK.",
+                Some(CutRule::Separator),
+            ),
+            (
+                "Chinese attribution",
+                format!("收到。\n\n在 2026年11月25日 10:00，Jane Doe via ACME Support <support@example.test> 写道：\n\n{q}\n"),
+                "收到。",
+                Some(CutRule::Attribution),
+            ),
+            (
+                "a forwarded message in the answer is kept up to the relay",
+                format!("See the vendor's note.\n\n---------- Forwarded message ---------\nFrom: Vendor <v@vendor.test>\nDate: Wed, Nov 25, 2026 at 9:00 AM\nSubject: Recall\nTo: <alice@example.test>\n\nAll units are recalled.\n\nOn Wed, Nov 25, 2026 at 10:00 AM Jane Doe <support@example.test> wrote:\n{q}\n"),
+                "See the vendor's note.\n\n---------- Forwarded message ---------\nFrom: Vendor <v@vendor.test>\nDate: Wed, Nov 25, 2026 at 9:00 AM\nSubject: Recall\nTo: <alice@example.test>\n\nAll units are recalled.",
+                Some(CutRule::Attribution),
+            ),
+            (
+                "no quote at all",
+                "  Just an answer.\n\n".to_owned(),
+                "Just an answer.",
+                None,
+            ),
+            ("empty", String::new(), "", None),
+        ];
+        for (name, input, want, rule) in &cases {
+            let cut = cut_answer(input);
+            assert_eq!(cut.answer, *want, "case: {name}");
+            assert_eq!(cut.rule, *rule, "case: {name}");
+            assert!(!cut.text_below, "case: {name}");
+            assert_eq!(leaks_relay(&cut.answer), None, "case: {name}");
+            assert_eq!(cut.is_empty(), want.is_empty(), "case: {name}");
+        }
+    }
+
+    #[test]
+    fn command_only_replies_are_empty() {
+        let q = quoted(RELAY);
+        let cases = [
+            format!("On Wed, Nov 25, 2026 at 10:00:00AM +0100, Jane Doe via ACME Support wrote:\n{q}\n\n-- \nAlice Agent\n"),
+            format!("\n\nSent from my iPhone\n\nOn 25 Nov 2026, at 10:00, Jane Doe via ACME Support <support@example.test> wrote:\n\n{q}"),
+            format!("发自我的iPhone\n\n------------------ 原始邮件 ------------------\n发件人: x\n{RELAY}"),
+            format!("--\nAlice\n\n________________________________\nFrom: Jane\nSent: today 10:00\nTo: Alice\n{RELAY}"),
+            format!("   \n{RELAY}"),
+            "\n \n".to_owned(),
+        ];
+        for input in &cases {
+            let cut = cut_answer(input);
+            assert!(cut.is_empty(), "{input:?} gave {cut:?}");
+            assert_eq!(leaks_relay(&cut.answer), None, "{input:?}");
+        }
+        assert_eq!(cut_answer(&cases[0]).answer, "-- \nAlice Agent");
+    }
+
+    #[test]
+    fn text_below_the_quote_is_reported_not_kept() {
+        let q = quoted(RELAY);
+        let bottom = cut_answer(&format!(
+            "On Wed, Nov 25, 2026 at 10:00 AM Jane <support@example.test> wrote:\n{q}\n\nMy answer is below.\n"
+        ));
+        assert_eq!((bottom.answer.as_str(), bottom.text_below), ("", true));
+        assert!(bottom.is_empty());
+        let interleaved = cut_answer("Hi,\n> Which floor?\n3rd.\n> Which model?\n");
+        assert_eq!(
+            (interleaved.answer.as_str(), interleaved.text_below),
+            ("Hi,", true)
+        );
+        let long_tail = format!("Hi.\n{q}\n-- \n{}", "line\n".repeat(20));
+        assert!(cut_answer(&long_tail).text_below);
+        assert_eq!(cut_answer(&long_tail).answer, "Hi.");
+    }
+
+    #[test]
+    fn leaks_of_the_relay_are_found() {
+        let leaks = [
+            "Done.\n-- reply above this line --",
+            "Done.\n> -- Reply Above This Line --\n",
+            "Done.\n> -- reply above\n> this line --\n",
+            "Done. — reply above this line —",
+            "好的\n> > -- 请在此线以上回复 --",
+            "Done.\n\n> Requester: Jane Doe <jane@customer.test>\n",
+            "Assignee:  nobody (reply with #assign me)",
+            "Ticket:    [ACME #7] (ACME Support)",
+            "  Status:    new    Priority: normal",
+            "    requester: jane@customer.test",
+            "Reply to answer Jane Doe: the reply address is your own, it is what",
+            "lets your answer and commands act. Lines at the top act on the ticket:",
+            "#status pending|resolved|closed  #assign me|NAME|none  #priority high",
+            "客户：    张伟 <zhang@customer.test>",
+            "处理人：  未分配（回复 #assign me 认领）",
+            "状态：    new    优先级：normal",
+            "> 邮件开头的命令行用于操作工单：",
+            "直接回复即可答复 张伟：回复地址是您个人专用的，凭它您的答复和命令才会生效。",
+        ];
+        for text in leaks {
+            assert!(leaks_relay(text).is_some(), "not caught: {text:?}");
+        }
+        assert_eq!(
+            leaks_relay("x\n> Requester: Jane Doe <jane@customer.test>").as_deref(),
+            Some("a line of the relay \"Requester: Jane Doe <jane@customer.test>\"")
+        );
+        assert_eq!(
+            leaks_relay("> -- reply above this line --").as_deref(),
+            Some("the relay marker \"-- reply above this line --\"")
+        );
+        let fine = [
+            "",
+            "Hi Jane,\n\nStatus: fixed. Priority: none needed.\nTicket #7 is closed.\n\n-- \nAlice",
+            "The assignee of your order is Bob.\nPlease reply above the line in the form.",
+            "客户：张先生\n状态：已解决",
+            "Attached: the invoice.",
+        ];
+        for text in fine {
+            assert_eq!(leaks_relay(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn markers_reduce_to_their_keys() {
+        for (marker, key, words) in MARKER_KEYS {
+            assert_eq!(marker_key(marker), key);
+            assert_eq!(key.trim_matches('-'), words);
+        }
+        assert_eq!(marker(Language::En), MARKER_EN);
+        assert_eq!(marker(Language::ZhCn), MARKER_ZH_CN);
+    }
+
     mod properties {
         use super::super::*;
         use proptest::prelude::*;
@@ -505,6 +1193,39 @@ mod tests {
                 prop_assert_eq!(kept, kept.trim_end());
                 prop_assert_eq!(kept.is_empty(), text.trim().is_empty());
                 prop_assert_eq!(trim_quoted(kept), kept);
+            }
+
+            /// No input makes `cut_answer` or `leaks_relay` panic; the answer is trimmed.
+            #[test]
+            fn cutting_never_panics(text in "\\PC{0,300}|[>\\-_ \r\nOnwrote:写道发件人Fm0-9@<请在此线以上回复replyabovethsn]{0,300}") {
+                let cut = cut_answer(&text);
+                prop_assert_eq!(cut.answer.trim(), cut.answer.as_str());
+                let _ = leaks_relay(&text);
+                let _ = cut.is_empty();
+            }
+
+            /// An answer, any opener, the marker-led relay quoted or not: exactly the answer
+            /// is kept, and nothing of the relay.
+            #[test]
+            fn the_answer_survives_any_relay_quote(
+                new in prop::collection::vec("[a-zA-Z你好谢谢][a-zA-Z0-9 ,你好谢谢]{0,30}", 1..4),
+                blank in "[ \r\n]{0,4}",
+                opener in prop::option::of(opener()),
+                quote in any::<bool>(),
+                chinese in any::<bool>(),
+                crlf in any::<bool>(),
+            ) {
+                let eol = if crlf { "\r\n" } else { "\n" };
+                let new = new.join(eol);
+                let marker = if chinese { MARKER_ZH_CN } else { MARKER_EN };
+                let relay = format!("{marker}\n\nRequester: Jane <jane@customer.test>\nThe printer.\n");
+                let relay = if quote { super::quoted(&relay) } else { relay };
+                let opener = opener.map(|o| format!("{o}\n")).unwrap_or_default();
+                let text = format!("{new}{eol}{blank}{opener}{relay}").replace("\r\n", "\n").replace('\n', eol);
+                let cut = cut_answer(&text);
+                prop_assert_eq!(cut.answer.as_str(), new.trim());
+                prop_assert_eq!(leaks_relay(&cut.answer), None);
+                prop_assert!(cut.was_cut());
             }
 
             /// New text, any opener, any quoted history: exactly the new text is kept.

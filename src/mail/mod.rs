@@ -2,6 +2,8 @@
 //!
 //! - [`parse`]: raw RFC 5322 bytes → `Parsed`, every charset decoded; `Unusable` only when
 //!   nothing is usable.
+//! - [`html_quote`]: the quote containers of an HTML reply removed (for
+//!   `Parsed::reply_text`).
 //! - [`authres`]: one `Authentication-Results` value (RFC 8601) → `AuthResults`; syntax
 //!   only, comments and quoted strings read whole.
 //! - [`classify`]: human, auto-reply, bounce, bulk or our own mail (loop protection).
@@ -13,5 +15,6 @@
 pub mod authres;
 pub mod classify;
 pub mod headers;
+pub mod html_quote;
 pub mod parse;
 pub mod subject;

@@ -98,6 +98,15 @@ pub struct Parsed {
     pub date: Option<DateTime<Utc>>,
     /// The readable text: the text/plain body, or text made from HTML.
     pub text: String,
+    /// Only for a message whose readable text came from HTML (no text/plain body): text
+    /// made from that HTML without its quote containers (`blockquote`, `div.gmail_quote`,
+    /// Thunderbird's attribution, Outlook's `#appendonsend`/`#divRplyFwdMsg` and what
+    /// follows, QQ Mail's `原始邮件` separator and what follows; `mail::html_quote`).
+    /// `None` when the text came from text/plain, when the HTML holds no quote container
+    /// (then it would equal `text`), or when the HTML is over the size converted to text.
+    /// An agent's answer is cut from `reply_text.as_deref().unwrap_or(&text)`
+    /// (`agent::quote::cut_answer`); `text` stays the whole message.
+    pub reply_text: Option<String>,
     pub attachments: Vec<Attachment>,
     pub auto: AutoHeaders,
     /// `multipart/report; report-type=delivery-status` and friends.
@@ -215,7 +224,7 @@ pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
     if date.is_none() {
         warnings.push(ParseWarning::MissingDate);
     }
-    let (text, html_only) = body_text(&msg);
+    let (text, html_only, reply_text) = body_text(&msg);
     if html_only {
         warnings.push(ParseWarning::HtmlOnly);
     }
@@ -256,6 +265,7 @@ pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
             .unwrap_or_default(),
         date,
         text,
+        reply_text,
         attachments,
         auto: AutoHeaders {
             auto_submitted: text_header(&msg, "Auto-Submitted"),
@@ -741,22 +751,25 @@ fn text_header(msg: &mail_parser::Message<'_>, name: &str) -> Option<String> {
 }
 
 /// The first text/plain body, else the first HTML body made into text. The bool says the
-/// text came from HTML.
-fn body_text(msg: &mail_parser::Message<'_>) -> (String, bool) {
+/// text came from HTML; then the third value is [`Parsed::reply_text`].
+fn body_text(msg: &mail_parser::Message<'_>) -> (String, bool, Option<String>) {
     let plain = msg.text_bodies().find_map(|part| match &part.body {
         PartType::Text(t) => Some(t.to_string()),
         _ => None,
     });
     if let Some(text) = plain {
-        return (normalize_newlines(&text), false);
+        return (normalize_newlines(&text), false, None);
     }
     let html = msg.html_bodies().find_map(|part| match &part.body {
         PartType::Html(h) => Some(h.to_string()),
         _ => None,
     });
     match html {
-        Some(html) => (html_to_text(&html), true),
-        None => (String::new(), false),
+        Some(html) => {
+            let reply = crate::mail::html_quote::without_quotes(&html, MAX_HTML_TO_TEXT);
+            (html_to_text(&html), true, reply.map(|h| html_to_text(&h)))
+        }
+        None => (String::new(), false, None),
     }
 }
 
@@ -985,6 +998,30 @@ mod tests {
         assert!(p.text.contains("Line two"), "{}", p.text);
         assert!(!p.text.contains("<p>"));
         assert!(p.warnings.contains(&ParseWarning::HtmlOnly));
+        assert_eq!(p.reply_text, None, "no quote in it");
+    }
+
+    #[test]
+    fn html_only_reply_has_reply_text_without_the_quote() {
+        let html = "<div dir=\"ltr\">See <a href=\"https://kb.example.test/1\">the guide</a>.</div><br><div class=\"gmail_quote\"><div class=\"gmail_attr\">On Wed, Nov 25, 2026 at 10:00 AM Jane &lt;<a href=\"mailto:support@example.test\">support@example.test</a>&gt; wrote:<br></div><blockquote class=\"gmail_quote\">-- reply above this line --<br>Requester: Jane</blockquote></div>";
+        let raw = format!("From: a@example.test\r\nSubject: Re: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}");
+        let p = message(raw.as_bytes(), LIMIT).unwrap();
+        assert!(
+            p.text.contains("> -- reply above this line --"),
+            "{}",
+            p.text
+        );
+        let reply = p.reply_text.expect("a quote was removed");
+        assert!(reply.starts_with("See [the guide][1]."), "{reply}");
+        assert!(reply.contains("https://kb.example.test/1"), "{reply}");
+        assert!(
+            !reply.contains("reply above") && !reply.contains("wrote:"),
+            "{reply}"
+        );
+
+        let both = format!("From: a@example.test\r\nSubject: Re: x\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee the guide.\r\n--b\r\nContent-Type: text/html\r\n\r\n{html}\r\n--b--\r\n");
+        let p = message(both.as_bytes(), LIMIT).unwrap();
+        assert_eq!((p.text.as_str(), p.reply_text), ("See the guide.", None));
     }
 
     #[test]

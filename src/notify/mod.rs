@@ -5,6 +5,8 @@
 //! - Every automatic mail carries `Auto-Submitted: auto-replied`, our loop header, our
 //!   signed Message-ID, `In-Reply-To`, a full `References` chain (with angle brackets:
 //!   lettre writes the values raw, STACK.md), `Thread-Topic` and `Thread-Index`.
+//! - Every mail carries `MIME-Version: 1.0` exactly once (RFC 2045): lettre writes it for
+//!   a multipart body but not for a plain `body()`, so `build` sets it for both.
 //! - [`outbox`] delivers queued rows through [`smtp`], retrying with backoff.
 //!
 //! **Architecture invariant:** only `notify` imports `lettre`.
@@ -18,7 +20,7 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue, MIME_VERSION_1_0};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
@@ -179,7 +181,10 @@ fn mailbox(a: &Addressee) -> Result<Mailbox, ComposeError> {
 }
 
 fn build(m: &Mail<'_>, subject: &str, text: &str) -> Result<Vec<u8>, ComposeError> {
+    // Set here for both bodies below: lettre's `body()` writes none, and its
+    // `multipart()` sets the same header again (a set, so still one line).
     let mut b = lettre::Message::builder()
+        .header(MIME_VERSION_1_0)
         .from(mailbox(&m.from)?)
         .subject(subject)
         .message_id(Some(m.message_id.bracketed()))
@@ -333,6 +338,85 @@ mod tests {
             raw.contains("References: <a0@customer.test> <a1@customer.test>"),
             "{raw}"
         );
+    }
+
+    /// The header block of `raw`: everything before the first empty line, unfolded.
+    fn header_lines(raw: &[u8]) -> Vec<String> {
+        let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+        let head = text.split("\n\n").next().unwrap_or("");
+        let mut lines: Vec<String> = Vec::new();
+        for line in head.lines() {
+            match lines.last_mut() {
+                Some(last) if line.starts_with([' ', '\t']) => last.push_str(line),
+                _ => lines.push(line.to_owned()),
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn every_kind_of_mail_has_exactly_one_mime_version() {
+        let templates = Templates::load(None).unwrap();
+        let id = MessageId::new("1.1.x@helpdesk.example.test");
+        let at = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let mut checked = 0;
+        for kind in OutboxKind::ALL {
+            for language in Language::ALL {
+                // Plain (lettre's `body()`) and with an attachment (its `multipart()`).
+                for attachments in [
+                    Vec::new(),
+                    vec![AttachmentData {
+                        filename: "screenshot.png".into(),
+                        content_type: "image/png".into(),
+                        bytes: vec![0x89, b'P', b'N', b'G', 0, 1, 2, 3],
+                    }],
+                ] {
+                    let c = compose(
+                        &templates,
+                        &Mail {
+                            kind: *kind,
+                            language: *language,
+                            context: templates::sample_context(),
+                            from: Addressee {
+                                name: Some("ACME Support".into()),
+                                address: "support@example.test".into(),
+                            },
+                            reply_to: Some("support+r-42-bob-0123456789abcdef@example.test"),
+                            to: vec![Addressee {
+                                name: Some("Alice Martin".into()),
+                                address: "alice@customer.test".into(),
+                            }],
+                            cc: Vec::new(),
+                            message_id: &id,
+                            in_reply_to: Some(&id),
+                            references: std::slice::from_ref(&id),
+                            thread: ThreadInfo {
+                                hostname: "helpdesk.example.test",
+                                ticket: TicketId::new(42),
+                                created_at: at,
+                                topic: "Printer offline",
+                            },
+                            attachments: attachments.clone(),
+                            at,
+                        },
+                    )
+                    .unwrap_or_else(|e| panic!("{kind:?} {language:?}: {e}"));
+                    let mime: Vec<String> = header_lines(&c.raw)
+                        .into_iter()
+                        .filter(|l| l.to_ascii_lowercase().starts_with("mime-version:"))
+                        .collect();
+                    assert_eq!(
+                        mime,
+                        ["MIME-Version: 1.0"],
+                        "{kind:?} {language:?} with {} attachment(s):\n{}",
+                        attachments.len(),
+                        String::from_utf8_lossy(&c.raw)
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, OutboxKind::ALL.len() * Language::ALL.len() * 2);
     }
 
     #[test]

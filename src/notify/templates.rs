@@ -172,6 +172,7 @@ pub fn sample_context() -> Value {
         copied => vec!["tom@example.com"],
         attachments => vec!["screenshot.png"],
         withheld => vec!["video.mp4 (51200 KiB)"],
+        answer_refused => (),
         text => "The printer on floor 3 is offline.",
         answer => "Please restart it; it should come back in a minute.",
         agent_name => "Bob Agent",
@@ -201,6 +202,185 @@ mod tests {
     #[test]
     fn built_in_templates_render() {
         assert_eq!(Templates::load(None).unwrap().check().unwrap(), 20);
+    }
+
+    /// What a customer (or a manager, for the digest) reads, with the values real mail
+    /// carries: names, a four-digit tag, the five signed survey links.
+    fn typical_contexts(language: Language) -> Vec<(&'static str, Value)> {
+        use crate::model::{Status, TicketId};
+        let key = crate::key::InstanceKey::from_bytes(b"0123456789abcdef0123456789abcdef");
+        let tag = "[ACME #4217]";
+        let links: Vec<String> = (1..=5)
+            .map(|r| {
+                let subject = format!("Rating {r} {tag}");
+                crate::notify::survey::link(
+                    "support@example.com",
+                    &key,
+                    TicketId::new(4217),
+                    r,
+                    &subject,
+                )
+            })
+            .collect();
+        let (customer_name, queue_name, subject, answer) = match language {
+            Language::En => (
+                "Alice Martin",
+                "ACME Support",
+                "Printer on floor 3 offline since this morning",
+                "Hello Alice,\nplease switch it off and on again.\n\nBob",
+            ),
+            Language::ZhCn => (
+                "张伟",
+                "ACME 客服",
+                "三楼的打印机从今天早上开始无法连接",
+                "您好，\n请重启打印机。\n\n小李",
+            ),
+        };
+        let base = minijinja::context! {
+            ticket => 4217,
+            tag => tag,
+            subject => subject,
+            queue_name => queue_name,
+            customer_name => customer_name,
+            customer_address => "alice.martin@customer.example.com",
+            agent_name => "Bob Agent",
+            answer => answer,
+            links => links,
+            since => "2026-11-24 08:00",
+            figures => minijinja::context! { new => 128, open => 301, breached => 12, at_risk => 7, ratings => 45 },
+            first_response => "1h 05m",
+            resolution => "2d 3h",
+            rating => "4.5",
+            problems => vec!["printer offline floor (15)", "vpn drops hour (9)", "发票 退款 (4)"],
+        };
+        let mut out = vec![
+            ("acknowledgement", base.clone()),
+            ("answer", base.clone()),
+            ("survey", base.clone()),
+            ("digest", base.clone()),
+        ];
+        // As `workflow::lifecycle::status_text` writes them.
+        let zh = [
+            (Status::New, "待分配"),
+            (Status::Open, "处理中"),
+            (Status::Pending, "等待客户回复"),
+            (Status::Resolved, "已解决"),
+            (Status::Closed, "已关闭"),
+            (Status::Archived, "已归档"),
+        ];
+        for (status, status_zh) in zh {
+            let ctx = minijinja::context! {
+                status => status.as_str(),
+                status_zh => status_zh,
+                ..base.clone()
+            };
+            out.push(("status_change", ctx));
+        }
+        out
+    }
+
+    /// Columns a line takes in a fixed-width font: CJK (and, in Chinese text, the
+    /// ambiguous punctuation such as “”) counts 2.
+    fn columns(line: &str, language: Language) -> usize {
+        use unicode_width::UnicodeWidthStr as _;
+        match language {
+            Language::En => line.width(),
+            Language::ZhCn => line.width_cjk(),
+        }
+    }
+
+    #[test]
+    fn customer_mail_is_wrapped_at_72_columns() {
+        let templates = Templates::load(None).unwrap();
+        let mut checked = 0;
+        for language in Language::ALL {
+            for (name, ctx) in typical_contexts(*language) {
+                let (_, body) = templates.render(*language, name, ctx).unwrap();
+                for line in body.lines() {
+                    // A one-click rating line holds its whole link; a link is never cut.
+                    if line.contains("mailto:") || line.contains("://") {
+                        continue;
+                    }
+                    assert!(
+                        columns(line, *language) <= 72,
+                        "{}/{name}: {} columns:\n{line}\n\n{body}",
+                        language.as_str(),
+                        columns(line, *language)
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "{checked} lines checked");
+    }
+
+    /// The mails an agent may reply to: each starts its body with the relay marker of its
+    /// language, which `agent::quote::cut_answer` cuts at.
+    const TO_AGENTS: [&str; 5] = [
+        "agent_notification",
+        "command_result",
+        "command_refused",
+        "sla_warning",
+        "sla_breach",
+    ];
+
+    #[test]
+    fn mails_to_agents_start_with_the_relay_marker() {
+        let templates = Templates::load(None).unwrap();
+        for lang in Language::ALL {
+            for name in TO_AGENTS {
+                let (_, body) = templates.render(*lang, name, sample_context()).unwrap();
+                assert_eq!(
+                    body.lines().next(),
+                    Some(crate::agent::quote::marker(*lang)),
+                    "{}/{name}",
+                    lang.as_str()
+                );
+            }
+        }
+    }
+
+    /// Header-block labels too common in answers to refuse (`agent::quote::leaks_relay`
+    /// does not look for them).
+    const GENERIC_LABELS: [&str; 2] = ["Attached:", "附件："];
+
+    #[test]
+    fn relay_lines_are_all_caught() {
+        use crate::agent::quote::leaks_relay;
+        let templates = Templates::load(None).unwrap();
+        let ctx = minijinja::context! {
+            sla_due => "2026-11-25 17:00 CET",
+            assignee => (),
+            withheld => vec!["big.zip"],
+            ..sample_context()
+        };
+        for lang in Language::ALL {
+            let (_, body) = templates
+                .render(*lang, "agent_notification", ctx.clone())
+                .unwrap();
+            let lines: Vec<&str> = body.lines().collect();
+            let rules: Vec<usize> = (0..lines.len())
+                .filter(|&i| lines[i].starts_with("-----"))
+                .collect();
+            assert_eq!(rules.len(), 2, "{body}");
+            let header = &lines[1..rules[0]];
+            let footer = &lines[rules[1] + 1..];
+            assert!(header.len() >= 6 && footer.len() >= 3, "{body}");
+            for line in header.iter().chain(footer) {
+                if line.trim().is_empty() || GENERIC_LABELS.iter().any(|l| line.starts_with(l)) {
+                    continue;
+                }
+                assert!(
+                    leaks_relay(line).is_some(),
+                    "{}: leaks_relay misses {line:?}",
+                    lang.as_str()
+                );
+                assert!(leaks_relay(&format!("> {line}")).is_some(), "{line:?}");
+            }
+            let without_marker = lines[1..].join("\n");
+            assert!(leaks_relay(&without_marker).is_some());
+            assert!(leaks_relay(&body).unwrap().starts_with("the relay marker"));
+        }
     }
 
     #[test]

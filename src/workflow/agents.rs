@@ -54,7 +54,8 @@ impl Engine {
         let t = tx
             .ticket_row(ticket)?
             .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
-        let split = split_commands(&parsed.text);
+        // An HTML-only reply is read without its quote containers (`Parsed::reply_text`).
+        let split = split_commands(parsed.reply_text.as_deref().unwrap_or(&parsed.text));
         let actor = agent.name.as_str();
 
         if let Err(reason) = self.prove(tx, parsed, agent, ticket)? {
@@ -183,8 +184,23 @@ impl Engine {
             })
             .flatten()
             .collect();
-        if !body.is_empty() {
-            self.send_answer(tx, ticket, agent, body, status_set.is_some(), &only, at)?;
+        // The answer is what the agent wrote above the quoted relay; nothing left (only
+        // commands, a signature) is no answer. The final check refuses an answer that still
+        // holds part of the relay: it never reaches the customer.
+        let cut = crate::agent::quote::cut_answer(body);
+        if !cut.is_empty() {
+            match crate::agent::quote::leaks_relay(&cut.answer) {
+                None => self.send_answer(
+                    tx,
+                    ticket,
+                    agent,
+                    &cut.answer,
+                    status_set.is_some(),
+                    &only,
+                    at,
+                )?,
+                Some(leak) => self.refuse_answer(tx, ticket, agent, parsed, &leak, at)?,
+            }
         }
         if let Some((status, Some(kind))) = status_set {
             self.send_status_mail(tx, ticket, status, kind, at)?;
@@ -536,6 +552,47 @@ impl Engine {
     }
 
     /// A result or refusal mail to the agent, in the agent's language, threaded on their mail.
+    /// An answer that still holds our relay (marker, header block, help footer) is not
+    /// sent: the refusal is an event, and the agent gets a command result saying why.
+    fn refuse_answer(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        agent: &Agent,
+        parsed: &Parsed,
+        leak: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let reason = format!(
+            "it still contains {leak}: postdesk could not tell your text from the quoted relay"
+        );
+        self.event(
+            tx,
+            ticket,
+            at,
+            &agent.name,
+            EventKind::AnswerRefused,
+            None,
+            Some(&reason),
+        )?;
+        let t = tx
+            .ticket_row(ticket)?
+            .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
+        let context = minijinja::context! {
+            tag => crate::mail::subject::tag_token(&t.tag, t.id), subject => &t.subject,
+            agent_name => &agent.display_name, answer_refused => &reason,
+        };
+        self.mail_agent(
+            tx,
+            &t,
+            agent,
+            OutboxKind::CommandResult,
+            context,
+            parsed,
+            at,
+        )
+    }
+
     /// Whether `parsed`, from `agent`'s address and placed on `ticket`, is proven to be
     /// the agent's (DESIGN.md invariant 5): a reply token of this agent for this ticket
     /// among its recipients, else a trusted `Authentication-Results` pass. `Err` says why
@@ -1126,6 +1183,96 @@ mod tests {
         bench.reply(CAROL, id, "customer", "", "Any news?");
         let en = last_relay(&bench, id, "eve@agents.example.test");
         assert!(en.contains("Assignee:  Eve"), "the display name: {en}");
+    }
+
+    /// Alice's reply as mutt writes it: her text, her signature, then the whole relay
+    /// quoted with `> `.
+    fn quoting_the_relay(bench: &Bench, id: TicketId, above: &str) -> String {
+        let relay = last_relay(bench, id, ALICE);
+        let quoted: Vec<String> = relay.lines().map(|l| format!("> {l}")).collect();
+        format!(
+            "{above}\n\nAlice\n\nOn Wed, Nov 25, 2026 at 12:00, carol via ACME Support wrote:\n{}",
+            quoted.join("\n")
+        )
+    }
+
+    /// Issue 11: the customer gets what the agent wrote, not the quoted relay.
+    #[test]
+    fn an_answer_is_cut_at_the_quoted_relay() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        let body = quoting_the_relay(&bench, id, "Please restart it.");
+        alice(&mut bench, id, "", &body);
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("answer".to_owned(), carol())]
+        );
+        let answer = bench
+            .messages(id)
+            .into_iter()
+            .rfind(|m| m.direction == "out" && m.audience == "customer")
+            .expect("stored");
+        assert!(
+            answer.text.contains("Please restart it.\n\nAlice"),
+            "{}",
+            answer.text
+        );
+        for leak in [
+            "reply above this line",
+            "Requester:",
+            "Reply to answer",
+            "wrote:",
+            "> ",
+        ] {
+            assert!(!answer.text.contains(leak), "{leak} in {}", answer.text);
+        }
+    }
+
+    /// Only commands above the quote: they act, and no (empty) answer goes out.
+    #[test]
+    fn commands_above_the_quote_send_no_answer() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        let body = quoting_the_relay(&bench, id, "#status resolved");
+        let body = body.replacen("\n\nAlice\n", "\n\n-- \nAlice Agent\nACME\n", 1);
+        alice(&mut bench, id, "", &body);
+        assert_eq!(bench.status(id), Status::Resolved);
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("survey".to_owned(), carol())],
+            "the survey, no answer"
+        );
+    }
+
+    /// An answer quoted in a way we do not know, still holding the relay: not sent, the
+    /// agent is told, the refusal recorded.
+    #[test]
+    fn an_answer_still_holding_the_relay_is_refused() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        let relay = last_relay(&bench, id, ALICE);
+        let body = format!("Please restart it.\n\n|| {}", relay.replace('\n', "\n|| "));
+        alice(&mut bench, id, "", &format!("#priority high\n{body}"));
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("command-result".to_owned(), vec![ALICE.to_owned()])]
+        );
+        assert_eq!(bench.count(id, "answer.refused"), 1);
+        assert_eq!(
+            bench.ticket(id).priority,
+            Priority::High,
+            "the commands still act"
+        );
+        let told = bench
+            .messages(id)
+            .into_iter()
+            .rfind(|m| m.direction == "out" && m.audience == "agents")
+            .expect("stored");
+        assert!(
+            told.text.contains("was NOT sent to the customer"),
+            "{}",
+            told.text
+        );
     }
 
     #[test]

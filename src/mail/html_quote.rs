@@ -1,0 +1,406 @@
+//! The quote containers of an HTML reply, removed before the HTML becomes text (issue 11).
+//!
+//! In: the HTML body of a message. Out: the same HTML without the quoted history, or
+//! `None` when it holds no quote container (or is larger than the caller's limit).
+//! `parse` turns the result into `Parsed::reply_text`, from which an agent's answer is cut
+//! (`agent::quote::cut_answer`): HTML-to-text would leave a quote as text that is harder to
+//! recognise, and would put the link footnotes of the answer below the quote.
+//! - Removed with their content: every `blockquote` (Apple Mail's and Thunderbird's
+//!   `type="cite"`, Gmail's `class="gmail_quote"`, Foxmail's styled one), and the elements
+//!   of class `gmail_quote`, `gmail_quote_container`, `gmail_attr`, `moz-cite-prefix`
+//!   (Thunderbird's attribution), `yahoo_quoted`.
+//! - Removed with everything after them, to the end of the document (the quoted message
+//!   follows them as siblings): the elements with id `appendonsend`, `divRplyFwdMsg`
+//!   (Outlook on the web), `mail-editor-reference-message-container` (new Outlook), a
+//!   `div` whose style is Outlook's or Foxmail's header-block rule (`border-top:solid
+//!   #E1E1E1` / `#B5C4DF`), and text that is a separator between dashes
+//!   (`------------------&nbsp;原始邮件&nbsp;------------------` of QQ Mail and Foxmail,
+//!   `-----Original Message-----`).
+//! - A scanner, not a parser: tags are read with their quoted attribute values, comments
+//!   and the content of `script`/`style`/`title`/`textarea` are skipped, an unclosed
+//!   container runs to the end. One pass over the input, no recursion; pure, and no input
+//!   makes it panic.
+
+/// Classes of elements removed with their content.
+const QUOTE_CLASSES: &[&str] = &[
+    "gmail_quote",
+    "gmail_quote_container",
+    "gmail_attr",
+    "moz-cite-prefix",
+    "yahoo_quoted",
+];
+
+/// Ids of elements removed with everything after them.
+const HISTORY_IDS: &[&str] = &[
+    "appendonsend",
+    "divrplyfwdmsg",
+    "mail-editor-reference-message-container",
+];
+
+/// Styles (lower case, without white space) of the rule above an Outlook or Foxmail
+/// header block, removed with everything after it.
+const HISTORY_STYLES: &[&str] = &["border-top:solid#e1e1e1", "border-top:solid#b5c4df"];
+
+/// Words between dashes that make a separator (lower case, `&nbsp;` and spaces gone).
+const SEPARATOR_WORDS: &[&str] = &["原始邮件", "原始郵件", "original", "originalmessage"];
+
+/// Elements whose content is text, not markup.
+const RAW_TEXT: &[&str] = &["script", "style", "title", "textarea", "xmp"];
+
+/// `html` without its quote containers (see the module doc); `None` when it has none or
+/// is longer than `max_len` bytes.
+pub fn without_quotes(html: &str, max_len: usize) -> Option<String> {
+    if html.len() > max_len {
+        return None;
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut copied = 0;
+    let mut removed = false;
+    let mut i = 0;
+    while let Some(rel) = html[i..].find('<') {
+        let start = i + rel;
+        if let Some(sep) = separator_in(&html[i..start]) {
+            out.push_str(&html[copied..i + sep]);
+            return Some(out);
+        }
+        let Some(next) = markup_at(html, start) else {
+            break;
+        };
+        let Markup::Tag(tag) = next else {
+            i = next.end();
+            continue;
+        };
+        match container(&tag) {
+            Some(Container::Element) => {
+                out.push_str(&html[copied..start]);
+                copied = element_end(html, &tag);
+                removed = true;
+                i = copied;
+            }
+            Some(Container::ToEnd) => {
+                out.push_str(&html[copied..start]);
+                return Some(out);
+            }
+            None => i = skip_raw_text(html, &tag),
+        }
+    }
+    if let Some(sep) = separator_in(&html[i..]) {
+        out.push_str(&html[copied..i + sep]);
+        return Some(out);
+    }
+    out.push_str(&html[copied..]);
+    removed.then_some(out)
+}
+
+/// One tag as written.
+struct Tag<'a> {
+    /// Lower case.
+    name: String,
+    closing: bool,
+    /// `<br/>`-style.
+    self_closing: bool,
+    /// What is between the name and `>`.
+    attrs: &'a str,
+    /// The index just after `>`.
+    end: usize,
+}
+
+enum Markup<'a> {
+    Tag(Tag<'a>),
+    /// A comment, a `<!DOCTYPE …>` or `<?…>`, or a `<` that starts no tag: go on here.
+    Skip(usize),
+}
+
+impl Markup<'_> {
+    fn end(&self) -> usize {
+        match self {
+            Markup::Tag(tag) => tag.end,
+            Markup::Skip(end) => *end,
+        }
+    }
+}
+
+enum Container {
+    /// Remove the element with its content.
+    Element,
+    /// Remove the element and everything after it.
+    ToEnd,
+}
+
+/// What starts at `start` (a `<`); `None` when the rest of the input is no complete tag
+/// (a `<` with no `>` after it): the rest is text.
+fn markup_at(html: &str, start: usize) -> Option<Markup<'_>> {
+    let rest = &html[start..];
+    if rest.starts_with("<!--") {
+        let end = rest[4..]
+            .find("-->")
+            .map_or(html.len(), |e| start + 4 + e + 3);
+        return Some(Markup::Skip(end));
+    }
+    if rest.starts_with("<!") || rest.starts_with("<?") {
+        return rest.find('>').map(|e| Markup::Skip(start + e + 1));
+    }
+    let bytes = rest.as_bytes();
+    let closing = bytes.get(1) == Some(&b'/');
+    let name_start = if closing { 2 } else { 1 };
+    let name_len = bytes[name_start.min(bytes.len())..]
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b':')
+        .count();
+    if name_len == 0 || !bytes[name_start].is_ascii_alphabetic() {
+        return Some(Markup::Skip(start + 1));
+    }
+    let name_end = name_start + name_len;
+    let gt = tag_close(&rest[name_end..])? + name_end;
+    let attrs = &rest[name_end..gt];
+    Some(Markup::Tag(Tag {
+        name: rest[name_start..name_end].to_ascii_lowercase(),
+        closing,
+        self_closing: attrs.trim_end().ends_with('/'),
+        attrs,
+        end: start + gt + 1,
+    }))
+}
+
+/// The index of the `>` that closes a tag, outside quoted attribute values.
+fn tag_close(attrs: &str) -> Option<usize> {
+    let mut quote = None;
+    for (i, b) in attrs.bytes().enumerate() {
+        match (quote, b) {
+            (None, b'"' | b'\'') => quote = Some(b),
+            (Some(q), _) if b == q => quote = None,
+            (None, b'>') => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The value of attribute `name` (lower case) in `attrs`, entities left as written.
+fn attr<'a>(attrs: &'a str, name: &str) -> Option<&'a str> {
+    let mut rest = attrs;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '/');
+        if rest.is_empty() {
+            return None;
+        }
+        let key_len = rest
+            .find(|c: char| c.is_whitespace() || c == '=' || c == '/')
+            .unwrap_or(rest.len());
+        let key = &rest[..key_len];
+        rest = rest[key_len..].trim_start();
+        let value = match rest.strip_prefix('=') {
+            Some(after) => {
+                let after = after.trim_start();
+                let (value, next) = match after.chars().next() {
+                    Some(q @ ('"' | '\'')) => match after[1..].find(q) {
+                        Some(e) => (&after[1..1 + e], &after[e + 2..]),
+                        None => (&after[1..], ""),
+                    },
+                    _ => {
+                        let e = after.find(char::is_whitespace).unwrap_or(after.len());
+                        (&after[..e], &after[e..])
+                    }
+                };
+                rest = next;
+                value
+            }
+            None => "",
+        };
+        if key.eq_ignore_ascii_case(name) {
+            return Some(value);
+        }
+    }
+}
+
+fn container(tag: &Tag<'_>) -> Option<Container> {
+    if tag.closing {
+        return None;
+    }
+    if tag.name == "blockquote" {
+        return Some(Container::Element);
+    }
+    if attr(tag.attrs, "id").is_some_and(|id| HISTORY_IDS.contains(&id.to_lowercase().as_str())) {
+        return Some(Container::ToEnd);
+    }
+    if tag.name == "div"
+        && attr(tag.attrs, "style").is_some_and(|style| {
+            let style: String = style
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_lowercase();
+            HISTORY_STYLES.iter().any(|s| style.contains(s))
+        })
+    {
+        return Some(Container::ToEnd);
+    }
+    let quote_class = attr(tag.attrs, "class").is_some_and(|class| {
+        class
+            .split_whitespace()
+            .any(|c| QUOTE_CLASSES.iter().any(|q| c.eq_ignore_ascii_case(q)))
+    });
+    (quote_class && !tag.self_closing).then_some(Container::Element)
+}
+
+/// Where `tag` (an opening tag) ends with its content: after its matching closing tag,
+/// nested elements of the same name counted; the end of the input when it is not closed.
+fn element_end(html: &str, open: &Tag<'_>) -> usize {
+    let mut depth = 1usize;
+    let mut i = open.end;
+    while let Some(rel) = html[i..].find('<') {
+        let Some(next) = markup_at(html, i + rel) else {
+            break;
+        };
+        i = match next {
+            Markup::Tag(tag) if tag.name == open.name && !tag.self_closing => {
+                if tag.closing {
+                    depth -= 1;
+                    if depth == 0 {
+                        return tag.end;
+                    }
+                } else {
+                    depth += 1;
+                }
+                tag.end
+            }
+            Markup::Tag(tag) => skip_raw_text(html, &tag),
+            Markup::Skip(end) => end,
+        };
+    }
+    html.len()
+}
+
+/// After `tag`: past the content of a raw-text element (`<style>…</style>`), else right
+/// after the tag.
+fn skip_raw_text(html: &str, tag: &Tag<'_>) -> usize {
+    if tag.closing || tag.self_closing || !RAW_TEXT.contains(&tag.name.as_str()) {
+        return tag.end;
+    }
+    let close = format!("</{}", tag.name);
+    let rest = &html.as_bytes()[tag.end..];
+    rest.windows(close.len())
+        .position(|w| w.eq_ignore_ascii_case(close.as_bytes()))
+        .map_or(html.len(), |p| tag.end + p)
+}
+
+/// Where, in a run of text, a separator between dashes starts: at least five `-`, the
+/// words of [`SEPARATOR_WORDS`] (spaces and `&nbsp;` around them), at least five `-`.
+fn separator_in(text: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(rel) = text[from..].find("-----") {
+        let start = from + rel;
+        let after = text[start..].trim_start_matches('-');
+        let words_end = after.find("-----").unwrap_or(after.len());
+        if words_end < after.len() {
+            let words: String = after[..words_end]
+                .replace("&nbsp;", "")
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_lowercase();
+            if SEPARATOR_WORDS.contains(&words.as_str()) {
+                return Some(start);
+            }
+        }
+        from = text.len() - after.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: usize = 1 << 20;
+
+    #[test]
+    fn quote_containers_go() {
+        let cases = [
+            (
+                "gmail",
+                "<div dir=\"ltr\">Done.<br>-- <br><div class=\"gmail_signature\">Alice</div></div><br><div class=\"gmail_quote gmail_quote_container\"><div dir=\"ltr\" class=\"gmail_attr\">On Wed, Nov 25, 2026 at 10:00 AM Jane wrote:<br></div><blockquote class=\"gmail_quote\" style=\"margin:0\">-- reply above this line --<br><div>x</div></blockquote></div>",
+                "<div dir=\"ltr\">Done.<br>-- <br><div class=\"gmail_signature\">Alice</div></div><br>",
+            ),
+            (
+                "apple mail, nested blockquotes, text after the quote kept",
+                "Fixed.<div><br><blockquote type=\"cite\"><div>On 25 Nov 2026, at 10:00, Jane wrote:</div><blockquote type=\"cite\">old</blockquote>relay</blockquote></div><div>Alice</div>",
+                "Fixed.<div><br></div><div>Alice</div>",
+            ),
+            (
+                "thunderbird",
+                "<p>Done.</p><div class=\"moz-cite-prefix\">On 25/11/2026 10:00, Jane wrote:<br></div><blockquote type=\"cite\" cite=\"mid:1@x\">relay</blockquote><pre class=\"moz-signature\" cols=\"72\">-- \nAlice</pre>",
+                "<p>Done.</p><pre class=\"moz-signature\" cols=\"72\">-- \nAlice</pre>",
+            ),
+            (
+                "outlook on the web",
+                "<div>Done.</div><div id=\"appendonsend\"></div><hr><div id=\"divRplyFwdMsg\"><b>From:</b> Jane</div><div>relay</div></body></html>",
+                "<div>Done.</div>",
+            ),
+            (
+                "outlook desktop",
+                "<p class=MsoNormal>Done.</p><div><div style='border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm'><p><b>From:</b> Jane</p></div></div><p>relay</p>",
+                "<p class=MsoNormal>Done.</p><div>",
+            ),
+            (
+                "qq mail separator",
+                "<div>好的。</div><div><div style=\"font-size:12px\">------------------&nbsp;原始邮件&nbsp;------------------</div><div><b>发件人:</b> Jane</div></div>",
+                "<div>好的。</div><div><div style=\"font-size:12px\">",
+            ),
+            (
+                "outlook plain-style separator at the end",
+                "Done.<br>-----Original Message-----<br>From: Jane",
+                "Done.<br>",
+            ),
+            (
+                "a blockquote in a comment or a style is no quote",
+                "<style>blockquote { margin: 0 } .x:before{content:'<blockquote>'}</style><!-- <blockquote> -->Done.<blockquote>q</blockquote>",
+                "<style>blockquote { margin: 0 } .x:before{content:'<blockquote>'}</style><!-- <blockquote> -->Done.",
+            ),
+            (
+                "an unclosed blockquote runs to the end",
+                "Done.<BLOCKQUOTE TYPE=cite>relay<div>more</div>",
+                "Done.",
+            ),
+            (
+                "quoted > in an attribute",
+                "Done.<div title=\"a>b\" class='gmail_quote'>q</div>!",
+                "Done.!",
+            ),
+        ];
+        for (name, html, want) in cases {
+            assert_eq!(without_quotes(html, MAX).as_deref(), Some(want), "{name}");
+        }
+    }
+
+    #[test]
+    fn html_without_quotes_is_left_alone() {
+        for html in [
+            "",
+            "<p>Hello</p>",
+            "a < b and c > d",
+            "<div class=\"gmail_signature\">-- x</div>",
+            "--- dashes --- but no separator -----",
+            "<a title=\"unclosed>",
+            "<",
+        ] {
+            assert_eq!(without_quotes(html, MAX), None, "{html:?}");
+        }
+        assert_eq!(without_quotes("<blockquote>x</blockquote>", 10), None);
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// No input makes it panic, and what it returns is never longer than the input.
+            #[test]
+            fn never_panics(html in "\\PC{0,200}|[<>/=\"' a-z_\\-&;原始邮件]{0,300}") {
+                if let Some(out) = without_quotes(&html, super::MAX) {
+                    prop_assert!(out.len() <= html.len());
+                }
+            }
+        }
+    }
+}
