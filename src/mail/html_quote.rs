@@ -131,8 +131,8 @@ enum Container {
 /// (a `<` with no `>` after it): the rest is text.
 fn markup_at(html: &str, start: usize) -> Option<Markup<'_>> {
     let rest = &html[start..];
-    if rest.starts_with("<!--") {
-        let end = rest[4..]
+    if let Some(comment) = rest.strip_prefix("<!--") {
+        let end = comment
             .find("-->")
             .map_or(html.len(), |e| start + 4 + e + 3);
         return Some(Markup::Skip(end));

@@ -174,7 +174,7 @@ impl Engine {
             self.event(tx, ticket, at, actor, EventKind::Note, None, Some(why))?;
             return Ok(Applied::FollowUp { ticket });
         }
-        let body = split.body.trim();
+        let body = split.body;
         let only: Vec<String> = split
             .commands
             .iter()
@@ -188,18 +188,42 @@ impl Engine {
         // commands, a signature) is no answer. The final check refuses an answer that still
         // holds part of the relay: it never reaches the customer.
         let cut = crate::agent::quote::cut_answer(body);
-        if !cut.is_empty() {
+        if cut.is_empty() && cut.text_below {
+            // Bottom-posted: the text is below the quote, where it cannot be told from it.
+            let why =
+                "your text is below the quoted relay, where postdesk cannot tell it from the quote"
+                    .to_owned();
+            self.refuse_answer(tx, ticket, agent, parsed, &why, at)?;
+        } else if !cut.is_empty() {
             match crate::agent::quote::leaks_relay(&cut.answer) {
-                None => self.send_answer(
-                    tx,
-                    ticket,
-                    agent,
-                    &cut.answer,
-                    status_set.is_some(),
-                    &only,
-                    at,
-                )?,
-                Some(leak) => self.refuse_answer(tx, ticket, agent, parsed, &leak, at)?,
+                None => {
+                    self.send_answer(
+                        tx,
+                        ticket,
+                        agent,
+                        &cut.answer,
+                        status_set.is_some(),
+                        &only,
+                        at,
+                    )?;
+                    if cut.text_below {
+                        self.event(
+                            tx,
+                            ticket,
+                            at,
+                            actor,
+                            EventKind::Note,
+                            None,
+                            Some("text below the quoted relay was not sent"),
+                        )?;
+                    }
+                }
+                Some(leak) => {
+                    let why = format!(
+                        "it still contains {leak}: postdesk could not tell your text from the quoted relay"
+                    );
+                    self.refuse_answer(tx, ticket, agent, parsed, &why, at)?;
+                }
             }
         }
         if let Some((status, Some(kind))) = status_set {
@@ -552,20 +576,17 @@ impl Engine {
     }
 
     /// A result or refusal mail to the agent, in the agent's language, threaded on their mail.
-    /// An answer that still holds our relay (marker, header block, help footer) is not
-    /// sent: the refusal is an event, and the agent gets a command result saying why.
+    /// An answer that cannot be sent (it still holds our relay, or it sits below the
+    /// quote) is not: the refusal is an event, and the agent gets a mail saying `reason`.
     fn refuse_answer(
         &self,
         tx: &mut Tx<'_>,
         ticket: TicketId,
         agent: &Agent,
         parsed: &Parsed,
-        leak: &str,
+        reason: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let reason = format!(
-            "it still contains {leak}: postdesk could not tell your text from the quoted relay"
-        );
         self.event(
             tx,
             ticket,
@@ -573,14 +594,14 @@ impl Engine {
             &agent.name,
             EventKind::AnswerRefused,
             None,
-            Some(&reason),
+            Some(reason),
         )?;
         let t = tx
             .ticket_row(ticket)?
             .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
         let context = minijinja::context! {
             tag => crate::mail::subject::tag_token(&t.tag, t.id), subject => &t.subject,
-            agent_name => &agent.display_name, answer_refused => &reason,
+            agent_name => &agent.display_name, answer_refused => reason,
         };
         self.mail_agent(
             tx,
@@ -1242,6 +1263,32 @@ mod tests {
             vec![("survey".to_owned(), carol())],
             "the survey, no answer"
         );
+    }
+
+    /// A bottom-posted answer (below the `>` quote) is not sent as an empty answer or as
+    /// the quote: the agent is told to write above it.
+    #[test]
+    fn a_bottom_posted_answer_is_refused_with_a_reason() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        let relay = last_relay(&bench, id, ALICE);
+        let quoted: Vec<String> = relay.lines().map(|l| format!("> {l}")).collect();
+        let body = format!("{}\n\nPlease restart it.\n", quoted.join("\n"));
+        alice(&mut bench, id, "", &body);
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("command-result".to_owned(), vec![ALICE.to_owned()])]
+        );
+        let refused: Vec<_> = bench
+            .events(id)
+            .into_iter()
+            .filter(|e| crate::workflow::testing::kind(e) == "answer.refused")
+            .collect();
+        assert_eq!(refused.len(), 1);
+        assert!(refused[0]
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("below the quoted relay")));
     }
 
     /// An answer quoted in a way we do not know, still holding the relay: not sent, the
