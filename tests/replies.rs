@@ -1513,6 +1513,11 @@ const RELAY_TRACES: &[&str] = &[
     "------------------------------------",
 ];
 
+/// What was queued but not yet sent has had its chance to arrive.
+fn settle() {
+    std::thread::sleep(Duration::from_secs(2));
+}
+
 /// Lines without trailing white space, LF line ends.
 fn norm(text: &str) -> String {
     text.replace("\r\n", "\n")
@@ -1558,10 +1563,10 @@ fn reply_with_each_client(lab: &Lab, cases: &[Case]) -> Vec<(Opened, Reply)> {
             // Read as the workflow reads it: the same rule as the client's sample cuts it.
             let parsed = postdesk::mail::parse::message(&reply.raw, 1 << 24).unwrap();
             let text = parsed.reply_text.as_deref().unwrap_or(&parsed.text);
-            let cut = cut_answer(split_commands(text).body.trim());
+            let cut = cut_answer(split_commands(text).body);
             assert_eq!(
-                cut.rule.map(|r| r.as_str()),
-                c.rule,
+                (cut.rule.map(|r| r.as_str()), cut.text_below),
+                (c.rule, false),
                 "{}: the reply built here is cut as its sample is:\n{text}",
                 c.client
             );
@@ -1659,6 +1664,10 @@ fn each_clients_answer_reaches_the_customer_without_the_relay() {
         assert!(
             !kinds.contains(&"message.unverified"),
             "{client}: {kinds:?}"
+        );
+        assert!(
+            !kinds.contains(&"note"),
+            "{client}: nothing below the quote was dropped: {kinds:?}"
         );
         assert_eq!(t.ticket.status, "pending", "{client}");
         assert_eq!(t.ticket.assignee.as_deref(), Some(agent.name), "{client}");
@@ -1909,11 +1918,6 @@ fn one_answer(lab: &Lab, who: &str, needle: &str) -> Parsed {
 
 fn addresses(people: &[postdesk::mail::parse::Person]) -> Vec<&str> {
     people.iter().map(|p| p.address.as_str()).collect()
-}
-
-/// What was queued but not yet sent has had its chance to arrive.
-fn settle() {
-    std::thread::sleep(Duration::from_secs(2));
 }
 
 /// The relay's line that starts with `label`, or "".
