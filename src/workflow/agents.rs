@@ -780,11 +780,7 @@ mod tests {
             new_mail(&bench, before),
             vec![("answer".to_owned(), carol())]
         );
-        let answer = bench
-            .messages(id)
-            .into_iter()
-            .rfind(|m| m.direction == "out" && m.audience == "customer")
-            .expect("the answer is stored");
+        let answer = bench.last_sent(id, "customer");
         assert!(
             answer.text.contains("turn it off and on"),
             "{}",
@@ -898,11 +894,7 @@ mod tests {
             vec![("command-refused".to_owned(), vec![ALICE.to_owned()])],
             "{why}: the agent is told, the customer gets nothing"
         );
-        let unverified: Vec<_> = bench
-            .events(id)
-            .into_iter()
-            .filter(|e| crate::workflow::testing::kind(e) == "message.unverified")
-            .collect();
+        let unverified: Vec<_> = bench.events_of(id, "message.unverified");
         assert_eq!(unverified.len(), 1, "{why}");
         let reason = unverified[0].detail.clone().unwrap_or_default();
         assert!(reason.contains(why), "{why} in {reason:?}");
@@ -1039,11 +1031,7 @@ mod tests {
         assert_eq!(bench.count(id, "cc"), 0, "no attacker joined");
         assert_eq!(bench.count(id, "message.unverified"), 12);
         assert_eq!(bench.count(id, "notification.held"), 2);
-        let refused = bench
-            .messages(id)
-            .into_iter()
-            .rfind(|m| m.direction == "out" && m.audience == "agents")
-            .expect("stored");
+        let refused = bench.last_sent(id, "agents");
         assert!(refused.text.contains("reply"), "{}", refused.text);
         let raw = bench
             .reader()
@@ -1101,11 +1089,7 @@ mod tests {
             "Adding my boss.",
         );
         assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
-        let cc: Vec<_> = bench
-            .events(id)
-            .into_iter()
-            .filter(|e| crate::workflow::testing::kind(e) == "cc")
-            .collect();
+        let cc: Vec<_> = bench.events_of(id, "cc");
         assert_eq!(cc.len(), 1, "only Tom, not the support address: {cc:?}");
         assert_eq!(cc[0].new.as_deref(), Some(TOM));
         let relay = last_relay(&bench, id, ALICE);
@@ -1228,11 +1212,7 @@ mod tests {
             new_mail(&bench, before),
             vec![("answer".to_owned(), carol())]
         );
-        let answer = bench
-            .messages(id)
-            .into_iter()
-            .rfind(|m| m.direction == "out" && m.audience == "customer")
-            .expect("stored");
+        let answer = bench.last_sent(id, "customer");
         assert!(
             answer.text.contains("Please restart it.\n\nAlice"),
             "{}",
@@ -1279,11 +1259,7 @@ mod tests {
             new_mail(&bench, before),
             vec![("command-result".to_owned(), vec![ALICE.to_owned()])]
         );
-        let refused: Vec<_> = bench
-            .events(id)
-            .into_iter()
-            .filter(|e| crate::workflow::testing::kind(e) == "answer.refused")
-            .collect();
+        let refused: Vec<_> = bench.events_of(id, "answer.refused");
         assert_eq!(refused.len(), 1);
         assert!(refused[0]
             .detail
@@ -1310,11 +1286,7 @@ mod tests {
             Priority::High,
             "the commands still act"
         );
-        let told = bench
-            .messages(id)
-            .into_iter()
-            .rfind(|m| m.direction == "out" && m.audience == "agents")
-            .expect("stored");
+        let told = bench.last_sent(id, "agents");
         assert!(
             told.text.contains("was NOT sent to the customer"),
             "{}",
@@ -1333,11 +1305,7 @@ mod tests {
             "The customer has an old model.",
         );
         assert_eq!(new_mail(&bench, before), vec![], "no mail at all");
-        let note: Vec<_> = bench
-            .events(id)
-            .into_iter()
-            .filter(|e| crate::workflow::testing::kind(e) == "note")
-            .collect();
+        let note: Vec<_> = bench.events_of(id, "note");
         assert_eq!(note.len(), 1);
         assert_eq!(
             note[0].detail.as_deref(),

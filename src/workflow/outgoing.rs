@@ -585,11 +585,7 @@ mod tests {
         }
         assert_eq!(bench.outbox_of("acknowledgement").len(), 10);
         let last = *ids.last().unwrap();
-        let held: Vec<_> = bench
-            .events(last)
-            .into_iter()
-            .filter(|e| crate::workflow::testing::kind(e) == "notification.held")
-            .collect();
+        let held: Vec<_> = bench.events_of(last, "notification.held");
         assert_eq!(held.len(), 1, "{held:?}");
         assert!(
             held[0]
@@ -636,11 +632,7 @@ mod tests {
             before,
             "no status mail to a hard-bounced address"
         );
-        let held: Vec<_> = bench
-            .events(id)
-            .into_iter()
-            .filter(|e| crate::workflow::testing::kind(e) == "notification.held")
-            .collect();
+        let held: Vec<_> = bench.events_of(id, "notification.held");
         assert_eq!(held.len(), 1, "{held:?}");
         assert!(
             held[0]
@@ -727,11 +719,7 @@ mod tests {
             ),
         );
         assert_eq!(ticket_of_reply(&d), id);
-        let relay = bench
-            .messages(id)
-            .into_iter()
-            .rfind(|m| m.direction == "out" && m.audience == "agents")
-            .expect("relayed");
+        let relay = bench.last_sent(id, "agents");
         assert!(
             relay.text.contains("Attached:  small.txt"),
             "{}",

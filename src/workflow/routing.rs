@@ -259,11 +259,7 @@ tags = ["billing", "money"]
                 vec!["billing".to_owned(), "money".to_owned()]
             )
         );
-        let rules: Vec<_> = bench
-            .events(id)
-            .into_iter()
-            .filter(|e| crate::workflow::testing::kind(e) == "rules")
-            .collect();
+        let rules: Vec<_> = bench.events_of(id, "rules");
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0].new.as_deref(), Some("billing"));
         assert_eq!(bench.count(id, "tag"), 2);

@@ -302,11 +302,7 @@ mod tests {
         let to = survey::address(SUPPORT, &bench.engine.key, id, 4);
         let d = click(&mut bench, &to, "");
         assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
-        let csat: Vec<_> = bench
-            .events(id)
-            .into_iter()
-            .filter(|e| kind(e) == "csat")
-            .collect();
+        let csat: Vec<_> = bench.events_of(id, "csat");
         assert_eq!(csat.len(), 1, "{csat:?}");
         assert_eq!(csat[0].new.as_deref(), Some("4"));
         assert_eq!(csat[0].old, None, "the first rating replaces none");
@@ -349,11 +345,7 @@ mod tests {
         assert_eq!(t.linked_to, Some(id.get()), "the tag links it");
         assert!(t.flagged.is_some(), "a stranger naming a ticket is flagged");
         assert_eq!(t.csat, None);
-        let refused: Vec<_> = bench
-            .events(other)
-            .into_iter()
-            .filter(|e| kind(e) == "csat.refused")
-            .collect();
+        let refused: Vec<_> = bench.events_of(other, "csat.refused");
         assert_eq!(refused.len(), 1, "{refused:?}");
         assert_eq!(refused[0].new.as_deref(), Some("1"));
         assert!(
@@ -418,11 +410,7 @@ mod tests {
         let before = bench.outbox().len();
         let d = bench.reply(CAROL, id, "customer", "", "5\nQuick and friendly.");
         assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
-        let csat: Vec<_> = bench
-            .events(id)
-            .into_iter()
-            .filter(|e| kind(e) == "csat")
-            .collect();
+        let csat: Vec<_> = bench.events_of(id, "csat");
         assert_eq!(csat.len(), 1, "{csat:?}");
         assert_eq!(csat[0].new.as_deref(), Some("5"));
         assert_eq!(csat[0].detail.as_deref(), Some("Quick and friendly."));
@@ -480,11 +468,7 @@ mod tests {
         assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
         assert_eq!(bench.count(id, "csat"), 0);
         assert_eq!(rating(&bench, id), None);
-        let refused: Vec<_> = bench
-            .events(id)
-            .into_iter()
-            .filter(|e| kind(e) == "csat.refused")
-            .collect();
+        let refused: Vec<_> = bench.events_of(id, "csat.refused");
         assert_eq!(refused.len(), 1, "{refused:?}");
         assert_eq!(refused[0].new.as_deref(), Some("4"));
         assert!(

@@ -185,6 +185,14 @@ queues = ["support"]
             .collect()
     }
 
+    /// The ticket's events of `wanted` kind, oldest first.
+    pub(crate) fn events_of(&self, ticket: TicketId, wanted: &str) -> Vec<EventView> {
+        self.events(ticket)
+            .into_iter()
+            .filter(|e| kind(e) == wanted)
+            .collect()
+    }
+
     /// How many events of `wanted` kind the ticket has.
     pub(crate) fn count(&self, ticket: TicketId, wanted: &str) -> usize {
         self.events(ticket)
@@ -205,11 +213,15 @@ queues = ["support"]
     /// The signed Message-ID (with brackets) of the last mail we sent on `ticket` to
     /// `audience` (`customer`: acknowledgement, answers; `agents`: relays).
     pub(crate) fn our_message_id(&self, ticket: TicketId, audience: &str) -> String {
+        self.last_sent(ticket, audience).message_id
+    }
+
+    /// The last mail we sent on `ticket` to `audience`, as stored.
+    pub(crate) fn last_sent(&self, ticket: TicketId, audience: &str) -> MessageView {
         self.messages(ticket)
             .into_iter()
             .rfind(|m| m.direction == "out" && m.audience == audience)
             .unwrap_or_else(|| panic!("no outgoing mail to {audience} on #{ticket}"))
-            .message_id
     }
 
     /// Delivers a mail from `from` with a fresh Message-ID; `headers` are extra header
