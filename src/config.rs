@@ -96,8 +96,9 @@ pub struct Config {
     pub instance_key_file: Option<PathBuf>,
     /// Overrides the templates built into the binary.
     pub templates_dir: Option<PathBuf>,
-    /// Larger messages are quarantined unparsed.
-    pub max_message_bytes: usize,
+    /// What one incoming message may cost (`[limits]`; `max_message_bytes` at the top
+    /// level is read as `limits.max_message_bytes`).
+    pub limits: crate::limits::Limits,
     pub reopen_window: Duration,
     pub smtp: Smtp,
     pub outbox: Outbox,
@@ -154,9 +155,14 @@ pub struct Outbox {
 /// automatic mail is held back, and what was held is recorded as an event (invariant 3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoopProtection {
-    /// Automatic mails to one address per `per_recipient_window`.
+    /// Automatic mails to one address per `per_recipient_window`; the address is
+    /// normalised first (case, `+detail`), or reduced to its domain with
+    /// `per_recipient_key = "domain"`.
     pub per_recipient: u32,
     pub per_recipient_window: Duration,
+    pub per_recipient_key: RateKey,
+    /// Automatic mails to one recipient domain per `per_recipient_window`.
+    pub per_domain: u32,
     /// Automatic mails to everyone per `global_window`: the breaker for floods of
     /// different (often forged) senders.
     pub global: u32,
@@ -166,6 +172,19 @@ pub struct LoopProtection {
     /// Relays to agents per queue per `relay_window` (a flood across tickets).
     pub relays_per_queue: u32,
     pub relay_window: Duration,
+    /// An acknowledgement not sent within this long after its message arrived (held by
+    /// the breaker, the outbox down) is dropped with an event instead of sent late.
+    pub ack_max_age: Duration,
+}
+
+/// What `per_recipient` counts per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateKey {
+    /// The normalised address: `Victim+1@Example.COM` counts as `victim@example.com`.
+    Address,
+    /// The address's domain.
+    Domain,
 }
 
 impl Default for LoopProtection {
@@ -173,11 +192,14 @@ impl Default for LoopProtection {
         LoopProtection {
             per_recipient: 10,
             per_recipient_window: Duration::from_secs(3600),
+            per_recipient_key: RateKey::Address,
+            per_domain: 100,
             global: 1000,
             global_window: Duration::from_secs(600),
             relays_per_ticket: 20,
             relays_per_queue: 200,
             relay_window: Duration::from_secs(3600),
+            ack_max_age: Duration::from_secs(86_400),
         }
     }
 }
@@ -559,7 +581,7 @@ struct RawConfig {
     hostname: Option<Spanned<String>>,
     instance_key_file: Option<PathBuf>,
     templates_dir: Option<PathBuf>,
-    max_message_bytes: Option<usize>,
+    max_message_bytes: Option<Spanned<usize>>,
     reopen_window: Option<DurationText>,
     trusted_authserv_id: Option<String>,
     internal_hosts: Option<Vec<String>>,
@@ -570,6 +592,8 @@ struct RawConfig {
     outbox: RawOutbox,
     #[serde(default)]
     loop_protection: RawLoopProtection,
+    #[serde(default)]
+    limits: RawLimits,
     #[serde(default, rename = "queue")]
     queues: Vec<RawQueue>,
     #[serde(default, rename = "agent")]
@@ -611,9 +635,31 @@ struct RawOutbox {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_message_bytes: Option<Spanned<usize>>,
+    fetch_batch_bytes: Option<Spanned<usize>>,
+    quarantine_keep_bytes: Option<Spanned<usize>>,
+    message_time_limit: Option<Spanned<DurationText>>,
+    max_header_bytes: Option<Spanned<usize>>,
+    max_mime_depth: Option<Spanned<usize>>,
+    max_parts: Option<Spanned<usize>>,
+    max_charsets: Option<Spanned<usize>>,
+    max_encoded_words: Option<Spanned<usize>>,
+    max_html_depth: Option<Spanned<usize>>,
+    max_command_lines: Option<Spanned<usize>>,
+    max_command_words: Option<Spanned<usize>>,
+    max_people_per_message: Option<Spanned<usize>>,
+    max_events_per_message: Option<Spanned<usize>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RawLoopProtection {
     per_recipient: Option<u32>,
     per_recipient_window: Option<Spanned<DurationText>>,
+    per_recipient_key: Option<RateKey>,
+    per_domain: Option<u32>,
+    ack_max_age: Option<DurationText>,
     global: Option<u32>,
     global_window: Option<Spanned<DurationText>>,
     relays_per_ticket: Option<u32>,
@@ -753,6 +799,7 @@ impl Validator<'_> {
                 .map_or(Duration::from_secs(10 * 60), |d| d.0),
         };
         let loop_protection = self.loop_protection(raw.loop_protection)?;
+        let limits = self.limits(raw.limits, raw.max_message_bytes)?;
         let calendars = self.calendars(raw.calendars)?;
         let schedule = self.schedule(raw.schedule)?;
         let mut queues = Vec::new();
@@ -812,7 +859,7 @@ impl Validator<'_> {
             hostname,
             instance_key_file: raw.instance_key_file.map(|p| self.relative(&p)),
             templates_dir: raw.templates_dir.map(|p| self.relative(&p)),
-            max_message_bytes: raw.max_message_bytes.unwrap_or(32 * 1024 * 1024),
+            limits,
             reopen_window: raw.reopen_window.map_or(DEFAULT_REOPEN_WINDOW, |d| d.0),
             smtp,
             outbox,
@@ -1227,6 +1274,93 @@ impl Validator<'_> {
         Ok(agents)
     }
 
+    /// `[limits]`: every count and size at least 1; `max_message_bytes` either at the top
+    /// level (the older place) or in `[limits]`, not both.
+    fn limits(
+        &self,
+        raw: RawLimits,
+        top_level_max: Option<Spanned<usize>>,
+    ) -> Result<crate::limits::Limits, ConfigError> {
+        let d = crate::limits::Limits::default();
+        if let (Some(top), Some(_)) = (&top_level_max, &raw.max_message_bytes) {
+            return Err(self.err(
+                top.span(),
+                "max_message_bytes",
+                "is also set in [limits]; keep one (the [limits] one)".to_owned(),
+            ));
+        }
+        let count = |v: Option<Spanned<usize>>, key: &str, default: usize| match v {
+            Some(v) if *v.get_ref() == 0 => {
+                Err(self.err(v.span(), key, "must be at least 1".to_owned()))
+            }
+            Some(v) => Ok(v.into_inner()),
+            None => Ok(default),
+        };
+        let max_message_bytes = count(
+            raw.max_message_bytes.or(top_level_max),
+            "max_message_bytes",
+            d.max_message_bytes,
+        )?;
+        let message_time_limit = match raw.message_time_limit {
+            Some(t)
+                if t.get_ref().0 < Duration::from_millis(100)
+                    || t.get_ref().0 > Duration::from_secs(600) =>
+            {
+                return Err(self.err(
+                    t.span(),
+                    "message_time_limit",
+                    "must be between \"100ms\" and \"10m\"".to_owned(),
+                ))
+            }
+            Some(t) => t.into_inner().0,
+            None => d.message_time_limit,
+        };
+        Ok(crate::limits::Limits {
+            max_message_bytes,
+            fetch_batch_bytes: count(
+                raw.fetch_batch_bytes,
+                "fetch_batch_bytes",
+                d.fetch_batch_bytes,
+            )?,
+            quarantine_keep_bytes: count(
+                raw.quarantine_keep_bytes,
+                "quarantine_keep_bytes",
+                d.quarantine_keep_bytes,
+            )?,
+            message_time_limit,
+            max_header_bytes: count(raw.max_header_bytes, "max_header_bytes", d.max_header_bytes)?,
+            max_mime_depth: count(raw.max_mime_depth, "max_mime_depth", d.max_mime_depth)?,
+            max_parts: count(raw.max_parts, "max_parts", d.max_parts)?,
+            max_charsets: count(raw.max_charsets, "max_charsets", d.max_charsets)?,
+            max_encoded_words: count(
+                raw.max_encoded_words,
+                "max_encoded_words",
+                d.max_encoded_words,
+            )?,
+            max_html_depth: count(raw.max_html_depth, "max_html_depth", d.max_html_depth)?,
+            max_command_lines: count(
+                raw.max_command_lines,
+                "max_command_lines",
+                d.max_command_lines,
+            )?,
+            max_command_words: count(
+                raw.max_command_words,
+                "max_command_words",
+                d.max_command_words,
+            )?,
+            max_people_per_message: count(
+                raw.max_people_per_message,
+                "max_people_per_message",
+                d.max_people_per_message,
+            )?,
+            max_events_per_message: count(
+                raw.max_events_per_message,
+                "max_events_per_message",
+                d.max_events_per_message,
+            )?,
+        })
+    }
+
     fn loop_protection(&self, raw: RawLoopProtection) -> Result<LoopProtection, ConfigError> {
         let d = LoopProtection::default();
         // Counts are kept per minute for at most a week.
@@ -1251,6 +1385,9 @@ impl Validator<'_> {
                 "per_recipient_window",
                 d.per_recipient_window,
             )?,
+            per_recipient_key: raw.per_recipient_key.unwrap_or(d.per_recipient_key),
+            per_domain: raw.per_domain.unwrap_or(d.per_domain),
+            ack_max_age: raw.ack_max_age.map_or(d.ack_max_age, |a| a.0),
             global: raw.global.unwrap_or(d.global),
             global_window: window(raw.global_window, "global_window", d.global_window)?,
             relays_per_ticket: raw.relays_per_ticket.unwrap_or(d.relays_per_ticket),
@@ -1528,6 +1665,34 @@ poll_interval = "90s"
         assert_eq!(format!("{:?}", mb.imap.password), "Secret(..)");
         assert_eq!(cfg.smtp.connections, 4);
         assert_eq!(cfg.queue("support").unwrap().display_name, "ACME Support");
+    }
+
+    #[test]
+    fn limits_default_and_are_checked() {
+        let cfg = load_text(GOOD).unwrap();
+        assert_eq!(cfg.limits, crate::limits::Limits::default());
+        let older = format!("max_message_bytes = 4096\n{GOOD}");
+        assert_eq!(load_text(&older).unwrap().limits.max_message_bytes, 4096);
+        let set = format!("{GOOD}\n[limits]\nmax_parts = 7\nmessage_time_limit = \"2s\"\n");
+        let limits = load_text(&set).unwrap().limits;
+        assert_eq!(
+            (limits.max_parts, limits.message_time_limit),
+            (7, Duration::from_secs(2))
+        );
+        let zero = format!("{GOOD}\n[limits]\nmax_command_lines = 0\n");
+        let err = load_text(&zero).unwrap_err().to_string();
+        assert!(
+            err.contains(": max_command_lines: must be at least 1"),
+            "{err}"
+        );
+        let both = format!("max_message_bytes = 4096\n{GOOD}\n[limits]\nmax_message_bytes = 1\n");
+        let err = load_text(&both).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "/etc/postdesk/test.toml:1: max_message_bytes: is also set in [limits]"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! One message's path (DESIGN.md "Flow of one message"), one module per stage, declared
 //! here in that order; the shared vocabulary first, the edges last.
 //! - [`model`]: typed ids, states and event kinds that every stage shares.
+//! - [`limits`]: every bound on what one incoming message may cost (the `[limits]` table).
 //! - [`config`]: the TOML file, checked with file, line and key in every error.
 //! - [`calendar`]: business calendars and SLA due times (pure time arithmetic).
 //! - [`key`]: the instance key and every HMAC made with it (Message-IDs, survey links).
@@ -20,6 +21,7 @@
 //! - [`cli`]: the commands: parse flags, call the library, print.
 
 pub mod model;
+pub mod limits;
 pub mod config;
 pub mod calendar;
 pub mod key;

@@ -383,7 +383,7 @@ fn do_run() -> Run {
         hostname: probe_cfg.hostname.clone(),
         addresses: probe_cfg.support_addresses(),
     };
-    let max = probe_cfg.max_message_bytes;
+    let max = probe_cfg.limits.max_message_bytes;
     let mut results: Vec<FileResult> = cases
         .iter()
         .map(|case| {

@@ -193,7 +193,7 @@ pub struct Engine {
     tags: Vec<String>,
     mailboxes: HashMap<String, MailboxInfo>,
     templates: Templates,
-    max_message_bytes: usize,
+    limits: crate::limits::Limits,
     reopen_window: Duration,
     loop_protection: LoopProtection,
     agents: Vec<Agent>,
@@ -274,7 +274,7 @@ impl Engine {
                 })
                 .collect(),
             templates,
-            max_message_bytes: cfg.max_message_bytes,
+            limits: cfg.limits.clone(),
             reopen_window: cfg.reopen_window,
             loop_protection: cfg.loop_protection.clone(),
             agents: cfg.agents.clone(),
@@ -284,6 +284,11 @@ impl Engine {
             quiet: std::sync::atomic::AtomicBool::new(false),
             clock,
         }
+    }
+
+    /// What one incoming message may cost (`[limits]`).
+    pub fn limits(&self) -> &crate::limits::Limits {
+        &self.limits
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -401,7 +406,7 @@ impl Engine {
     /// Parse and classify: pure, CPU only, run off the writer thread. A panic in a parser
     /// becomes a quarantine reason, never a dead task.
     pub fn prepare(&self, raw: &[u8]) -> Result<Prepared, String> {
-        let max = self.max_message_bytes;
+        let max = self.limits.max_message_bytes;
         let identity = &self.identity;
         match catch_unwind(AssertUnwindSafe(|| {
             parse::message(raw, max).map(|parsed| {
