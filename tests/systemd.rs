@@ -212,6 +212,32 @@ fn unit_sysusers_and_tmpfiles_agree() {
     assert!(one(&d, "ExecStart").contains(" /etc/postdesk/postdesk.toml "));
 }
 
+/// The outer walls against a message that still costs too much (issue 12): memory,
+/// threads and open files are bounded, and memory is throttled before it is killed.
+#[test]
+fn unit_bounds_memory_tasks_and_files() {
+    let d = directives(&read("postdesk.service"));
+    let bytes = |key: &str| {
+        let v = one(&d, key);
+        let (n, unit) = v.split_at(v.len() - 1);
+        let n: u64 = n.parse().unwrap_or_else(|_| panic!("{key}={v}: a number and K/M/G"));
+        n * match unit {
+            "K" => 1 << 10,
+            "M" => 1 << 20,
+            "G" => 1 << 30,
+            _ => panic!("{key}={v}: a number and K/M/G"),
+        }
+    };
+    let (high, max) = (bytes("MemoryHigh"), bytes("MemoryMax"));
+    assert!(high < max, "MemoryHigh ({high}) throttles before MemoryMax ({max}) kills");
+    // Two batches of the default fetch_batch_bytes (64 MiB), each held three times over.
+    assert!(high >= 6 * 64 << 20, "MemoryHigh leaves room for the default limits");
+    let tasks: u32 = one(&d, "TasksMax").parse().expect("TasksMax is a number");
+    assert!((32..=1024).contains(&tasks), "TasksMax={tasks}");
+    let files: u32 = one(&d, "LimitNOFILE").parse().expect("LimitNOFILE is a number");
+    assert!((1024..=65536).contains(&files), "LimitNOFILE={files}");
+}
+
 /// Non-comment lines of a sysusers/tmpfiles file, split into fields (a quoted GECOS is
 /// one field).
 fn fields(file: &str) -> Vec<Vec<String>> {

@@ -134,12 +134,62 @@ pub(crate) fn opt_time(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Opti
     }
 }
 
-fn open_write_connection(path: &Path) -> Result<Connection, StoreError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+/// Creates a missing data directory with mode 0700 (whatever the umask).
+fn private_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StoreError::DataDir {
             path: dir.to_owned(),
             source,
-        })?;
+        })
+}
+
+/// Makes the database file (created if missing) readable by its owner only, whatever the
+/// umask; SQLite gives its `-wal` and `-shm` files the database file's mode. A file
+/// created by an older version with a wider mode is narrowed.
+pub(crate) fn private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let failed = |source| StoreError::DataDir {
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path).map_err(failed)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
+                    .map_err(failed)?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(failed(e)),
+    }
+}
+
+fn open_write_connection(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent() {
+        private_dir(dir)?;
+    }
+    private_file(path)?;
+    for side in ["-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(side);
+        let p = std::path::PathBuf::from(p);
+        if p.exists() {
+            private_file(&p)?;
+        }
     }
     let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
         path: path.to_owned(),

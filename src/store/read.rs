@@ -665,6 +665,8 @@ impl Reader {
         if dest.exists() {
             return Err(StoreError::BackupExists(dest.to_owned()));
         }
+        // The copy holds every customer's mail: 0600 whatever the umask.
+        super::private_file(dest)?;
         let mut out = Connection::open(dest).map_err(|source| StoreError::Open {
             path: dest.to_owned(),
             source,

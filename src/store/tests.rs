@@ -1861,6 +1861,31 @@ fn backup_writes_a_copy_that_opens_and_refuses_an_existing_file() {
     assert!(matches!(err, StoreError::BackupExists(_)), "{err}");
 }
 
+#[test]
+fn store_files_and_backups_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    // 022 is the usual default umask; the files must still be for their owner only.
+    unsafe { libc::umask(0o022) };
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let db = data.join("postdesk.db");
+    let store = Store::open(&db).unwrap();
+    assert_eq!(mode(&data), 0o700, "data dir");
+    assert_eq!(mode(&db), 0o600, "database");
+    let wal = data.join("postdesk.db-wal");
+    assert!(wal.exists(), "WAL mode makes a -wal file");
+    assert_eq!(mode(&wal), 0o600, "WAL");
+    let copy = dir.path().join("copy.db");
+    Reader::open(&db).unwrap().backup(&copy).unwrap();
+    assert_eq!(mode(&copy), 0o600, "backup");
+    drop(store);
+    // A database left world-readable by an older version is narrowed on open.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(Store::open(&db).unwrap());
+    assert_eq!(mode(&db), 0o600, "narrowed");
+}
+
 // ---------------------------------------------------------------------------------------
 // Digest and report rows
 
