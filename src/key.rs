@@ -81,7 +81,10 @@ impl InstanceKey {
                     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                         // The data directory, when the key is made first: 0700.
                         use std::os::unix::fs::DirBuilderExt;
-                        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+                        std::fs::DirBuilder::new()
+                            .recursive(true)
+                            .mode(0o700)
+                            .create(dir)?;
                     }
                     let mut f = std::fs::OpenOptions::new()
                         .write(true)

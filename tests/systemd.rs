@@ -220,7 +220,9 @@ fn unit_bounds_memory_tasks_and_files() {
     let bytes = |key: &str| {
         let v = one(&d, key);
         let (n, unit) = v.split_at(v.len() - 1);
-        let n: u64 = n.parse().unwrap_or_else(|_| panic!("{key}={v}: a number and K/M/G"));
+        let n: u64 = n
+            .parse()
+            .unwrap_or_else(|_| panic!("{key}={v}: a number and K/M/G"));
         n * match unit {
             "K" => 1 << 10,
             "M" => 1 << 20,
@@ -229,12 +231,20 @@ fn unit_bounds_memory_tasks_and_files() {
         }
     };
     let (high, max) = (bytes("MemoryHigh"), bytes("MemoryMax"));
-    assert!(high < max, "MemoryHigh ({high}) throttles before MemoryMax ({max}) kills");
+    assert!(
+        high < max,
+        "MemoryHigh ({high}) throttles before MemoryMax ({max}) kills"
+    );
     // Two batches of the default fetch_batch_bytes (64 MiB), each held three times over.
-    assert!(high >= 6 * 64 << 20, "MemoryHigh leaves room for the default limits");
+    assert!(
+        high >= 6 * 64 << 20,
+        "MemoryHigh leaves room for the default limits"
+    );
     let tasks: u32 = one(&d, "TasksMax").parse().expect("TasksMax is a number");
     assert!((32..=1024).contains(&tasks), "TasksMax={tasks}");
-    let files: u32 = one(&d, "LimitNOFILE").parse().expect("LimitNOFILE is a number");
+    let files: u32 = one(&d, "LimitNOFILE")
+        .parse()
+        .expect("LimitNOFILE is a number");
     assert!((1024..=65536).contains(&files), "LimitNOFILE={files}");
 }
 

@@ -177,7 +177,23 @@ fn mailbox(a: &Addressee) -> Result<Mailbox, ComposeError> {
             address: a.address.clone(),
             reason: e.to_string(),
         })?;
-    Ok(Mailbox::new(a.name.clone(), addr))
+    Ok(Mailbox::new(a.name.as_deref().map(header_text), addr))
+}
+
+/// Text for a header (display names, subjects, file names): control characters and
+/// Unicode line separators become spaces. The parser already cleans what it reads; this
+/// is the last check before lettre, which fails (or panics, in `Display`) on a CR or LF
+/// in a display name, and which must never let a customer's text start a header line.
+fn header_text(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 fn build(m: &Mail<'_>, subject: &str, text: &str) -> Result<Vec<u8>, ComposeError> {
@@ -186,11 +202,11 @@ fn build(m: &Mail<'_>, subject: &str, text: &str) -> Result<Vec<u8>, ComposeErro
     let mut b = lettre::Message::builder()
         .header(MIME_VERSION_1_0)
         .from(mailbox(&m.from)?)
-        .subject(subject)
+        .subject(header_text(subject))
         .message_id(Some(m.message_id.bracketed()))
         .date(SystemTime::from(m.at))
         .header(PostdeskLoop(m.thread.hostname.to_owned()))
-        .header(ThreadTopic(m.thread.topic.to_owned()))
+        .header(ThreadTopic(header_text(m.thread.topic)))
         .header(ThreadIndex(thread_index(
             m.thread.hostname,
             m.thread.ticket,
@@ -228,7 +244,8 @@ fn build(m: &Mail<'_>, subject: &str, text: &str) -> Result<Vec<u8>, ComposeErro
             let ct = ContentType::parse(&a.content_type).unwrap_or_else(|_| {
                 ContentType::parse("application/octet-stream").expect("a valid content type")
             });
-            parts = parts.singlepart(Attachment::new(a.filename.clone()).body(a.bytes.clone(), ct));
+            parts = parts
+                .singlepart(Attachment::new(header_text(&a.filename)).body(a.bytes.clone(), ct));
         }
         b.multipart(parts)
     }
@@ -352,6 +369,61 @@ mod tests {
             }
         }
         lines
+    }
+
+    #[test]
+    fn control_characters_in_names_and_subjects_never_reach_a_header() {
+        let templates = Templates::load(None).unwrap();
+        let id = MessageId::new("1.1.x@helpdesk.example.test");
+        let at = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let evil = "Eve\r\nBcc: mallory@evil.test\u{1b}[31m\u{2028}";
+        let c = compose(
+            &templates,
+            &Mail {
+                kind: OutboxKind::Answer,
+                language: Language::En,
+                context: templates::sample_context(),
+                from: Addressee {
+                    name: Some("ACME Support".into()),
+                    address: "support@example.test".into(),
+                },
+                reply_to: None,
+                to: vec![Addressee {
+                    name: Some(evil.into()),
+                    address: "eve@customer.test".into(),
+                }],
+                cc: Vec::new(),
+                message_id: &id,
+                in_reply_to: None,
+                references: &[],
+                thread: ThreadInfo {
+                    hostname: "helpdesk.example.test",
+                    ticket: TicketId::new(42),
+                    created_at: at,
+                    topic: evil,
+                },
+                attachments: vec![AttachmentData {
+                    filename: format!("a{evil}.txt"),
+                    content_type: "text/plain".into(),
+                    bytes: b"x".to_vec(),
+                }],
+                at,
+            },
+        )
+        .expect("a name with CR/LF still makes a mail");
+        let lines = header_lines(&c.raw);
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+            "{lines:?}"
+        );
+        let raw = String::from_utf8_lossy(&c.raw);
+        assert!(!raw.contains('\u{1b}'), "{raw}");
+        assert!(
+            raw.contains("Thread-Topic: Eve  Bcc: mallory@evil.test [31m"),
+            "{raw}"
+        );
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the store writer has stopped")]
     WriterGone,
+    /// A write panicked (a bug): its transaction was rolled back, the writer goes on.
+    #[error("internal error while writing (nothing was changed): {0}")]
+    Panicked(String),
     #[error("cannot start the store writer thread")]
     Thread(#[source] std::io::Error),
     #[error("{0} not found")]
@@ -167,7 +170,10 @@ pub(crate) fn private_file(path: &Path) -> Result<(), StoreError> {
     {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let mode = std::fs::metadata(path).map_err(failed)?.permissions().mode();
+            let mode = std::fs::metadata(path)
+                .map_err(failed)?
+                .permissions()
+                .mode();
             if mode & 0o077 != 0 {
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
                     .map_err(failed)?;
@@ -270,7 +276,18 @@ impl Store {
     {
         let (reply, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let _ = reply.send(in_tx(conn, f));
+            // The transaction is dropped (rolled back) while unwinding; the caller hears
+            // what happened and the writer takes the next job.
+            let out = catch_unwind(AssertUnwindSafe(|| in_tx(conn, f))).unwrap_or_else(|p| {
+                let what = p
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_owned());
+                tracing::error!(panic = %what, "a store write panicked; its transaction was rolled back");
+                Err(E::from(StoreError::Panicked(what)))
+            });
+            let _ = reply.send(out);
         });
         self.jobs
             .send(job)
