@@ -166,18 +166,27 @@ pub enum TicketCommand {
     },
     /// Merge ticket A into ticket B (A's messages move to B; A is closed).
     Merge { a: String, b: String },
-    /// The stored RFC 5322 bytes of message MSG of ticket ID.
-    Raw { id: String, msg: i64 },
+    /// The stored RFC 5322 bytes of message MSG of ticket ID (not to a terminal without
+    /// --force: a customer's bytes may hold escape sequences).
+    Raw {
+        id: String,
+        msg: i64,
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
     List(JsonFlag),
-    /// Show one quarantined message; --raw prints its bytes as stored.
+    /// Show one quarantined message; --raw prints its bytes as stored (not to a terminal
+    /// without --force).
     Show {
         id: i64,
         #[arg(long)]
         raw: bool,
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -632,9 +641,12 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             for h in &hits {
                 println!(
                     "{:<14} {:<9} {:<10} {}",
-                    h.tag, h.status, h.queue, h.subject
+                    h.tag,
+                    h.status,
+                    visible(&h.queue),
+                    visible(&h.subject)
                 );
-                println!("    {}", h.snippet.replace('\n', " "));
+                println!("    {}", visible(&h.snippet.replace('\n', " ")));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -676,12 +688,12 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             let (a, b) = (ticket_id(&a)?, ticket_id(&b)?);
             admin(&cfg, a, vec![crate::workflow::admin::Change::MergeInto(b)])
         }
-        TicketCommand::Raw { id, msg } => {
+        TicketCommand::Raw { id, msg, force } => {
             let id = ticket_id(&id)?;
             let Some(raw) = r.raw_message(id, msg)? else {
                 bail!("ticket #{id} has no message {msg}");
             };
-            std::io::stdout().write_all(&raw)?;
+            write_raw(&raw, force)?;
             Ok(ExitCode::SUCCESS)
         }
         TicketCommand::Show { id, json } => {
@@ -695,17 +707,17 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
                 return print_json(&t);
             }
             let s = &t.ticket;
-            println!("{} {}", s.tag, s.subject);
+            println!("{} {}", s.tag, visible(&s.subject));
             println!(
                 "status {}  priority {}  queue {}  requester {}  assignee {}",
                 s.status,
                 s.priority,
                 s.queue,
-                s.requester.as_deref().unwrap_or("-"),
+                visible(s.requester.as_deref().unwrap_or("-")),
                 s.assignee.as_deref().unwrap_or("-")
             );
             if let Some(f) = &s.flagged {
-                println!("FLAGGED: {f}");
+                println!("FLAGGED: {}", visible(f));
             }
             if let Some(r) = s.csat {
                 println!("rating {r}/5 (the latest the customer gave)");
@@ -732,12 +744,12 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
                     m.id,
                     m.direction,
                     m.class,
-                    m.date.clone().unwrap_or_else(|| stamp::text(m.recorded_at)),
-                    m.from.as_deref().unwrap_or("-"),
-                    m.subject
+                    visible(&m.date.clone().unwrap_or_else(|| stamp::text(m.recorded_at))),
+                    visible(m.from.as_deref().unwrap_or("-")),
+                    visible(&m.subject)
                 );
                 for line in m.text.lines() {
-                    println!("    {line}");
+                    println!("    {}", visible(line));
                 }
             }
             println!("\nevents:");
@@ -747,14 +759,57 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
                     stamp::text(e.at),
                     e.actor,
                     e.kind,
-                    e.old.as_deref().unwrap_or("-"),
-                    e.new.as_deref().unwrap_or("-"),
-                    e.detail.as_deref().unwrap_or("")
+                    visible(e.old.as_deref().unwrap_or("-")),
+                    visible(e.new.as_deref().unwrap_or("-")),
+                    visible(e.detail.as_deref().unwrap_or(""))
                 );
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Text from outside (subjects, names, bodies, reasons) as a terminal may show it: control
+/// characters in `cat -v` notation (`^[` for ESC, `^M` for CR, `^?` for DEL), C1 controls
+/// and bidirectional overrides as `<U+202E>`, so no customer can move the cursor, recolour
+/// the screen or reorder what a sysadmin reads. Tabs stay.
+fn visible(s: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        (c.is_control() && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            c if !hidden(c) => out.push(c),
+            '\u{7f}' => out.push_str("^?"),
+            c if (c as u32) < 0x20 => {
+                out.push('^');
+                out.push(char::from(b'@' + c as u8));
+            }
+            c => out.push_str(&format!("<U+{:04X}>", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `ticket raw`, `quarantine show --raw`: the stored bytes, but not to a terminal unless
+/// asked (`--force`), as `cat -v` users expect: a hostile message's escape sequences would
+/// run in the sysadmin's terminal.
+fn write_raw(bytes: &[u8], force: bool) -> Result<()> {
+    use std::io::IsTerminal;
+    let mut out = std::io::stdout();
+    if out.is_terminal() && !force {
+        bail!(
+            "not writing a message's raw bytes to a terminal (they may hold escape \
+             sequences): pipe or redirect the output (| less, > file.eml), or add --force"
+        );
+    }
+    out.write_all(bytes)?;
+    Ok(())
 }
 
 /// The plain `ticket list`: a header row, then one row per ticket; each column as wide as
@@ -776,10 +831,10 @@ fn ticket_table(tickets: &[store::TicketSummary]) -> String {
                 t.tag.clone(),
                 t.status.to_string(),
                 t.priority.to_string(),
-                t.queue.clone(),
+                visible(&t.queue).into_owned(),
                 t.assignee.clone().unwrap_or_else(|| "-".to_owned()),
-                t.requester.clone().unwrap_or_else(|| "-".to_owned()),
-                t.subject.clone(),
+                visible(t.requester.as_deref().unwrap_or("-")).into_owned(),
+                visible(&t.subject).into_owned(),
             ]
         })
         .collect();
@@ -856,17 +911,22 @@ fn quarantine(path: &Path, cmd: QuarantineCommand) -> Result<ExitCode> {
                     q.mailbox.as_deref().unwrap_or("-"),
                     q.uid.map_or("-".to_owned(), |u| u.to_string()),
                     q.size,
-                    q.reason
+                    visible(&q.reason)
                 );
             }
             Ok(ExitCode::SUCCESS)
         }
-        QuarantineCommand::Show { id, raw, json } => {
+        QuarantineCommand::Show {
+            id,
+            raw,
+            force,
+            json,
+        } => {
             let Some((view, bytes)) = reader(&cfg)?.quarantine_raw(QuarantineId::new(id))? else {
                 bail!("no quarantined message #{id}");
             };
             if raw {
-                std::io::stdout().write_all(&bytes)?;
+                write_raw(&bytes, force)?;
                 return Ok(ExitCode::SUCCESS);
             }
             if json.json {
@@ -881,11 +941,16 @@ fn quarantine(path: &Path, cmd: QuarantineCommand) -> Result<ExitCode> {
                     raw: String::from_utf8_lossy(&bytes).into_owned(),
                 });
             }
-            println!("#{} {} reason: {}", view.id.get(), view.state, view.reason);
             println!(
-                "{}",
-                String::from_utf8_lossy(&bytes[..bytes.len().min(4000)])
+                "#{} {} reason: {}",
+                view.id.get(),
+                view.state,
+                visible(&view.reason)
             );
+            let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(4000)]);
+            for line in shown.lines() {
+                println!("{}", visible(line));
+            }
             Ok(ExitCode::SUCCESS)
         }
         QuarantineCommand::Retry { id } => {
@@ -929,10 +994,10 @@ fn outbox(path: &Path, cmd: OutboxCommand) -> Result<ExitCode> {
                     o.ticket.map_or("-".to_owned(), |t| t.to_string()),
                     o.to.join(","),
                     o.attempts,
-                    o.subject,
+                    visible(&o.subject),
                     o.last_error
                         .as_deref()
-                        .map(|e| format!(" (last error: {e})"))
+                        .map(|e| format!(" (last error: {})", visible(e)))
                         .unwrap_or_default()
                 );
             }
@@ -1030,6 +1095,30 @@ fn import(path: &Path, mailbox: &str, notify: bool, source: &Path) -> Result<Exi
 mod tests {
     use super::*;
     use crate::model::{Language, Priority, TicketId};
+
+    #[test]
+    fn visible_shows_control_characters_instead_of_sending_them() {
+        assert_eq!(visible("Printer\tdown"), "Printer\tdown");
+        assert_eq!(
+            visible("\u{1b}[2J\u{1b}]0;owned\u{7}x\r\n\u{7f}"),
+            "^[[2J^[]0;owned^Gx^M^J^?"
+        );
+        assert_eq!(
+            visible("abc\u{202e}fdp.exe\u{9b}"),
+            "abc<U+202E>fdp.exe<U+009B>"
+        );
+        assert_eq!(visible("普通的主题"), "普通的主题");
+    }
+
+    #[test]
+    fn ticket_table_escapes_a_hostile_subject() {
+        let table = ticket_table(&[summary(1, None, "\u{1b}[31mURGENT\u{1b}[0m\rfake")]);
+        assert!(
+            !table.chars().any(|c| c.is_control() && c != '\n'),
+            "{table:?}"
+        );
+        assert!(table.contains("^[[31mURGENT^[[0m^Mfake"), "{table}");
+    }
 
     fn summary(id: i64, assignee: Option<&str>, subject: &str) -> store::TicketSummary {
         let at = chrono::DateTime::UNIX_EPOCH;
