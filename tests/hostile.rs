@@ -583,3 +583,115 @@ fn data_dir_database_and_backup_are_private_under_umask_022() {
     assert_eq!(mode(&data.join("instance.key")), 0o600, "instance key");
     assert_eq!(mode(&backup), 0o600, "backup");
 }
+
+/// CPU time of every thread of process `pid` so far (`/proc/PID/task/*/schedstat`, ns).
+fn cpu_of(pid: u32) -> Duration {
+    let mut ns: u64 = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("the daemon runs") {
+        let stat =
+            std::fs::read_to_string(task.unwrap().path().join("schedstat")).unwrap_or_default();
+        ns += stat
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+    }
+    Duration::from_nanos(ns)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// `bench/hostile`: what each hostile input costs the daemon (CPU time of `postdesk run`
+/// while it takes that input and one ordinary request, less an ordinary request's own
+/// CPU time), and the ordinary request's acknowledgement latency behind each input and
+/// behind the whole batch, against the same latency with no hostile mail, in one run.
+/// Results as JSON in `$POSTDESK_BENCH_OUT` (bench/hostile writes docs/BENCHMARKS.md).
+#[test]
+#[ignore = "benchmark: bench/hostile runs it in a release build and writes docs/BENCHMARKS.md"]
+fn bench_hostile() {
+    const ROUNDS: usize = 5;
+    let inst = Instance::new(Setup::default());
+    let mut daemon = inst.spawn_logged("warn", &inst.dir.path().join("daemon.log"));
+    wait_until(Duration::from_secs(30), "the daemon's first sync", || {
+        inst.db()
+            .exists()
+            .then(|| postdesk::store::Reader::open(&inst.db()).ok())
+            .flatten()
+            .and_then(|r| r.status(&[]).ok())
+            .filter(|s| s.mailboxes.iter().any(|m| m.connected))
+    });
+    let pid = daemon.pid();
+    let limit = Duration::from_secs(120);
+    let mut base_latency = Vec::new();
+    let mut base_cpu = Vec::new();
+    for _ in 0..ROUNDS {
+        let c0 = cpu_of(pid);
+        let (_, l) = ordinary_request(&inst, limit);
+        base_latency.push(l);
+        base_cpu.push(cpu_of(pid).saturating_sub(c0));
+    }
+    let (base_l, base_c) = (median(base_latency.clone()), median(base_cpu.clone()));
+    eprintln!("baseline: latency {base_l:?}, CPU {base_c:?}");
+
+    // One input at a time, each followed by an ordinary request.
+    let inputs = hostile_inputs(&inst.support[0], "evil.test");
+    let mut imap = Imap::login(&inst.support[0]);
+    let mut each = Vec::new();
+    for h in &inputs {
+        let c0 = cpu_of(pid);
+        imap.append(&h.raw);
+        let (_, l) = ordinary_request(&inst, limit);
+        let cpu = cpu_of(pid).saturating_sub(c0).saturating_sub(base_c);
+        eprintln!(
+            "{:<14} {:>10} bytes: +{cpu:?} CPU, ordinary latency {l:?}",
+            h.name,
+            h.raw.len()
+        );
+        each.push((h.name, h.raw.len(), cpu, l));
+    }
+    let outcome = outcomes(&inst, &inputs);
+
+    // The whole batch (new copies: new Message-IDs and senders), then an ordinary request.
+    let batch = hostile_inputs(&inst.support[0], "evil2.test");
+    let c0 = cpu_of(pid);
+    for h in &batch {
+        imap.append(&h.raw);
+    }
+    let (_, batch_l) = ordinary_request(&inst, limit);
+    let batch_cpu = cpu_of(pid).saturating_sub(c0);
+    eprintln!(
+        "batch of {}: ordinary latency {batch_l:?}, CPU {batch_cpu:?}",
+        batch.len()
+    );
+    assert!(daemon.running(), "the daemon is alive");
+
+    let json = serde_json::json!({
+        "rounds": ROUNDS,
+        "baseline_latency_ms": base_latency.iter().map(|d| d.as_secs_f64() * 1e3).collect::<Vec<_>>(),
+        "baseline_cpu_ms": base_cpu.iter().map(|d| d.as_secs_f64() * 1e3).collect::<Vec<_>>(),
+        "inputs": each.iter().zip(&outcome).map(|((name, size, cpu, l), (_, out))| serde_json::json!({
+            "name": name,
+            "bytes": size,
+            "cpu_ms": cpu.as_secs_f64() * 1e3,
+            "latency_ms": l.as_secs_f64() * 1e3,
+            "outcome": out,
+        })).collect::<Vec<_>>(),
+        "batch": {
+            "messages": batch.len(),
+            "bytes": batch.iter().map(|h| h.raw.len()).sum::<usize>(),
+            "latency_ms": batch_l.as_secs_f64() * 1e3,
+            "cpu_ms": batch_cpu.as_secs_f64() * 1e3,
+        },
+    });
+    let out = std::env::var("POSTDESK_BENCH_OUT").unwrap_or_else(|_| "/dev/stdout".to_owned());
+    std::fs::write(&out, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    for (name, out) in &outcome {
+        assert!(
+            out.starts_with("ticket") || out.starts_with("quarantine"),
+            "{name}: {out}"
+        );
+    }
+}
