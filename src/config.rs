@@ -650,6 +650,7 @@ struct RawLimits {
     max_command_words: Option<Spanned<usize>>,
     max_people_per_message: Option<Spanned<usize>>,
     max_events_per_message: Option<Spanned<usize>>,
+    max_relay_text_bytes: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1357,6 +1358,11 @@ impl Validator<'_> {
                 raw.max_events_per_message,
                 "max_events_per_message",
                 d.max_events_per_message,
+            )?,
+            max_relay_text_bytes: count(
+                raw.max_relay_text_bytes,
+                "max_relay_text_bytes",
+                d.max_relay_text_bytes,
             )?,
         })
     }

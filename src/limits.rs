@@ -44,6 +44,8 @@ pub struct Limits {
     pub max_people_per_message: usize,
     /// Refused and held events written for one message; beyond this, one summary event.
     pub max_events_per_message: usize,
+    /// A customer's text relayed to agents; the rest is on the ticket (`ticket show`).
+    pub max_relay_text_bytes: usize,
 }
 
 const KIB: usize = 1024;
@@ -66,6 +68,7 @@ impl Default for Limits {
             max_command_words: 100,
             max_people_per_message: 50,
             max_events_per_message: 20,
+            max_relay_text_bytes: 128 * KIB,
         }
     }
 }

@@ -370,6 +370,7 @@ impl Engine {
         let names: Vec<String> = attachments.iter().map(|a| a.filename.clone()).collect();
         let references = tx.thread_chain(t.id)?;
         let text = crate::agent::quote::trim_quoted(&parsed.text);
+        let (text, cut) = cut_text(text, self.limits.max_relay_text_bytes);
         for agent in agents {
             // Each agent reads the relay in the agent's own language.
             let language = agent.language;
@@ -397,7 +398,7 @@ impl Engine {
                 sla_due => due.as_deref().unwrap_or(""),
                 attachments => &names,
                 withheld => &withheld,
-                text => text,
+                text => relayed_text(text, cut, t.id, language),
             };
             self.queue_mail(
                 tx,
@@ -548,6 +549,46 @@ impl Engine {
     }
 }
 
+/// `text` cut to at most `max` bytes at a line (or character) boundary, and how many bytes
+/// were left out.
+fn cut_text(text: &str, max: usize) -> (&str, usize) {
+    if text.len() <= max {
+        return (text, 0);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let end = text[..end]
+        .rfind('\n')
+        .filter(|n| *n > max / 2)
+        .unwrap_or(end);
+    (&text[..end], text.len() - end)
+}
+
+/// The relayed text, with a line saying where the rest is when it was cut.
+fn relayed_text(
+    text: &str,
+    cut: usize,
+    ticket: crate::model::TicketId,
+    language: Language,
+) -> String {
+    if cut == 0 {
+        return text.to_owned();
+    }
+    let kib = cut.div_ceil(1024);
+    match language {
+        Language::ZhCn => format!(
+            "{text}\n\n[还有 {kib} KiB 未转发：postdesk ticket show {}]",
+            ticket.get()
+        ),
+        Language::En => format!(
+            "{text}\n\n[{kib} KiB more not relayed: postdesk ticket show {}]",
+            ticket.get()
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::model::{Status, TicketId};
@@ -682,6 +723,38 @@ mod tests {
         assert_eq!(
             bench.outbox_of("agent-notification").last(),
             Some(&vec![ALICE.to_owned()])
+        );
+    }
+
+    /// A customer's 300 KB text reaches each agent cut to `max_relay_text_bytes`, with a line
+    /// saying where the rest is; the ticket keeps the whole text.
+    #[test]
+    fn a_huge_customer_text_is_relayed_cut_with_a_pointer_to_the_rest() {
+        let mut bench = Bench::configured("[limits]\nmax_relay_text_bytes = 4096", "", "");
+        let line = "The printer on floor 3 prints only blank pages again.\n";
+        let body = line.repeat(300_000 / line.len());
+        let id = bench.new_ticket(CAROL, "Printer", &body);
+        let relay = bench.last_sent(id, "agents");
+        assert!(
+            relay.text.len() < 4096 + 2048,
+            "{} bytes relayed",
+            relay.text.len()
+        );
+        assert!(
+            relay
+                .text
+                .contains("KiB more not relayed: postdesk ticket show"),
+            "{}",
+            &relay.text[relay.text.len() - 300..]
+        );
+        let first = bench
+            .messages(id)
+            .into_iter()
+            .find(|m| m.direction == "in")
+            .expect("the customer's message");
+        assert!(
+            first.text.len() >= body.len() - 2,
+            "the ticket keeps the whole text"
         );
     }
 
