@@ -309,7 +309,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 fn rules_test(path: &Path, file: &Path, json: bool) -> Result<ExitCode> {
     let cfg = load(path)?;
     let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let parsed = crate::mail::parse::message(&raw, cfg.limits.max_message_bytes)
+    let parsed = crate::mail::parse::message(&raw, &cfg.limits)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let input = crate::workflow::routing::rule_input(&parsed);
     let reports = crate::rules::explain(&cfg.rules, &input);

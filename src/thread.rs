@@ -180,7 +180,7 @@ mod tests {
             raw.push_str(&format!("In-Reply-To: <{in_reply_to}>\r\n"));
         }
         raw.push_str("\r\nbody");
-        crate::mail::parse::message(raw.as_bytes(), 1 << 20).unwrap()
+        crate::mail::parse::message(raw.as_bytes(), &crate::limits::Limits::default()).unwrap()
     }
 
     #[test]

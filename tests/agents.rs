@@ -31,7 +31,7 @@ fn desk(extra_top: &str, queue_extra: &str) -> Desk {
 }
 
 fn parsed(raw: &[u8]) -> Parsed {
-    parse::message(raw, 1 << 24).unwrap()
+    parse::message(raw, &postdesk::limits::Limits::default()).unwrap()
 }
 
 /// The customer writes; returns (ticket id, tag).

@@ -383,12 +383,13 @@ fn do_run() -> Run {
         hostname: probe_cfg.hostname.clone(),
         addresses: probe_cfg.support_addresses(),
     };
-    let max = probe_cfg.limits.max_message_bytes;
+    let limits = &probe_cfg.limits;
     let mut results: Vec<FileResult> = cases
         .iter()
         .map(|case| {
             let mut panicked = false;
-            let parsed = match catch_unwind(AssertUnwindSafe(|| parse::message(&case.raw, max))) {
+            let parsed = match catch_unwind(AssertUnwindSafe(|| parse::message(&case.raw, limits)))
+            {
                 Ok(Ok(p)) => Ok(p),
                 Ok(Err(u)) => Err(format!("unusable: {u}")),
                 Err(p) => {

@@ -41,8 +41,6 @@ const GROUPS: [&str; 6] = [
 ];
 const HOSTNAME: &str = "postdesk.example.test";
 const SUPPORT_ADDRESS: &str = "support@example.test";
-/// The configuration's default `max_message_bytes`.
-const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
 /// Fields compared exactly; the others have their own rule in [`field_matches`].
 const EXACT_FIELDS: [&str; 11] = [
     "unusable",
@@ -191,7 +189,7 @@ password_file = "password"
 /// Everything the JSON can ask about one message, under the JSON's field names.
 fn observe(raw: &[u8]) -> Value {
     let outcome = ingest_alone(raw).as_str();
-    match parse::message(raw, MAX_MESSAGE_BYTES) {
+    match parse::message(raw, &postdesk::limits::Limits::default()) {
         Ok(parsed) => observe_parsed(&parsed, outcome),
         Err(unusable) => json!({ "unusable": unusable.to_string(), "outcome": outcome }),
     }

@@ -79,7 +79,8 @@ fn sighup_with_a_broken_config_keeps_the_old_one_and_a_good_one_applies() {
         (imap.count() == 3).then_some(())
     });
     let last = inbox(&customer).pop().unwrap();
-    let ack = postdesk::mail::parse::message(&last.1, 1 << 20).unwrap();
+    let ack =
+        postdesk::mail::parse::message(&last.1, &postdesk::limits::Limits::default()).unwrap();
     assert_eq!(ack.from.unwrap().name.as_deref(), Some("Reloaded Desk"));
 
     daemon.signal("TERM");

@@ -89,7 +89,9 @@ impl Lab {
     fn ours_now(&self, who: &str, keep: impl Fn(&Parsed) -> bool) -> Vec<Parsed> {
         inbox(who)
             .into_iter()
-            .map(|(_, raw)| postdesk::mail::parse::message(&raw, 1 << 24).unwrap())
+            .map(|(_, raw)| {
+                postdesk::mail::parse::message(&raw, &postdesk::limits::Limits::default()).unwrap()
+            })
             .filter(|m| m.from.as_ref().map(|f| f.address.as_str()) == Some(self.support()))
             .filter(|m| keep(m))
             .collect()
@@ -1561,7 +1563,9 @@ fn reply_with_each_client(lab: &Lab, cases: &[Case]) -> Vec<(Opened, Reply)> {
             let agent = lab.agent(c.agent);
             let reply = (c.build)(&o.relay, agent);
             // Read as the workflow reads it: the same rule as the client's sample cuts it.
-            let parsed = postdesk::mail::parse::message(&reply.raw, 1 << 24).unwrap();
+            let parsed =
+                postdesk::mail::parse::message(&reply.raw, &postdesk::limits::Limits::default())
+                    .unwrap();
             let text = parsed.reply_text.as_deref().unwrap_or(&parsed.text);
             let cut = cut_answer(split_commands(text).body);
             assert_eq!(

@@ -28,9 +28,6 @@ use postdesk::agent::commands::{split_commands, Command};
 use postdesk::agent::quote::{cut_answer, leaks_relay};
 use postdesk::mail::parse;
 
-/// The configuration's default `max_message_bytes`.
-const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
-
 /// The file-name prefix of each client style that must have an `-answer` and a
 /// `-commands` sample.
 const CLIENTS: [&str; 8] = [
@@ -108,7 +105,8 @@ struct Outcome {
 }
 
 fn run(raw: &[u8]) -> Outcome {
-    let parsed = parse::message(raw, MAX_MESSAGE_BYTES).expect("a usable message");
+    let parsed =
+        parse::message(raw, &postdesk::limits::Limits::default()).expect("a usable message");
     let input = parsed.reply_text.as_deref().unwrap_or(&parsed.text);
     let split = split_commands(input);
     let cut = cut_answer(split.body);
@@ -266,7 +264,7 @@ fn our_relays_are_all_quote() {
     assert_eq!(files.len(), 3, "relays/: the English and Chinese relays");
     for path in files {
         let raw = std::fs::read(&path).unwrap();
-        let parsed = parse::message(&raw, MAX_MESSAGE_BYTES).unwrap();
+        let parsed = parse::message(&raw, &postdesk::limits::Limits::default()).unwrap();
         let cut = cut_answer(&parsed.text);
         assert_eq!(
             (cut.answer.as_str(), cut.rule.map(|r| r.as_str())),

@@ -198,7 +198,7 @@ capacity = 5
             .raw_message(ticket, m.id)
             .unwrap()
             .expect("the relay is stored");
-        postdesk::mail::parse::message(&raw, 1 << 24).unwrap()
+        postdesk::mail::parse::message(&raw, &postdesk::limits::Limits::default()).unwrap()
     }
 
     fn reply_to(&self, t: DateTime<Utc>, from: &str, to: &str, message_id: &str, body: &str) {

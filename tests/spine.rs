@@ -54,7 +54,8 @@ fn new_mail_gives_one_ticket_and_one_acknowledgement_within_seconds() {
         "subject {subject:?} starts with {}",
         t.tag
     );
-    let ack = postdesk::mail::parse::message(raw_ack, 1 << 20).unwrap();
+    let ack =
+        postdesk::mail::parse::message(raw_ack, &postdesk::limits::Limits::default()).unwrap();
     assert_eq!(ack.auto.auto_submitted.as_deref(), Some("auto-replied"));
     assert_eq!(ack.in_reply_to, vec![postdesk::model::MessageId::new(&mid)]);
     assert!(ack.message_id.as_str().ends_with("@helpdesk.example.test"));
@@ -106,7 +107,8 @@ fn customer_reply_joins_ticket_without_second_acknowledgement() {
         ),
     );
     let acks = wait_inbox(&customer, 1, Duration::from_secs(15));
-    let ack = postdesk::mail::parse::message(&acks[0].1, 1 << 20).unwrap();
+    let ack =
+        postdesk::mail::parse::message(&acks[0].1, &postdesk::limits::Limits::default()).unwrap();
 
     // Reply as a mail client does: Re: subject, In-Reply-To our acknowledgement.
     let reply_id = new_message_id();
@@ -183,7 +185,8 @@ fn gbk_chinese_mail_is_readable_and_acknowledged_in_chinese() {
 
     let (subject, raw_ack) = &acks[0];
     assert_eq!(subject, &format!("{} 打印机无法连接", t.tag));
-    let ack = postdesk::mail::parse::message(raw_ack, 1 << 20).unwrap();
+    let ack =
+        postdesk::mail::parse::message(raw_ack, &postdesk::limits::Limits::default()).unwrap();
     assert!(
         ack.text.contains("感谢您联系"),
         "acknowledgement in Chinese: {}",

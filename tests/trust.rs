@@ -67,7 +67,8 @@ fn vacation_autoresponder_lands_on_ticket_and_the_exchange_stops() {
 
     let _d = inst.start();
     let (ticket, tag, ack_raw) = open_ticket(&inst, &customer, "Printer jammed");
-    let ack = postdesk::mail::parse::message(&ack_raw, 1 << 20).unwrap();
+    let ack =
+        postdesk::mail::parse::message(&ack_raw, &postdesk::limits::Limits::default()).unwrap();
     // The acknowledgement is Auto-Submitted, so the vacation responder stays silent
     // (RFC 3834): nothing comes back for it.
     std::thread::sleep(Duration::from_secs(2));

@@ -179,7 +179,12 @@ fn every_kind_of_mail_we_send_is_delivered_with_one_mime_version() {
             },
         )
         .into_iter()
-        .map(|(_, raw)| (parse::message(&raw, 1 << 24).unwrap(), raw))
+        .map(|(_, raw)| {
+            (
+                parse::message(&raw, &postdesk::limits::Limits::default()).unwrap(),
+                raw,
+            )
+        })
         .collect();
         for row in mine {
             let copies: Vec<&Vec<u8>> = delivered

@@ -234,7 +234,10 @@ mod tests {
 
     fn class_of(headers: &str, body: &str) -> Class {
         let raw = format!("{headers}\r\n\r\n{body}");
-        classify(&parse::message(raw.as_bytes(), 1 << 20).unwrap(), &us())
+        classify(
+            &parse::message(raw.as_bytes(), &crate::limits::Limits::default()).unwrap(),
+            &us(),
+        )
     }
 
     #[test]

@@ -20,6 +20,18 @@
 //!   and the content of `script`/`style`/`title`/`textarea` are skipped, an unclosed
 //!   container runs to the end. One pass over the input, no recursion; pure, and no input
 //!   makes it panic.
+//!
+//! [`flatten`], with the same scanner, bounds the element depth of HTML before html2text
+//! sees it (html2text takes time quadratic in the depth: 100,000 nested `div`s took 45 s;
+//! issue 12). An opening tag that would be deeper than the limit is dropped, its closing
+//! tag too, and the text between is kept. Void elements (`br`, `img`, …), self-closing
+//! tags inside `svg`/`math`, and raw-text elements (`style`, `script`, …) do not count;
+//! an opening `p`, `li`, `td`, `tr`, `dt`, `dd` or `option` closes an open one of its name
+//! at the top, and a closing tag closes the elements left open inside it (looked for
+//! among the eight innermost), as HTML parsers do. Closing tags that match none of those
+//! close nothing (the depth is overestimated, never under).
+
+use std::borrow::Cow;
 
 /// Classes of elements removed with their content.
 const QUOTE_CLASSES: &[&str] = &[
@@ -46,6 +58,88 @@ const SEPARATOR_WORDS: &[&str] = &["原始邮件", "原始郵件", "original", "
 
 /// Elements whose content is text, not markup.
 const RAW_TEXT: &[&str] = &["script", "style", "title", "textarea", "xmp"];
+
+/// Elements that have no content and never nest.
+const VOID: &[&str] = &[
+    "area", "base", "basefont", "bgsound", "br", "col", "command", "embed", "frame", "hr", "image",
+    "img", "input", "keygen", "link", "meta", "param", "source", "track", "wbr",
+];
+
+/// Elements that an opening tag of the same name closes (`<p>one<p>two`).
+const CLOSED_BY_SIBLING: &[&str] = &["p", "li", "dt", "dd", "tr", "td", "th", "option"];
+
+/// How far below the innermost open element a closing tag is looked for by [`flatten`]
+/// (a constant, so that each tag costs the same whatever the depth).
+const CLOSE_LOOKBACK: usize = 8;
+
+/// Elements whose content follows XML rules, where `<x/>` closes itself.
+const FOREIGN: &[&str] = &["svg", "math"];
+
+/// `html` with its element nesting cut at `max_depth` (see the module doc): borrowed when
+/// nothing is deeper. One pass; the stack holds at most `max_depth` names.
+pub fn flatten(html: &str, max_depth: usize) -> Cow<'_, str> {
+    let mut open: Vec<String> = Vec::new();
+    let mut foreign = 0usize;
+    let mut dropped = 0usize;
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(rel) = html[i..].find('<') {
+        let start = i + rel;
+        let Some(next) = markup_at(html, start) else {
+            break;
+        };
+        let Markup::Tag(tag) = next else {
+            i = next.end();
+            continue;
+        };
+        let name = tag.name.as_str();
+        let keep = if RAW_TEXT.contains(&name) || VOID.contains(&name) {
+            true
+        } else if tag.closing {
+            if dropped > 0 {
+                dropped -= 1;
+                false
+            } else {
+                // `</ul>` closes the `li` left open in it: look a few elements down.
+                let near = open.len().saturating_sub(CLOSE_LOOKBACK);
+                if let Some(at) = open[near..].iter().rposition(|n| n == name) {
+                    for closed in open.drain(near + at..) {
+                        foreign -= usize::from(FOREIGN.contains(&closed.as_str()));
+                    }
+                }
+                true
+            }
+        } else if tag.self_closing && foreign > 0 {
+            true
+        } else {
+            if CLOSED_BY_SIBLING.contains(&name) && open.last().is_some_and(|top| top == name) {
+                open.pop();
+            }
+            if open.len() < max_depth {
+                foreign += usize::from(FOREIGN.contains(&name));
+                open.push(tag.name.clone());
+                true
+            } else {
+                dropped += 1;
+                false
+            }
+        };
+        if !keep {
+            let out = out.get_or_insert_with(|| String::with_capacity(html.len()));
+            out.push_str(&html[copied..start]);
+            copied = tag.end;
+        }
+        i = skip_raw_text(html, &tag);
+    }
+    match out {
+        None => Cow::Borrowed(html),
+        Some(mut out) => {
+            out.push_str(&html[copied..]);
+            Cow::Owned(out)
+        }
+    }
+}
 
 /// `html` without its quote containers (see the module doc); `None` when it has none or
 /// is longer than `max_len` bytes.
@@ -389,6 +483,54 @@ mod tests {
         assert_eq!(without_quotes("<blockquote>x</blockquote>", 10), None);
     }
 
+    #[test]
+    fn flatten_cuts_the_depth_and_keeps_the_text() {
+        let deep = format!("{}x{}", "<div>".repeat(10), "</div>".repeat(10));
+        assert_eq!(
+            flatten(&deep, 3),
+            "<div><div><div>x</div></div></div>",
+            "the innermost tags go with their closing tags"
+        );
+        assert!(matches!(flatten(&deep, 10), Cow::Borrowed(_)));
+        for (name, html, want) in [
+            (
+                "void elements and raw text do not count",
+                "<div><br><img src=x><style>p{}</style><div>a</div></div>",
+                "<div><br><img src=x><style>p{}</style><div>a</div></div>",
+            ),
+            (
+                "a tag in a script, a style or a comment is no tag",
+                "<div><script>'<div><div>'</script><!-- <div><div> --><p>a</p></div>",
+                "<div><script>'<div><div>'</script><!-- <div><div> --><p>a</p></div>",
+            ),
+            (
+                "siblings that close each other",
+                "<ul><li>a<li>b<li>c</ul><p>d<p>e",
+                "<ul><li>a<li>b<li>c</ul><p>d<p>e",
+            ),
+            (
+                "self-closing tags count outside svg",
+                "<div/><div/><div/>x",
+                "<div/><div/>x",
+            ),
+            (
+                "self-closing tags inside svg do not",
+                "<svg><path/><path/><path/></svg>",
+                "<svg><path/><path/><path/></svg>",
+            ),
+            ("text without markup", "a < b > c", "a < b > c"),
+        ] {
+            assert_eq!(flatten(html, 2), want, "{name}");
+        }
+        // 100,000 nested elements: 2 kept, the text whole.
+        let html = format!(
+            "{}deep{}",
+            "<div>".repeat(100_000),
+            "</div>".repeat(100_000)
+        );
+        assert_eq!(flatten(&html, 2), "<div><div>deep</div></div>");
+    }
+
     mod properties {
         use super::super::*;
         use proptest::prelude::*;
@@ -400,6 +542,7 @@ mod tests {
                 if let Some(out) = without_quotes(&html, super::MAX) {
                     prop_assert!(out.len() <= html.len());
                 }
+                prop_assert!(flatten(&html, 3).len() <= html.len());
             }
         }
     }

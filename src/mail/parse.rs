@@ -7,13 +7,53 @@
 //! - Message-IDs lose their angle brackets here ([`MessageId`]); a message without one
 //!   gets a stable synthetic id from a hash of its content, so that a re-fetch or a second
 //!   mailbox still finds it (invariant 1).
-//! - Addresses are lower-cased; display names are kept as written.
+//! - Addresses are lower-cased; display names are kept as written, except that control
+//!   characters (C0 with TAB, CR and LF, DEL, C1, U+2028/U+2029) become a space and runs
+//!   of white space one space, in every name, subject and header value kept: a CR/LF in
+//!   an RFC 2047 encoded display name never reaches an outgoing header or a terminal
+//!   ([`without_controls`]). Addresses and Message-IDs lose them.
+//!
+//! Cost: linear in the size of the message, memory bounded, whatever the input
+//! (DESIGN.md invariant 6, issue 12); the caps are the message's [`Limits`]:
+//! - `max_message_bytes`: larger → `Unusable::TooLarge`.
+//! - `max_header_bytes`: a top-level header section (up to the first empty line) larger
+//!   than this → `Unusable::HeadersTooLarge`, so the message goes to quarantine with that
+//!   reason. Not truncated: a header section that size is never mail a person wrote, and
+//!   half of it would be read as a different message.
+//! - `max_mime_depth`, `max_parts`: MIME parts nested deeper (multipart in multipart; the
+//!   root is depth 0), or past the first `max_parts` parts, are not read (no text, no
+//!   attachment, no charset from them); [`ParseWarning::MimeTooDeep`] and
+//!   [`ParseWarning::TooManyParts`] say so. Before mail-parser sees the message, it is
+//!   cut at the delimiter line that would start part `max_parts + 1`
+//!   ([`parts_prefix`]): mail-parser builds every part it finds.
+//! - `max_charsets`: charset repair ([`repair_text`]) tries at most this many distinct
+//!   declared charsets (in the order they are declared) plus five usual suspects; the
+//!   list is made once per message.
+//! - `max_encoded_words`: charset repair decodes at most this many RFC 2047 encoded
+//!   words per message; the rest stay as written ([`ParseWarning::TooManyEncodedWords`]).
+//! - `max_html_depth`: HTML is flattened to this element depth before html2text sees it
+//!   (html2text is quadratic in the depth; `html_quote::flatten`), tags beyond it
+//!   dropped, their text kept ([`ParseWarning::HtmlFlattened`]).
+//! - At most [`MAX_REFERENCES`] `References` and [`MAX_IN_REPLY_TO`] `In-Reply-To` ids
+//!   are kept (each is looked up in the store), [`MAX_REPORT_RECIPIENTS`] bounce
+//!   recipients.
+//!
+//! mail-parser itself (0.11) parses nested multiparts and attached messages with a stack
+//! of its own, not by recursion (only base64-encoded attached messages recurse, three
+//! levels); it is linear except where a part declares a boundary that never comes (it
+//! looks for it to the end of the message, once per such part: bounded by `max_parts`
+//! and the message size).
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::collections::HashSet;
 
 use chrono::{DateTime, TimeZone, Utc};
 use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::limits::Limits;
 use crate::model::MessageId;
 
 /// Domain of synthetic Message-IDs, for messages that came without one.
@@ -31,6 +71,8 @@ pub enum Unusable {
     NoHeaders,
     #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
+    #[error("header section of {size} bytes exceeds the limit of {limit} bytes")]
+    HeadersTooLarge { size: usize, limit: usize },
 }
 
 /// A mail address with its display name.
@@ -80,13 +122,24 @@ pub enum ParseWarning {
     MissingFrom,
     MissingDate,
     HtmlOnly,
+    /// MIME parts nested deeper than `max_mime_depth` were not read.
+    MimeTooDeep,
+    /// Parts past the first `max_parts` were not read.
+    TooManyParts,
+    /// Charset repair stopped after `max_encoded_words` encoded words.
+    TooManyEncodedWords,
+    /// The HTML was nested deeper than `max_html_depth`; deeper tags were dropped before
+    /// it became text.
+    HtmlFlattened,
 }
 
 /// What the rest of the flow needs of one message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parsed {
     pub message_id: MessageId,
+    /// The first [`MAX_IN_REPLY_TO`] ids.
     pub in_reply_to: Vec<MessageId>,
+    /// The last [`MAX_REFERENCES`] ids (the nearest), in message order.
     pub references: Vec<MessageId>,
     pub from: Option<Person>,
     pub reply_to: Option<Person>,
@@ -139,6 +192,16 @@ pub const MAX_RECEIVED: usize = 50;
 /// the top; a message with more is junk, and the rest could only be the sender's own.
 pub const MAX_AUTH_HEADERS: usize = 100;
 
+/// `References` ids kept: the last ones, the nearest ancestors. Each is looked up when
+/// the message is threaded; a longer chain is junk or an attack.
+pub const MAX_REFERENCES: usize = 100;
+
+/// `In-Reply-To` ids kept (there should be one).
+pub const MAX_IN_REPLY_TO: usize = 10;
+
+/// `Final-Recipient` addresses read from one delivery status report.
+pub const MAX_REPORT_RECIPIENTS: usize = 1000;
+
 /// The machine-readable part of a delivery status notification (RFC 3464), or what
 /// could be recovered from a non-standard bounce body.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -168,25 +231,24 @@ impl Parsed {
     /// Every Message-ID this message points at, nearest first: In-Reply-To, then
     /// References from the end.
     pub fn referenced_ids(&self) -> Vec<&MessageId> {
-        let mut ids: Vec<&MessageId> = self.in_reply_to.iter().collect();
-        for r in self.references.iter().rev() {
-            if !ids.contains(&r) {
-                ids.push(r);
-            }
-        }
-        ids
+        let mut seen = HashSet::new();
+        self.in_reply_to
+            .iter()
+            .chain(self.references.iter().rev())
+            .filter(|id| seen.insert(id.as_str()))
+            .collect()
     }
 }
 
-/// Parses `raw`; see the module doc for what counts as unusable.
-pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
+/// Parses `raw`; see the module doc for what counts as unusable and for the caps.
+pub fn message(raw: &[u8], limits: &Limits) -> Result<Parsed, Unusable> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(Unusable::Empty);
     }
-    if raw.len() > max_bytes {
+    if raw.len() > limits.max_message_bytes {
         return Err(Unusable::TooLarge {
             size: raw.len(),
-            limit: max_bytes,
+            limit: limits.max_message_bytes,
         });
     }
     let Some(start) = header_start(raw) else {
@@ -195,6 +257,13 @@ pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
     // The bytes mail-parser sees: after a stray first line some forwarders put on top
     // ("---- Original email message ----"). The raw bytes are stored whole regardless.
     let raw = &raw[start..];
+    let header_bytes = header_section_len(raw);
+    if header_bytes > limits.max_header_bytes {
+        return Err(Unusable::HeadersTooLarge {
+            size: header_bytes,
+            limit: limits.max_header_bytes,
+        });
+    }
     let msg = MessageParser::default()
         .parse(raw)
         .ok_or(Unusable::NoHeaders)?;
@@ -203,18 +272,26 @@ pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
     }
     let mut warnings = Vec::new();
 
-    let message_id = match msg.message_id().map(MessageId::new) {
+    let message_id = match msg.message_id().map(clean_id) {
         Some(id) if !id.as_str().is_empty() => id,
         _ => {
             warnings.push(ParseWarning::MissingMessageId);
             synthetic_id(&msg, raw)
         }
     };
-    let declared = declared_charsets(&msg);
+    let readable = Readable::of(&msg, limits);
+    if readable.too_deep {
+        warnings.push(ParseWarning::MimeTooDeep);
+    }
+    if readable.too_many {
+        warnings.push(ParseWarning::TooManyParts);
+    }
+    let repair = Repair::new(&declared_charsets(&msg, limits), limits);
     let raw_from = raw_header(&msg, "From");
     let from = first_person(msg.from())
-        .and_then(|p| repair_person(p, raw_from, &declared))
-        .or_else(|| raw_from.and_then(person_from_raw));
+        .and_then(|p| repair_person(p, raw_from, &repair))
+        .or_else(|| raw_from.and_then(person_from_raw))
+        .map(Person::cleaned);
     if from.is_none() {
         warnings.push(ParseWarning::MissingFrom);
     }
@@ -224,48 +301,57 @@ pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
     if date.is_none() {
         warnings.push(ParseWarning::MissingDate);
     }
-    let (text, html_only, reply_text) = body_text(&msg);
-    if html_only {
+    let body = body_text(&msg, &readable, limits.max_html_depth);
+    if body.html_only {
         warnings.push(ParseWarning::HtmlOnly);
     }
-    let report = report(&msg);
+    if body.flattened {
+        warnings.push(ParseWarning::HtmlFlattened);
+    }
+    let report = report(&msg, limits.max_parts);
     let attachments = msg
-        .attachments()
+        .attachments
+        .iter()
+        .filter(|id| readable.has(**id))
+        .filter_map(|id| msg.parts.get(*id as usize))
         .map(|part| Attachment {
-            filename: part.attachment_name().map(str::to_owned),
-            content_type: part
-                .content_type()
-                .map(|ct| match ct.subtype() {
-                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
-                    None => ct.ctype().to_owned(),
-                })
-                .unwrap_or_else(|| "application/octet-stream".to_owned())
-                .to_ascii_lowercase(),
+            filename: part
+                .attachment_name()
+                .map(|n| without_controls(n).into_owned()),
+            content_type: content_type_of(part),
             size: part.len(),
         })
         .collect();
+    let subject = msg
+        .subject()
+        .map(|s| repair_text(s, raw_header(&msg, "Subject"), &repair))
+        .map(|s| one_line(&s))
+        .unwrap_or_default();
+    if repair.capped.get() {
+        warnings.push(ParseWarning::TooManyEncodedWords);
+    }
+    let mut references = id_list(msg.references());
+    references.drain(..references.len().saturating_sub(MAX_REFERENCES));
+    let mut in_reply_to = id_list(msg.in_reply_to());
+    in_reply_to.truncate(MAX_IN_REPLY_TO);
 
     Ok(Parsed {
         message_id,
-        in_reply_to: id_list(msg.in_reply_to()),
-        references: id_list(msg.references()),
+        in_reply_to,
+        references,
         from,
-        reply_to: first_person(msg.reply_to()),
+        reply_to: first_person(msg.reply_to()).map(Person::cleaned),
         to: people(msg.to()),
         cc: people(msg.cc()),
         delivered_to: msg
             .header_values("Delivered-To")
             .filter_map(|v| v.as_text())
-            .map(|s| s.trim().to_ascii_lowercase())
+            .map(|s| without_controls(s.trim()).to_ascii_lowercase())
             .collect(),
-        subject: msg
-            .subject()
-            .map(|s| repair_text(s, raw_header(&msg, "Subject"), &declared))
-            .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-            .unwrap_or_default(),
+        subject,
         date,
-        text,
-        reply_text,
+        text: body.text,
+        reply_text: body.reply_text,
         attachments,
         auto: AutoHeaders {
             auto_submitted: text_header(&msg, "Auto-Submitted"),
@@ -277,7 +363,8 @@ pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
             list_unsubscribe: text_header(&msg, "List-Unsubscribe"),
             loop_header: text_header(&msg, crate::mail::headers::LOOP_HEADER),
             return_path: msg.header_raw("Return-Path").map(|v| {
-                v.trim()
+                without_controls(v)
+                    .trim()
                     .trim_start_matches('<')
                     .trim_end_matches('>')
                     .trim()
@@ -287,16 +374,121 @@ pub fn message(raw: &[u8], max_bytes: usize) -> Result<Parsed, Unusable> {
         report,
         headers: msg
             .headers_raw()
-            .map(|(n, v)| {
-                (
-                    n.to_owned(),
-                    v.split_whitespace().collect::<Vec<_>>().join(" "),
-                )
-            })
+            .map(|(n, v)| (without_controls(n).into_owned(), one_line(v)))
             .collect(),
         auth_results: auth_headers(&msg),
         warnings,
     })
+}
+
+/// Control characters that must not reach an outgoing header or a terminal: C0 (TAB,
+/// CR and LF included), DEL, C1, and the Unicode line and paragraph separators.
+pub fn is_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// `s` with every [`is_control`] character made a space (borrowed when there is none).
+pub fn without_controls(s: &str) -> Cow<'_, str> {
+    if s.contains(is_control) {
+        Cow::Owned(
+            s.chars()
+                .map(|c| if is_control(c) { ' ' } else { c })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Text for one line: control characters gone, runs of white space one space, trimmed.
+pub fn one_line(s: &str) -> String {
+    without_controls(s)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A Message-ID without control characters (they would end up in our `References`).
+fn clean_id(s: &str) -> MessageId {
+    MessageId::new(&s.replace(is_control, ""))
+}
+
+impl Person {
+    /// The name on one line without control characters ([`one_line`], empty → `None`);
+    /// the address without control characters (a quoted local part keeps its spaces).
+    fn cleaned(self) -> Person {
+        Person {
+            address: self.address.replace(is_control, ""),
+            name: self.name.map(|n| one_line(&n)).filter(|n| !n.is_empty()),
+        }
+    }
+}
+
+/// Where the top-level header section ends: the offset of its empty line, or the whole
+/// input when there is none. One pass.
+fn header_section_len(raw: &[u8]) -> usize {
+    let mut at = 0;
+    for line in raw.split_inclusive(|b| *b == b'\n') {
+        if line == b"\n" || line == b"\r\n" {
+            return at;
+        }
+        at += line.len();
+    }
+    raw.len()
+}
+
+/// Which of mail-parser's parts (`Message::parts`, by index) the rest of [`message`]
+/// reads: those at most `max_mime_depth` multiparts deep, among the first `max_parts`.
+struct Readable {
+    parts: Vec<bool>,
+    too_deep: bool,
+    too_many: bool,
+}
+
+impl Readable {
+    /// One walk over the part tree, with a stack of its own (no recursion).
+    fn of(msg: &mail_parser::Message<'_>, limits: &Limits) -> Readable {
+        let n = msg.parts.len().min(limits.max_parts);
+        let mut parts = vec![false; n];
+        let mut seen = vec![false; n];
+        let mut too_deep = false;
+        let mut stack = vec![(0usize, 0usize)];
+        while let Some((id, depth)) = stack.pop() {
+            if id >= n || seen[id] {
+                continue;
+            }
+            seen[id] = true;
+            if depth > limits.max_mime_depth {
+                too_deep = true;
+                continue;
+            }
+            parts[id] = true;
+            if let PartType::Multipart(children) = &msg.parts[id].body {
+                stack.extend(children.iter().rev().map(|c| (*c as usize, depth + 1)));
+            }
+        }
+        Readable {
+            parts,
+            too_deep,
+            too_many: msg.parts.len() > limits.max_parts,
+        }
+    }
+
+    fn has(&self, id: u32) -> bool {
+        self.parts.get(id as usize).copied().unwrap_or(false)
+    }
+}
+
+fn content_type_of(part: &mail_parser::MessagePart<'_>) -> String {
+    let ct = part
+        .content_type()
+        .map(|ct| match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub),
+            None => ct.ctype().to_owned(),
+        })
+        .unwrap_or_else(|| "application/octet-stream".to_owned())
+        .to_ascii_lowercase();
+    ct.replace(|c: char| is_control(c) || c.is_whitespace(), "")
 }
 
 /// The `Authentication-Results` headers with the `Received` lines above each; see
@@ -429,23 +621,31 @@ fn raw_header<'a>(msg: &'a mail_parser::Message<'_>, name: &str) -> Option<&'a [
         .get(h.offset_start() as usize..h.offset_end() as usize)
 }
 
-/// Every charset the message declares, nested messages included, lower-cased.
-fn declared_charsets(msg: &mail_parser::Message<'_>) -> Vec<String> {
-    fn walk(msg: &mail_parser::Message<'_>, out: &mut Vec<String>, depth: usize) {
+/// The distinct charsets the message declares, in the order declared, lower-cased: at
+/// most `max_charsets` of them, from parts within `max_parts` (nested messages
+/// included, four levels).
+fn declared_charsets(msg: &mail_parser::Message<'_>, limits: &Limits) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let mut parts_left = limits.max_parts;
+    let mut stack = vec![(msg, 0usize)];
+    while let Some((msg, depth)) = stack.pop() {
         for part in &msg.parts {
+            if out.len() == limits.max_charsets || parts_left == 0 {
+                return out;
+            }
+            parts_left -= 1;
             if let Some(cs) = part.content_type().and_then(|ct| ct.attribute("charset")) {
                 let cs = cs.trim().to_ascii_lowercase();
-                if !out.contains(&cs) {
+                if seen.insert(cs.clone()) {
                     out.push(cs);
                 }
             }
             if let (PartType::Message(inner), true) = (&part.body, depth < 4) {
-                walk(inner, out, depth + 1);
+                stack.push((inner, depth + 1));
             }
         }
     }
-    let mut out = Vec::new();
-    walk(msg, &mut out, 0);
     out
 }
 
@@ -464,52 +664,90 @@ fn is_single_byte(charset: &str) -> bool {
     .any(|s| charset.contains(s))
 }
 
-/// Charsets to try on bytes that are not UTF-8: the message's own multi-byte charsets
-/// first (an ISO-2022-JP label on 8-bit bytes is really Shift_JIS), then its single-byte
-/// ones, then the usual CJK suspects, then Windows-1252.
-fn candidates(declared: &[String], label: Option<&str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut push = |cs: &str| {
-        let cs = if cs.starts_with("iso-2022-jp") {
-            "shift_jis"
-        } else {
-            cs
-        };
-        if !out.iter().any(|c| c == cs) {
-            out.push(cs.to_owned());
-        }
-    };
-    for cs in label.into_iter().chain(declared.iter().map(String::as_str)) {
-        if !is_single_byte(cs) && !cs.starts_with("utf") {
-            push(cs);
-        }
+/// An ISO-2022-JP label on 8-bit bytes is really Shift_JIS.
+fn eight_bit_name(charset: &str) -> &str {
+    if charset.starts_with("iso-2022-jp") {
+        "shift_jis"
+    } else {
+        charset
     }
-    for cs in declared.iter().filter(|c| is_single_byte(c)) {
-        push(cs);
-    }
-    for cs in ["gb18030", "shift_jis", "big5", "euc-kr", "windows-1252"] {
-        push(cs);
-    }
-    out
 }
 
-/// Decodes 8-bit bytes with the first candidate that needs no replacement character.
-fn decode_8bit(bytes: &[u8], declared: &[String], label: Option<&str>) -> Option<String> {
-    for cs in candidates(declared, label) {
-        if let Some(decode) = mail_parser::decoders::charsets::map::charset_decoder(cs.as_bytes()) {
-            let text = decode(bytes);
-            if !text.contains('\u{FFFD}') {
-                return Some(text);
+fn is_multi_byte(charset: &str) -> bool {
+    !is_single_byte(charset) && !charset.starts_with("utf")
+}
+
+/// What charset repair may do in one message: the charsets it tries, made once, and the
+/// encoded words it may still decode.
+struct Repair {
+    /// The message's own multi-byte charsets first, then its single-byte ones, then the
+    /// usual CJK suspects, then Windows-1252; no charset twice.
+    candidates: Vec<String>,
+    words_left: Cell<usize>,
+    /// Set when an encoded word was left undecoded for want of `words_left`.
+    capped: Cell<bool>,
+}
+
+impl Repair {
+    /// `declared` is already capped ([`declared_charsets`]).
+    fn new(declared: &[String], limits: &Limits) -> Repair {
+        let mut seen = HashSet::new();
+        let multi = declared.iter().filter(|cs| is_multi_byte(cs));
+        let single = declared.iter().filter(|cs| is_single_byte(cs));
+        let candidates = multi
+            .chain(single)
+            .map(|cs| eight_bit_name(cs))
+            .chain(["gb18030", "shift_jis", "big5", "euc-kr", "windows-1252"])
+            .filter(|cs| seen.insert(*cs))
+            .map(str::to_owned)
+            .collect();
+        Repair {
+            candidates,
+            words_left: Cell::new(limits.max_encoded_words),
+            capped: Cell::new(false),
+        }
+    }
+
+    /// Takes one encoded word from the budget; `false` when none is left.
+    fn take_word(&self) -> bool {
+        match self.words_left.get() {
+            0 => {
+                self.capped.set(true);
+                false
+            }
+            n => {
+                self.words_left.set(n - 1);
+                true
             }
         }
     }
-    None
+
+    /// Decodes 8-bit bytes with the first candidate that needs no replacement
+    /// character: a multi-byte `label` (an encoded word's own) before the others.
+    fn decode_8bit(&self, bytes: &[u8], label: Option<&str>) -> Option<String> {
+        let label = label.map(eight_bit_name).filter(|cs| is_multi_byte(cs));
+        let others = self.candidates.iter().map(String::as_str);
+        for cs in label
+            .into_iter()
+            .chain(others.filter(|cs| Some(*cs) != label))
+        {
+            if let Some(decode) =
+                mail_parser::decoders::charsets::map::charset_decoder(cs.as_bytes())
+            {
+                let text = decode(bytes);
+                if !text.contains('\u{FFFD}') {
+                    return Some(text);
+                }
+            }
+        }
+        None
+    }
 }
 
 /// A header value that mail-parser could only decode with replacement characters: raw
 /// 8-bit bytes in an undeclared charset, or an encoded word whose label is wrong. Tries
-/// the candidates of [`candidates`]; keeps mail-parser's text when nothing does better.
-fn repair_text(decoded: &str, raw: Option<&[u8]>, declared: &[String]) -> String {
+/// the candidates of [`Repair`]; keeps mail-parser's text when nothing does better.
+fn repair_text(decoded: &str, raw: Option<&[u8]>, repair: &Repair) -> String {
     if !decoded.contains('\u{FFFD}') {
         return decoded.to_owned();
     }
@@ -517,14 +755,14 @@ fn repair_text(decoded: &str, raw: Option<&[u8]>, declared: &[String]) -> String
         return decoded.to_owned();
     };
     let text = if std::str::from_utf8(raw).is_err() {
-        match decode_8bit(raw, declared, None) {
+        match repair.decode_8bit(raw, None) {
             Some(t) => t,
             None => return decoded.to_owned(),
         }
     } else {
         String::from_utf8_lossy(raw).into_owned()
     };
-    let repaired = decode_encoded_words(&text, declared);
+    let repaired = decode_encoded_words(&text, repair);
     if repaired.contains('\u{FFFD}') {
         decoded.to_owned()
     } else {
@@ -532,13 +770,15 @@ fn repair_text(decoded: &str, raw: Option<&[u8]>, declared: &[String]) -> String
     }
 }
 
-/// Decodes `=?charset?B|Q?text?=` words, trying other charsets when the label is wrong.
-fn decode_encoded_words(text: &str, declared: &[String]) -> String {
+/// Decodes `=?charset?B|Q?text?=` words, trying other charsets when the label is wrong;
+/// past the budget of [`Repair`] the rest is left as written. One pass: each attempt
+/// reads only up to the third `?` after its `=?`.
+fn decode_encoded_words(text: &str, repair: &Repair) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut last_was_word = false;
     while let Some(start) = rest.find("=?") {
-        let Some((word, len)) = encoded_word(&rest[start..], declared) else {
+        let Some((word, len)) = encoded_word(&rest[start..], repair) else {
             out.push_str(&rest[..start + 2]);
             rest = &rest[start + 2..];
             last_was_word = false;
@@ -557,16 +797,27 @@ fn decode_encoded_words(text: &str, declared: &[String]) -> String {
     out
 }
 
-fn encoded_word(s: &str, declared: &[String]) -> Option<(String, usize)> {
+/// The encoded word at the start of `s` and its length. Neither charset, encoding nor
+/// encoded text may hold a `?` (RFC 2047 section 2), so each is read up to the next one.
+fn encoded_word(s: &str, repair: &Repair) -> Option<(String, usize)> {
     let inner = s.strip_prefix("=?")?;
     let (charset, inner) = inner.split_once('?')?;
     let (enc, inner) = inner.split_once('?')?;
-    let end = inner.find("?=")?;
+    if !matches!(enc, "B" | "b" | "Q" | "q") {
+        return None;
+    }
+    let end = inner.find('?')?;
+    if inner.as_bytes().get(end + 1) != Some(&b'=') {
+        return None;
+    }
     let data = &inner[..end];
     let len = 2 + charset.len() + 1 + enc.len() + 1 + end + 2;
+    if !repair.take_word() {
+        return None;
+    }
     let bytes = match enc {
         "B" | "b" => mail_parser::decoders::base64::base64_decode(data.as_bytes())?,
-        "Q" | "q" => {
+        _ => {
             let mut out = Vec::new();
             let b = data.as_bytes();
             let mut i = 0;
@@ -584,7 +835,6 @@ fn encoded_word(s: &str, declared: &[String]) -> Option<(String, usize)> {
             }
             out
         }
-        _ => return None,
     };
     let charset = charset
         .split('*')
@@ -600,7 +850,7 @@ fn encoded_word(s: &str, declared: &[String]) -> Option<(String, usize)> {
                 .filter(|_| !label_lies)
                 .map(|d| d(&bytes))
                 .filter(|t| !t.contains('\u{FFFD}'));
-            first.or_else(|| decode_8bit(&bytes, declared, Some(&charset)))?
+            first.or_else(|| repair.decode_8bit(&bytes, Some(&charset)))?
         }
     };
     Some((text, len))
@@ -609,11 +859,11 @@ fn encoded_word(s: &str, declared: &[String]) -> Option<(String, usize)> {
 /// Fixes what mail-parser made of a broken From header: a display name with replacement
 /// characters (wrong or missing charset), an RFC 5322 comment in the name, and addresses
 /// that are not addresses (empty local part, spaces, trailing `>`).
-fn repair_person(p: Person, raw: Option<&[u8]>, declared: &[String]) -> Option<Person> {
+fn repair_person(p: Person, raw: Option<&[u8]>, repair: &Repair) -> Option<Person> {
     let mut name = p.name;
     if let Some(n) = &name {
         if n.contains('\u{FFFD}') {
-            let repaired = repair_text(n, raw, declared);
+            let repaired = repair_text(n, raw, repair);
             // The repaired text is the whole From value: keep the part before the address.
             let display = repaired
                 .split('<')
@@ -730,14 +980,14 @@ fn first_person(addr: Option<&Address<'_>>) -> Option<Person> {
 }
 
 fn people(addr: Option<&Address<'_>>) -> Vec<Person> {
-    addr.map(|a| a.iter().filter_map(person).collect())
+    addr.map(|a| a.iter().filter_map(person).map(Person::cleaned).collect())
         .unwrap_or_default()
 }
 
 fn id_list(value: &HeaderValue<'_>) -> Vec<MessageId> {
     let ids: Vec<MessageId> = match value {
-        HeaderValue::Text(t) => vec![MessageId::new(t)],
-        HeaderValue::TextList(list) => list.iter().map(|t| MessageId::new(t)).collect(),
+        HeaderValue::Text(t) => vec![clean_id(t)],
+        HeaderValue::TextList(list) => list.iter().map(|t| clean_id(t)).collect(),
         _ => Vec::new(),
     };
     ids.into_iter()
@@ -746,30 +996,63 @@ fn id_list(value: &HeaderValue<'_>) -> Vec<MessageId> {
 }
 
 fn text_header(msg: &mail_parser::Message<'_>, name: &str) -> Option<String> {
-    msg.header_raw(name)
-        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+    msg.header_raw(name).map(one_line)
 }
 
-/// The first text/plain body, else the first HTML body made into text. The bool says the
-/// text came from HTML; then the third value is [`Parsed::reply_text`].
-fn body_text(msg: &mail_parser::Message<'_>) -> (String, bool, Option<String>) {
-    let plain = msg.text_bodies().find_map(|part| match &part.body {
-        PartType::Text(t) => Some(t.to_string()),
-        _ => None,
-    });
+/// The readable text of a message ([`Parsed::text`], [`Parsed::reply_text`]).
+struct Body {
+    text: String,
+    /// The text came from HTML.
+    html_only: bool,
+    reply_text: Option<String>,
+    /// The HTML was flattened to `max_html_depth` first.
+    flattened: bool,
+}
+
+/// The first readable text/plain body, else the first readable HTML body made into text.
+fn body_text(msg: &mail_parser::Message<'_>, readable: &Readable, max_html_depth: usize) -> Body {
+    let bodies = |ids: &[u32]| -> Vec<usize> {
+        ids.iter()
+            .filter(|id| readable.has(**id))
+            .map(|id| *id as usize)
+            .collect()
+    };
+    let plain = bodies(&msg.text_body)
+        .into_iter()
+        .find_map(|id| match &msg.parts.get(id)?.body {
+            PartType::Text(t) => Some(t.to_string()),
+            _ => None,
+        });
     if let Some(text) = plain {
-        return (normalize_newlines(&text), false, None);
+        return Body {
+            text: normalize_newlines(&text),
+            html_only: false,
+            reply_text: None,
+            flattened: false,
+        };
     }
-    let html = msg.html_bodies().find_map(|part| match &part.body {
-        PartType::Html(h) => Some(h.to_string()),
-        _ => None,
-    });
-    match html {
-        Some(html) => {
-            let reply = crate::mail::html_quote::without_quotes(&html, MAX_HTML_TO_TEXT);
-            (html_to_text(&html), true, reply.map(|h| html_to_text(&h)))
-        }
-        None => (String::new(), false, None),
+    let html = bodies(&msg.html_body)
+        .into_iter()
+        .find_map(|id| match &msg.parts.get(id)?.body {
+            PartType::Html(h) => Some(h.as_ref()),
+            _ => None,
+        });
+    let Some(html) = html else {
+        return Body {
+            text: String::new(),
+            html_only: false,
+            reply_text: None,
+            flattened: false,
+        };
+    };
+    let flat = crate::mail::html_quote::flatten(html, max_html_depth);
+    let flattened = matches!(flat, Cow::Owned(_));
+    let reply = crate::mail::html_quote::without_quotes(&flat, MAX_HTML_TO_TEXT);
+    Body {
+        text: html_to_text(&flat, max_html_depth),
+        html_only: true,
+        reply_text: reply.map(|h| html_to_text(&h, max_html_depth)),
+        flattened,
     }
 }
 
@@ -814,13 +1097,16 @@ pub fn attachment_contents(
 }
 
 /// Text from HTML for people to read; falls back to dropping tags when html2text fails.
-pub fn html_to_text(html: &str) -> String {
+/// HTML nested deeper than `max_depth` elements is flattened first
+/// (`html_quote::flatten`: html2text takes time quadratic in the depth).
+pub fn html_to_text(html: &str, max_depth: usize) -> String {
     if html.len() > MAX_HTML_TO_TEXT {
         return strip_tags(&html[..floor_char_boundary(html, MAX_HTML_TO_TEXT)]);
     }
+    let html = crate::mail::html_quote::flatten(html, max_depth);
     match html2text::from_read(html.as_bytes(), 100) {
         Ok(text) => normalize_newlines(&text),
-        Err(_) => strip_tags(html),
+        Err(_) => strip_tags(&html),
     }
 }
 
@@ -851,7 +1137,7 @@ fn normalize_newlines(s: &str) -> String {
 
 /// Reads the delivery-status part of a `multipart/report`, and the Message-ID of the
 /// message it returns.
-fn report(msg: &mail_parser::Message<'_>) -> Option<Report> {
+fn report(msg: &mail_parser::Message<'_>, max_parts: usize) -> Option<Report> {
     let ct = msg.root_part().content_type()?;
     if !ct.ctype().eq_ignore_ascii_case("multipart")
         || !ct
@@ -867,7 +1153,7 @@ fn report(msg: &mail_parser::Message<'_>) -> Option<Report> {
             .to_ascii_lowercase(),
         ..Report::default()
     };
-    for part in &msg.parts {
+    for part in msg.parts.iter().take(max_parts) {
         let Some(pct) = part.content_type() else {
             continue;
         };
@@ -897,6 +1183,7 @@ fn report(msg: &mail_parser::Message<'_>) -> Option<Report> {
 }
 
 fn read_delivery_status(text: &str, report: &mut Report) {
+    let mut seen: HashSet<String> = report.recipients.iter().cloned().collect();
     for line in text.lines() {
         let Some((name, value)) = line.split_once(':') else {
             continue;
@@ -910,8 +1197,11 @@ fn read_delivery_status(text: &str, report: &mut Report) {
                     .trim()
                     .trim_matches(['<', '>'])
                     .to_ascii_lowercase();
-                if addr.contains('@') && !report.recipients.contains(&addr) {
-                    report.recipients.push(addr);
+                if addr.contains('@')
+                    && report.recipients.len() < MAX_REPORT_RECIPIENTS
+                    && seen.insert(addr.clone())
+                {
+                    report.recipients.push(without_controls(&addr).into_owned());
                 }
             }
             "status" if report.status.is_none() => report.status = Some(value.to_owned()),
@@ -960,12 +1250,14 @@ pub fn has_cjk(text: &str) -> bool {
 mod tests {
     use super::*;
 
-    const LIMIT: usize = 1 << 20;
+    fn limits() -> Limits {
+        Limits::default()
+    }
 
     #[test]
     fn plain_message() {
         let raw = b"From: \"Alice Martin\" <Alice@Customer.TEST>\r\nTo: support@example.test\r\nSubject: Printer  offline\r\nMessage-ID: <a1@customer.test>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\nHello,\r\nthe printer is offline.\r\n";
-        let p = message(raw, LIMIT).unwrap();
+        let p = message(raw, &limits()).unwrap();
         assert_eq!(p.message_id.as_str(), "a1@customer.test");
         let from = p.from.unwrap();
         assert_eq!(from.address, "alice@customer.test");
@@ -983,7 +1275,7 @@ mod tests {
             0xC4, 0xE3, 0xBA, 0xC3, 0xA3, 0xAC, 0xB4, 0xF2, 0xD3, 0xA1, 0xBB, 0xFA, 0xBB, 0xB5,
             0xC1, 0xCB,
         ]);
-        let p = message(&raw, LIMIT).unwrap();
+        let p = message(&raw, &limits()).unwrap();
         assert_eq!(p.subject, "打印机无法连接");
         assert_eq!(p.text, "你好，打印机坏了");
         assert_eq!(p.from.unwrap().name.as_deref(), Some("张伟"));
@@ -993,7 +1285,7 @@ mod tests {
     #[test]
     fn html_only_gives_text() {
         let raw = b"From: a@customer.test\r\nSubject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>Hello <b>there</b></p><p>Line two</p></body></html>";
-        let p = message(raw, LIMIT).unwrap();
+        let p = message(raw, &limits()).unwrap();
         assert!(p.text.contains("Hello"), "{}", p.text);
         assert!(p.text.contains("Line two"), "{}", p.text);
         assert!(!p.text.contains("<p>"));
@@ -1005,7 +1297,7 @@ mod tests {
     fn html_only_reply_has_reply_text_without_the_quote() {
         let html = "<div dir=\"ltr\">See <a href=\"https://kb.example.test/1\">the guide</a>.</div><br><div class=\"gmail_quote\"><div class=\"gmail_attr\">On Wed, Nov 25, 2026 at 10:00 AM Jane &lt;<a href=\"mailto:support@example.test\">support@example.test</a>&gt; wrote:<br></div><blockquote class=\"gmail_quote\">-- reply above this line --<br>Requester: Jane</blockquote></div>";
         let raw = format!("From: a@example.test\r\nSubject: Re: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}");
-        let p = message(raw.as_bytes(), LIMIT).unwrap();
+        let p = message(raw.as_bytes(), &limits()).unwrap();
         assert!(
             p.text.contains("> -- reply above this line --"),
             "{}",
@@ -1020,7 +1312,7 @@ mod tests {
         );
 
         let both = format!("From: a@example.test\r\nSubject: Re: x\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee the guide.\r\n--b\r\nContent-Type: text/html\r\n\r\n{html}\r\n--b--\r\n");
-        let p = message(both.as_bytes(), LIMIT).unwrap();
+        let p = message(both.as_bytes(), &limits()).unwrap();
         assert_eq!((p.text.as_str(), p.reply_text), ("See the guide.", None));
     }
 
@@ -1029,8 +1321,8 @@ mod tests {
         let a = b"Return-Path: <x@y>\r\nFrom: a@customer.test\r\nSubject: x\r\n\r\nbody";
         let b =
             b"Delivered-To: other@example.test\r\nFrom: a@customer.test\r\nSubject: x\r\n\r\nbody";
-        let pa = message(a, LIMIT).unwrap();
-        let pb = message(b, LIMIT).unwrap();
+        let pa = message(a, &limits()).unwrap();
+        let pb = message(b, &limits()).unwrap();
         assert!(pa.message_id.as_str().ends_with(SYNTHETIC_DOMAIN));
         assert_eq!(pa.message_id, pb.message_id);
         assert!(pa.warnings.contains(&ParseWarning::MissingMessageId));
@@ -1038,18 +1330,24 @@ mod tests {
 
     #[test]
     fn unusable_input() {
-        assert_eq!(message(b"", LIMIT), Err(Unusable::Empty));
-        assert_eq!(message(b"  \r\n", LIMIT), Err(Unusable::Empty));
+        assert_eq!(message(b"", &limits()), Err(Unusable::Empty));
+        assert_eq!(message(b"  \r\n", &limits()), Err(Unusable::Empty));
         assert_eq!(
-            message(b"this is not a mail at all\r\njust text\r\n", LIMIT),
+            message(b"this is not a mail at all\r\njust text\r\n", &limits()),
             Err(Unusable::NoHeaders)
         );
         assert_eq!(
-            message(&[0u8, 159, 146, 150, 10, 13], LIMIT),
+            message(&[0u8, 159, 146, 150, 10, 13], &limits()),
             Err(Unusable::NoHeaders)
         );
         assert!(matches!(
-            message(b"From: a@b\r\n\r\nxxxx", 5),
+            message(
+                b"From: a@b\r\n\r\nxxxx",
+                &Limits {
+                    max_message_bytes: 5,
+                    ..limits()
+                }
+            ),
             Err(Unusable::TooLarge { .. })
         ));
     }
@@ -1080,7 +1378,7 @@ mod tests {
             ),
         ];
         for (raw, address, name) in cases {
-            let p = message(raw, LIMIT).unwrap();
+            let p = message(raw, &limits()).unwrap();
             let from = p.from.expect("a sender");
             assert_eq!(from.address, *address, "{}", String::from_utf8_lossy(raw));
             assert_eq!(
@@ -1098,22 +1396,22 @@ mod tests {
         let mut raw = b"From: a@example.org\r\nSubject: ".to_vec();
         raw.extend_from_slice(&[0x83, 0x63, 0x81, 0x5B, 0x83, 0x8B]);
         raw.extend_from_slice(b"\r\nContent-Type: text/plain; charset=iso-2022-jp\r\n\r\nx");
-        assert_eq!(message(&raw, LIMIT).unwrap().subject, "ツール");
+        assert_eq!(message(&raw, &limits()).unwrap().subject, "ツール");
         // "打印机" in GB2312, raw, in a message whose nested part declares gb2312.
         let mut raw = b"From: a@example.org\r\nSubject: ".to_vec();
         raw.extend_from_slice(&[0xB4, 0xF2, 0xD3, 0xA1, 0xBB, 0xFA]);
         raw.extend_from_slice(b"\r\nContent-Type: text/plain; charset=gb2312\r\n\r\nx");
-        assert_eq!(message(&raw, LIMIT).unwrap().subject, "打印机");
+        assert_eq!(message(&raw, &limits()).unwrap().subject, "打印机");
     }
 
     #[test]
     fn a_stray_first_line_before_the_headers_is_skipped() {
         let raw =
             b"---- Original email message ----\r\nFrom: a@example.org\r\nSubject: hi\r\n\r\nbody";
-        let p = message(raw, LIMIT).unwrap();
+        let p = message(raw, &limits()).unwrap();
         assert_eq!(p.subject, "hi");
         assert_eq!(
-            message(b"hello there\r\njust text\r\n", LIMIT),
+            message(b"hello there\r\njust text\r\n", &limits()),
             Err(Unusable::NoHeaders)
         );
     }
@@ -1121,7 +1419,7 @@ mod tests {
     #[test]
     fn authentication_results_keep_their_order() {
         let raw = b"Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\nAuthentication-Results: other.test;\r\n\tdkim=fail\r\nFrom: a@example.test\r\n\r\nx";
-        let p = message(raw, LIMIT).unwrap();
+        let p = message(raw, &limits()).unwrap();
         let values: Vec<&str> = p.auth_results.iter().map(|h| h.value.as_str()).collect();
         assert_eq!(
             values,
@@ -1141,7 +1439,7 @@ Received: from by.evil.test (helo (nested) by fake.test) by mx.example.test. (Po
 Received: (qmail 123 invoked by uid 89); 1 Jan 2024\r\n\
 Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\n\
 From: a@example.test\r\n\r\nx";
-        let p = message(raw, LIMIT).unwrap();
+        let p = message(raw, &limits()).unwrap();
         let above: Vec<&[String]> = p
             .auth_results
             .iter()
@@ -1169,7 +1467,7 @@ From: a@example.test\r\n\r\nx";
             ));
         }
         raw.push_str("Authentication-Results: mx.example.test; none\r\nFrom: a@b.test\r\n\r\nx");
-        let p = message(raw.as_bytes(), LIMIT).unwrap();
+        let p = message(raw.as_bytes(), &limits()).unwrap();
         let above = &p.auth_results[0].received_above;
         assert_eq!(above.len(), MAX_RECEIVED + 1);
         assert_eq!(above[0], "hop0.example.test");
@@ -1199,7 +1497,7 @@ From: a@example.test\r\n\r\nx";
     #[test]
     fn references_keep_order_without_brackets() {
         let raw = b"From: a@customer.test\r\nIn-Reply-To: <2@x>\r\nReferences: <0@x> <1@x>\r\n <2@x>\r\n\r\nhi";
-        let p = message(raw, LIMIT).unwrap();
+        let p = message(raw, &limits()).unwrap();
         assert_eq!(p.in_reply_to, vec![MessageId::new("2@x")]);
         let refs: Vec<&str> = p.referenced_ids().iter().map(|m| m.as_str()).collect();
         assert_eq!(refs, ["2@x", "1@x", "0@x"]);
@@ -1209,17 +1507,283 @@ From: a@example.test\r\n\r\nx";
         /// Strangers' bytes never panic the parser (raw junk, and junk behind headers).
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2000)) {
-            let _ = message(&bytes, LIMIT);
+            let _ = message(&bytes, &limits());
             let mut with_headers = b"From: a@b.test\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n".to_vec();
             with_headers.extend_from_slice(&bytes);
-            let _ = message(&with_headers, LIMIT);
+            let _ = message(&with_headers, &limits());
         }
+    }
+
+    #[test]
+    fn control_characters_never_reach_names_subjects_or_headers() {
+        // "Evil\r\nBcc: victim@x.test" and "hi\x1b[31m red\r\n" as encoded words.
+        let raw = b"From: =?utf-8?B?RXZpbA0KQmNjOiB2aWN0aW1AeC50ZXN0?= <a@customer.test>\r\n\
+To: =?utf-8?Q?Sup=0Aport=07?= <support@example.test>, =?utf-8?Q?B=C2=85ob?= <b@x.test>\r\n\
+Cc: =?utf-8?Q?Carol=E2=80=A8?= <c@x.test>\r\n\
+Reply-To: =?utf-8?Q?R=7F=09x?= <r@x.test>\r\n\
+Subject: =?utf-8?Q?hi=1B[31m_red=0D=0A?= there\r\n\
+X-Note: =?utf-8?Q?a=00b?=\r\n\
+Message-ID: <id=?utf-8?Q?=0D?=@x.test>\r\n\r\nbody";
+        let p = message(raw, &limits()).unwrap();
+        let from = p.from.as_ref().unwrap();
+        assert_eq!(from.name.as_deref(), Some("Evil Bcc: victim@x.test"));
+        let names: Vec<Option<&str>> =
+            p.to.iter()
+                .chain(&p.cc)
+                .chain(&p.reply_to)
+                .map(|p| p.name.as_deref())
+                .collect();
+        assert_eq!(
+            names,
+            [Some("Sup port"), Some("B ob"), Some("Carol"), Some("R x")]
+        );
+        assert_eq!(p.subject, "hi [31m red there");
+        let texts = p
+            .headers
+            .iter()
+            .flat_map(|(n, v)| [n.as_str(), v.as_str()])
+            .chain([p.subject.as_str(), p.message_id.as_str()]);
+        for text in texts {
+            assert!(!text.contains(is_control), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn without_controls_and_one_line() {
+        for (input, want) in [
+            ("plain", "plain"),
+            ("a\tb", "a b"),
+            ("a\r\nb", "a  b"),
+            ("\u{1b}[2J", " [2J"),
+            ("x\u{7f}\u{85}\u{9b}y", "x   y"),
+            ("line\u{2028}sep\u{2029}", "line sep "),
+            ("中文 ok", "中文 ok"),
+        ] {
+            assert_eq!(without_controls(input), want, "{input:?}");
+        }
+        assert!(matches!(without_controls("fine"), Cow::Borrowed(_)));
+        assert_eq!(one_line("  a\r\n\t b\u{0}c  "), "a b c");
+    }
+
+    #[test]
+    fn a_header_section_over_the_limit_is_unusable() {
+        let raw = format!(
+            "From: a@b.test\r\nSubject: {}\r\n\r\nbody",
+            "a".repeat(1 << 20)
+        );
+        assert_eq!(
+            message(raw.as_bytes(), &limits()),
+            Err(Unusable::HeadersTooLarge {
+                size: raw.len() - "\r\nbody".len(),
+                limit: limits().max_header_bytes
+            })
+        );
+        let small = Limits {
+            max_header_bytes: 40,
+            ..limits()
+        };
+        let raw = b"From: a@b.test\r\nSubject: twenty-six bytes\r\n\r\nbody";
+        assert_eq!(header_section_len(raw), 43);
+        assert!(matches!(
+            message(raw, &small),
+            Err(Unusable::HeadersTooLarge {
+                size: 43,
+                limit: 40
+            })
+        ));
+        let raw = b"From: a@b.test\nSubject: x\n\nbody with\n\na blank line";
+        assert_eq!(header_section_len(raw), 26);
+        assert!(raw.len() > 40);
+        assert!(message(raw, &small).is_ok());
+        assert_eq!(header_section_len(b"From: a@b.test"), 14);
+    }
+
+    /// `depth` multiparts nested in each other, text at the bottom.
+    fn nested_multipart(depth: usize) -> String {
+        let mut s =
+            "From: a@b.test\r\nSubject: deep\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n"
+                .to_owned();
+        for i in 0..depth {
+            s.push_str(&format!(
+                "--b{i}\r\nContent-Type: multipart/mixed; boundary=b{}\r\n\r\n",
+                i + 1
+            ));
+        }
+        s.push_str(&format!(
+            "--b{depth}\r\nContent-Type: text/plain\r\n\r\ndeep text\r\n"
+        ));
+        for i in (0..=depth).rev() {
+            s.push_str(&format!("--b{i}--\r\n"));
+        }
+        s
+    }
+
+    #[test]
+    fn mime_parts_deeper_than_the_limit_are_not_read() {
+        let shallow = Limits {
+            max_mime_depth: 5,
+            ..limits()
+        };
+        // The text part sits at depth `depth + 1`.
+        let p = message(nested_multipart(4).as_bytes(), &shallow).unwrap();
+        assert_eq!(p.text, "deep text");
+        assert!(!p.warnings.contains(&ParseWarning::MimeTooDeep));
+        let p = message(nested_multipart(5).as_bytes(), &shallow).unwrap();
+        assert_eq!(p.text, "");
+        assert!(p.warnings.contains(&ParseWarning::MimeTooDeep));
+        // 2,000 levels: no stack overflow, nothing below the default depth read.
+        let p = message(nested_multipart(2000).as_bytes(), &limits()).unwrap();
+        assert_eq!((p.text.as_str(), p.attachments.len()), ("", 0));
+        assert!(p.warnings.contains(&ParseWarning::MimeTooDeep));
+    }
+
+    #[test]
+    fn deeply_attached_messages_do_not_overflow_the_stack() {
+        let mut raw =
+            "From: a@b.test\r\nSubject: outer\r\nContent-Type: message/rfc822\r\n\r\n".to_owned();
+        for _ in 0..2000 {
+            raw.push_str("From: x@y.test\r\nContent-Type: message/rfc822\r\n\r\n");
+        }
+        raw.push_str("From: x@y.test\r\n\r\ninnermost\r\n");
+        let p = message(raw.as_bytes(), &limits()).unwrap();
+        assert_eq!(p.subject, "outer");
+        assert!(p.attachments.len() <= 1, "{:?}", p.attachments);
+    }
+
+    #[test]
+    fn parts_past_the_limit_are_not_read() {
+        let mut raw =
+            "From: a@b.test\r\nSubject: many\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+                .to_owned();
+        for i in 0..50 {
+            raw.push_str(&format!(
+                "--b\r\nContent-Type: application/pdf; name=f{i}.pdf\r\n\r\nx\r\n"
+            ));
+        }
+        raw.push_str("--b--\r\n");
+        let p = message(raw.as_bytes(), &limits()).unwrap();
+        assert_eq!(p.attachments.len(), 50);
+        assert!(!p.warnings.contains(&ParseWarning::TooManyParts));
+        let few = Limits {
+            max_parts: 10,
+            ..limits()
+        };
+        let p = message(raw.as_bytes(), &few).unwrap();
+        // Part 0 is the multipart itself.
+        assert_eq!(p.attachments.len(), 9);
+        assert_eq!(p.attachments[8].filename.as_deref(), Some("f8.pdf"));
+        assert!(p.warnings.contains(&ParseWarning::TooManyParts));
+    }
+
+    #[test]
+    fn charset_repair_tries_a_bounded_list_made_once() {
+        let mut raw = "From: a@b.test\r\nSubject: =?x-bad?B?gYGBgQ==?= =?x-bad?B?gYGBgQ==?=\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".to_owned();
+        for i in 0..10_000 {
+            raw.push_str(&format!(
+                "--b\r\nContent-Type: text/plain; charset=x-cs-{}\r\n\r\nx\r\n",
+                i % 5000
+            ));
+        }
+        raw.push_str("--b--\r\n");
+        let msg = MessageParser::default().parse(raw.as_bytes()).unwrap();
+        let declared = declared_charsets(&msg, &limits());
+        assert_eq!(declared.len(), limits().max_charsets);
+        assert_eq!(declared[..2], ["x-cs-0", "x-cs-1"]);
+        let repair = Repair::new(&declared, &limits());
+        assert_eq!(repair.candidates.len(), limits().max_charsets + 5);
+        let p = message(raw.as_bytes(), &limits()).unwrap();
+        assert!(!p.subject.is_empty());
+        assert!(!p.warnings.contains(&ParseWarning::TooManyEncodedWords));
+        // Declared twice, and the ISO-2022-JP label read as Shift_JIS: one candidate each.
+        let repair = Repair::new(
+            &[
+                "gbk".into(),
+                "iso-2022-jp".into(),
+                "shift_jis".into(),
+                "iso-8859-1".into(),
+            ],
+            &limits(),
+        );
+        assert_eq!(
+            repair.candidates,
+            [
+                "gbk",
+                "shift_jis",
+                "iso-8859-1",
+                "gb18030",
+                "big5",
+                "euc-kr",
+                "windows-1252"
+            ]
+        );
+    }
+
+    #[test]
+    fn encoded_words_past_the_limit_stay_as_written() {
+        let two = Limits {
+            max_encoded_words: 2,
+            ..limits()
+        };
+        let repair = Repair::new(&[], &two);
+        assert_eq!(
+            decode_encoded_words("=?utf-8?Q?a?= =?utf-8?Q?b?= =?utf-8?Q?c?= d", &repair),
+            "ab =?utf-8?Q?c?= d"
+        );
+        assert!(repair.capped.get());
+        // A `?` ends the encoded text: no scan to a far `?=`.
+        let repair = Repair::new(&[], &limits());
+        assert_eq!(
+            decode_encoded_words("=?a?B?x?y =?utf-8?B?aGk=?=", &repair),
+            "=?a?B?x?y hi"
+        );
+        let mut raw = "From: a@b.test\r\nSubject:".to_owned();
+        for _ in 0..10 {
+            raw.push_str(" =?iso-2022-jp?B?g2OBW4OL?=");
+        }
+        raw.push_str("\r\n\r\nx");
+        let p = message(raw.as_bytes(), &two).unwrap();
+        assert!(p.warnings.contains(&ParseWarning::TooManyEncodedWords));
+        let p = message(raw.as_bytes(), &limits()).unwrap();
+        assert_eq!(p.subject, "ツール".repeat(10));
+        assert!(!p.warnings.contains(&ParseWarning::TooManyEncodedWords));
+    }
+
+    #[test]
+    fn deeply_nested_html_is_flattened_before_it_becomes_text() {
+        let html = format!("{}deep text", "<div>".repeat(100_000));
+        let raw = format!("From: a@b.test\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n{html}");
+        let p = message(raw.as_bytes(), &limits()).unwrap();
+        assert_eq!(p.text, "deep text");
+        assert!(p.warnings.contains(&ParseWarning::HtmlFlattened));
+    }
+
+    #[test]
+    fn references_and_bounce_recipients_are_capped() {
+        let ids: String = (0..1000).map(|i| format!(" <{i}@x.test>")).collect();
+        let raw = format!("From: a@b.test\r\nIn-Reply-To:{ids}\r\nReferences:{ids}\r\n\r\nx");
+        let p = message(raw.as_bytes(), &limits()).unwrap();
+        assert_eq!(p.references.len(), MAX_REFERENCES);
+        assert_eq!(p.references[0].as_str(), "900@x.test");
+        assert_eq!(p.references[MAX_REFERENCES - 1].as_str(), "999@x.test");
+        assert_eq!(p.in_reply_to.len(), MAX_IN_REPLY_TO);
+        assert_eq!(p.referenced_ids().len(), MAX_REFERENCES + MAX_IN_REPLY_TO);
+        let mut report = Report::default();
+        let lines: String = (0..MAX_REPORT_RECIPIENTS + 10)
+            .map(|i| {
+                format!(
+                    "Final-Recipient: rfc822; r{}@x.test\n",
+                    i % (MAX_REPORT_RECIPIENTS + 5)
+                )
+            })
+            .collect();
+        read_delivery_status(&lines, &mut report);
+        assert_eq!(report.recipients.len(), MAX_REPORT_RECIPIENTS);
     }
 
     #[test]
     fn reads_delivery_status_report() {
         let raw = b"From: MAILER-DAEMON@mx.example.test\r\nTo: support@example.test\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry.\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.test\r\n\r\nFinal-Recipient: rfc822; nobody@bounce.test\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: X-Postfix; user unknown\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: support@example.test\r\nMessage-ID: <7.9.abc@helpdesk.example.test>\r\nSubject: [ACME #7] hi\r\n--B--\r\n";
-        let p = message(raw, LIMIT).unwrap();
+        let p = message(raw, &limits()).unwrap();
         let r = p.report.expect("report");
         assert_eq!(r.report_type, "delivery-status");
         assert_eq!(r.recipients, vec!["nobody@bounce.test".to_owned()]);

@@ -81,29 +81,37 @@ pub fn tag_token(tag: &str, ticket: TicketId) -> String {
 }
 
 /// The subject without reply prefixes or our tags, for a new ticket's title and
-/// `Thread-Topic`.
+/// `Thread-Topic`. Linear: each round strips what it reads (40,000 `Re: ` are one pass).
 pub fn clean_subject(subject: &str, tags: &[String]) -> String {
-    let mut s = subject.trim().to_owned();
+    let mut s = subject.trim();
     loop {
         let before = s.len();
-        s = strip_reply_prefix(&s).to_owned();
+        s = strip_reply_prefix(s);
         for tag in tags {
-            if let Some(id) = find_tag(&s, tag) {
-                let token = tag_token(tag, id);
-                if let Some(rest) = s.strip_prefix(&token) {
-                    s = rest.trim().to_owned();
-                }
+            if let Some(rest) = strip_tag_token(s, tag) {
+                s = rest.trim_start();
             }
         }
         if s.len() == before {
             break;
         }
     }
+    let s = s.trim_end();
     if s.is_empty() {
         "(no subject)".to_owned()
     } else {
-        s
+        s.to_owned()
     }
+}
+
+/// `s` after our tag token as [`tag_token`] writes it (`[ACME #42]`), when it starts with
+/// one; reads only the token.
+fn strip_tag_token<'a>(s: &'a str, tag: &str) -> Option<&'a str> {
+    let rest = s.strip_prefix('[')?.strip_prefix(tag)?.strip_prefix(" #")?;
+    let digits = rest.bytes().take(16).take_while(u8::is_ascii_digit).count();
+    let n: i64 = rest.get(..digits)?.parse().ok()?;
+    let after = rest[digits..].strip_prefix(']')?;
+    (digits <= 15 && n > 0 && rest[..digits] == n.to_string()).then_some(after)
 }
 
 /// Strips one `Re:`-style prefix (any common language, ASCII or full-width colon).
@@ -119,12 +127,13 @@ pub fn strip_reply_prefix(s: &str) -> &str {
             let rest = t[p.len()..].trim_start();
             // `Re[2]:` as some clients write it.
             let rest = match rest.strip_prefix('[') {
-                Some(r) => match r.find(']') {
-                    Some(end) if r[..end].chars().all(|c| c.is_ascii_digit()) => {
-                        r[end + 1..].trim_start()
+                Some(r) => {
+                    let end = r.bytes().take_while(u8::is_ascii_digit).count();
+                    match r[end..].strip_prefix(']') {
+                        Some(after) => after.trim_start(),
+                        None => rest,
                     }
-                    _ => rest,
-                },
+                }
                 None => rest,
             };
             if let Some(r) = rest.strip_prefix(':').or_else(|| rest.strip_prefix('：')) {
@@ -179,6 +188,33 @@ mod tests {
             ("", "(no subject)"),
         ] {
             assert_eq!(clean_subject(input, &tags), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn forty_thousand_prefixes_are_one_pass() {
+        let tags = vec!["ACME".to_owned()];
+        let subject = format!("{}[ACME #4] Re[2]: x", "Re: ".repeat(40_000));
+        assert_eq!(clean_subject(&subject, &tags), "x");
+        assert_eq!(find_tag(&subject, "ACME"), Some(TicketId::new(4)));
+        let brackets = format!("{}x", "Re[".repeat(40_000));
+        assert_eq!(clean_subject(&brackets, &tags), brackets);
+        assert_eq!(find_tag(&"[ACME #".repeat(40_000), "ACME"), None);
+    }
+
+    #[test]
+    fn only_our_written_token_is_stripped() {
+        for (input, want) in [
+            ("[ACME #42] x", Some(" x")),
+            ("[ACME #42]", Some("")),
+            ("[acme #42] x", None),
+            ("[ACME #042] x", None),
+            ("[ACME #0] x", None),
+            ("[ACME #1234567890123456] x", None),
+            ("[ACME #42 x", None),
+            ("x [ACME #42]", None),
+        ] {
+            assert_eq!(strip_tag_token(input, "ACME"), want, "{input}");
         }
     }
 

@@ -340,7 +340,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.subject, "[ACME #42] Printer offline");
-        let parsed = crate::mail::parse::message(&c.raw, 1 << 20).unwrap();
+        let parsed =
+            crate::mail::parse::message(&c.raw, &crate::limits::Limits::default()).unwrap();
         assert_eq!(parsed.subject, "[ACME #42] Printer offline");
         assert_eq!(parsed.message_id, mid);
         assert_eq!(parsed.in_reply_to, vec![refs[1].clone()]);
@@ -519,7 +520,8 @@ mod tests {
             },
         )
         .unwrap();
-        let parsed = crate::mail::parse::message(&c.raw, 1 << 20).unwrap();
+        let parsed =
+            crate::mail::parse::message(&c.raw, &crate::limits::Limits::default()).unwrap();
         assert_eq!(parsed.subject, "[ACME #7] 打印机无法连接");
         assert!(parsed.text.contains("感谢您联系客服"), "{}", parsed.text);
     }

@@ -64,7 +64,7 @@ fn raw_mail(message_id: &str, from: &str, subject: &str, body: &str) -> Vec<u8> 
 }
 
 fn parse(raw: &[u8]) -> Parsed {
-    crate::mail::parse::message(raw, 1 << 20).unwrap()
+    crate::mail::parse::message(raw, &crate::limits::Limits::default()).unwrap()
 }
 
 /// Keeps `raw` as an incoming human message of mailbox `support`, on `ticket` if given.

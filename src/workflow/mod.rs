@@ -406,10 +406,10 @@ impl Engine {
     /// Parse and classify: pure, CPU only, run off the writer thread. A panic in a parser
     /// becomes a quarantine reason, never a dead task.
     pub fn prepare(&self, raw: &[u8]) -> Result<Prepared, String> {
-        let max = self.limits.max_message_bytes;
+        let limits = &self.limits;
         let identity = &self.identity;
         match catch_unwind(AssertUnwindSafe(|| {
-            parse::message(raw, max).map(|parsed| {
+            parse::message(raw, limits).map(|parsed| {
                 let class = classify::classify(&parsed, identity);
                 Prepared { parsed, class }
             })

@@ -329,7 +329,14 @@ pub fn inbox(user: &str) -> Vec<(String, Vec<u8>)> {
         .fetch_all()
         .into_iter()
         .map(|raw| {
-            let p = postdesk::mail::parse::message(&raw, 64 << 20).expect("parseable mail");
+            let p = postdesk::mail::parse::message(
+                &raw,
+                &postdesk::limits::Limits {
+                    max_message_bytes: 64 << 20,
+                    ..Default::default()
+                },
+            )
+            .expect("parseable mail");
             (p.subject, raw)
         })
         .collect()
@@ -345,7 +352,10 @@ pub fn wait_mail(who: &str, n: usize) -> Vec<postdesk::mail::parse::Parsed> {
     );
     inbox(who)
         .into_iter()
-        .map(|(_, raw)| postdesk::mail::parse::message(&raw, 1 << 24).expect("parseable mail"))
+        .map(|(_, raw)| {
+            postdesk::mail::parse::message(&raw, &postdesk::limits::Limits::default())
+                .expect("parseable mail")
+        })
         .collect()
 }
 
@@ -372,7 +382,10 @@ pub fn wait_mail_where(
             let kept: Vec<_> = imap
                 .fetch_all()
                 .into_iter()
-                .map(|raw| postdesk::mail::parse::message(&raw, 1 << 24).expect("parseable mail"))
+                .map(|raw| {
+                    postdesk::mail::parse::message(&raw, &postdesk::limits::Limits::default())
+                        .expect("parseable mail")
+                })
                 .filter(|m| keep(m))
                 .collect();
             (kept.len() >= n).then_some(kept)
