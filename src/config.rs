@@ -149,6 +149,9 @@ pub struct Outbox {
     pub give_up_after: Duration,
     /// `postdesk status` warns when the oldest waiting mail is older than this.
     pub warn_after: Duration,
+    /// `[loop_protection] ack_max_age`, for the sender: an acknowledgement still waiting
+    /// this long after its message arrived is dropped with an event, not sent late.
+    pub ack_max_age: Duration,
 }
 
 /// Limits on automatic mail (acknowledgements, notifications, surveys): a storm of
@@ -780,6 +783,7 @@ impl Validator<'_> {
             None => "postdesk.invalid".to_owned(),
         };
         let smtp = self.smtp(raw.smtp, &hostname)?;
+        let loop_protection = self.loop_protection(raw.loop_protection)?;
         let outbox = Outbox {
             retry_initial: raw
                 .outbox
@@ -797,8 +801,8 @@ impl Validator<'_> {
                 .outbox
                 .warn_after
                 .map_or(Duration::from_secs(10 * 60), |d| d.0),
+            ack_max_age: loop_protection.ack_max_age,
         };
-        let loop_protection = self.loop_protection(raw.loop_protection)?;
         let limits = self.limits(raw.limits, raw.max_message_bytes)?;
         let calendars = self.calendars(raw.calendars)?;
         let schedule = self.schedule(raw.schedule)?;
