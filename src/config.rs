@@ -167,7 +167,8 @@ pub struct LoopProtection {
     /// Automatic mails to one recipient domain per `per_recipient_window`.
     pub per_domain: u32,
     /// Automatic mails to everyone per `global_window`: the breaker for floods of
-    /// different (often forged) senders.
+    /// different senders. It delays (to the first later window with room, windows
+    /// aligned on the clock), it does not drop, unless the wait would pass `ack_max_age`.
     pub global: u32,
     pub global_window: Duration,
     /// Relays to agents per ticket per `relay_window` (a customer flooding one ticket).

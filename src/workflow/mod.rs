@@ -189,9 +189,7 @@ pub fn automatic_gate(
         return Gate::Send;
     }
     let start = DateTime::from_timestamp(slot * minutes * 60, 0).unwrap_or(now);
-    let horizon =
-        chrono::Duration::from_std(limits.ack_max_age).unwrap_or(chrono::Duration::days(36_500));
-    if limits.global == 0 || start - now > horizon {
+    if limits.global == 0 || start - now > breaker_horizon(limits) {
         return Gate::Hold(format!(
             "{}, no room within {}",
             breaker(),
@@ -199,6 +197,12 @@ pub fn automatic_gate(
         ));
     }
     Gate::Delay(start)
+}
+
+/// How long the breaker may delay an automatic mail: `ack_max_age` (an acknowledgement
+/// sent later would be dropped anyway).
+fn breaker_horizon(limits: &LoopProtection) -> chrono::Duration {
+    chrono::Duration::from_std(limits.ack_max_age).unwrap_or(chrono::Duration::days(36_500))
 }
 
 /// The address the per-recipient limit counts `address` as: lower case, without a
@@ -869,7 +873,8 @@ impl Engine {
         let since = now - window_minutes(lp.per_recipient_window) + 1;
         let slot = window_minutes(lp.global_window);
         let from = now.div_euclid(slot) * slot;
-        let until = minute(at + chrono::Duration::from_std(lp.ack_max_age).unwrap_or_default()) + 1;
+        let horizon = at.checked_add_signed(breaker_horizon(lp));
+        let until = minute(horizon.unwrap_or(DateTime::<Utc>::MAX_UTC)) + 1;
         let windows = tx.automatic_windows(GLOBAL_SCOPE, slot, from, until)?;
         let recent = Recent {
             recipient: tx.automatic_count(&recipient_scope, since)?,
@@ -1393,111 +1398,57 @@ mod tests {
             ..LoopProtection::default()
         };
         // 12:03 is in the breaker window 12:00-12:10.
-        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 25, 12, 3, 0).unwrap();
-        let w = minute(now).div_euclid(10);
         let at = |h: u32, m: u32| {
             chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 25, h, m, 0).unwrap()
         };
+        let now = at(12, 3);
+        let w = minute(now).div_euclid(10);
         let full = 1000;
-        let hold =
-            |text: &'static str| move |g: &Gate| matches!(g, Gate::Hold(r) if r.contains(text));
-        let send = |g: &Gate| *g == Gate::Send;
-        let delay = |when| move |g: &Gate| *g == Gate::Delay(when);
-        // (recipient, domain, breaker windows, undeliverable, wanted)
-        let cases: Vec<(
-            u64,
-            u64,
-            Vec<(i64, u64)>,
-            Option<&str>,
-            Box<dyn Fn(&Gate) -> bool>,
-        )> = vec![
-            (0, 0, vec![], None, Box::new(send)),
-            (9, 99, vec![(w, 999)], None, Box::new(send)),
-            (
-                10,
-                0,
-                vec![],
-                None,
-                Box::new(hold("rate limit: 10 automatic mails to this address in 1h")),
-            ),
-            (
-                0,
-                100,
-                vec![],
-                None,
-                Box::new(hold("rate limit: 100 automatic mails to this domain in 1h")),
-            ),
-            (0, 0, vec![], Some("5.1.1"), Box::new(hold("5.1.1"))),
-            // The breaker delays to the first later window with room, never holds.
-            (0, 0, vec![(w, full)], None, Box::new(delay(at(12, 10)))),
-            (
-                0,
-                0,
-                vec![(w, full), (w + 1, full), (w + 2, 3)],
-                None,
-                Box::new(delay(at(12, 20))),
-            ),
-            (
-                0,
-                0,
-                vec![(w, full), (w + 1, full), (w + 2, full)],
-                None,
-                Box::new(delay(at(12, 30))),
-            ),
-            (
-                0,
-                0,
-                vec![(w, full), (w + 1, full), (w + 3, full)],
-                None,
-                Box::new(delay(at(12, 20))),
-            ),
-            (0, 0, vec![(w + 1, full)], None, Box::new(send)),
-            // A loop is held even when the breaker would only delay.
-            (10, 0, vec![(w, full)], None, Box::new(hold("rate limit"))),
-            // No room within ack_max_age (24 h = 144 windows): held.
-            (
-                0,
-                0,
-                (w..w + 145).map(|n| (n, full)).collect(),
-                None,
-                Box::new(hold(
-                    "global breaker: 1000 automatic mails per 10m, no room within 1d",
-                )),
-            ),
-        ];
-        for (recipient, domain, breaker, undeliverable, wanted) in cases {
+        let gate = |lp: &LoopProtection, recipient, domain, breaker: &[(i64, u64)], bounce| {
             let recent = Recent {
                 recipient,
                 domain,
-                breaker: &breaker,
+                breaker,
             };
-            let got = automatic_gate(&lp, &recent, undeliverable, now);
-            assert!(
-                wanted(&got),
-                "{recipient} {domain} {breaker:?} {undeliverable:?}: {got:?}"
-            );
-        }
-        let domain_key = LoopProtection {
+            automatic_gate(lp, &recent, bounce, now)
+        };
+        let held = |g: Gate, text: &str| match g {
+            Gate::Hold(reason) => assert!(reason.contains(text), "{reason}"),
+            other => panic!("expected held ({text}), got {other:?}"),
+        };
+        assert_eq!(gate(&lp, 0, 0, &[], None), Gate::Send);
+        assert_eq!(gate(&lp, 9, 99, &[(w, 999)], None), Gate::Send);
+        assert_eq!(gate(&lp, 0, 0, &[(w + 1, full)], None), Gate::Send);
+        let address = "rate limit: 10 automatic mails to this address in 1h";
+        held(gate(&lp, 10, 0, &[], None), address);
+        let domain = "rate limit: 100 automatic mails to this domain in 1h";
+        held(gate(&lp, 0, 100, &[], None), domain);
+        held(gate(&lp, 0, 0, &[], Some("5.1.1")), "hard bounce 5.1.1");
+        // The breaker delays to the first later window with room; it does not hold.
+        assert_eq!(gate(&lp, 0, 0, &[(w, full)], None), Gate::Delay(at(12, 10)));
+        let two_full = [(w, full), (w + 1, full), (w + 2, 3)];
+        assert_eq!(gate(&lp, 0, 0, &two_full, None), Gate::Delay(at(12, 20)));
+        let three_full = [(w, full), (w + 1, full), (w + 2, full)];
+        assert_eq!(gate(&lp, 0, 0, &three_full, None), Gate::Delay(at(12, 30)));
+        let gap = [(w, full), (w + 1, full), (w + 3, full)];
+        assert_eq!(gate(&lp, 0, 0, &gap, None), Gate::Delay(at(12, 20)));
+        // A loop is held even when the breaker would only delay.
+        held(gate(&lp, 10, 0, &[(w, full)], None), address);
+        // No room within ack_max_age (24 h, 144 windows): held.
+        let day: Vec<(i64, u64)> = (w..w + 145).map(|n| (n, full)).collect();
+        let no_room = "global breaker: 1000 automatic mails per 10m, no room within 1d";
+        held(gate(&lp, 0, 0, &day, None), no_room);
+        assert!(matches!(gate(&lp, 0, 0, &day[..144], None), Gate::Delay(_)));
+        let per_domain = LoopProtection {
             per_recipient_key: RateKey::Domain,
             ..lp.clone()
         };
-        let recent = Recent {
-            recipient: 10,
-            ..Recent::default()
-        };
-        assert!(hold("to this domain in 1h")(&automatic_gate(
-            &domain_key,
-            &recent,
-            None,
-            now
-        )));
+        held(
+            gate(&per_domain, 10, 0, &[], None),
+            "rate limit: 10 automatic mails to this domain in 1h",
+        );
         let off = LoopProtection { global: 0, ..lp };
-        assert!(hold("global breaker: 0")(&automatic_gate(
-            &off,
-            &Recent::default(),
-            None,
-            now
-        )));
+        held(gate(&off, 0, 0, &[], None), "global breaker: 0");
     }
 
     #[test]
