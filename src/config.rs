@@ -149,6 +149,9 @@ pub struct Outbox {
     pub give_up_after: Duration,
     /// `postdesk status` warns when the oldest waiting mail is older than this.
     pub warn_after: Duration,
+    /// `[loop_protection] ack_max_age`, for the sender: an acknowledgement still waiting
+    /// this long after its message arrived is dropped with an event, not sent late.
+    pub ack_max_age: Duration,
 }
 
 /// Limits on automatic mail (acknowledgements, notifications, surveys): a storm of
@@ -164,7 +167,8 @@ pub struct LoopProtection {
     /// Automatic mails to one recipient domain per `per_recipient_window`.
     pub per_domain: u32,
     /// Automatic mails to everyone per `global_window`: the breaker for floods of
-    /// different (often forged) senders.
+    /// different senders. It delays (to the first later window with room, windows
+    /// aligned on the clock), it does not drop, unless the wait would pass `ack_max_age`.
     pub global: u32,
     pub global_window: Duration,
     /// Relays to agents per ticket per `relay_window` (a customer flooding one ticket).
@@ -781,6 +785,7 @@ impl Validator<'_> {
             None => "postdesk.invalid".to_owned(),
         };
         let smtp = self.smtp(raw.smtp, &hostname)?;
+        let loop_protection = self.loop_protection(raw.loop_protection)?;
         let outbox = Outbox {
             retry_initial: raw
                 .outbox
@@ -798,8 +803,8 @@ impl Validator<'_> {
                 .outbox
                 .warn_after
                 .map_or(Duration::from_secs(10 * 60), |d| d.0),
+            ack_max_age: loop_protection.ack_max_age,
         };
-        let loop_protection = self.loop_protection(raw.loop_protection)?;
         let limits = self.limits(raw.limits, raw.max_message_bytes)?;
         let calendars = self.calendars(raw.calendars)?;
         let schedule = self.schedule(raw.schedule)?;

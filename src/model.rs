@@ -214,7 +214,8 @@ text_enum!(
 text_enum!(
     /// Delivery state of an outbox row: `queued` waits for its next attempt, `sending` is
     /// claimed by the sender task, `sent` was accepted by the SMTP server, `failed` was
-    /// refused for good (the server's answer is kept).
+    /// refused for good (the server's answer is kept) or is an acknowledgement that
+    /// expired unsent (`last_error` "expired: …", `ack_max_age`).
     OutboxState, UnknownOutboxState, "outbox state", {
         Queued => "queued",
         Sending => "sending",
@@ -473,6 +474,11 @@ pub enum EventKind {
     Flagged,
     /// An automatic mail was held by the loop rules.
     NotificationHeld,
+    /// An automatic mail was queued for later by the global breaker (detail: until when).
+    NotificationDelayed,
+    /// An acknowledgement was not sent within `ack_max_age` of its message and will not
+    /// be sent late (detail: its outbox row and why).
+    AcknowledgementExpired,
     /// An SLA deadline is at risk; the warning went out.
     SlaWarning,
     /// An SLA deadline was breached; escalated.
@@ -521,6 +527,8 @@ impl EventKind {
         (EventKind::AuthForged, "auth.forged"),
         (EventKind::Flagged, "flagged"),
         (EventKind::NotificationHeld, "notification.held"),
+        (EventKind::NotificationDelayed, "notification.delayed"),
+        (EventKind::AcknowledgementExpired, "acknowledgement.expired"),
         (EventKind::SlaWarning, "sla.warning"),
         (EventKind::SlaBreach, "sla.breach"),
         (EventKind::OutboxFailed, "outbox.failed"),

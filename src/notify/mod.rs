@@ -132,7 +132,7 @@ pub fn compose_acknowledgement(
             context: minijinja::context! {
                 ticket => a.ticket.get(),
                 tag => crate::mail::subject::tag_token(a.tag, a.ticket),
-                subject => a.subject,
+                subject => echoed_subject(a.subject),
                 queue_name => a.queue_name,
                 customer_name => customer_name,
                 customer_address => a.customer.address.as_str(),
@@ -160,6 +160,19 @@ pub fn compose_acknowledgement(
             at: a.at,
         },
     )
+}
+
+/// How many characters of a customer's subject an acknowledgement repeats: enough to
+/// recognise the request, too few to carry someone else's message to a forged sender.
+pub const ECHOED_SUBJECT_CHARS: usize = 80;
+
+/// `subject` as an acknowledgement repeats it: the first [`ECHOED_SUBJECT_CHARS`]
+/// characters, then "…" when there were more.
+pub fn echoed_subject(subject: &str) -> String {
+    match subject.char_indices().nth(ECHOED_SUBJECT_CHARS) {
+        Some((cut, _)) => format!("{}…", &subject[..cut]),
+        None => subject.to_owned(),
+    }
 }
 
 /// The name to greet someone by: their display name, else the local part of the address.

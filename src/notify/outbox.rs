@@ -1,6 +1,9 @@
 //! The outbox sender: delivers queued rows, retries temporary failures with backoff,
 //! marks permanent ones with the server's answer (invariant 2: nothing is lost across
 //! restarts, because every row is in the store before anyone tries to send it).
+//! An acknowledgement still waiting `ack_max_age` after its message arrived (delayed by
+//! the global breaker, the SMTP server down) is not sent late: the claim marks it
+//! `failed` ("expired: …") with an `acknowledgement.expired` event on its ticket.
 //!
 //! Woken at once when a batch commits with new rows, so an acknowledgement leaves within
 //! milliseconds of its ticket; otherwise it looks for due retries every second.
@@ -33,7 +36,9 @@ pub async fn run(
         if shutdown.is_requested() {
             return;
         }
-        let claimed = store.claim_outbox(connections * 8, clock.now()).await;
+        let claimed = store
+            .claim_outbox(connections * 8, clock.now(), cfg.ack_max_age)
+            .await;
         let items = match claimed {
             Ok(items) => items,
             Err(e) => {
@@ -113,7 +118,10 @@ pub async fn send_due_now(
     clock: &dyn Clock,
     limit: usize,
 ) -> usize {
-    let items = match store.claim_outbox(limit, clock.now()).await {
+    let items = match store
+        .claim_outbox(limit, clock.now(), cfg.ack_max_age)
+        .await
+    {
         Ok(items) => items,
         Err(e) => {
             tracing::warn!(error = %e, "cannot claim outbox rows");
@@ -144,6 +152,7 @@ mod tests {
             retry_max: Duration::from_secs(600),
             give_up_after: Duration::from_secs(86_400),
             warn_after: Duration::from_secs(600),
+            ack_max_age: Duration::from_secs(86_400),
         };
         let got: Vec<u64> = (1..=7).map(|a| backoff(&cfg, a).as_secs()).collect();
         assert_eq!(got, [30, 60, 120, 240, 480, 600, 600]);

@@ -317,13 +317,26 @@ impl Store {
             .await
     }
 
-    /// Takes up to `limit` due outbox rows and marks them `sending`.
+    /// Takes up to `limit` due outbox rows and marks them `sending`. Acknowledgements
+    /// waiting longer than `ack_max_age` are marked failed first, with an event: they are
+    /// not sent late.
     pub async fn claim_outbox(
         &self,
         limit: usize,
         now: DateTime<Utc>,
+        ack_max_age: Duration,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        self.write(move |tx| tx.claim_outbox(limit, now)).await
+        self.write(move |tx| {
+            let expired = tx.expire_acknowledgements(now, ack_max_age)?;
+            if expired > 0 {
+                tracing::warn!(
+                    expired,
+                    "acknowledgements not sent within ack_max_age dropped"
+                );
+            }
+            tx.claim_outbox(limit, now)
+        })
+        .await
     }
 
     pub async fn mark_sent(

@@ -35,6 +35,8 @@ const NOTE: Kind = Kind::Note;
 const CSAT: Kind = Kind::Csat;
 const ANSWER_QUEUED: Kind = Kind::MailQueued(crate::model::OutboxKind::Answer);
 const OUTBOX_FAILED: Kind = Kind::OutboxFailed;
+/// The default `ack_max_age`.
+const ACK_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// Monday 2 November 2026, 09:00 UTC, plus `minutes`.
 fn at(minutes: i64) -> DateTime<Utc> {
@@ -149,6 +151,7 @@ fn queue_mail(
         mail_from: "bounces@acme.test",
         rcpt: &["ann@example.test".to_owned()],
         at: due,
+        due,
     })
 }
 
@@ -535,6 +538,7 @@ fn outbox_kind_names_what_an_outgoing_message_was() {
             mail_from: "bounces@acme.test",
             rcpt: &["ann@example.test".to_owned()],
             at: at(0),
+            due: at(0),
         })?;
         let unsent = send(tx, Some(t), Audience::Internal, "note", at(1))?;
         assert_eq!(tx.outbox_kind(survey)?.as_deref(), Some("survey"));
@@ -1074,6 +1078,82 @@ fn claim_takes_due_rows_only_up_to_the_limit() {
     assert_eq!(due.iter().map(|c| c.id).collect::<Vec<_>>(), [rows[3]]);
 }
 
+/// An acknowledgement on `ticket`, its message arrived at `at`, due at `due`.
+fn queue_ack(
+    tx: &mut Tx<'_>,
+    ticket: TicketId,
+    at: DateTime<Utc>,
+    due: DateTime<Utc>,
+) -> Result<OutboxId, StoreError> {
+    let message = send(
+        tx,
+        Some(ticket),
+        Audience::Customer,
+        "[ACME #1] Printer",
+        at,
+    )?;
+    tx.queue_outbox(&NewOutbox {
+        message,
+        ticket: Some(ticket),
+        kind: OutboxKind::Acknowledgement,
+        mail_from: "bounces@acme.test",
+        rcpt: &["ann@example.test".to_owned()],
+        at,
+        due,
+    })
+}
+
+#[test]
+fn acknowledgements_older_than_ack_max_age_are_not_sent_late() {
+    let mut m = Memory::new();
+    let (t, old, delayed, young, answer) = write(&mut m, |tx| {
+        let t = tx.create_ticket(&ticket("x", "support", at(0)))?;
+        Ok((
+            t,
+            queue_ack(tx, t, at(0), at(0))?,
+            queue_ack(tx, t, at(0), at(30 * 60))?,
+            queue_ack(tx, t, at(60), at(60))?,
+            queue_mail(tx, Some(t), "an answer", at(0))?,
+        ))
+    });
+    let now = at(24 * 60 + 30);
+    let claimed = write(&mut m, |tx| {
+        assert_eq!(tx.expire_acknowledgements(now, ACK_MAX_AGE)?, 2);
+        tx.claim_outbox(10, now)
+    });
+    assert_eq!(
+        claimed.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [answer, young],
+        "an answer is not an acknowledgement; the young one still goes"
+    );
+    for id in [old, delayed] {
+        let o = outbox_state(&m, id);
+        assert_eq!(o.state.to_string(), "failed");
+        assert!(
+            o.last_error.as_deref().is_some_and(|e| e.starts_with(
+                "expired: not sent within 24h of the customer's message (queued 2026-11-02T09:00:00.000Z)"
+            )),
+            "{o:?}"
+        );
+    }
+    let expired: Vec<_> = detail(&m, t)
+        .events
+        .into_iter()
+        .filter(|e| e.kind == Kind::AcknowledgementExpired)
+        .collect();
+    assert_eq!(expired.len(), 2, "{expired:?}");
+    assert_eq!(when(&expired[0].at), now);
+    assert_eq!(expired[0].new.as_deref(), Some("ann@example.test"));
+    assert!(expired[0].detail.as_deref().is_some_and(|d| d
+        .contains(&format!("outbox #{}", old.get()))
+        && d.contains("not sent late")));
+    // Nothing left to expire: a second look changes nothing.
+    assert_eq!(
+        write(&mut m, |tx| tx.expire_acknowledgements(now, ACK_MAX_AGE)),
+        0
+    );
+}
+
 #[test]
 fn outbox_rows_go_through_sent_retry_failed_and_requeue() {
     let mut m = Memory::new();
@@ -1180,7 +1260,7 @@ async fn a_row_left_sending_is_queued_again_when_the_store_reopens() {
         .write(|tx| queue_mail(tx, None, "crash", at(0)))
         .await
         .unwrap();
-    let claimed = store.claim_outbox(10, at(1)).await.unwrap();
+    let claimed = store.claim_outbox(10, at(1), ACK_MAX_AGE).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(
         store
@@ -1198,7 +1278,7 @@ async fn a_row_left_sending_is_queued_again_when_the_store_reopens() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].id, id);
     assert_eq!(rows[0].state.to_string(), "queued");
-    let again = store.claim_outbox(10, at(2)).await.unwrap();
+    let again = store.claim_outbox(10, at(2), ACK_MAX_AGE).await.unwrap();
     assert_eq!(
         again.iter().map(|c| (c.id, c.attempts)).collect::<Vec<_>>(),
         [(id, 1)]
@@ -1227,7 +1307,14 @@ async fn a_second_process_opening_the_store_leaves_claimed_rows_alone() {
         .write(|tx| queue_mail(tx, None, "in flight", at(0)))
         .await
         .unwrap();
-    assert_eq!(daemon.claim_outbox(10, at(1)).await.unwrap().len(), 1);
+    assert_eq!(
+        daemon
+            .claim_outbox(10, at(1), ACK_MAX_AGE)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     // The daemon is talking to the SMTP server when the MTA pipes a message in:
     // `postdesk deliver` opens the same database (so do `outbox retry` and the other
     // commands that change something), then sends what is due.
@@ -1235,7 +1322,7 @@ async fn a_second_process_opening_the_store_leaves_claimed_rows_alone() {
     let state = pipe.reader().unwrap().outbox_list(None).unwrap()[0]
         .state
         .to_string();
-    let claimed_again = pipe.claim_outbox(10, at(2)).await.unwrap();
+    let claimed_again = pipe.claim_outbox(10, at(2), ACK_MAX_AGE).await.unwrap();
     // FIXME(store): `Store::open` puts every `sending` row back in the queue, as if its
     // sender had died, also when that sender is the running daemon: the pipe claims the
     // row again and the mail goes out twice. Want the row still `sending` and nothing
@@ -1470,6 +1557,37 @@ fn automatic_mail_is_counted_per_scope_and_minute() {
         tx.prune_automatic_counts(101)?;
         assert_eq!(tx.automatic_count("*", 0)?, 2);
         assert_eq!(tx.automatic_count("ann@example.test", 0)?, 1);
+        Ok(())
+    });
+}
+
+#[test]
+fn automatic_mail_is_summed_per_window() {
+    let mut m = Memory::new();
+    write(&mut m, |tx| {
+        for (scope, minute) in [
+            ("*", 99),
+            ("*", 100),
+            ("*", 105),
+            ("*", 109),
+            ("*", 120),
+            ("*", 120),
+            ("*", 131),
+            ("to:ann@example.test", 100),
+        ] {
+            tx.count_automatic(scope, minute)?;
+        }
+        // Windows of ten minutes from minute 100 up to (not including) 131.
+        assert_eq!(tx.automatic_windows("*", 10, 100, 131)?, [(10, 3), (12, 2)]);
+        assert_eq!(
+            tx.automatic_windows("*", 10, 100, 132)?,
+            [(10, 3), (12, 2), (13, 1)]
+        );
+        assert_eq!(tx.automatic_windows("*", 60, 0, 200)?, [(1, 4), (2, 3)]);
+        assert_eq!(tx.automatic_windows("to:bob@example.test", 10, 0, 200)?, []);
+        // Pruning keeps what is due later.
+        tx.prune_automatic_counts(110)?;
+        assert_eq!(tx.automatic_windows("*", 10, 0, 200)?, [(12, 2), (13, 1)]);
         Ok(())
     });
 }

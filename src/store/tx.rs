@@ -75,6 +75,8 @@ pub struct NewOutbox<'a> {
     pub mail_from: &'a str,
     pub rcpt: &'a [String],
     pub at: DateTime<Utc>,
+    /// When it may be sent: `at`, or later when the global breaker delays it.
+    pub due: DateTime<Utc>,
 }
 
 pub struct NewQuarantine<'a> {
@@ -648,7 +650,7 @@ impl<'c> Tx<'c> {
     pub fn queue_outbox(&mut self, o: &NewOutbox<'_>) -> Result<OutboxId, StoreError> {
         let mut st = self.t.prepare_cached(
             "INSERT INTO outbox (message, ticket_id, kind, mail_from, rcpt, state, next_attempt_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6)",
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7)",
         )?;
         st.execute(params![
             o.message.get(),
@@ -656,6 +658,7 @@ impl<'c> Tx<'c> {
             o.kind.as_str(),
             o.mail_from,
             json(&o.rcpt),
+            ts(o.due),
             ts(o.at)
         ])?;
         Ok(OutboxId::new(self.t.last_insert_rowid()))
@@ -764,6 +767,28 @@ impl<'c> Tx<'c> {
             "SELECT COALESCE(SUM(n), 0) FROM automatic_counts WHERE scope = ?1 AND minute >= ?2",
         )?;
         Ok(st.query_row(params![scope, since_minute], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Automatic mails counted for `scope` per window of `window_minutes` (windows aligned
+    /// on minute 0), from `from_minute` up to `until_minute` (not included): (window
+    /// number, mails), ascending; windows with none are left out.
+    pub fn automatic_windows(
+        &mut self,
+        scope: &str,
+        window_minutes: i64,
+        from_minute: i64,
+        until_minute: i64,
+    ) -> Result<Vec<(i64, u64)>, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "SELECT minute / ?2, SUM(n) FROM automatic_counts
+             WHERE scope = ?1 AND minute >= ?3 AND minute < ?4
+             GROUP BY minute / ?2 ORDER BY 1",
+        )?;
+        let rows = st.query_map(
+            params![scope, window_minutes.max(1), from_minute, until_minute],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Counts one automatic mail for `scope` in `minute`.
@@ -1149,6 +1174,57 @@ impl<'c> Tx<'c> {
             params![mailbox.as_str(), error, ts(at)],
         )?;
         Ok(())
+    }
+
+    /// Acknowledgements still waiting `max_age` after their message arrived are not sent
+    /// late: each becomes `failed` with `last_error` "expired: …" and an
+    /// `acknowledgement.expired` event on its ticket. Returns how many.
+    pub(super) fn expire_acknowledgements(
+        &mut self,
+        now: DateTime<Utc>,
+        max_age: std::time::Duration,
+    ) -> Result<usize, StoreError> {
+        let age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::days(36_500));
+        let Some(cutoff) = now.checked_sub_signed(age) else {
+            return Ok(0);
+        };
+        let expired: Vec<(i64, Option<i64>, String, String)> = {
+            let mut st = self.t.prepare_cached(
+                "SELECT id, ticket_id, rcpt, created_at FROM outbox
+                 WHERE state = 'queued' AND kind = ?1 AND created_at < ?2 ORDER BY id",
+            )?;
+            let rows = st.query_map(
+                params![OutboxKind::Acknowledgement.as_str(), ts(cutoff)],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let secs = max_age.as_secs();
+        let window = match secs {
+            s if s % 3600 == 0 => format!("{}h", s / 3600),
+            s if s % 60 == 0 => format!("{}m", s / 60),
+            s => format!("{s}s"),
+        };
+        for (id, ticket, rcpt, created_at) in &expired {
+            let reason = format!(
+                "expired: not sent within {window} of the customer's message (queued {created_at}); an acknowledgement is not sent late"
+            );
+            self.t.execute(
+                "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",
+                params![id, reason],
+            )?;
+            let rcpt: Vec<String> = serde_json::from_str(rcpt).unwrap_or_default();
+            self.append_event(&NewEvent {
+                ticket: ticket.map(TicketId::new),
+                at: now,
+                actor: "postdesk",
+                kind: EventKind::AcknowledgementExpired,
+                old: None,
+                new: Some(&rcpt.join(", ")),
+                detail: Some(&format!("outbox #{id}: {reason}")),
+            })?;
+        }
+        Ok(expired.len())
     }
 
     pub(super) fn claim_outbox(

@@ -34,7 +34,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
-use crate::config::{Agent, Config, LoopProtection, Queue};
+use crate::config::{Agent, Config, LoopProtection, Queue, RateKey};
 use crate::key::{self, InstanceKey};
 use crate::mail::classify::{self, Class, Identity};
 use crate::mail::parse::{self, Parsed, Unusable};
@@ -109,42 +109,124 @@ pub enum Applied {
     Duplicate,
 }
 
-/// Whether an automatic mail may go out (invariant 3).
+/// Whether and when an automatic mail may go out (invariant 3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gate {
     Send,
+    /// The global breaker's current window is full: queued for this time, the start of the
+    /// first later window with room.
+    Delay(DateTime<Utc>),
+    /// Never: a loop (the same recipient or domain again and again) or an address that
+    /// hard-bounced. Recorded as an event.
     Hold(String),
 }
 
-/// Same inputs, same answer. `recipient_recent` and `global_recent` count the automatic
-/// mails already queued inside their windows; `undeliverable` is the status of a hard
-/// bounce of the address, if it has one.
+/// What the loop rules count for one automatic mail, inside their windows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Recent<'a> {
+    /// Automatic mails to the same rate key ([`rate_key`]) in `per_recipient_window`.
+    pub recipient: u64,
+    /// Automatic mails to the same domain in `per_recipient_window`.
+    pub domain: u64,
+    /// Automatic mails per breaker window (`global_window`, aligned on the clock), from
+    /// the current window on: (window number, mails), ascending, empty windows left out.
+    pub breaker: &'a [(i64, u64)],
+}
+
+/// Same inputs, same answer. `undeliverable` is the status of a hard bounce of the
+/// address, if it has one. The per-recipient and per-domain limits hold for good (a
+/// loop); the global breaker only delays, to the first later window with room, unless
+/// there is none within `ack_max_age`.
 pub fn automatic_gate(
     limits: &LoopProtection,
-    recipient_recent: u64,
-    global_recent: u64,
+    recent: &Recent<'_>,
     undeliverable: Option<&str>,
+    now: DateTime<Utc>,
 ) -> Gate {
+    let window = crate::config::format_duration;
     if let Some(status) = undeliverable {
         return Gate::Hold(format!(
             "address is undeliverable (hard bounce {status}) until it writes again"
         ));
     }
-    if recipient_recent >= u64::from(limits.per_recipient) {
+    if recent.recipient >= u64::from(limits.per_recipient) {
+        let per = match limits.per_recipient_key {
+            RateKey::Address => "address",
+            RateKey::Domain => "domain",
+        };
         return Gate::Hold(format!(
-            "rate limit: {} automatic mails to this address in {}",
+            "rate limit: {} automatic mails to this {per} in {}",
             limits.per_recipient,
-            crate::config::format_duration(limits.per_recipient_window)
+            window(limits.per_recipient_window)
         ));
     }
-    if global_recent >= u64::from(limits.global) {
+    if recent.domain >= u64::from(limits.per_domain) {
         return Gate::Hold(format!(
-            "global breaker: {} automatic mails in {}",
-            limits.global,
-            crate::config::format_duration(limits.global_window)
+            "rate limit: {} automatic mails to this domain in {}",
+            limits.per_domain,
+            window(limits.per_recipient_window)
         ));
     }
-    Gate::Send
+    let breaker = || {
+        format!(
+            "global breaker: {} automatic mails per {}",
+            limits.global,
+            window(limits.global_window)
+        )
+    };
+    let minutes = window_minutes(limits.global_window);
+    let current = minute(now).div_euclid(minutes);
+    let mut slot = current;
+    for &(n, mails) in recent.breaker {
+        if n > slot {
+            break;
+        }
+        if n == slot && mails >= u64::from(limits.global) {
+            slot += 1;
+        }
+    }
+    if slot == current && limits.global > 0 {
+        return Gate::Send;
+    }
+    let start = DateTime::from_timestamp(slot * minutes * 60, 0).unwrap_or(now);
+    if limits.global == 0 || start - now > breaker_horizon(limits) {
+        return Gate::Hold(format!(
+            "{}, no room within {}",
+            breaker(),
+            window(limits.ack_max_age)
+        ));
+    }
+    Gate::Delay(start)
+}
+
+/// How long the breaker may delay an automatic mail: `ack_max_age` (an acknowledgement
+/// sent later would be dropped anyway).
+fn breaker_horizon(limits: &LoopProtection) -> chrono::Duration {
+    chrono::Duration::from_std(limits.ack_max_age).unwrap_or(chrono::Duration::days(36_500))
+}
+
+/// The address the per-recipient limit counts `address` as: lower case, without a
+/// `+detail` in the local part (`Victim+1@Example.COM` is `victim@example.com`), or only
+/// the domain with [`RateKey::Domain`].
+pub fn rate_key(address: &str, key: RateKey) -> String {
+    let address = address.trim().to_lowercase();
+    match (key, address.rsplit_once('@')) {
+        (RateKey::Domain, Some((_, domain))) => domain.to_owned(),
+        (RateKey::Address, Some((local, domain))) => {
+            let local = local.split_once('+').map_or(local, |(base, _)| base);
+            format!("{local}@{domain}")
+        }
+        (_, None) => address,
+    }
+}
+
+/// The domain of `address`, lower case (the whole text when it has no `@`).
+fn rate_domain(address: &str) -> String {
+    let address = address.trim().to_lowercase();
+    match address.rsplit_once('@') {
+        Some((_, domain)) => domain.to_owned(),
+        None => address,
+    }
 }
 
 /// A business rule said no; nothing was changed. Told to the person who asked, never a
@@ -168,6 +250,19 @@ pub enum WriteError {
     Refused(Refusal),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The scope of the global breaker in `automatic_counts`: every automatic mail, counted
+/// in the minute it is due.
+const GLOBAL_SCOPE: &str = "*";
+
+/// What an automatic mail does when the global breaker's current window is full.
+#[derive(Debug, Clone, Copy)]
+enum Breaker {
+    /// Waits for the first later window with room.
+    Throttle,
+    /// Is held (mail that is only worth sending now).
+    HoldWhenFull,
 }
 
 fn minute(at: DateTime<Utc>) -> i64 {
@@ -726,8 +821,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Checks the loop rules for one automatic mail to `to`; counts it when it may go,
-    /// records an event on the ticket when it is held.
+    /// Checks the loop rules for one automatic mail to `to` that must go now or not at
+    /// all (the refusal of a forged command): when the breaker's window is full it is held.
+    /// Counts it when it may go, records an event on the ticket when it is held.
     fn gate_automatic(
         &self,
         tx: &mut Tx<'_>,
@@ -736,33 +832,102 @@ impl Engine {
         kind: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        Ok(self
+            .admit_automatic(tx, ticket, to, kind, at, Breaker::HoldWhenFull)?
+            .is_some())
+    }
+
+    /// Checks the loop rules for one automatic mail to `to` (acknowledgements, status
+    /// mail, surveys): `Some(when)` it may be sent, now or, past the global breaker, at
+    /// the start of the first later window with room (an event says until when); `None`
+    /// it is held for good (an event says why).
+    pub(super) fn schedule_automatic(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        to: &str,
+        kind: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.admit_automatic(tx, ticket, to, kind, at, Breaker::Throttle)
+    }
+
+    /// [`automatic_gate`] on the store's counts; counts the mail when it may go (against
+    /// its address and domain now, against the breaker window it is due in).
+    fn admit_automatic(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        to: &str,
+        kind: &str,
+        at: DateTime<Utc>,
+        breaker: Breaker,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let lp = &self.loop_protection;
         let now = minute(at);
         let undeliverable = tx
             .undeliverable(to)?
             .map(|(_, status)| status.unwrap_or_else(|| "5.0.0".to_owned()));
-        let recipient =
-            tx.automatic_count(to, now - window_minutes(lp.per_recipient_window) + 1)?;
-        let global = tx.automatic_count("*", now - window_minutes(lp.global_window) + 1)?;
-        match automatic_gate(lp, recipient, global, undeliverable.as_deref()) {
-            Gate::Send => {
-                tx.count_automatic(to, now)?;
-                tx.count_automatic("*", now)?;
-                Ok(true)
+        let recipient_scope = format!("to:{}", rate_key(to, lp.per_recipient_key));
+        let domain_scope = format!("domain:{}", rate_domain(to));
+        let since = now - window_minutes(lp.per_recipient_window) + 1;
+        let slot = window_minutes(lp.global_window);
+        let from = now.div_euclid(slot) * slot;
+        let horizon = at.checked_add_signed(breaker_horizon(lp));
+        let until = minute(horizon.unwrap_or(DateTime::<Utc>::MAX_UTC)) + 1;
+        let windows = tx.automatic_windows(GLOBAL_SCOPE, slot, from, until)?;
+        let recent = Recent {
+            recipient: tx.automatic_count(&recipient_scope, since)?,
+            domain: tx.automatic_count(&domain_scope, since)?,
+            breaker: &windows,
+        };
+        let gate = match (
+            automatic_gate(lp, &recent, undeliverable.as_deref(), at),
+            breaker,
+        ) {
+            (Gate::Delay(_), Breaker::HoldWhenFull) => Gate::Hold(format!(
+                "global breaker: {} automatic mails per {}",
+                lp.global,
+                crate::config::format_duration(lp.global_window)
+            )),
+            (gate, _) => gate,
+        };
+        let event = |tx: &mut Tx<'_>, event: EventKind, detail: &str| {
+            tx.append_event(&NewEvent {
+                ticket: Some(ticket),
+                at,
+                actor: SYSTEM,
+                kind: event,
+                old: None,
+                new: Some(kind),
+                detail: Some(detail),
+            })
+        };
+        let due = match gate {
+            Gate::Send => at,
+            Gate::Delay(due) => {
+                let detail = format!(
+                    "to {to}: global breaker: {} automatic mails per {}; queued for {}",
+                    lp.global,
+                    crate::config::format_duration(lp.global_window),
+                    crate::model::stamp::text(due)
+                );
+                event(tx, EventKind::NotificationDelayed, &detail)?;
+                due
             }
             Gate::Hold(reason) => {
-                tx.append_event(&NewEvent {
-                    ticket: Some(ticket),
-                    at,
-                    actor: SYSTEM,
-                    kind: EventKind::NotificationHeld,
-                    old: None,
-                    new: Some(kind),
-                    detail: Some(&format!("to {to}: {reason}")),
-                })?;
-                Ok(false)
+                event(
+                    tx,
+                    EventKind::NotificationHeld,
+                    &format!("to {to}: {reason}"),
+                )?;
+                return Ok(None);
             }
-        }
+        };
+        tx.count_automatic(&recipient_scope, now)?;
+        tx.count_automatic(&domain_scope, now)?;
+        tx.count_automatic(GLOBAL_SCOPE, minute(due))?;
+        Ok(Some(due))
     }
 
     fn apply_human(
@@ -1228,18 +1393,81 @@ mod tests {
 
     #[test]
     fn automatic_gate_rules() {
-        let lp = LoopProtection::default();
-        assert_eq!(automatic_gate(&lp, 0, 0, None), Gate::Send);
-        assert_eq!(automatic_gate(&lp, 9, 999, None), Gate::Send);
-        assert!(
-            matches!(automatic_gate(&lp, 10, 0, None), Gate::Hold(r) if r.starts_with("rate limit: 10"))
+        let lp = LoopProtection {
+            global: 1000,
+            ..LoopProtection::default()
+        };
+        // 12:03 is in the breaker window 12:00-12:10.
+        let at = |h: u32, m: u32| {
+            chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 25, h, m, 0).unwrap()
+        };
+        let now = at(12, 3);
+        let w = minute(now).div_euclid(10);
+        let full = 1000;
+        let gate = |lp: &LoopProtection, recipient, domain, breaker: &[(i64, u64)], bounce| {
+            let recent = Recent {
+                recipient,
+                domain,
+                breaker,
+            };
+            automatic_gate(lp, &recent, bounce, now)
+        };
+        let held = |g: Gate, text: &str| match g {
+            Gate::Hold(reason) => assert!(reason.contains(text), "{reason}"),
+            other => panic!("expected held ({text}), got {other:?}"),
+        };
+        assert_eq!(gate(&lp, 0, 0, &[], None), Gate::Send);
+        assert_eq!(gate(&lp, 9, 99, &[(w, 999)], None), Gate::Send);
+        assert_eq!(gate(&lp, 0, 0, &[(w + 1, full)], None), Gate::Send);
+        let address = "rate limit: 10 automatic mails to this address in 1h";
+        held(gate(&lp, 10, 0, &[], None), address);
+        let domain = "rate limit: 100 automatic mails to this domain in 1h";
+        held(gate(&lp, 0, 100, &[], None), domain);
+        held(gate(&lp, 0, 0, &[], Some("5.1.1")), "hard bounce 5.1.1");
+        // The breaker delays to the first later window with room; it does not hold.
+        assert_eq!(gate(&lp, 0, 0, &[(w, full)], None), Gate::Delay(at(12, 10)));
+        let two_full = [(w, full), (w + 1, full), (w + 2, 3)];
+        assert_eq!(gate(&lp, 0, 0, &two_full, None), Gate::Delay(at(12, 20)));
+        let three_full = [(w, full), (w + 1, full), (w + 2, full)];
+        assert_eq!(gate(&lp, 0, 0, &three_full, None), Gate::Delay(at(12, 30)));
+        let gap = [(w, full), (w + 1, full), (w + 3, full)];
+        assert_eq!(gate(&lp, 0, 0, &gap, None), Gate::Delay(at(12, 20)));
+        // A loop is held even when the breaker would only delay.
+        held(gate(&lp, 10, 0, &[(w, full)], None), address);
+        // No room within ack_max_age (24 h, 144 windows): held.
+        let day: Vec<(i64, u64)> = (w..w + 145).map(|n| (n, full)).collect();
+        let no_room = "global breaker: 1000 automatic mails per 10m, no room within 1d";
+        held(gate(&lp, 0, 0, &day, None), no_room);
+        assert!(matches!(gate(&lp, 0, 0, &day[..144], None), Gate::Delay(_)));
+        let per_domain = LoopProtection {
+            per_recipient_key: RateKey::Domain,
+            ..lp.clone()
+        };
+        held(
+            gate(&per_domain, 10, 0, &[], None),
+            "rate limit: 10 automatic mails to this domain in 1h",
         );
-        assert!(
-            matches!(automatic_gate(&lp, 0, 1000, None), Gate::Hold(r) if r.starts_with("global breaker"))
-        );
-        assert!(
-            matches!(automatic_gate(&lp, 0, 0, Some("5.1.1")), Gate::Hold(r) if r.contains("5.1.1"))
-        );
+        let off = LoopProtection { global: 0, ..lp };
+        held(gate(&off, 0, 0, &[], None), "global breaker: 0");
+    }
+
+    #[test]
+    fn rate_keys_ignore_case_and_plus_detail() {
+        for (address, key, want) in [
+            (
+                "Victim+1@Example.COM",
+                RateKey::Address,
+                "victim@example.com",
+            ),
+            ("victim@example.com", RateKey::Address, "victim@example.com"),
+            ("victim+a+b@x.test", RateKey::Address, "victim@x.test"),
+            ("+tag@x.test", RateKey::Address, "@x.test"),
+            ("Victim+1@Example.COM", RateKey::Domain, "example.com"),
+            ("no-at-sign", RateKey::Address, "no-at-sign"),
+        ] {
+            assert_eq!(rate_key(address, key), want, "{address} {key:?}");
+        }
+        assert_eq!(rate_domain("A+b@Sub.Example.COM"), "sub.example.com");
     }
 
     use crate::store::TicketFilter;
@@ -1747,26 +1975,185 @@ mod tests {
         assert!(tickets(&bench).is_empty());
     }
 
+    /// Acknowledgement rows as (recipient, due time), in the order they were queued.
+    fn acknowledgements(bench: &Bench) -> Vec<(String, DateTime<Utc>)> {
+        bench
+            .reader()
+            .outbox_list(None)
+            .expect("read")
+            .into_iter()
+            .filter(|o| o.kind == crate::model::OutboxKind::Acknowledgement)
+            .map(|o| (o.to.join(","), o.next_attempt_at))
+            .collect()
+    }
+
+    /// Issue 12, test 5: plus-tags and case do not make a new recipient.
     #[test]
-    fn global_breaker_holds_automatic_mail_to_everyone() {
-        let mut bench = Bench::new("", "\n[loop_protection]\nglobal = 2\n");
+    fn plus_tagged_addresses_share_one_rate_limit() {
+        let mut bench = Bench::new("", "");
+        let ids: Vec<TicketId> = (1..=15)
+            .map(|n| {
+                let from = if n % 2 == 0 {
+                    format!("Victim+{n}@X.TEST")
+                } else {
+                    format!("victim+{n}@x.test")
+                };
+                bench.new_ticket(&from, &format!("Order {n}"), "Where is it?")
+            })
+            .collect();
+        let lp = LoopProtection::default();
+        assert_eq!(
+            acknowledgements(&bench).len(),
+            lp.per_recipient as usize,
+            "at most per_recipient acknowledgements to victim@x.test in all"
+        );
+        for id in &ids[..10] {
+            assert_eq!(bench.count(*id, "notification.held"), 0);
+        }
+        for id in &ids[10..] {
+            let held = bench.events_of(*id, "notification.held");
+            assert_eq!(held.len(), 1, "#{id}: {held:?}");
+            assert!(
+                held[0].detail.as_deref().is_some_and(
+                    |d| d.contains("rate limit: 10 automatic mails to this address in 1h")
+                ),
+                "{held:?}"
+            );
+        }
+        // Another address is not affected, nor is the same one an hour later.
+        bench.new_ticket("other@x.test", "Order", "Where is it?");
+        assert_eq!(acknowledgements(&bench).len(), 11);
+        bench.clock.advance(chrono::Duration::hours(1));
+        bench.new_ticket("victim+99@x.test", "Order", "Where is it?");
+        assert_eq!(acknowledgements(&bench).len(), 12);
+    }
+
+    #[test]
+    fn the_rate_limit_can_count_per_domain() {
+        let mut bench = Bench::new(
+            "",
+            "\n[loop_protection]\nper_recipient = 2\nper_recipient_key = \"domain\"\n",
+        );
+        for n in 1..=3 {
+            bench.new_ticket(&format!("c{n}@x.test"), "Order", "Where is it?");
+        }
+        bench.new_ticket("c1@y.test", "Order", "Where is it?");
+        let to: Vec<String> = acknowledgements(&bench).into_iter().map(|a| a.0).collect();
+        assert_eq!(to, ["c1@x.test", "c2@x.test", "c1@y.test"]);
+    }
+
+    #[test]
+    fn one_domain_gets_at_most_per_domain_automatic_mails() {
+        let mut bench = Bench::new("", "\n[loop_protection]\nper_domain = 3\n");
+        let ids: Vec<TicketId> = (1..=5)
+            .map(|n| bench.new_ticket(&format!("c{n}@forged.test"), "Order", "Where is it?"))
+            .collect();
+        bench.new_ticket("c1@elsewhere.test", "Order", "Where is it?");
+        let to: Vec<String> = acknowledgements(&bench).into_iter().map(|a| a.0).collect();
+        assert_eq!(
+            to,
+            [
+                "c1@forged.test",
+                "c2@forged.test",
+                "c3@forged.test",
+                "c1@elsewhere.test"
+            ]
+        );
+        for id in &ids[3..] {
+            let held = bench.events_of(*id, "notification.held");
+            assert!(
+                held.len() == 1
+                    && held[0].detail.as_deref().is_some_and(
+                        |d| d.contains("rate limit: 3 automatic mails to this domain in 1h")
+                    ),
+                "{held:?}"
+            );
+        }
+    }
+
+    /// The breaker throttles: every distinct customer is acknowledged, `global` per
+    /// window, in the order they wrote.
+    #[test]
+    fn global_breaker_delays_acknowledgements_to_later_windows_in_order() {
+        let mut bench = Bench::new("", "\n[loop_protection]\nglobal = 5\n");
+        let start = bench.now();
+        let ids: Vec<TicketId> = (1..=20)
+            .map(|n| bench.new_ticket(&format!("c{n}@customer{n}.test"), "Printer", "Broken"))
+            .collect();
+        let acks = acknowledgements(&bench);
+        assert_eq!(acks.len(), 20, "every customer gets an acknowledgement");
+        let minutes = |m: i64| start + chrono::Duration::minutes(m);
+        for (n, (to, due)) in acks.iter().enumerate() {
+            assert_eq!(to, &format!("c{}@customer{}.test", n + 1, n + 1));
+            let window = n as i64 / 5;
+            assert_eq!(*due, minutes(10 * window), "acknowledgement {}", n + 1);
+        }
+        for (n, id) in ids.iter().enumerate() {
+            assert_eq!(bench.count(*id, "notification.held"), 0);
+            let delayed = bench.events_of(*id, "notification.delayed");
+            if n < 5 {
+                assert!(delayed.is_empty(), "{delayed:?}");
+                continue;
+            }
+            let until = crate::model::stamp::text(minutes(10 * (n as i64 / 5)));
+            assert!(
+                delayed.len() == 1
+                    && delayed[0].new.as_deref() == Some("acknowledgement")
+                    && delayed[0]
+                        .detail
+                        .as_deref()
+                        .is_some_and(|d| d.contains("global breaker: 5 automatic mails per 10m")
+                            && d.contains(&until)),
+                "#{id}: {delayed:?}"
+            );
+        }
+        // Ten minutes on, a new customer queues behind the ones already waiting.
+        bench.clock.advance(chrono::Duration::minutes(10));
+        bench.new_ticket("late@customer.test", "Printer", "Broken");
+        assert_eq!(
+            acknowledgements(&bench).last().map(|a| a.1),
+            Some(minutes(40))
+        );
+    }
+
+    #[test]
+    fn global_breaker_holds_what_it_could_not_send_within_ack_max_age() {
+        let mut bench = Bench::new(
+            "",
+            "\n[loop_protection]\nglobal = 1\nack_max_age = \"15m\"\n",
+        );
         for n in 1..=2 {
             bench.new_ticket(&format!("c{n}@customer.test"), "Printer", "Broken");
         }
         let third = bench.new_ticket("c3@customer.test", "Printer", "Broken");
-        assert_eq!(bench.outbox_of("acknowledgement").len(), 2);
-        let held: Vec<_> = bench
-            .events(third)
-            .into_iter()
-            .filter(|e| testing::kind(e) == "notification.held")
-            .collect();
-        assert_eq!(held.len(), 1);
+        assert_eq!(acknowledgements(&bench).len(), 2);
+        let held = bench.events_of(third, "notification.held");
         assert!(
-            held[0]
-                .detail
-                .as_deref()
-                .is_some_and(|d| d.contains("global breaker")),
+            held.len() == 1
+                && held[0]
+                    .detail
+                    .as_deref()
+                    .is_some_and(|d| d
+                        .contains("global breaker: 1 automatic mails per 10m, no room within 15m")),
             "{held:?}"
+        );
+    }
+
+    #[test]
+    fn acknowledgements_repeat_at_most_80_characters_of_the_subject() {
+        let mut bench = Bench::new("", "");
+        let subject: String = "é".repeat(150) + &"x".repeat(150);
+        let id = bench.new_ticket(CAROL, &subject, "Help");
+        let ack = bench.last_sent(id, "customer");
+        let echoed = format!("{}…", "é".repeat(80));
+        assert_eq!(ack.subject, format!("[ACME #{id}] {echoed}"));
+        assert!(ack.text.contains(&echoed), "{}", ack.text);
+        assert!(!ack.text.contains(&"é".repeat(81)), "{}", ack.text);
+        assert!(!ack.text.contains('x'), "{}", ack.text);
+        let short = bench.new_ticket("dan@customer.test", "Printer offline", "Help");
+        assert_eq!(
+            bench.last_sent(short, "customer").subject,
+            format!("[ACME #{short}] Printer offline")
         );
     }
 

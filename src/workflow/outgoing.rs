@@ -4,7 +4,10 @@
 //! - One path ([`Engine::queue_mail`]): reserve the row, sign the Message-ID, render the
 //!   template, store the bytes, queue the outbox row, record an event.
 //! - Automatic mail to customers passes the loop gate first (rate limits, addresses that
-//!   hard-bounced); what is held is an event.
+//!   hard-bounced); what is held is an event. Past the global breaker it is queued for a
+//!   later window instead (`next_attempt_at`), with an event saying until when.
+//! - The acknowledgement repeats at most the first 80 characters of the customer's
+//!   subject ([`notify::echoed_subject`]).
 //! - A mail that cannot be composed (an address lettre refuses, a broken template) is an
 //!   event on the ticket, never a lost ticket.
 
@@ -93,10 +96,12 @@ impl Engine {
         if o.to.is_empty() || self.quiet.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(None);
         }
+        let mut due = at;
         if o.kind.is_automatic_to_customer() {
             for to in &o.to {
-                if !self.gate_automatic(tx, t.id, &to.address, o.kind.as_str(), at)? {
-                    return Ok(None);
+                match self.schedule_automatic(tx, t.id, &to.address, o.kind.as_str(), at)? {
+                    Some(when) => due = due.max(when),
+                    None => return Ok(None),
                 }
             }
         }
@@ -107,7 +112,7 @@ impl Engine {
             created_at: t.created_at,
             topic: &t.subject,
         };
-        self.enqueue(tx, Some(t.id), &support, thread, o, at)
+        self.enqueue(tx, Some(t.id), &support, thread, o, at, due)
     }
 
     /// A mail about no ticket (the managers' digest), from `support`.
@@ -145,11 +150,13 @@ impl Engine {
             attachments: Vec::new(),
             audience: Audience::Agents,
         };
-        self.enqueue(tx, None, &support, thread, o, at)?;
+        self.enqueue(tx, None, &support, thread, o, at, at)?;
         Ok(())
     }
 
-    /// Signs, composes, stores and queues one mail (see the module doc).
+    /// Signs, composes, stores and queues one mail (see the module doc), to be sent from
+    /// `due` on.
+    #[allow(clippy::too_many_arguments)]
     fn enqueue(
         &self,
         tx: &mut Tx<'_>,
@@ -158,6 +165,7 @@ impl Engine {
         thread: ThreadInfo<'_>,
         o: Outgoing,
         at: DateTime<Utc>,
+        due: DateTime<Utc>,
     ) -> Result<Option<MessageRowId>, StoreError> {
         let id = tx.next_message_row_id()?;
         let message_id = self
@@ -221,6 +229,7 @@ impl Engine {
             mail_from: support,
             rcpt: &rcpt,
             at,
+            due,
         })?;
         tx.append_event(&NewEvent {
             ticket,
@@ -259,7 +268,7 @@ impl Engine {
                 context: minijinja::context! {
                     ticket => t.id.get(),
                     tag => crate::mail::subject::tag_token(&t.tag, t.id),
-                    subject => &t.subject,
+                    subject => notify::echoed_subject(&t.subject),
                     queue_name => &queue_name,
                     customer_name => notify::display_name(customer),
                     customer_address => &customer.address,
