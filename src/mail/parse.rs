@@ -169,8 +169,10 @@ impl Parsed {
     /// References from the end.
     pub fn referenced_ids(&self) -> Vec<&MessageId> {
         let mut ids: Vec<&MessageId> = self.in_reply_to.iter().collect();
+        // A set beside the list: a References header of thousands of ids stays linear.
+        let mut seen: std::collections::HashSet<&MessageId> = ids.iter().copied().collect();
         for r in self.references.iter().rev() {
-            if !ids.contains(&r) {
+            if seen.insert(r) {
                 ids.push(r);
             }
         }
