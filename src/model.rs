@@ -442,6 +442,9 @@ pub enum EventKind {
     Untag,
     /// An address was added as a Cc participant.
     Cc,
+    /// A customer's mail copied more people than `max_people_per_message`: the rest were
+    /// not added (new: how many).
+    CcCapped,
     /// An agent linked two tickets.
     Linked,
     /// Two tickets were merged.
@@ -456,6 +459,10 @@ pub enum EventKind {
     Rules,
     /// An agent's (or a stranger's) command line was refused.
     CommandRefused,
+    /// One mail's command lines went past a limit (issue 12): lines or words not read
+    /// (`max_command_lines`, `max_command_words`), or refused lines not recorded one by one
+    /// past `max_events_per_message` (detail: how many of each).
+    CommandCapped,
     /// A satisfaction rating (new: 1..=5).
     Csat,
     /// A survey answer with a wrong mac was refused.
@@ -512,6 +519,7 @@ impl EventKind {
         (EventKind::Tag, "tag"),
         (EventKind::Untag, "untag"),
         (EventKind::Cc, "cc"),
+        (EventKind::CcCapped, "cc.capped"),
         (EventKind::Linked, "linked"),
         (EventKind::Merged, "merged"),
         (EventKind::Note, "note"),
@@ -519,6 +527,7 @@ impl EventKind {
         (EventKind::AnswerRefused, "answer.refused"),
         (EventKind::Rules, "rules"),
         (EventKind::CommandRefused, "command.refused"),
+        (EventKind::CommandCapped, "command.capped"),
         (EventKind::Csat, "csat"),
         (EventKind::CsatRefused, "csat.refused"),
         (EventKind::Bounce, "bounce"),

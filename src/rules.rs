@@ -19,6 +19,7 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -584,6 +585,7 @@ fn header(raw: RawHeader) -> Result<Condition, RuleError> {
 
 fn tags(raw: Vec<String>) -> Result<Vec<String>, RuleError> {
     let mut out: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
     for t in raw {
         let tag = t.trim().to_lowercase();
         let allowed = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.');
@@ -599,7 +601,7 @@ fn tags(raw: Vec<String>) -> Result<Vec<String>, RuleError> {
                 format!("tag {t:?} is longer than {MAX_TAG_CHARS} characters"),
             ));
         }
-        push_unique(&mut out, tag);
+        push_unique(&mut out, &mut seen, tag);
     }
     Ok(out)
 }
@@ -635,8 +637,10 @@ fn assign(assign: Option<String>, assignment: Option<String>) -> Result<Option<A
     Ok(Some(Assign::Agent(who)))
 }
 
-fn push_unique(list: &mut Vec<String>, item: String) {
-    if !list.contains(&item) {
+/// Appends `item` unless it is there already; `seen` holds what `list` holds, so a long
+/// list costs linear time.
+fn push_unique(list: &mut Vec<String>, seen: &mut HashSet<String>, item: String) {
+    if seen.insert(item.clone()) {
         list.push(item);
     }
 }
@@ -719,7 +723,8 @@ impl Default for Decision {
 }
 
 impl Decision {
-    fn apply(&mut self, rule: &Rule) {
+    /// `seen` holds the tags already in `self.tags`.
+    fn apply(&mut self, rule: &Rule, seen: &mut HashSet<String>) {
         if rule.queue.is_some() {
             self.queue.clone_from(&rule.queue);
         }
@@ -727,7 +732,7 @@ impl Decision {
             self.priority = rule.priority;
         }
         for tag in &rule.tags {
-            push_unique(&mut self.tags, tag.clone());
+            push_unique(&mut self.tags, seen, tag.clone());
         }
         if rule.assign.is_some() {
             self.assign.clone_from(&rule.assign);
@@ -742,9 +747,10 @@ impl Decision {
 pub fn evaluate(rules: &[Rule], input: &RuleInput<'_>) -> Decision {
     let seen = Seen::new(input);
     let mut decision = Decision::default();
+    let mut tags = HashSet::new();
     for rule in rules {
         if rule.conditions.iter().all(|c| c.holds(&seen)) {
-            decision.apply(rule);
+            decision.apply(rule, &mut tags);
             if !rule.keep_going {
                 break;
             }

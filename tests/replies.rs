@@ -1567,7 +1567,7 @@ fn reply_with_each_client(lab: &Lab, cases: &[Case]) -> Vec<(Opened, Reply)> {
                 postdesk::mail::parse::message(&reply.raw, &postdesk::limits::Limits::default())
                     .unwrap();
             let text = parsed.reply_text.as_deref().unwrap_or(&parsed.text);
-            let cut = cut_answer(split_commands(text).body);
+            let cut = cut_answer(split_commands(text, &postdesk::limits::Limits::default()).body);
             assert_eq!(
                 (cut.rule.map(|r| r.as_str()), cut.text_below),
                 (c.rule, false),

@@ -108,7 +108,7 @@ fn run(raw: &[u8]) -> Outcome {
     let parsed =
         parse::message(raw, &postdesk::limits::Limits::default()).expect("a usable message");
     let input = parsed.reply_text.as_deref().unwrap_or(&parsed.text);
-    let split = split_commands(input);
+    let split = split_commands(input, &postdesk::limits::Limits::default());
     let cut = cut_answer(split.body);
     Outcome {
         reply_text: parsed.reply_text.is_some(),

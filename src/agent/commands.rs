@@ -12,11 +12,19 @@
 //! - `body` is a suffix of the input: the text after the block, leading blank lines dropped.
 //! - Command names are case-insensitive; full-width forms (`＃ｓｔａｔｕｓ`, `：`, `，`) are read
 //!   as their ASCII twins; `\r\n` and trailing spaces are fine.
+//! - Bounded (DESIGN.md invariant 6, `[limits]`): at most `max_command_lines` command
+//!   lines are read, at most `max_command_words` words of each; what is left is counted in
+//!   [`Split::unread`] (it never reaches `body` either), for the caller to say so. The work
+//!   is linear in the input, and every text kept (a refused line, a value quoted in a
+//!   reason) is cut to a few dozen characters.
 //! - Pure: no I/O, no clock, and no input makes it panic. Agent names are checked by the
 //!   caller, which knows the agents.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::str::FromStr;
 
+use crate::limits::Limits;
 use crate::model::{Priority, Status, TicketId};
 
 /// The statuses an agent may set by mail; `archived` belongs to the archiver.
@@ -35,6 +43,17 @@ const NAMES: [&str; 10] = [
 
 /// Longer tags are refused: a tag is a label, not a sentence.
 const MAX_TAG_CHARS: usize = 64;
+
+/// Longer agent names are refused (no agent is called that).
+const MAX_AGENT_CHARS: usize = 64;
+
+/// Longer addresses are refused (RFC 5321 allows 254 octets in a path).
+const MAX_ADDRESS_CHARS: usize = 254;
+
+/// A refused line is kept with at most this many characters, a value quoted in a reason
+/// with at most [`MAX_QUOTED_CHARS`]; `…` marks the cut.
+const MAX_LINE_CHARS: usize = 200;
+const MAX_QUOTED_CHARS: usize = 64;
 
 /// One action an agent asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +88,8 @@ pub enum Assignee {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{line}: {reason}")]
 pub struct CommandError {
-    /// The command line as written, surrounding whitespace trimmed.
+    /// The command line as written, surrounding whitespace trimmed (at most 200
+    /// characters, `…` marking a cut).
     pub line: String,
     /// Why it was refused, e.g. `unknown command #stauts (did you mean #status?)`.
     pub reason: String,
@@ -82,6 +102,57 @@ pub struct Split<'a> {
     pub errors: Vec<CommandError>,
     /// The text after the command block, leading blank lines dropped: a suffix of the input.
     pub body: &'a str,
+    /// What the limits left unread in the block.
+    pub unread: Unread,
+}
+
+/// What [`split_commands`] did not read: neither acted on nor refused one by one, and
+/// never part of the body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unread {
+    /// Command lines of the block after the first `max_command_lines`.
+    pub lines: usize,
+    /// Words after the first `max_command_words` of a line, over the lines read.
+    pub words: usize,
+    /// The two limits, for [`Unread::describe`].
+    max_lines: usize,
+    max_words: usize,
+}
+
+impl Unread {
+    /// What was not read, for an event and the agent's mail: `3 command lines after the
+    /// first 50 were not read; 79900 words after the first 100 of a command line were not
+    /// read`. `None` when everything was read.
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.lines > 0 {
+            parts.push(format!(
+                "{} command {} after the first {} {} not read",
+                self.lines,
+                plural(self.lines, "line", "lines"),
+                self.max_lines,
+                plural(self.lines, "was", "were"),
+            ));
+        }
+        if self.words > 0 {
+            parts.push(format!(
+                "{} {} after the first {} of a command line {} not read",
+                self.words,
+                plural(self.words, "word", "words"),
+                self.max_words,
+                plural(self.words, "was", "were"),
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+fn plural<'s>(n: usize, one: &'s str, many: &'s str) -> &'s str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
 }
 
 impl Command {
@@ -109,10 +180,17 @@ impl Command {
     }
 }
 
-/// Splits the leading command block off an agent's mail.
-pub fn split_commands(text: &str) -> Split<'_> {
+/// Splits the leading command block off an agent's mail, reading at most
+/// `limits.max_command_lines` command lines and `limits.max_command_words` words of each.
+pub fn split_commands<'a>(text: &'a str, limits: &Limits) -> Split<'a> {
     let mut commands = Vec::new();
     let mut errors = Vec::new();
+    let mut unread = Unread {
+        max_lines: limits.max_command_lines,
+        max_words: limits.max_command_words,
+        ..Unread::default()
+    };
+    let mut read = 0;
     for (start, line) in lines(text) {
         if is_blank(line) {
             continue;
@@ -122,12 +200,20 @@ pub fn split_commands(text: &str) -> Split<'_> {
                 commands,
                 errors,
                 body: &text[start..],
+                unread,
             };
         }
-        match parse_line(line) {
+        if read == limits.max_command_lines {
+            unread.lines += 1;
+            continue;
+        }
+        read += 1;
+        let (parsed, dropped) = parse_line(line, limits.max_command_words);
+        unread.words += dropped;
+        match parsed {
             Ok(command) => commands.push(command),
             Err(reason) => errors.push(CommandError {
-                line: line.trim_matches(is_space).to_owned(),
+                line: cut(line.trim_matches(is_space), MAX_LINE_CHARS).into_owned(),
                 reason,
             }),
         }
@@ -136,7 +222,21 @@ pub fn split_commands(text: &str) -> Split<'_> {
         commands,
         errors,
         body: &text[text.len()..],
+        unread,
     }
+}
+
+/// `s` with at most `max` characters, `…` marking a cut.
+fn cut(s: &str, max: usize) -> Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => Cow::Borrowed(s),
+        Some((end, _)) => Cow::Owned(format!("{}…", &s[..end])),
+    }
+}
+
+/// A value as a reason quotes it: `"done"`, cut to [`MAX_QUOTED_CHARS`].
+fn quoted(value: &str) -> String {
+    format!("{:?}", cut(value, MAX_QUOTED_CHARS))
 }
 
 /// Lines with the byte offset where each starts; the `\n` and a `\r` before it are left out.
@@ -187,8 +287,9 @@ fn fold_fullwidth(s: &str) -> String {
 }
 
 /// Parses one command line (already known to start with `#`) into a command, or the reason
-/// it is refused.
-fn parse_line(line: &str) -> Result<Command, String> {
+/// it is refused, reading at most `max_words` words of its value; also returns how many
+/// words were left.
+fn parse_line(line: &str, max_words: usize) -> (Result<Command, String>, usize) {
     let folded = fold_fullwidth(line);
     let after_hash = folded.trim_start_matches(is_space);
     let after_hash = after_hash.strip_prefix('#').unwrap_or(after_hash);
@@ -201,6 +302,12 @@ fn parse_line(line: &str) -> Result<Command, String> {
         .strip_prefix(':')
         .unwrap_or(rest)
         .trim_matches(is_space);
+    let (value, dropped) = first_words(value, max_words);
+    (parse_command(name, value), dropped)
+}
+
+/// The command `name` (as written after the `#`) with `value`.
+fn parse_command(name: &str, value: &str) -> Result<Command, String> {
     match name.to_lowercase().as_str() {
         "" => Err(format!(
             "missing command name after # (commands: {})",
@@ -226,19 +333,20 @@ fn list_names() -> String {
 }
 
 fn unknown_command(name: &str) -> String {
+    let shown = cut(name, MAX_QUOTED_CHARS);
     match closest_name(name) {
-        Some(known) => format!("unknown command #{name} (did you mean #{known}?)"),
-        None => format!("unknown command #{name} (commands: {})", list_names()),
+        Some(known) => format!("unknown command #{shown} (did you mean #{known}?)"),
+        None => format!("unknown command #{shown} (commands: {})", list_names()),
     }
 }
 
 /// The known name within two edits of `name` (one for short names, else `#hi` would be
 /// `#cc`), for typos like `#stauts` or `#asign`.
 fn closest_name(name: &str) -> Option<&'static str> {
-    let name: Vec<char> = name.to_lowercase().chars().collect();
-    if name.len() > 12 {
+    if name.chars().nth(12).is_some() {
         return None;
     }
+    let name: Vec<char> = name.to_lowercase().chars().collect();
     let allowed = if name.len() <= 4 { 1 } else { 2 };
     NAMES
         .into_iter()
@@ -290,7 +398,8 @@ fn parse_status(value: &str) -> Result<Status, String> {
             settable_list()
         )),
         Err(_) => Err(format!(
-            "unknown status {value:?} (use {})",
+            "unknown status {} (use {})",
+            quoted(value),
             settable_list()
         )),
     }
@@ -301,7 +410,7 @@ fn parse_priority(value: &str) -> Result<Priority, String> {
     if value.is_empty() {
         return Err(format!("missing priority ({HINT})"));
     }
-    Priority::from_str(value).map_err(|_| format!("unknown priority {value:?} ({HINT})"))
+    Priority::from_str(value).map_err(|_| format!("unknown priority {} ({HINT})", quoted(value)))
 }
 
 fn parse_assignee(value: &str) -> Result<Assignee, String> {
@@ -310,12 +419,18 @@ fn parse_assignee(value: &str) -> Result<Assignee, String> {
         return Err(format!("missing agent ({HINT})"));
     }
     if value.contains(is_space) {
-        return Err(format!("#assign takes one agent, got {value:?} ({HINT})"));
+        return Err(format!(
+            "#assign takes one agent, got {} ({HINT})",
+            quoted(value)
+        ));
     }
     // `@bob` is how chat tools name people; the caller knows agents as `bob`.
     let name = value.strip_prefix('@').unwrap_or(value);
-    if name.is_empty() || name.chars().any(char::is_control) {
-        return Err(format!("invalid agent name {value:?} ({HINT})"));
+    if name.is_empty()
+        || name.chars().any(char::is_control)
+        || name.chars().nth(MAX_AGENT_CHARS).is_some()
+    {
+        return Err(format!("invalid agent name {} ({HINT})", quoted(value)));
     }
     Ok(match name.to_lowercase().as_str() {
         "me" => Assignee::Me,
@@ -327,33 +442,58 @@ fn parse_assignee(value: &str) -> Result<Assignee, String> {
 /// Words of a list value: split on whitespace and on ASCII, Chinese and full-width commas
 /// and semicolons (`#tag a, b`, `#tag 退款、发票`).
 fn words(value: &str) -> impl Iterator<Item = &str> {
-    value
-        .split(|c: char| is_space(c) || matches!(c, ',' | ';' | '、'))
-        .filter(|word| !word.is_empty())
+    value.split(is_separator).filter(|word| !word.is_empty())
 }
 
-fn push_unique(list: &mut Vec<String>, item: String) {
-    if !list.contains(&item) {
+fn is_separator(c: char) -> bool {
+    is_space(c) || matches!(c, ',' | ';' | '、')
+}
+
+/// `value` up to the end of its `max`-th word (see [`words`]), and how many words follow.
+fn first_words(value: &str, max: usize) -> (&str, usize) {
+    let mut seen = 0;
+    let mut in_word = false;
+    for (at, c) in value.char_indices() {
+        let separator = is_separator(c);
+        if !separator && !in_word {
+            if seen == max {
+                let kept = value[..at].trim_end_matches(is_separator);
+                return (kept, words(&value[at..]).count());
+            }
+            seen += 1;
+        }
+        in_word = !separator;
+    }
+    (value, 0)
+}
+
+/// Appends `item` unless it is there already; `seen` holds what `list` holds, so a long
+/// list costs linear time.
+fn push_unique(list: &mut Vec<String>, seen: &mut HashSet<String>, item: String) {
+    if seen.insert(item.clone()) {
         list.push(item);
     }
 }
 
 fn parse_tags(value: &str) -> Result<Vec<String>, String> {
     let mut tags = Vec::new();
+    let mut seen = HashSet::new();
     for word in words(value) {
         let tag = word.to_lowercase();
         let allowed = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.');
         if !tag.chars().all(allowed) {
             return Err(format!(
-                "invalid tag {word:?} (letters, digits, -, _ and . only)"
+                "invalid tag {} (letters, digits, -, _ and . only)",
+                quoted(word)
             ));
         }
         if tag.chars().count() > MAX_TAG_CHARS {
             return Err(format!(
-                "tag {word:?} is longer than {MAX_TAG_CHARS} characters"
+                "tag {} is longer than {MAX_TAG_CHARS} characters",
+                quoted(word)
             ));
         }
-        push_unique(&mut tags, tag);
+        push_unique(&mut tags, &mut seen, tag);
     }
     if tags.is_empty() {
         return Err("missing tag (e.g. #tag billing refund)".to_owned());
@@ -379,14 +519,16 @@ fn parse_cc(value: &str) -> Result<Command, String> {
 
 fn parse_addresses(value: &str) -> Result<Vec<String>, String> {
     let mut addresses = Vec::new();
+    let mut seen = HashSet::new();
     for word in words(value) {
         let address = unwrap_address(word);
         if !looks_like_address(address) {
             return Err(format!(
-                "invalid address {word:?} (e.g. #cc alice@example.com)"
+                "invalid address {} (e.g. #cc alice@example.com)",
+                quoted(word)
             ));
         }
-        push_unique(&mut addresses, address.to_owned());
+        push_unique(&mut addresses, &mut seen, address.to_owned());
     }
     if addresses.is_empty() {
         return Err("missing address (e.g. #cc alice@example.com)".to_owned());
@@ -408,12 +550,13 @@ fn unwrap_address(word: &str) -> &str {
     word.strip_prefix("mailto:").unwrap_or(word)
 }
 
-/// One `@`, something on both sides, nothing that could break a header.
+/// One `@`, something on both sides, nothing that could break a header, not too long.
 fn looks_like_address(address: &str) -> bool {
     let Some((local, domain)) = address.split_once('@') else {
         return false;
     };
-    !local.is_empty()
+    address.len() <= MAX_ADDRESS_CHARS
+        && !local.is_empty()
         && !domain.is_empty()
         && !domain.contains('@')
         && !address
@@ -427,7 +570,8 @@ fn parse_ticket(value: &str) -> Result<TicketId, String> {
         Ok(n) if n > 0 && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(TicketId::new(n)),
         _ if value.is_empty() => Err("missing ticket number (e.g. 42 or #42)".to_owned()),
         _ => Err(format!(
-            "invalid ticket {value:?} (use a number like 42 or #42)"
+            "invalid ticket {} (use a number like 42 or #42)",
+            quoted(value)
         )),
     }
 }
@@ -435,6 +579,10 @@ fn parse_ticket(value: &str) -> Result<TicketId, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn split_commands(text: &str) -> Split<'_> {
+        super::split_commands(text, &Limits::default())
+    }
 
     fn tags(words: &[&str]) -> Vec<String> {
         words.iter().map(|w| (*w).to_owned()).collect()
@@ -675,8 +823,120 @@ mod tests {
         }
     }
 
+    #[test]
+    fn reads_at_most_the_limits() {
+        let limits = Limits {
+            max_command_lines: 3,
+            max_command_words: 4,
+            ..Limits::default()
+        };
+        let cases: Vec<(&str, usize, usize, usize, Unread)> = vec![
+            // (input, commands, errors, body length, unread lines / words)
+            ("#tag a b c d\nHi", 1, 0, 2, unread(0, 0)),
+            ("#tag a b c d e f\nHi", 1, 0, 2, unread(0, 2)),
+            ("#tag a, b;c d、e,,f\nHi", 1, 0, 2, unread(0, 2)),
+            (
+                "#s1\n#s2\n\n#s3\n#s4\n#status open\nHi",
+                0,
+                3,
+                2,
+                unread(2, 0),
+            ),
+            ("#status open x y z w v\n", 0, 1, 0, unread(0, 2)),
+        ];
+        for (input, commands, errors, body, want) in cases {
+            let split = super::split_commands(input, &limits);
+            assert_eq!(split.commands.len(), commands, "{input:?}");
+            assert_eq!(split.errors.len(), errors, "{input:?}");
+            assert_eq!(split.body.len(), body, "{input:?}");
+            assert_eq!(
+                (split.unread.lines, split.unread.words),
+                (want.lines, want.words),
+                "{input:?}"
+            );
+        }
+        let split = super::split_commands("#tag a b c d e f\n#x\n#y\n#z", &limits);
+        assert_eq!(
+            split.unread.describe().as_deref(),
+            Some(
+                "1 command line after the first 3 was not read; \
+                 2 words after the first 4 of a command line were not read"
+            )
+        );
+        assert_eq!(split_commands("#status open").unread.describe(), None);
+    }
+
+    fn unread(lines: usize, words: usize) -> Unread {
+        Unread {
+            lines,
+            words,
+            ..Unread::default()
+        }
+    }
+
+    /// Issue 12: a `#tag` line of 100,000 words (distinct or all the same) reads the first
+    /// `max_command_words`; 10,000 command lines read the first `max_command_lines`.
+    #[test]
+    fn hostile_command_blocks_are_cut() {
+        let limits = Limits::default();
+        let many: Vec<String> = (0..100_000).map(|n| format!("t{n}")).collect();
+        let text = format!("#tag {}\nHi", many.join(" "));
+        let split = split_commands(&text);
+        let Command::AddTags(tags) = &split.commands[0] else {
+            panic!("{:?}", split.commands);
+        };
+        assert_eq!(tags.len(), limits.max_command_words);
+        assert_eq!(split.unread.words, 100_000 - limits.max_command_words);
+        assert_eq!(split.body, "Hi");
+
+        let text = format!("#tag {}", "a ".repeat(100_000));
+        let same = split_commands(&text);
+        assert_eq!(same.commands, vec![Command::AddTags(tags_of(&["a"]))]);
+
+        let lines: String = (0..10_000).map(|n| format!("#s{n}\n")).collect();
+        let text = format!("{lines}\nThanks");
+        let split = split_commands(&text);
+        assert_eq!(split.errors.len(), limits.max_command_lines);
+        assert_eq!(split.unread.lines, 10_000 - limits.max_command_lines);
+        assert_eq!(split.body, "Thanks");
+
+        let long = format!("#status {}", "x".repeat(1_000_000));
+        let split = split_commands(&long);
+        let e = &split.errors[0];
+        assert!(
+            e.line.chars().count() <= MAX_LINE_CHARS + 1,
+            "{}",
+            e.line.len()
+        );
+        assert!(e.line.ends_with('…'));
+        assert!(e.reason.len() < 200, "{}", e.reason);
+        let word = "y".repeat(1_000_000);
+        for line in [
+            format!("#{word}"),
+            format!("#tag {word}"),
+            format!("#tag a/{word}"),
+            format!("#cc a@{word}"),
+            format!("#assign {word}"),
+            format!("#merge {word}"),
+            format!("#priority {word}"),
+        ] {
+            let split = split_commands(&line);
+            assert_eq!(split.errors.len(), 1, "{}", &line[..10]);
+            assert!(
+                split.errors[0].reason.len() < 250,
+                "{}",
+                split.errors[0].reason
+            );
+        }
+    }
+
+    fn tags_of(words: &[&str]) -> Vec<String> {
+        tags(words)
+    }
+
     mod properties {
         use super::super::*;
+        use super::split_commands;
         use proptest::prelude::*;
 
         fn command() -> impl Strategy<Value = Command> {
@@ -725,7 +985,7 @@ mod tests {
                 prop_assert!(text.ends_with(split.body));
                 let block = &text[..text.len() - split.body.len()];
                 let command_lines = lines(block).filter(|(_, l)| is_command_line(l)).count();
-                prop_assert_eq!(split.commands.len() + split.errors.len(), command_lines);
+                prop_assert_eq!(split.commands.len() + split.errors.len() + split.unread.lines, command_lines);
                 if let Some((_, first)) = lines(split.body).next() {
                     prop_assert!(!is_blank(first) && !is_command_line(first), "{:?}", split.body);
                 }
@@ -743,9 +1003,37 @@ mod tests {
                 prop_assert!(text.ends_with(split.body));
                 let block = &text[..text.len() - split.body.len()];
                 let command_lines = lines(block).filter(|(_, l)| is_command_line(l)).count();
-                prop_assert_eq!(split.commands.len() + split.errors.len(), command_lines);
+                prop_assert_eq!(split.commands.len() + split.errors.len() + split.unread.lines, command_lines);
                 let first = split.body.lines().next().unwrap_or("");
                 prop_assert!(!is_command_line(first), "{:?}", split.body);
+            }
+
+            /// Whatever the limits, the same guarantees: what is not read is counted, never
+            /// in the body, and no list holds more than `max_command_words` items.
+            #[test]
+            fn limits_keep_guarantees(
+                parts in prop::collection::vec(line(), 0..8),
+                max_lines in 0usize..4,
+                max_words in 0usize..4,
+            ) {
+                let text = parts.join("\n");
+                let limits = Limits { max_command_lines: max_lines, max_command_words: max_words, ..Limits::default() };
+                let split = super::super::split_commands(&text, &limits);
+                prop_assert!(text.ends_with(split.body));
+                let block = &text[..text.len() - split.body.len()];
+                let command_lines = lines(block).filter(|(_, l)| is_command_line(l)).count();
+                prop_assert!(split.commands.len() + split.errors.len() <= max_lines);
+                prop_assert_eq!(split.commands.len() + split.errors.len() + split.unread.lines, command_lines);
+                let first = split.body.lines().next().unwrap_or("");
+                prop_assert!(!is_command_line(first), "{:?}", split.body);
+                for c in &split.commands {
+                    let n = match c {
+                        Command::AddTags(l) | Command::RemoveTags(l) | Command::AddCc(l)
+                        | Command::RemoveCc(l) | Command::To(l) => l.len(),
+                        _ => 0,
+                    };
+                    prop_assert!(n <= max_words, "{:?}", c);
+                }
             }
 
             /// What `describe` prints parses back to the same command, before any body.

@@ -16,7 +16,7 @@ use crate::key::InstanceKey;
 use crate::model::TicketId;
 
 /// A reply token as written in an address (not yet verified).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Token {
     pub ticket: TicketId,
     pub agent: String,
@@ -74,10 +74,12 @@ pub fn parse(template: &str, address: &str) -> Option<Token> {
 /// mailboxes' `templates`, each once.
 pub fn find<'a>(templates: &[String], addresses: impl IntoIterator<Item = &'a str>) -> Vec<Token> {
     let mut out: Vec<Token> = Vec::new();
+    // A set beside the list: thousands of token-like recipients stay linear (issue 12).
+    let mut seen = std::collections::HashSet::new();
     for a in addresses {
         for t in templates {
             if let Some(token) = parse(t, a) {
-                if !out.contains(&token) {
+                if seen.insert(token.clone()) {
                     out.push(token);
                 }
             }

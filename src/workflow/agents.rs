@@ -12,6 +12,12 @@
 //! - The commands of one mail apply together or not at all: any unknown command, bad value
 //!   or unknown agent refuses them all, nothing is sent to the customer, and the agent
 //!   gets a mail listing what was refused.
+//! - Bounded (issue 12, `[limits]`): a mail's first `max_command_lines` command lines are
+//!   read, `max_command_words` words of each. What is read applies as above; what is not
+//!   is one `command.capped` event and is said in the agent's result mail (the answer
+//!   still goes). Refused lines are events up to `max_events_per_message`, the rest one
+//!   `command.capped` event; the agent's mails list as many and count the rest. One
+//!   mail's `#cc` lines add at most `max_people_per_message` people, else all are refused.
 //! - `#note`, or mail to a comment address, is internal. Otherwise the text under the
 //!   command lines is the answer: mailed to the requester and the Cc'd participants from
 //!   the support address, never with the agent's address. The first answer records the
@@ -55,8 +61,12 @@ impl Engine {
             .ticket_row(ticket)?
             .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
         // An HTML-only reply is read without its quote containers (`Parsed::reply_text`).
-        let split = split_commands(parsed.reply_text.as_deref().unwrap_or(&parsed.text));
+        let split = split_commands(
+            parsed.reply_text.as_deref().unwrap_or(&parsed.text),
+            &self.limits,
+        );
         let actor = agent.name.as_str();
+        let max = self.limits.max_events_per_message;
 
         if let Err(reason) = self.prove(tx, parsed, agent, ticket)? {
             tx.set_message_agent(row, actor, Audience::Internal, true)?;
@@ -75,24 +85,23 @@ impl Engine {
                 .map(Command::describe)
                 .chain(split.errors.iter().map(|e| e.line.clone()))
                 .collect();
-            for line in &lines {
-                self.event(
-                    tx,
-                    ticket,
-                    at,
-                    actor,
-                    EventKind::CommandRefused,
-                    Some(line),
-                    Some(&reason),
-                )?;
-            }
+            self.record_refused(
+                tx,
+                ticket,
+                actor,
+                lines.iter().map(|line| (line.as_str(), reason.as_str())),
+                &split.unread,
+                at,
+            )?;
             // The explanation goes to the agent's own address, rate limited like any
             // automatic mail: forged mail must not become a way to flood an agent.
             let to = agent.addresses[0].as_str();
             if self.gate_automatic(tx, ticket, to, OutboxKind::CommandRefused.as_str(), at)? {
+                let shown: Vec<String> = lines.iter().take(max).map(|l| for_mail(l)).collect();
                 let context = minijinja::context! {
                     tag => crate::mail::subject::tag_token(&t.tag, t.id), subject => &t.subject,
-                    agent_name => &agent.display_name, reason => &reason, commands => &lines,
+                    agent_name => &agent.display_name, reason => &reason, commands => &shown,
+                    more => lines.len() - shown.len(), unread => split.unread.describe(),
                 };
                 self.mail_agent(
                     tx,
@@ -111,17 +120,14 @@ impl Engine {
         refused.extend(self.check_commands(tx, &t, &split.commands)?);
         if !refused.is_empty() {
             tx.set_message_agent(row, actor, Audience::Internal, false)?;
-            for e in &refused {
-                self.event(
-                    tx,
-                    ticket,
-                    at,
-                    actor,
-                    EventKind::CommandRefused,
-                    Some(&e.line),
-                    Some(&e.reason),
-                )?;
-            }
+            self.record_refused(
+                tx,
+                ticket,
+                actor,
+                refused.iter().map(|e| (e.line.as_str(), e.reason.as_str())),
+                &split.unread,
+                at,
+            )?;
             self.event(
                 tx,
                 ticket,
@@ -131,14 +137,23 @@ impl Engine {
                 None,
                 Some("commands refused: kept as an internal note"),
             )?;
-            let accepted: Vec<String> = split.commands.iter().map(Command::describe).collect();
+            let accepted: Vec<String> = split
+                .commands
+                .iter()
+                .take(max)
+                .map(|c| for_mail(&c.describe()))
+                .collect();
             let refused_ctx: Vec<minijinja::Value> = refused
                 .iter()
+                .take(max)
                 .map(|e| minijinja::context! { line => &e.line, reason => &e.reason })
                 .collect();
             let context = minijinja::context! {
                 tag => crate::mail::subject::tag_token(&t.tag, t.id), subject => &t.subject,
                 agent_name => &agent.display_name, refused => refused_ctx, accepted => accepted,
+                more => refused.len().saturating_sub(max)
+                    + split.commands.len().saturating_sub(max),
+                unread => split.unread.describe(),
             };
             self.mail_agent(
                 tx,
@@ -150,6 +165,23 @@ impl Engine {
                 at,
             )?;
             return Ok(Applied::FollowUp { ticket });
+        }
+        if let Some(unread) = split.unread.describe() {
+            // What was read applies; the agent learns what was not (no refusal to record).
+            self.record_refused(tx, ticket, actor, [], &split.unread, at)?;
+            let context = minijinja::context! {
+                tag => crate::mail::subject::tag_token(&t.tag, t.id), subject => &t.subject,
+                agent_name => &agent.display_name, unread => unread,
+            };
+            self.mail_agent(
+                tx,
+                &t,
+                agent,
+                OutboxKind::CommandResult,
+                context,
+                parsed,
+                at,
+            )?;
         }
 
         tx.set_message_agent(row, actor, Audience::Internal, false)?;
@@ -241,6 +273,10 @@ impl Engine {
     ) -> Result<Vec<CommandError>, StoreError> {
         let mut errors = Vec::new();
         let mut status = t.status;
+        // Read once, for every `#to` and `#cc -` address (constant work per address).
+        let mut people: Option<std::collections::HashMap<String, String>> = None;
+        let mut adding = 0;
+        let max_people = self.limits.max_people_per_message;
         for cmd in commands {
             let err = |reason: String| CommandError {
                 line: cmd.describe(),
@@ -274,16 +310,27 @@ impl Engine {
                     errors.push(err(format!("cannot change status from {status} to {to}")));
                 }
                 Command::SetStatus(to) => status = *to,
+                Command::AddCc(addresses) => {
+                    adding += addresses.len();
+                    if adding > max_people && adding - addresses.len() <= max_people {
+                        errors.push(err(format!(
+                            "one mail adds at most {max_people} people (limits.max_people_per_message)"
+                        )));
+                    }
+                }
                 Command::To(addresses) | Command::RemoveCc(addresses) => {
-                    let people = tx.participants(t.id)?;
+                    let people = match &mut people {
+                        Some(people) => people,
+                        None => people.insert(tx.participants(t.id)?.into_iter().collect()),
+                    };
                     for a in addresses {
                         let a = a.to_ascii_lowercase();
-                        match people.iter().find(|(p, _)| *p == a) {
+                        match people.get(&a) {
                             None => errors.push(err(format!(
                                 "{a} is not a participant of #{} (add it with #cc {a} first)",
                                 t.id
                             ))),
-                            Some((_, role))
+                            Some(role)
                                 if role == "requester" && matches!(cmd, Command::RemoveCc(_)) =>
                             {
                                 errors.push(err(format!(
@@ -656,7 +703,9 @@ impl Engine {
                 Err(e) => why.push(e),
             }
         }
-        why.dedup();
+        // Each reason once, however many tokens the mail carries.
+        let mut seen = std::collections::HashSet::new();
+        why.retain(|w| seen.insert(w.clone()));
         Ok(Err(why.join("; ")))
     }
 
@@ -739,6 +788,14 @@ impl Engine {
             new,
             detail: None,
         })
+    }
+}
+
+/// A command line as a mail to the agent shows it: at most 200 characters.
+fn for_mail(line: &str) -> String {
+    match line.char_indices().nth(200) {
+        None => line.to_owned(),
+        Some((end, _)) => format!("{}…", &line[..end]),
     }
 }
 
@@ -1042,6 +1099,125 @@ mod tests {
         assert!(
             raw.contains(&format!("reply-to: {}", bench.token_address(id, "alice"))),
             "{raw}"
+        );
+    }
+
+    /// Issue 12: a proven agent's `#tag` of 100,000 words applies the first
+    /// `max_command_words` tags, the answer still goes, and the agent is told what was not
+    /// read (one event, one result mail).
+    #[test]
+    fn a_huge_tag_line_applies_within_the_limit() {
+        let mut bench = Bench::new("", "");
+        let max = bench.engine.limits().max_command_words;
+        let (id, before) = ticket(&mut bench);
+        let words: Vec<String> = (0..100_000).map(|n| format!("t{n}")).collect();
+        alice(
+            &mut bench,
+            id,
+            "",
+            &format!("#tag {}\n\nFixed it.", words.join(" ")),
+        );
+        assert_eq!(bench.count(id, "tag"), max);
+        assert_eq!(bench.ticket(id).tags.len(), max);
+        let capped = bench.events_of(id, "command.capped");
+        assert_eq!(capped.len(), 1, "{capped:?}");
+        let unread = format!(
+            "{} words after the first {max} of a command line were not read",
+            100_000 - max
+        );
+        assert_eq!(capped[0].detail.as_deref(), Some(unread.as_str()));
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![
+                ("command-result".to_owned(), vec![ALICE.to_owned()]),
+                ("answer".to_owned(), carol())
+            ]
+        );
+        let result = bench.last_sent(id, "agents");
+        assert!(result.text.contains(&unread), "{}", result.text);
+        assert!(result.text.contains("was applied"), "{}", result.text);
+    }
+
+    /// Issue 12: an unproven mail of 200 command lines: one `message.unverified`,
+    /// `max_events_per_message` refusals and one summary; the agent's mail lists as many.
+    #[test]
+    fn unproven_command_floods_are_capped() {
+        let mut bench = Bench::new("", "");
+        let limits = bench.engine.limits().clone();
+        let max = limits.max_events_per_message;
+        let (id, before) = ticket(&mut bench);
+        let lines: String = (0..200).map(|n| format!("#cc a{n}@evil.test\n")).collect();
+        alice_fresh(&mut bench, id, "", &lines);
+        assert_eq!(bench.count(id, "message.unverified"), 1);
+        assert_eq!(bench.count(id, "command.refused"), max);
+        assert_eq!(bench.count(id, "command.capped"), 1);
+        assert_eq!(bench.count(id, "cc"), 0);
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("command-refused".to_owned(), vec![ALICE.to_owned()])]
+        );
+        let told = bench.last_sent(id, "agents");
+        let listed = told
+            .text
+            .lines()
+            .filter(|l| l.contains("@evil.test"))
+            .count();
+        assert_eq!(listed, max, "{}", told.text);
+        let more = limits.max_command_lines - max;
+        assert!(
+            told.text.contains(&format!("and {more} more")),
+            "{}",
+            told.text
+        );
+        assert!(
+            told.text.contains(&format!(
+                "{} command lines after the first {} were not read",
+                200 - limits.max_command_lines,
+                limits.max_command_lines
+            )),
+            "{}",
+            told.text
+        );
+    }
+
+    /// Issue 12: `#to` with many strangers refuses each (one participant query), within
+    /// the event cap; `#cc` adding more than `max_people_per_message` people is refused.
+    #[test]
+    fn address_lists_of_commands_are_bounded() {
+        let mut bench = Bench::new("", "");
+        let limits = bench.engine.limits().clone();
+        let (id, _) = ticket(&mut bench);
+        let strangers: Vec<String> = (0..100).map(|n| format!("s{n}@x.test")).collect();
+        let to = format!("#to {}\n", strangers.join(" "));
+        alice(&mut bench, id, "", &format!("{}Hi", to.repeat(3)));
+        assert_eq!(
+            bench.count(id, "command.refused"),
+            limits.max_events_per_message
+        );
+        let capped = bench.events_of(id, "command.capped");
+        assert_eq!(capped.len(), 1);
+        assert!(
+            capped[0]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with(&format!(
+                    "{} more refused",
+                    300 - limits.max_events_per_message
+                ))),
+            "{capped:?}"
+        );
+
+        let many: Vec<String> = (0..limits.max_people_per_message + 1)
+            .map(|n| format!("c{n}@x.test"))
+            .collect();
+        alice(&mut bench, id, "", &format!("#cc {}\nHi", many.join(" ")));
+        assert_eq!(bench.count(id, "cc"), 0, "all or nothing");
+        let why = bench.events_of(id, "command.refused");
+        assert!(
+            why.last()
+                .and_then(|e| e.detail.as_deref())
+                .is_some_and(|d| d.contains("at most")),
+            "{why:?}"
         );
     }
 

@@ -431,7 +431,9 @@ impl Engine {
     }
 
     /// Every To/Cc address of a customer's message that is not ours or an agent's becomes
-    /// a `cc` participant of `ticket`, each recorded as an event.
+    /// a `cc` participant of `ticket`, each recorded as an event; at most
+    /// `limits.max_people_per_message` of them, the rest counted in one `cc.capped` event.
+    /// One query for the ticket's participants, then constant work per address.
     fn add_people(
         &self,
         tx: &mut Tx<'_>,
@@ -440,11 +442,24 @@ impl Engine {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let from = parsed.from.as_ref().map(|f| f.address.as_str());
+        let mut known: std::collections::HashSet<String> = tx
+            .participants(ticket)?
+            .into_iter()
+            .map(|(address, _)| address)
+            .collect();
+        let max = self.limits.max_people_per_message;
+        let (mut added, mut not_added) = (0, 0);
         for p in parsed.to.iter().chain(&parsed.cc) {
             let a = p.address.to_ascii_lowercase();
-            if Some(a.as_str()) == from || self.is_staff(&a) || tx.participant(ticket, &a)? {
+            if Some(a.as_str()) == from || known.contains(&a) || self.is_staff(&a) {
                 continue;
             }
+            known.insert(a.clone());
+            if added == max {
+                not_added += 1;
+                continue;
+            }
+            added += 1;
             tx.add_participant(ticket, &a, "cc")?;
             tx.append_event(&NewEvent {
                 ticket: Some(ticket),
@@ -454,6 +469,19 @@ impl Engine {
                 old: None,
                 new: Some(&a),
                 detail: Some("copied on the customer's mail"),
+            })?;
+        }
+        if not_added > 0 {
+            tx.append_event(&NewEvent {
+                ticket: Some(ticket),
+                at,
+                actor: SYSTEM,
+                kind: EventKind::CcCapped,
+                old: None,
+                new: Some(&not_added.to_string()),
+                detail: Some(&format!(
+                    "{not_added} more people copied on the customer's mail were not added (at most {max} a mail)"
+                )),
             })?;
         }
         Ok(())
@@ -1306,7 +1334,7 @@ impl BatchOutcome {
 impl Engine {
     /// Command lines that may not act (from someone who is not an agent, or on the mail
     /// that opens a ticket) change nothing; each is recorded as refused with `reason`
-    /// (DESIGN.md invariant 5).
+    /// (DESIGN.md invariant 5), within the limits ([`Engine::record_refused`]).
     fn refuse_commands(
         &self,
         tx: &mut Tx<'_>,
@@ -1315,24 +1343,72 @@ impl Engine {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let split = crate::agent::commands::split_commands(&parsed.text);
-        let lines = split
+        let split = crate::agent::commands::split_commands(&parsed.text, &self.limits);
+        let lines: Vec<String> = split
             .commands
             .iter()
             .map(crate::agent::commands::Command::describe)
-            .chain(split.errors.iter().map(|e| e.line.clone()));
-        for line in lines {
+            .chain(split.errors.iter().map(|e| e.line.clone()))
+            .collect();
+        self.record_refused(
+            tx,
+            ticket,
+            actor(parsed),
+            lines.iter().map(|line| (line.as_str(), reason)),
+            &split.unread,
+            at,
+        )
+    }
+
+    /// The refused command lines of one message (line, why): one `command.refused` event
+    /// each, up to `limits.max_events_per_message`; then one `command.capped` event for
+    /// the lines left out and what the limits left unread (`unread`), if any.
+    pub(super) fn record_refused<'r>(
+        &self,
+        tx: &mut Tx<'_>,
+        ticket: TicketId,
+        actor: &str,
+        refused: impl IntoIterator<Item = (&'r str, &'r str)>,
+        unread: &crate::agent::commands::Unread,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let max = self.limits.max_events_per_message;
+        let mut left_out = 0;
+        for (n, (line, reason)) in refused.into_iter().enumerate() {
+            if n >= max {
+                left_out += 1;
+                continue;
+            }
             tx.append_event(&NewEvent {
                 ticket: Some(ticket),
                 at,
-                actor: actor(parsed),
+                actor,
                 kind: EventKind::CommandRefused,
                 old: None,
-                new: Some(&line),
+                new: Some(line),
                 detail: Some(reason),
             })?;
         }
-        Ok(())
+        let mut parts = Vec::new();
+        if left_out > 0 {
+            parts.push(format!(
+                "{left_out} more refused command line{} not recorded one by one (at most {max} a mail)",
+                if left_out == 1 { " was" } else { "s were" }
+            ));
+        }
+        parts.extend(unread.describe());
+        if parts.is_empty() {
+            return Ok(());
+        }
+        tx.append_event(&NewEvent {
+            ticket: Some(ticket),
+            at,
+            actor,
+            kind: EventKind::CommandCapped,
+            old: None,
+            new: None,
+            detail: Some(&parts.join("; ")),
+        })
     }
 }
 
@@ -1998,6 +2074,79 @@ mod tests {
             "{:?}",
             bench.events(id)
         );
+    }
+
+    /// The kinds of `id`'s events, without the command ones, for "otherwise as usual".
+    fn other_kinds(bench: &Bench, id: TicketId) -> Vec<String> {
+        bench
+            .events(id)
+            .iter()
+            .map(|e| testing::kind(e).to_owned())
+            .filter(|k| !k.starts_with("command."))
+            .collect()
+    }
+
+    /// Issue 12: a customer's reply of 10,000 command lines is refused within the limits
+    /// (`max_events_per_message` events, then one summary) and is otherwise an ordinary
+    /// reply.
+    #[test]
+    fn a_flood_of_command_lines_is_capped() {
+        let mut bench = Bench::new("", "");
+        let limits = bench.engine.limits().clone();
+        let plain = bench.new_ticket(CAROL, "Printer", "It is broken");
+        bench.reply(CAROL, plain, "customer", "", "Please help");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let flood = format!("{}\nPlease help", "#s1\n".repeat(10_000));
+        let d = bench.reply(CAROL, id, "customer", "", &flood);
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
+        let refused = bench.events_of(id, "command.refused");
+        assert_eq!(refused.len(), limits.max_events_per_message);
+        let capped = bench.events_of(id, "command.capped");
+        assert_eq!(capped.len(), 1, "{capped:?}");
+        let detail = capped[0].detail.as_deref().unwrap_or_default();
+        let lines = limits.max_command_lines;
+        assert_eq!(
+            detail,
+            format!(
+                "{} more refused command lines were not recorded one by one (at most {} a mail); \
+                 {} command lines after the first {lines} were not read",
+                lines - limits.max_events_per_message,
+                limits.max_events_per_message,
+                10_000 - lines,
+            )
+        );
+        assert_eq!(other_kinds(&bench, id), other_kinds(&bench, plain));
+        assert_eq!(bench.status(id), bench.status(plain));
+        let relay = bench.last_sent(id, "agents");
+        assert!(relay.text.contains("Please help"), "{}", relay.text);
+    }
+
+    /// Issue 12: a customer's mail copying 500 people adds `max_people_per_message` of
+    /// them, and one event says how many were not added.
+    #[test]
+    fn people_added_by_one_mail_are_capped() {
+        let mut bench = Bench::new("", "");
+        let max = bench.engine.limits().max_people_per_message;
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let cc: Vec<String> = (0..500).map(|n| format!("p{n}@customer.test")).collect();
+        let headers = format!("Cc: {}, {CAROL}, P1@customer.test\n", cc.join(", "));
+        let d = bench.reply(CAROL, id, "customer", &headers, "Adding everyone");
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
+        assert_eq!(bench.count(id, "cc"), max);
+        let capped = bench.events_of(id, "cc.capped");
+        assert_eq!(capped.len(), 1, "{capped:?}");
+        assert_eq!(
+            capped[0].new.as_deref(),
+            Some((500 - max).to_string().as_str())
+        );
+        let people = bench.write(|_, tx| tx.participants(id));
+        assert_eq!(people.len(), 1 + max, "the requester and {max} more");
+        assert!(people.iter().any(|(a, _)| a == "p0@customer.test"));
+
+        // The next mail adds the next ones; those already there cost nothing.
+        bench.reply(CAROL, id, "customer", &headers, "Again");
+        assert_eq!(bench.count(id, "cc"), 2 * max);
+        assert_eq!(bench.count(id, "cc.capped"), 2);
     }
 
     #[test]

@@ -65,12 +65,13 @@ impl Engine {
             .chain(parsed.delivered_to.iter().map(String::as_str));
         let comment = crate::agent::quote::trim_quoted(&parsed.text);
         let mut forged = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for address in recipients {
             let Some(answer) = survey::parse_address(address) else {
                 continue;
             };
             if !survey::verify(&self.key, &answer) {
-                if !forged.contains(&answer) {
+                if seen.insert((answer.ticket, answer.rating, answer.mac.clone())) {
                     forged.push(answer);
                 }
                 continue;
@@ -147,7 +148,8 @@ impl Engine {
 
     /// A mail to survey addresses with a wrong mac, after it was placed as any other
     /// mail: one `csat.refused` event per address on the ticket it landed on (if any),
-    /// saying which ticket the address named. That ticket itself learns nothing.
+    /// saying which ticket the address named, up to `limits.max_events_per_message`; one
+    /// more `csat.refused` (no rating) counts the rest. That ticket itself learns nothing.
     pub(super) fn record_forged_survey(
         &self,
         tx: &mut Tx<'_>,
@@ -159,7 +161,8 @@ impl Engine {
         let Some(ticket) = landed else {
             return Ok(());
         };
-        for answer in forged {
+        let max = self.limits.max_events_per_message;
+        for answer in forged.iter().take(max) {
             let detail = format!(
                 "a survey address for #{} with a wrong mac (altered or forged): no rating, the mail was placed as any other",
                 answer.ticket
@@ -171,6 +174,21 @@ impl Engine {
                 kind: EventKind::CsatRefused,
                 old: None,
                 new: Some(&answer.rating.to_string()),
+                detail: Some(&detail),
+            })?;
+        }
+        if forged.len() > max {
+            let detail = format!(
+                "{} more survey addresses with a wrong mac were not recorded one by one (at most {max} a mail)",
+                forged.len() - max
+            );
+            tx.append_event(&NewEvent {
+                ticket: Some(ticket),
+                at,
+                actor: who(parsed),
+                kind: EventKind::CsatRefused,
+                old: None,
+                new: None,
                 detail: Some(&detail),
             })?;
         }
@@ -401,6 +419,40 @@ mod tests {
         );
         assert_ne!(ticket_of(&d), id);
         assert_eq!(bench.count(id, "csat.refused"), 1);
+    }
+
+    /// Issue 12: a mail to 300 survey addresses with wrong macs: `max_events_per_message`
+    /// refusals, then one that counts the rest.
+    #[test]
+    fn many_wrong_macs_are_capped() {
+        let mut bench = Bench::new("", "");
+        let max = bench.engine.limits().max_events_per_message;
+        let id = resolved(&mut bench);
+        let forged: Vec<String> = (0..300)
+            .map(|n| {
+                let good = wrong_mac(&bench, id, 5);
+                let (local, domain) = good.rsplit_once('@').unwrap();
+                format!("{local}{n}@{domain}")
+            })
+            .collect();
+        let d = mail_to(
+            &mut bench,
+            CAROL,
+            &forged.join(", "),
+            &format!("Rating 5 [ACME #{id}]"),
+            "",
+        );
+        assert_eq!(d, Delivered::Applied(Applied::FollowUp { ticket: id }));
+        let refused = bench.events_of(id, "csat.refused");
+        assert_eq!(refused.len(), max + 1);
+        let last = refused.last().unwrap();
+        assert_eq!(last.new, None);
+        assert!(
+            last.detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with(&format!("{} more", 300 - max))),
+            "{last:?}"
+        );
     }
 
     #[test]
