@@ -1861,6 +1861,70 @@ mod tests {
         assert!(tickets(&bench).is_empty());
     }
 
+    /// Issue 12: a message fetched only in part goes to quarantine as it is (marked
+    /// truncated, with the server's size), takes its UID, and every message's cost is
+    /// recorded for `postdesk status`.
+    #[test]
+    fn a_truncated_fetch_is_quarantined_with_its_size_and_costs_are_recorded() {
+        let mut bench = Bench::new("", "");
+        let raw = format!(
+            "From: {CAROL}\r\nTo: {}\r\nSubject: Printer\r\nMessage-ID: <c1@customer.test>\r\n\r\nHelp\r\n",
+            testing::SUPPORT
+        )
+        .into_bytes();
+        let cut = Truncated {
+            size: 5_000_000,
+            sha256: [1; 32],
+            hash_of: crate::store::HashOf::Kept,
+        };
+        let mb = MailboxName::new("mb0");
+        let batch = IngestBatch {
+            mailbox: mb.clone(),
+            uidvalidity: UidValidity(1),
+            items: vec![
+                Incoming {
+                    uid: Uid(1),
+                    prepared: bench.engine.prepare(&raw),
+                    raw: raw.clone(),
+                    cost: Cost {
+                        took: Duration::from_millis(3),
+                        truncated: None,
+                    },
+                },
+                Incoming {
+                    uid: Uid(2),
+                    raw: b"Subject: big\r\n\r\nxxx".to_vec(),
+                    prepared: Err("too large".to_owned()),
+                    cost: Cost {
+                        took: Duration::ZERO,
+                        truncated: Some(cut),
+                    },
+                },
+            ],
+            last_uid: Uid(2),
+            backlog: 0,
+            at: bench.now(),
+        };
+        let out = bench.write(|e, tx| e.ingest(tx, batch));
+        assert_eq!((out.new_tickets, out.quarantined), (1, 1));
+        let held = bench.reader().quarantine_list().unwrap();
+        assert_eq!(held.len(), 1);
+        assert!(held[0].truncated);
+        assert_eq!((held[0].size, held[0].uid), (5_000_000, Some(2)));
+        let (largest, slowest) = bench
+            .reader()
+            .costliest(bench.now() - chrono::Duration::hours(1), 3)
+            .unwrap();
+        assert_eq!(largest[0].size, 5_000_000);
+        assert_eq!(
+            largest[0].outcome,
+            format!("quarantined {}", held[0].id.get())
+        );
+        assert_eq!(slowest[0].prepare_us, 3000);
+        assert_eq!(slowest[0].message_id.as_deref(), Some("c1@customer.test"));
+        assert!(slowest[0].outcome.starts_with("new ticket "), "{slowest:?}");
+    }
+
     #[test]
     fn global_breaker_holds_automatic_mail_to_everyone() {
         let mut bench = Bench::new("", "\n[loop_protection]\nglobal = 2\n");

@@ -62,6 +62,8 @@ struct State {
     live: usize,
     /// Threads abandoned and still running their late job.
     abandoned: usize,
+    /// The pool was dropped: idle workers end once the queue is empty.
+    closed: bool,
 }
 
 struct Job {
@@ -142,6 +144,13 @@ impl Pool {
     }
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.work.notify_all();
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A job never runs under the lock, so a poisoned lock only means a panic in this
@@ -169,6 +178,10 @@ impl Shared {
                 loop {
                     if let Some(job) = st.queue.pop_front() {
                         break job;
+                    }
+                    if st.closed {
+                        st.live -= 1;
+                        return;
                     }
                     st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
                 }
