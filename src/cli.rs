@@ -586,13 +586,13 @@ fn status(path: &Path, json: bool) -> Result<ExitCode> {
         report.quarantine
     );
     for (title, list) in [
-        ("largest", &report.largest),
-        ("slowest to parse", &report.slowest),
+        ("largest messages", &report.largest),
+        ("messages slowest to parse", &report.slowest),
     ] {
         if list.is_empty() {
             continue;
         }
-        println!("{title} messages of the last hour:");
+        println!("{title} of the last hour:");
         for c in list {
             println!(
                 "  {} bytes, {:.1} ms, {} mailbox {} {}: {}",
