@@ -552,8 +552,11 @@ fn check(path: &Path, connect: bool) -> Result<ExitCode> {
 fn status(path: &Path, json: bool) -> Result<ExitCode> {
     let cfg = load(path)?;
     let names: Vec<String> = cfg.mailboxes.iter().map(|m| m.name.to_string()).collect();
-    let mut report = reader(&cfg)?.status(&names)?;
-    report.warnings = crate::metrics::warnings(&cfg, &report, SystemClock.now());
+    let r = reader(&cfg)?;
+    let mut report = r.status(&names)?;
+    let now = SystemClock.now();
+    report.warnings = crate::metrics::warnings(&cfg, &report, now);
+    (report.largest, report.slowest) = r.costliest(now - chrono::Duration::hours(1), 3)?;
     if json {
         return print_json(&report);
     }
@@ -591,6 +594,33 @@ fn status(path: &Path, json: bool) -> Result<ExitCode> {
             .unwrap_or_default(),
         report.quarantine
     );
+    for (title, list) in [
+        ("largest messages", &report.largest),
+        ("messages slowest to parse", &report.slowest),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        println!("{title} of the last hour:");
+        for c in list {
+            println!(
+                "  {} bytes, {:.1} ms, {} mailbox {} {}: {}",
+                c.size,
+                c.prepare_us as f64 / 1000.0,
+                stamp::text(c.at),
+                c.mailbox.as_deref().unwrap_or("-"),
+                [
+                    c.uid.map(|u| format!("uid {u}")),
+                    c.message_id.as_deref().map(|id| format!("<{id}>")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" "),
+                c.outcome
+            );
+        }
+    }
     for w in &report.warnings {
         println!("WARNING: {w}");
     }
@@ -904,13 +934,14 @@ fn quarantine(path: &Path, cmd: QuarantineCommand) -> Result<ExitCode> {
             }
             for q in &list {
                 println!(
-                    "#{:<5} {:<8} {} mailbox {} uid {} {} bytes: {}",
+                    "#{:<5} {:<8} {} mailbox {} uid {} {} bytes{}: {}",
                     q.id.get(),
                     q.state,
                     stamp::text(q.created_at),
                     q.mailbox.as_deref().unwrap_or("-"),
                     q.uid.map_or("-".to_owned(), |u| u.to_string()),
                     q.size,
+                    if q.truncated { " (truncated)" } else { "" },
                     visible(&q.reason)
                 );
             }
@@ -947,6 +978,21 @@ fn quarantine(path: &Path, cmd: QuarantineCommand) -> Result<ExitCode> {
                 view.state,
                 visible(&view.reason)
             );
+            println!(
+                "size {} bytes, {}; sha256 {} ({})",
+                view.size,
+                if view.truncated {
+                    format!("truncated: the first {} bytes are kept", view.kept)
+                } else {
+                    "kept whole".to_owned()
+                },
+                view.sha256.as_deref().unwrap_or("-"),
+                match view.sha256_of.as_deref() {
+                    Some("kept") => "of the bytes kept",
+                    Some(_) => "of the whole message",
+                    None => "not recorded",
+                }
+            );
             let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(4000)]);
             for line in shown.lines() {
                 println!("{}", visible(line));
@@ -968,6 +1014,26 @@ fn quarantine(path: &Path, cmd: QuarantineCommand) -> Result<ExitCode> {
                 RetryOutcome::StillUnusable(reason) => {
                     println!("#{id} still cannot be processed: {reason}");
                     Ok(ExitCode::FAILURE)
+                }
+                RetryOutcome::Truncated {
+                    size,
+                    kept,
+                    mailbox,
+                    location,
+                } => {
+                    let whole = match (mailbox, location) {
+                        (Some(mb), Some((uv, uid))) => format!(
+                            "the whole message is on the IMAP server: mailbox {mb} (folder {}), UIDVALIDITY {}, UID {} (not deleted, not marked seen)",
+                            cfg.mailbox(mb.as_str()).map_or("?", |m| m.imap.folder.as_str()),
+                            uv.0,
+                            uid.0
+                        ),
+                        _ => "the whole message was handed over by `postdesk deliver` or `postdesk import` (see the reason for where it is)".to_owned(),
+                    };
+                    bail!(
+                        "#{id} holds only the first {kept} of {size} bytes, so it cannot be processed again; {whole}. \
+                         Raise [limits] max_message_bytes above {size} and hand the whole message over again (`postdesk import` or `postdesk deliver`)"
+                    );
                 }
             }
         }
@@ -1033,22 +1099,19 @@ fn deliver(path: &Path, mailbox: &str) -> ExitCode {
 }
 
 fn deliver_inner(path: &Path, mailbox: &str) -> Result<()> {
-    use std::io::Read as _;
     // Read the message first, whatever happens next: an MTA that gets a broken pipe on
-    // its side may log a confusing error instead of our exit code.
-    let mut raw = Vec::new();
-    // Bounded before the configuration is known; `max_message_bytes` then sends anything
-    // larger than configured to quarantine.
-    std::io::stdin()
-        .lock()
-        .take(1 << 30)
-        .read_to_end(&mut raw)
+    // its side may log a confusing error instead of our exit code. At most
+    // `max_message_bytes + 1` bytes are held; the rest is read through (hashed) and
+    // dropped. A configuration that does not load still reads stdin through.
+    let cfg = load(path);
+    let limits = cfg.as_ref().map(|c| c.limits.clone()).unwrap_or_default();
+    let message = crate::ingest::bounded::read_message(std::io::stdin().lock(), &limits)
         .context("cannot read the message on stdin")?;
-    let cfg = load(path)?;
+    let cfg = cfg?;
     runtime()?.block_on(crate::ingest::deliver::deliver(
         &cfg,
         mailbox,
-        raw,
+        message,
         Arc::new(SystemClock),
     ))?;
     Ok(())
@@ -1060,14 +1123,15 @@ fn import(path: &Path, mailbox: &str, notify: bool, source: &Path) -> Result<Exi
     let Some(mb) = cfg.mailbox(mailbox) else {
         bail!("no [[mailbox]] named {mailbox:?}");
     };
-    let messages = crate::ingest::import::read(source)?;
+    let messages = crate::ingest::import::read(source, &cfg.limits)?;
     let total = messages.len();
     let desk = desk(&cfg)?;
     let tty = std::io::stderr().is_terminal();
     let sum = runtime()?.block_on(crate::ingest::import::import(
         &desk,
         &mb.name,
-        &messages,
+        messages,
+        source,
         notify,
         SystemClock.now(),
         |done, total| {

@@ -221,6 +221,8 @@ mod tests {
             sla_breaches: 2,
             warnings: vec![],
             quarantine: 1,
+            largest: Vec::new(),
+            slowest: Vec::new(),
         };
         let stats = Stats::default();
         stats.record_sync(4, std::time::Duration::from_millis(2));

@@ -464,6 +464,7 @@ fn do_run() -> Run {
                     uid,
                     raw: cases[i].raw.clone(),
                     prepared,
+                    cost: Default::default(),
                 }],
                 last_uid: uid,
                 backlog: 0,

@@ -135,6 +135,7 @@ password_file = "password"
             uid: Uid(1),
             raw: raw.to_vec(),
             prepared: engine.prepare(raw),
+            cost: Default::default(),
         }],
         last_uid: Uid(1),
         backlog: 0,

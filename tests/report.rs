@@ -126,6 +126,7 @@ capacity = 5
                 uid: Uid(n),
                 prepared: self.engine.prepare(&raw),
                 raw,
+                cost: Default::default(),
             }],
             last_uid: Uid(n),
             backlog: 0,

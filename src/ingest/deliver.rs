@@ -8,10 +8,17 @@
 //!   problem, and a message signed with a fresh key would never thread.
 //! - After the commit, the mail this message queued (its acknowledgement) is sent at once,
 //!   within the SMTP timeout; what is not sent waits in the outbox for the daemon.
+//! - Bounded (issue 12): the CLI reads stdin with `ingest::bounded::read_message`, so a
+//!   message over `limits.max_message_bytes` arrives here cut; it is quarantined with its
+//!   headers, a prefix, its size and the SHA-256 of the whole, and the answer is success
+//!   (the MTA drops its copy: set the MTA's own size limit, e.g. Postfix's
+//!   `message_size_limit`, at or below `max_message_bytes` to have it refused instead).
+//!   The others are parsed on the desk's pool under `limits.message_time_limit`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::bounded::Handed;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::notify::{outbox, smtp::SmtpPool};
@@ -33,11 +40,11 @@ pub enum DeliverError {
     Store(#[from] StoreError),
 }
 
-/// Stores `raw` as a message to `mailbox`, then sends what it queued.
+/// Stores `message` as a message to `mailbox`, then sends what it queued.
 pub async fn deliver(
     cfg: &Config,
     mailbox: &str,
-    raw: Vec<u8>,
+    message: Handed,
     clock: Arc<dyn Clock>,
 ) -> Result<Delivered, DeliverError> {
     let mb = cfg
@@ -48,11 +55,16 @@ pub async fn deliver(
         return Err(DeliverError::NoStore(cfg.db_path()));
     }
     let engine = Arc::new(Engine::new(cfg, clock.clone())?);
-    let prepared = engine.prepare(&raw);
     let desk = Desk::new(Store::open_existing(&cfg.db_path())?, engine);
-    let outcome = desk
-        .deliver(mb.name.clone(), raw, prepared, clock.now())
-        .await?;
+    let ready = super::import::prepare(
+        &desk,
+        vec![message],
+        "the rest was not kept (it came on stdin from the MTA)",
+    )
+    .await
+    .pop()
+    .expect("one message in, one out");
+    let outcome = desk.deliver(mb.name.clone(), ready, clock.now()).await?;
     tracing::info!(mailbox, ?outcome, "delivered");
     // Stored: from here on the answer is success whatever happens. Send what this
     // message queued now rather than leaving it to the daemon's next look at the outbox.

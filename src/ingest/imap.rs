@@ -11,6 +11,13 @@
 //!   messages already stored are recognised by Message-ID, so nothing is lost or repeated.
 //! - Messages are read with `BODY.PEEK[]`; `\Seen` or a move to another folder happen only
 //!   after the commit, and are cosmetic (the cursor is the truth).
+//! - Bounded (issue 12): sizes come first (`RFC822.SIZE`); a batch holds at most
+//!   `batch_size` messages and `limits.fetch_batch_bytes` bytes. A message over
+//!   `limits.max_message_bytes` is never fetched whole: its header and first
+//!   `quarantine_keep_bytes` (`ingest::bounded::keep_len`) are quarantined with its real
+//!   size and the SHA-256 of the bytes kept, and it stays on the server untouched (not
+//!   moved, not flagged `\Seen`); the cursor moves past it all the same.
+//! - Parsing runs on the desk's pool, each message under `limits.message_time_limit`.
 //! - Batches are pipelined: while the writer commits batch N, batch N+1 is fetched and
 //!   parsed.
 //!
@@ -26,11 +33,13 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use super::bounded;
 use crate::config::{AfterIngest, Mailbox, Security};
+use crate::limits::Limits;
 use crate::model::{MailboxName, Uid, UidValidity};
 use crate::shutdown::Shutdown;
-use crate::store::StoreError;
-use crate::workflow::{BatchOutcome, Desk, Incoming, IngestBatch};
+use crate::store::{HashOf, StoreError, Truncated};
+use crate::workflow::{BatchOutcome, Cost, Desk, Incoming, IngestBatch};
 
 /// IDLE is renewed well inside the 29 minutes of RFC 2177.
 const IDLE_RENEW: Duration = Duration::from_secs(20 * 60);
@@ -40,8 +49,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
 
 type Session = async_imap::Session<Box<dyn Io>>;
 
-/// A batch handed to the writer, and the UIDs it covers.
-type InFlight = (JoinHandle<Result<BatchOutcome, StoreError>>, Vec<u32>);
+/// A batch handed to the writer, the UIDs to flag or move once it commits (not the
+/// over-limit ones: they stay as they are), and the cursor it moves to.
+type InFlight = (JoinHandle<Result<BatchOutcome, StoreError>>, Vec<u32>, Uid);
+
+/// UIDs per `RFC822.SIZE` fetch (about 40 bytes of answer each).
+const SIZES_PER_FETCH: usize = 5000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
@@ -328,6 +341,7 @@ async fn sync(
     shutdown: &Shutdown,
 ) -> Result<Uid, ImapError> {
     let imap = &cfg.imap;
+    let limits = ctx.desk.engine().limits().clone();
     let found = with_timeout(
         imap.timeout,
         "uid search",
@@ -341,69 +355,157 @@ async fn sync(
         return Ok(last);
     }
     tracing::debug!(count = uids.len(), "new messages");
+    let sized = sizes(s, imap.timeout, &uids).await?;
+    let batches = plan(&sized, &limits, imap.batch_size);
     let mut cursor = last;
     let mut pending: Option<InFlight> = None;
     let total = uids.len();
-    for (n, chunk) in uids.chunks(imap.batch_size).enumerate() {
-        let backlog = total.saturating_sub((n + 1) * imap.batch_size) as u32;
-        let fetched = fetch(s, imap.timeout, chunk).await?;
-        let engine = ctx.desk.engine().clone();
-        let items = tokio::task::spawn_blocking(move || {
-            fetched
-                .into_iter()
-                .map(|(uid, raw)| {
-                    let prepared = engine.prepare(&raw);
-                    Incoming {
-                        uid: Uid(uid),
-                        raw,
-                        prepared,
-                    }
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| ImapError::Task(e.to_string()))?;
-        if let Some((job, done)) = pending.take() {
-            cursor = finish(s, cfg, ctx, job, &done).await?;
+    let mut planned = 0;
+    for batch in &batches {
+        planned += batch.len();
+        let backlog = total.saturating_sub(planned) as u32;
+        let (big, whole): (Vec<Sized>, Vec<Sized>) = batch
+            .iter()
+            .partition(|m| m.size > limits.max_message_bytes as u64);
+        let whole_uids: Vec<u32> = whole.iter().map(|m| m.uid).collect();
+        let fetched = fetch(s, imap.timeout, &whole_uids).await?;
+        let (fetched_uids, raws): (Vec<u32>, Vec<Vec<u8>>) = fetched.into_iter().unzip();
+        let cut = fetch_start(s, imap.timeout, &big, &limits).await?;
+        let mut items: Vec<Incoming> = fetched_uids
+            .iter()
+            .zip(ctx.desk.prepare(raws).await)
+            .map(|(uid, ready)| Incoming {
+                uid: Uid(*uid),
+                raw: ready.raw,
+                prepared: ready.prepared,
+                cost: ready.cost,
+            })
+            .collect();
+        items.extend(cut.into_iter().map(|(uid, raw, truncated)| Incoming {
+            uid: Uid(uid),
+            prepared: Err(super::too_large(
+                truncated.size,
+                raw.len(),
+                &limits,
+                &format!(
+                    "the whole message stays on the IMAP server, folder {}, UID {uid} (not moved, not marked seen)",
+                    imap.folder
+                ),
+            )),
+            raw,
+            cost: Cost {
+                took: Duration::ZERO,
+                truncated: Some(truncated),
+            },
+        }));
+        items.sort_by_key(|i| i.uid);
+        if let Some((job, done, to)) = pending.take() {
+            cursor = finish(s, cfg, ctx, job, &done, to).await?;
         }
+        let last_uid = Uid(batch.last().expect("batches are never empty").uid);
         let batch = IngestBatch {
             mailbox: cfg.name.clone(),
             uidvalidity: uv,
             items,
-            last_uid: Uid(*chunk.last().expect("chunks are never empty")),
+            last_uid,
             backlog,
             at: ctx.desk.engine().clock().now(),
         };
         let desk = ctx.desk.clone();
         pending = Some((
             tokio::spawn(async move { desk.ingest(batch).await }),
-            chunk.to_vec(),
+            fetched_uids,
+            last_uid,
         ));
         // Between batches is a safe point: the batch in flight is committed below.
         if shutdown.is_requested() {
             break;
         }
     }
-    if let Some((job, done)) = pending.take() {
-        cursor = finish(s, cfg, ctx, job, &done).await?;
+    if let Some((job, done, to)) = pending.take() {
+        cursor = finish(s, cfg, ctx, job, &done, to).await?;
     }
     ctx.stats.record_sync(total, started.elapsed());
     Ok(cursor)
 }
 
-/// Waits for a batch's commit, wakes the outbox, then flags or moves its messages.
+/// A new message and its size on the server (`RFC822.SIZE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sized {
+    uid: u32,
+    size: u64,
+}
+
+/// The sizes of `uids` (sorted); a UID the server no longer has is left out.
+async fn sizes(s: &mut Session, limit: Duration, uids: &[u32]) -> Result<Vec<Sized>, ImapError> {
+    let mut out = Vec::with_capacity(uids.len());
+    for chunk in uids.chunks(SIZES_PER_FETCH) {
+        let set = uid_set(chunk);
+        let mut stream =
+            with_timeout(limit, "uid fetch", s.uid_fetch(&set, "(UID RFC822.SIZE)")).await?;
+        while let Some(f) = with_timeout(limit, "uid fetch", stream.try_next()).await? {
+            if let (Some(uid), Some(size)) = (f.uid, f.size) {
+                if chunk.binary_search(&uid).is_ok() {
+                    out.push(Sized {
+                        uid,
+                        size: u64::from(size),
+                    });
+                }
+            }
+        }
+    }
+    out.sort_by_key(|m| m.uid);
+    out.dedup_by_key(|m| m.uid);
+    Ok(out)
+}
+
+/// Cuts `sized` (in UID order) into batches of at most `batch_size` messages and
+/// `limits.fetch_batch_bytes` bytes to fetch (an over-limit message counts for what is
+/// fetched of it); a message larger than that is a batch alone.
+fn plan(sized: &[Sized], limits: &Limits, batch_size: usize) -> Vec<Vec<Sized>> {
+    let mut out: Vec<Vec<Sized>> = Vec::new();
+    let mut current: Vec<Sized> = Vec::new();
+    let mut bytes = 0u64;
+    for m in sized {
+        let cost = if m.size > limits.max_message_bytes as u64 {
+            (bounded::prefix_bytes(limits) + bounded::header_bytes(limits)) as u64
+        } else {
+            m.size
+        };
+        if !current.is_empty()
+            && (current.len() >= batch_size.max(1)
+                || bytes + cost > limits.fetch_batch_bytes as u64)
+        {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        current.push(*m);
+        bytes += cost;
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Waits for a batch's commit, wakes the outbox, then flags or moves `uids` (the
+/// messages fetched whole); returns the cursor `to`.
 async fn finish(
     s: &mut Session,
     cfg: &Mailbox,
     ctx: &Context,
     job: JoinHandle<Result<BatchOutcome, StoreError>>,
     uids: &[u32],
+    to: Uid,
 ) -> Result<Uid, ImapError> {
     let outcome = job.await.map_err(|e| ImapError::Task(e.to_string()))??;
     if outcome.outbox > 0 {
         ctx.outbox_wake.notify_one();
     }
     tracing::debug!(?outcome, "batch committed");
+    if uids.is_empty() {
+        return Ok(to);
+    }
     let set = uid_set(uids);
     let limit = cfg.imap.timeout;
     match &cfg.imap.after {
@@ -421,24 +523,81 @@ async fn finish(
             with_timeout(limit, "uid move", s.uid_mv(&set, folder)).await?
         }
     }
-    Ok(Uid(*uids.last().unwrap_or(&0)))
+    Ok(to)
 }
 
+/// The whole of each message in `uids` (sorted), in UID order; each is copied out of
+/// the response as it arrives, so the batch is held about once.
 async fn fetch(
     s: &mut Session,
     limit: Duration,
     uids: &[u32],
 ) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+    if uids.is_empty() {
+        return Ok(Vec::new());
+    }
     let set = uid_set(uids);
-    let stream = with_timeout(limit, "uid fetch", s.uid_fetch(&set, "(UID BODY.PEEK[])")).await?;
-    let fetches: Vec<_> = with_timeout(limit, "uid fetch", stream.try_collect::<Vec<_>>()).await?;
-    let mut out: Vec<(u32, Vec<u8>)> = fetches
-        .iter()
-        .filter_map(|f| Some((f.uid?, f.body().unwrap_or_default().to_vec())))
-        .filter(|(uid, _)| uids.binary_search(uid).is_ok())
-        .collect();
+    let mut stream =
+        with_timeout(limit, "uid fetch", s.uid_fetch(&set, "(UID BODY.PEEK[])")).await?;
+    let mut out: Vec<(u32, Vec<u8>)> = Vec::with_capacity(uids.len());
+    while let Some(f) = with_timeout(limit, "uid fetch", stream.try_next()).await? {
+        if let Some(uid) = f.uid.filter(|u| uids.binary_search(u).is_ok()) {
+            out.push((uid, f.body().unwrap_or_default().to_vec()));
+        }
+    }
     out.sort_by_key(|(uid, _)| *uid);
     out.dedup_by_key(|(uid, _)| *uid);
+    Ok(out)
+}
+
+/// The start of each over-limit message (`BODY.PEEK[HEADER]` and `BODY.PEEK[]`, both
+/// partial): what quarantine keeps, with the server's size and the SHA-256 of the kept
+/// bytes (the rest is never fetched, so it cannot be hashed).
+async fn fetch_start(
+    s: &mut Session,
+    limit: Duration,
+    big: &[Sized],
+    limits: &Limits,
+) -> Result<Vec<(u32, Vec<u8>, Truncated)>, ImapError> {
+    use sha2::Digest as _;
+    if big.is_empty() {
+        return Ok(Vec::new());
+    }
+    let uids: Vec<u32> = big.iter().map(|m| m.uid).collect();
+    let query = format!(
+        "(UID BODY.PEEK[HEADER]<0.{}> BODY.PEEK[]<0.{}>)",
+        bounded::header_bytes(limits),
+        bounded::prefix_bytes(limits)
+    );
+    let mut stream = with_timeout(limit, "uid fetch", s.uid_fetch(&uid_set(&uids), &query)).await?;
+    let mut out = Vec::with_capacity(big.len());
+    while let Some(f) = with_timeout(limit, "uid fetch", stream.try_next()).await? {
+        let Some(m) = f.uid.and_then(|u| big.iter().find(|m| m.uid == u)) else {
+            continue;
+        };
+        // Both are prefixes of the message: keep the longer (the header when it is longer
+        // than the prefix), cut as `bounded` cuts.
+        let header = f.header().unwrap_or_default();
+        let prefix = f.body().unwrap_or_default();
+        let start = if header.len() > prefix.len() {
+            header
+        } else {
+            prefix
+        };
+        let kept = start[..bounded::keep_len(start, limits)].to_vec();
+        let sha256 = sha2::Sha256::digest(&kept).into();
+        out.push((
+            m.uid,
+            kept,
+            Truncated {
+                size: m.size,
+                sha256,
+                hash_of: HashOf::Kept,
+            },
+        ));
+    }
+    out.sort_by_key(|(uid, ..)| *uid);
+    out.dedup_by_key(|(uid, ..)| *uid);
     Ok(out)
 }
 
@@ -475,6 +634,33 @@ mod tests {
         assert_eq!(uid_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
         assert_eq!(uid_set(&[4]), "4");
         assert_eq!(uid_set(&[]), "");
+    }
+
+    #[test]
+    fn batches_are_bounded_by_count_and_bytes_and_big_ones_count_for_their_start() {
+        let limits = Limits {
+            max_message_bytes: 1000,
+            fetch_batch_bytes: 2500,
+            quarantine_keep_bytes: 100,
+            max_header_bytes: 50,
+            ..Limits::default()
+        };
+        let m = |uid, size| Sized { uid, size };
+        let sized = [
+            m(1, 900),
+            m(2, 900),
+            m(3, 900),
+            m(4, 1_000_000),
+            m(5, 10),
+            m(6, 10),
+        ];
+        let uids = |b: &Vec<Sized>| b.iter().map(|m| m.uid).collect::<Vec<_>>();
+        let got: Vec<_> = plan(&sized, &limits, 3).iter().map(uids).collect();
+        // 900 + 900 fit in 2500, a third does not; the 1 MB one costs 200 (its start).
+        assert_eq!(got, [vec![1, 2], vec![3, 4, 5], vec![6]]);
+        let got: Vec<_> = plan(&sized, &limits, 1).iter().map(uids).collect();
+        assert_eq!(got.len(), 6);
+        assert!(plan(&[], &limits, 10).is_empty());
     }
 
     #[test]

@@ -1,42 +1,90 @@
 //! Reading mail archives for `postdesk import`: an mbox file, or a Maildir folder (its
 //! `cur/` and `new/`, in file-name order, which is delivery order for Maildir names).
-//! The messages then take the same path as fetched ones ([`import`]: batches of 500, each
-//! one transaction through `workflow::Desk::import`).
+//! Each message is read with bounded memory (`ingest::bounded`: over
+//! `limits.max_message_bytes` only its start is kept, and it goes to quarantine; the
+//! whole stays in the archive). The messages then take the same path as fetched ones
+//! ([`import`]: batches of 500, prepared on the desk's pool, each batch one transaction
+//! through `workflow::Desk::import`).
 
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
+use super::bounded::{self, Handed};
+use crate::limits::Limits;
 use crate::model::MailboxName;
 use crate::store::StoreError;
-use crate::workflow::{BatchOutcome, Desk};
+use crate::workflow::{BatchOutcome, Cost, Desk, Ready};
 
 /// Messages per transaction: one fsync per batch, as for IMAP.
 const BATCH: usize = 500;
 
-/// Stores `messages` as mail to `mailbox`, in batches; `notify = false` queues no mail.
-/// `progress(done, total)` is called after each batch commits.
+/// Stores `messages` (read from `source`) as mail to `mailbox`, in batches; `notify =
+/// false` queues no mail. `progress(done, total)` is called after each batch commits.
 pub async fn import(
     desk: &Desk,
     mailbox: &MailboxName,
-    messages: &[Vec<u8>],
+    messages: Vec<Handed>,
+    source: &Path,
     notify: bool,
     at: DateTime<Utc>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<BatchOutcome, StoreError> {
     let mut sum = BatchOutcome::default();
+    let total = messages.len();
     let mut done = 0;
-    for chunk in messages.chunks(BATCH) {
-        let items: Vec<_> = chunk
-            .iter()
-            .map(|raw| (raw.clone(), desk.engine().prepare(raw)))
-            .collect();
+    let mut rest = messages.into_iter().peekable();
+    while rest.peek().is_some() {
+        let chunk: Vec<Handed> = rest.by_ref().take(BATCH).collect();
+        let n = chunk.len();
+        let items = prepare(
+            desk,
+            chunk,
+            &format!("the whole message is in {}", source.display()),
+        )
+        .await;
         let out = desk.import(mailbox.clone(), items, notify, at).await?;
         sum.add(&out);
-        done += chunk.len();
-        progress(done, messages.len());
+        done += n;
+        progress(done, total);
     }
     Ok(sum)
+}
+
+/// Prepares whole messages on the desk's pool; a cut one goes to quarantine as it is,
+/// with the reason (`where_whole` tells the operator where the rest is). Same order.
+pub(super) async fn prepare(desk: &Desk, messages: Vec<Handed>, where_whole: &str) -> Vec<Ready> {
+    let limits = desk.engine().limits().clone();
+    let (whole, cut): (Vec<_>, Vec<_>) = messages
+        .into_iter()
+        .enumerate()
+        .partition(|(_, m)| m.truncated.is_none());
+    let order: Vec<usize> = whole.iter().map(|(i, _)| *i).collect();
+    let prepared = desk
+        .prepare(whole.into_iter().map(|(_, m)| m.raw).collect())
+        .await;
+    let mut out: Vec<(usize, Ready)> = order.into_iter().zip(prepared).collect();
+    out.extend(cut.into_iter().map(|(i, m)| {
+        let truncated = m.truncated.expect("partitioned on truncated");
+        (
+            i,
+            Ready {
+                prepared: Err(super::too_large(
+                    truncated.size,
+                    m.raw.len(),
+                    &limits,
+                    where_whole,
+                )),
+                raw: m.raw,
+                cost: Cost {
+                    took: std::time::Duration::ZERO,
+                    truncated: Some(truncated),
+                },
+            },
+        )
+    }));
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +99,8 @@ pub enum ImportError {
     Unknown(String),
 }
 
-/// Every message of the mbox file or Maildir folder at `path`, raw.
-pub fn read(path: &Path) -> Result<Vec<Vec<u8>>, ImportError> {
+/// Every message of the mbox file or Maildir folder at `path`, each bounded by `limits`.
+pub fn read(path: &Path, limits: &Limits) -> Result<Vec<Handed>, ImportError> {
     let err = |source| ImportError::Read {
         path: path.display().to_string(),
         source,
@@ -77,63 +125,12 @@ pub fn read(path: &Path) -> Result<Vec<Vec<u8>>, ImportError> {
         files.sort();
         return files
             .iter()
-            .map(|f| std::fs::read(f).map_err(err))
+            .map(|f| {
+                let file = std::fs::File::open(f).map_err(err)?;
+                bounded::read_message(file, limits).map_err(err)
+            })
             .collect();
     }
-    let data = std::fs::read(path).map_err(err)?;
-    Ok(split_mbox(&data))
-}
-
-/// Splits an mbox (mboxrd or mboxo): a message starts at a `From ` line at the start of
-/// the file or after a blank line; `>From ` quoting inside bodies is undone one level.
-pub fn split_mbox(data: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut current: Option<Vec<u8>> = None;
-    let mut prev_blank = true;
-    for line in data.split_inclusive(|b| *b == b'\n') {
-        if prev_blank && line.starts_with(b"From ") {
-            if let Some(mut msg) = current.take() {
-                // The blank line before `From ` belongs to the mbox, not the message.
-                if msg.ends_with(b"\n\n") {
-                    msg.pop();
-                } else if msg.ends_with(b"\r\n\r\n") {
-                    msg.truncate(msg.len() - 2);
-                }
-                out.push(msg);
-            }
-            current = Some(Vec::new());
-            prev_blank = false;
-            continue;
-        }
-        prev_blank = line == b"\n" || line == b"\r\n";
-        if let Some(msg) = current.as_mut() {
-            let unquoted = line.strip_prefix(b">").filter(|rest| {
-                let start = rest.iter().take_while(|b| **b == b'>').count();
-                rest[start..].starts_with(b"From ")
-            });
-            msg.extend_from_slice(unquoted.unwrap_or(line));
-        }
-    }
-    if let Some(msg) = current {
-        out.push(msg);
-    }
-    out.retain(|m| !m.iter().all(u8::is_ascii_whitespace));
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mbox_splits_and_unquotes() {
-        let mbox = b"From a@b Mon Jan 1 00:00:00 2026\nSubject: one\n\nbody\n>From here\n\nFrom c@d Mon Jan 1 00:00:01 2026\nSubject: two\n\nbody\nFrom in a paragraph is no separator\n";
-        let msgs = split_mbox(mbox);
-        assert_eq!(msgs.len(), 2);
-        assert_eq!(msgs[0], b"Subject: one\n\nbody\nFrom here\n");
-        assert_eq!(
-            msgs[1],
-            b"Subject: two\n\nbody\nFrom in a paragraph is no separator\n"
-        );
-    }
+    let file = std::fs::File::open(path).map_err(err)?;
+    bounded::split_mbox(std::io::BufReader::new(file), limits).map_err(err)
 }

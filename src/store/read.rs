@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use chrono::{DateTime, Utc};
 
-use super::{opt_time, time, value, StoreError};
+use super::{opt_time, time, ts, value, StoreError};
 use crate::model::{
     stamp, Audience, Deadline, Direction, EventKind, Language, MailboxName, OutboxId, OutboxKind,
     OutboxState, Priority, QuarantineId, QuarantineState, Status, TicketId, Uid, UidValidity,
@@ -162,6 +162,11 @@ pub struct StatusReport {
     pub warnings: Vec<String>,
     /// Messages held in quarantine (not yet released).
     pub quarantine: i64,
+    /// The largest messages of the last hour, largest first (filled by the caller with
+    /// [`Reader::costliest`], which needs the time).
+    pub largest: Vec<MessageCost>,
+    /// The messages of the last hour that took longest to parse, slowest first.
+    pub slowest: Vec<MessageCost>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -172,11 +177,34 @@ pub struct QuarantineView {
     pub uid: Option<u32>,
     pub reason: String,
     pub state: QuarantineState,
+    /// Size of the whole message, in bytes.
     pub size: i64,
+    /// Bytes kept in quarantine: `size` unless `truncated`.
+    pub kept: i64,
+    /// Only the headers and a prefix are kept; the whole message is where it came from.
+    pub truncated: bool,
+    /// SHA-256 (hex), of the whole message or of the bytes kept as `sha256_of` says
+    /// (`None` for rows held before sizes and hashes were recorded).
+    pub sha256: Option<String>,
+    pub sha256_of: Option<String>,
     #[serde(serialize_with = "stamp::serialize")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "stamp::option::serialize")]
     pub released_at: Option<DateTime<Utc>>,
+}
+
+/// One incoming message and what it cost (`postdesk status`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageCost {
+    #[serde(serialize_with = "stamp::serialize")]
+    pub at: DateTime<Utc>,
+    pub mailbox: Option<String>,
+    pub uid: Option<u32>,
+    pub message_id: Option<String>,
+    pub size: i64,
+    /// Microseconds spent parsing and classifying it.
+    pub prepare_us: i64,
+    pub outcome: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -501,12 +529,42 @@ impl Reader {
             sla_breaches,
             warnings: Vec::new(),
             quarantine,
+            largest: Vec::new(),
+            slowest: Vec::new(),
         })
+    }
+
+    /// The `n` largest and the `n` slowest messages recorded since `since`.
+    pub fn costliest(
+        &self,
+        since: DateTime<Utc>,
+        n: usize,
+    ) -> Result<(Vec<MessageCost>, Vec<MessageCost>), StoreError> {
+        let top = |order: &str| -> Result<Vec<MessageCost>, StoreError> {
+            let mut st = self.conn.prepare(&format!(
+                "SELECT at, mailbox, uid, message_id, size, prepare_us, outcome FROM ingest_costs
+                 WHERE at >= ?1 ORDER BY {order} DESC, at DESC LIMIT ?2"
+            ))?;
+            let rows = st.query_map(params![ts(since), n as i64], |r| {
+                Ok(MessageCost {
+                    at: time(r, 0)?,
+                    mailbox: r.get(1)?,
+                    uid: r.get(2)?,
+                    message_id: r.get(3)?,
+                    size: r.get(4)?,
+                    prepare_us: r.get(5)?,
+                    outcome: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        };
+        Ok((top("size")?, top("prepare_us")?))
     }
 
     pub fn quarantine_list(&self) -> Result<Vec<QuarantineView>, StoreError> {
         let mut st = self.conn.prepare(
-            "SELECT id, mailbox, uidvalidity, uid, reason, state, length(raw), created_at, released_at
+            "SELECT id, mailbox, uidvalidity, uid, reason, state, COALESCE(size, length(raw)),
+                length(raw), truncated, sha256, sha256_of, created_at, released_at
              FROM quarantine ORDER BY id",
         )?;
         let rows = st.query_map([], |r| {
@@ -518,8 +576,12 @@ impl Reader {
                 reason: r.get(4)?,
                 state: value(r, 5)?,
                 size: r.get(6)?,
-                created_at: time(r, 7)?,
-                released_at: opt_time(r, 8)?,
+                kept: r.get(7)?,
+                truncated: r.get(8)?,
+                sha256: r.get(9)?,
+                sha256_of: r.get(10)?,
+                created_at: time(r, 11)?,
+                released_at: opt_time(r, 12)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -11,6 +11,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(V4),
         M::up(V5),
         M::up(V6),
+        M::up(V7_BOUNDED_QUARANTINE),
     ])
 }
 
@@ -241,6 +242,31 @@ ALTER TABLE mailboxes ADD COLUMN connected INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE mailboxes ADD COLUMN mode TEXT;
 ALTER TABLE mailboxes ADD COLUMN last_message_at TEXT;
 ALTER TABLE mailboxes ADD COLUMN backlog INTEGER NOT NULL DEFAULT 0;
+"#;
+
+const V7_BOUNDED_QUARANTINE: &str = r#"
+-- Bounded quarantine (issue 12): an over-limit message keeps only its headers and a
+-- prefix (truncated = 1); size is the whole message's; sha256 (hex) is of the whole
+-- message or of the bytes kept, as sha256_of says (NULL for rows older than this).
+ALTER TABLE quarantine ADD COLUMN size INTEGER;
+ALTER TABLE quarantine ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE quarantine ADD COLUMN sha256 TEXT;
+ALTER TABLE quarantine ADD COLUMN sha256_of TEXT CHECK (sha256_of IN ('kept', 'whole'));
+UPDATE quarantine SET size = length(raw);
+
+-- What each incoming message cost (issue 12), for the largest and slowest messages of
+-- the last hour in `postdesk status`: written in its batch's transaction, rows older
+-- than an hour pruned once per batch.
+CREATE TABLE ingest_costs (
+    at          TEXT NOT NULL,
+    mailbox     TEXT,
+    uid         INTEGER,
+    message_id  TEXT,
+    size        INTEGER NOT NULL,
+    prepare_us  INTEGER NOT NULL,
+    outcome     TEXT NOT NULL
+) STRICT;
+CREATE INDEX ingest_costs_at ON ingest_costs(at);
 "#;
 
 #[cfg(test)]

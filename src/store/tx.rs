@@ -83,7 +83,54 @@ pub struct NewQuarantine<'a> {
     pub mailbox: Option<&'a MailboxName>,
     pub location: Option<(UidValidity, Uid)>,
     pub reason: &'a str,
+    /// The message, or only its start when `truncated` says so.
     pub raw: &'a [u8],
+    /// `Some` when `raw` is only the headers and a prefix of a larger message.
+    pub truncated: Option<&'a Truncated>,
+    pub at: DateTime<Utc>,
+}
+
+/// What quarantine records of a message it keeps only the start of (headers and a
+/// prefix, `limits.quarantine_keep_bytes`): the whole message stays where it came from
+/// (the IMAP server, the imported file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncated {
+    /// Size of the whole message, in bytes.
+    pub size: u64,
+    /// SHA-256 of the whole message when it was read through, else of the bytes kept.
+    pub sha256: [u8; 32],
+    pub hash_of: HashOf,
+}
+
+/// What a quarantined message's SHA-256 covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashOf {
+    /// The bytes kept in quarantine (IMAP: the rest was never fetched).
+    Kept,
+    /// The whole message (it was read through, or nothing was cut).
+    Whole,
+}
+
+impl HashOf {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HashOf::Kept => "kept",
+            HashOf::Whole => "whole",
+        }
+    }
+}
+
+/// What one incoming message cost on the way in (`postdesk status`: largest, slowest).
+pub struct NewCost<'a> {
+    pub mailbox: Option<&'a MailboxName>,
+    pub uid: Option<Uid>,
+    pub message_id: Option<&'a MessageId>,
+    /// The whole message's size, in bytes.
+    pub size: u64,
+    /// Time spent parsing and classifying it.
+    pub took: std::time::Duration,
+    /// What became of it ("new ticket 12", "quarantined 3"…).
+    pub outcome: &'a str,
     pub at: DateTime<Utc>,
 }
 
@@ -167,6 +214,8 @@ pub struct QuarantinedRaw {
     pub mailbox: Option<MailboxName>,
     pub raw: Vec<u8>,
     pub released: bool,
+    /// Only the headers and a prefix were kept: processing it again cannot work.
+    pub truncated: bool,
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
@@ -664,10 +713,22 @@ impl<'c> Tx<'c> {
         Ok(OutboxId::new(self.t.last_insert_rowid()))
     }
 
+    /// Holds a message (or its start, see [`Truncated`]) with the reason, its size and a
+    /// SHA-256 (of the whole message when all of it is kept).
     pub fn quarantine(&mut self, q: &NewQuarantine<'_>) -> Result<QuarantineId, StoreError> {
+        use sha2::Digest as _;
+        let (size, sha256, hash_of) = match q.truncated {
+            Some(t) => (t.size, t.sha256, t.hash_of),
+            None => (
+                q.raw.len() as u64,
+                sha2::Sha256::digest(q.raw).into(),
+                HashOf::Whole,
+            ),
+        };
         let mut st = self.t.prepare_cached(
-            "INSERT INTO quarantine (mailbox, uidvalidity, uid, reason, raw, state, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'held', ?6)",
+            "INSERT INTO quarantine (mailbox, uidvalidity, uid, reason, raw, state, created_at,
+                 size, truncated, sha256, sha256_of)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'held', ?6, ?7, ?8, ?9, ?10)",
         )?;
         st.execute(params![
             q.mailbox.map(MailboxName::as_str),
@@ -675,15 +736,46 @@ impl<'c> Tx<'c> {
             q.location.map(|l| l.1 .0),
             q.reason,
             q.raw,
-            ts(q.at)
+            ts(q.at),
+            i64::try_from(size).unwrap_or(i64::MAX),
+            q.truncated.is_some(),
+            hex::encode(sha256),
+            hash_of.as_str(),
         ])?;
         Ok(QuarantineId::new(self.t.last_insert_rowid()))
     }
 
-    pub fn quarantined(&mut self, id: QuarantineId) -> Result<Option<QuarantinedRaw>, StoreError> {
+    /// Records what one incoming message cost (see [`NewCost`]).
+    pub fn record_cost(&mut self, c: &NewCost<'_>) -> Result<(), StoreError> {
+        let mut st = self.t.prepare_cached(
+            "INSERT INTO ingest_costs (at, mailbox, uid, message_id, size, prepare_us, outcome)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        st.execute(params![
+            ts(c.at),
+            c.mailbox.map(MailboxName::as_str),
+            c.uid.map(|u| u.0),
+            c.message_id.map(MessageId::as_str),
+            i64::try_from(c.size).unwrap_or(i64::MAX),
+            i64::try_from(c.took.as_micros()).unwrap_or(i64::MAX),
+            c.outcome,
+        ])?;
+        Ok(())
+    }
+
+    /// Forgets the costs recorded before `before` (kept: the last hour).
+    pub fn prune_costs(&mut self, before: DateTime<Utc>) -> Result<(), StoreError> {
         let mut st = self
             .t
-            .prepare_cached("SELECT mailbox, raw, state FROM quarantine WHERE id = ?1")?;
+            .prepare_cached("DELETE FROM ingest_costs WHERE at < ?1")?;
+        st.execute([ts(before)])?;
+        Ok(())
+    }
+
+    pub fn quarantined(&mut self, id: QuarantineId) -> Result<Option<QuarantinedRaw>, StoreError> {
+        let mut st = self.t.prepare_cached(
+            "SELECT mailbox, raw, state, truncated FROM quarantine WHERE id = ?1",
+        )?;
         Ok(st
             .query_row([id.get()], |r| {
                 Ok(QuarantinedRaw {
@@ -691,6 +783,7 @@ impl<'c> Tx<'c> {
                     mailbox: r.get::<_, Option<String>>(0)?.map(MailboxName::new),
                     raw: r.get(1)?,
                     released: r.get::<_, String>(2)? == "released",
+                    truncated: r.get(3)?,
                 })
             })
             .optional()?)

@@ -17,6 +17,7 @@ pub mod admin;
 mod agents;
 pub mod lifecycle;
 mod outgoing;
+mod prepare;
 pub mod routing;
 mod survey;
 mod timed;
@@ -43,7 +44,9 @@ use crate::model::{
     UidValidity,
 };
 use crate::notify::{self, Templates};
-use crate::store::{NewEvent, NewIncoming, NewQuarantine, NewTicket, StoreError, Tx};
+use crate::store::{
+    NewCost, NewEvent, NewIncoming, NewQuarantine, NewTicket, StoreError, Truncated, Tx,
+};
 use crate::thread::{self, Placement};
 use lifecycle::{on_customer_reply, Cause, Reopen};
 
@@ -60,7 +63,38 @@ pub struct Incoming {
     pub uid: Uid,
     pub raw: Vec<u8>,
     pub prepared: Result<Prepared, String>,
+    pub cost: Cost,
 }
+
+/// One message handed over outside IMAP (`deliver`, `import`) after the pure stages, or
+/// fetched before its UID is attached.
+#[derive(Debug)]
+pub struct Ready {
+    /// The message, or only its start when `cost.truncated` says so.
+    pub raw: Vec<u8>,
+    pub prepared: Result<Prepared, String>,
+    pub cost: Cost,
+}
+
+/// What a message cost before the writer: recorded with it for `postdesk status`.
+#[derive(Debug, Clone, Default)]
+pub struct Cost {
+    /// Time spent parsing and classifying it.
+    pub took: Duration,
+    /// `Some` when it was over `limits.max_message_bytes`: `raw` is its headers and a
+    /// prefix, and it goes to quarantine as it is.
+    pub truncated: Option<Truncated>,
+}
+
+impl Cost {
+    /// The whole message's size.
+    fn size(&self, raw: &[u8]) -> u64 {
+        self.truncated.as_ref().map_or(raw.len() as u64, |t| t.size)
+    }
+}
+
+/// How long `ingest_costs` rows are kept: `postdesk status` shows the last hour.
+const COSTS_KEPT: chrono::Duration = chrono::Duration::hours(1);
 
 /// A batch from one mailbox and the cursor position it covers.
 #[derive(Debug)]
@@ -90,6 +124,15 @@ pub enum RetryOutcome {
     Released(Applied),
     StillUnusable(String),
     AlreadyReleased,
+    /// Only the headers and a prefix (`kept` of `size` bytes) are held; the whole message
+    /// is on the IMAP server at `location` of `mailbox` (none: handed over by `deliver` or
+    /// `import`). Nothing was tried.
+    Truncated {
+        size: u64,
+        kept: u64,
+        mailbox: Option<MailboxName>,
+        location: Option<(UidValidity, Uid)>,
+    },
 }
 
 /// What happened to one message.
@@ -582,10 +625,11 @@ impl Engine {
                     ))
                 })
             })?;
-            match applied {
+            let outcome = match applied {
                 Ok((row, applied)) => {
                     tx.add_location(mb, batch.uidvalidity, item.uid, row)?;
                     out.count(&applied);
+                    applied.describe()
                 }
                 Err(err) => {
                     let reason = match err {
@@ -595,18 +639,30 @@ impl Engine {
                         }
                     };
                     tracing::warn!(uid = item.uid.0, %reason, "quarantined");
-                    tx.quarantine(&NewQuarantine {
+                    let id = tx.quarantine(&NewQuarantine {
                         mailbox: Some(mb),
                         location: Some((batch.uidvalidity, item.uid)),
                         reason: &reason,
                         raw: &item.raw,
+                        truncated: item.cost.truncated.as_ref(),
                         at: batch.at,
                     })?;
                     tx.add_location(mb, batch.uidvalidity, item.uid, None)?;
                     out.quarantined += 1;
+                    format!("quarantined {}", id.get())
                 }
-            }
+            };
+            tx.record_cost(&NewCost {
+                mailbox: Some(mb),
+                uid: Some(item.uid),
+                message_id: item.prepared.as_ref().ok().map(|p| &p.parsed.message_id),
+                size: item.cost.size(&item.raw),
+                took: item.cost.took,
+                outcome: &outcome,
+                at: batch.at,
+            })?;
         }
+        self.prune_costs(tx, batch.at)?;
         tx.advance_cursor(mb, batch.uidvalidity, batch.last_uid, batch.at)?;
         tx.record_batch(mb, batch.items.len(), batch.backlog, batch.at)?;
         let lp = &self.loop_protection;
@@ -626,10 +682,39 @@ impl Engine {
         &self,
         tx: &mut Tx<'_>,
         mailbox: &MailboxName,
-        raw: &[u8],
-        prepared: &Result<Prepared, String>,
+        message: &Ready,
         at: DateTime<Utc>,
     ) -> Result<Delivered, StoreError> {
+        let delivered = self.apply_unfetched(tx, mailbox, message, at)?;
+        let outcome = match &delivered {
+            Delivered::Applied(a) => a.describe(),
+            Delivered::Quarantined(id, _) => format!("quarantined {}", id.get()),
+        };
+        tx.record_cost(&NewCost {
+            mailbox: Some(mailbox),
+            uid: None,
+            message_id: message.prepared.as_ref().ok().map(|p| &p.parsed.message_id),
+            size: message.cost.size(&message.raw),
+            took: message.cost.took,
+            outcome: &outcome,
+            at,
+        })?;
+        Ok(delivered)
+    }
+
+    /// Forgets the message costs older than `postdesk status` shows (once per batch).
+    pub fn prune_costs(&self, tx: &mut Tx<'_>, at: DateTime<Utc>) -> Result<(), StoreError> {
+        tx.prune_costs(at - COSTS_KEPT)
+    }
+
+    fn apply_unfetched(
+        &self,
+        tx: &mut Tx<'_>,
+        mailbox: &MailboxName,
+        message: &Ready,
+        at: DateTime<Utc>,
+    ) -> Result<Delivered, StoreError> {
+        let (raw, prepared) = (&message.raw, &message.prepared);
         let applied = tx.savepoint(|tx| {
             catch_unwind(AssertUnwindSafe(|| {
                 self.apply_one(tx, Some(mailbox), prepared, raw, at)
@@ -652,6 +737,7 @@ impl Engine {
                     location: None,
                     reason: &reason,
                     raw,
+                    truncated: message.cost.truncated.as_ref(),
                     at,
                 })?;
                 Ok(Delivered::Quarantined(id, reason))
@@ -664,7 +750,7 @@ impl Engine {
         &self,
         tx: &mut Tx<'_>,
         mailbox: &MailboxName,
-        items: &[(Vec<u8>, Result<Prepared, String>)],
+        items: &[Ready],
         notify: bool,
         at: DateTime<Utc>,
     ) -> Result<BatchOutcome, StoreError> {
@@ -672,24 +758,27 @@ impl Engine {
             .store(!notify, std::sync::atomic::Ordering::Relaxed);
         let mut out = BatchOutcome::default();
         let result = (|| {
-            for (raw, prepared) in items {
-                match self.ingest_unfetched(tx, mailbox, raw, prepared, at)? {
+            for message in items {
+                match self.ingest_unfetched(tx, mailbox, message, at)? {
                     Delivered::Applied(a) => out.count(&a),
                     Delivered::Quarantined(..) => out.quarantined += 1,
                 }
             }
-            Ok(())
+            self.prune_costs(tx, at)
         })();
         self.quiet
             .store(false, std::sync::atomic::Ordering::Relaxed);
         result.map(|()| out)
     }
 
-    /// `postdesk quarantine retry`: parse and apply the raw bytes again.
+    /// `postdesk quarantine retry`: apply the raw bytes again, `prepared` (parsed and
+    /// classified outside the writer, see `Desk::retry_quarantined`). A panic is caught as
+    /// in ingest: the message stays held and the writer goes on.
     pub fn retry_quarantined(
         &self,
         tx: &mut Tx<'_>,
         id: QuarantineId,
+        prepared: &Result<Prepared, String>,
     ) -> Result<RetryOutcome, StoreError> {
         let Some(q) = tx.quarantined(id)? else {
             return Err(StoreError::NotFound(format!(
@@ -700,10 +789,24 @@ impl Engine {
         if q.released {
             return Ok(RetryOutcome::AlreadyReleased);
         }
+        if q.truncated {
+            // `Desk::retry_quarantined` answers this before preparing; a row cannot
+            // become truncated later.
+            return Ok(RetryOutcome::StillUnusable(
+                "only the start of this message is held".to_owned(),
+            ));
+        }
         let now = self.clock.now();
-        let prepared = self.prepare(&q.raw);
-        let applied =
-            tx.savepoint(|tx| self.apply_one(tx, q.mailbox.as_ref(), &prepared, &q.raw, now))?;
+        let applied = tx.savepoint(|tx| {
+            catch_unwind(AssertUnwindSafe(|| {
+                self.apply_one(tx, q.mailbox.as_ref(), prepared, &q.raw, now)
+            }))
+            .unwrap_or_else(|_| {
+                Err(ApplyError::Unusable(
+                    "internal error: processing panicked on this message".to_owned(),
+                ))
+            })
+        })?;
         match applied {
             Ok((row, applied)) => {
                 tx.release_quarantined(id, row, now)?;
@@ -1299,6 +1402,17 @@ impl Applied {
             Applied::NewTicket { ticket, .. } | Applied::FollowUp { ticket } => Some(*ticket),
             Applied::Automatic { ticket } => *ticket,
             Applied::Duplicate => None,
+        }
+    }
+
+    /// A few words for `postdesk status`: "new ticket 12", "follow-up 12", "automatic".
+    pub fn describe(&self) -> String {
+        match self {
+            Applied::NewTicket { ticket, .. } => format!("new ticket {}", ticket.get()),
+            Applied::FollowUp { ticket } => format!("follow-up {}", ticket.get()),
+            Applied::Automatic { ticket: Some(t) } => format!("automatic, ticket {}", t.get()),
+            Applied::Automatic { ticket: None } => "automatic".to_owned(),
+            Applied::Duplicate => "duplicate".to_owned(),
         }
     }
 }
@@ -2172,6 +2286,70 @@ mod tests {
             .expect("kept");
         assert_eq!(kept, raw.replace('\n', "\r\n").into_bytes());
         assert!(tickets(&bench).is_empty());
+    }
+
+    /// Issue 12: a message fetched only in part goes to quarantine as it is (marked
+    /// truncated, with the server's size), takes its UID, and every message's cost is
+    /// recorded for `postdesk status`.
+    #[test]
+    fn a_truncated_fetch_is_quarantined_with_its_size_and_costs_are_recorded() {
+        let mut bench = Bench::new("", "");
+        let raw = format!(
+            "From: {CAROL}\r\nTo: {}\r\nSubject: Printer\r\nMessage-ID: <c1@customer.test>\r\n\r\nHelp\r\n",
+            testing::SUPPORT
+        )
+        .into_bytes();
+        let cut = Truncated {
+            size: 5_000_000,
+            sha256: [1; 32],
+            hash_of: crate::store::HashOf::Kept,
+        };
+        let mb = MailboxName::new("mb0");
+        let batch = IngestBatch {
+            mailbox: mb.clone(),
+            uidvalidity: UidValidity(1),
+            items: vec![
+                Incoming {
+                    uid: Uid(1),
+                    prepared: bench.engine.prepare(&raw),
+                    raw: raw.clone(),
+                    cost: Cost {
+                        took: Duration::from_millis(3),
+                        truncated: None,
+                    },
+                },
+                Incoming {
+                    uid: Uid(2),
+                    raw: b"Subject: big\r\n\r\nxxx".to_vec(),
+                    prepared: Err("too large".to_owned()),
+                    cost: Cost {
+                        took: Duration::ZERO,
+                        truncated: Some(cut),
+                    },
+                },
+            ],
+            last_uid: Uid(2),
+            backlog: 0,
+            at: bench.now(),
+        };
+        let out = bench.write(|e, tx| e.ingest(tx, batch));
+        assert_eq!((out.new_tickets, out.quarantined), (1, 1));
+        let held = bench.reader().quarantine_list().unwrap();
+        assert_eq!(held.len(), 1);
+        assert!(held[0].truncated);
+        assert_eq!((held[0].size, held[0].uid), (5_000_000, Some(2)));
+        let (largest, slowest) = bench
+            .reader()
+            .costliest(bench.now() - chrono::Duration::hours(1), 3)
+            .unwrap();
+        assert_eq!(largest[0].size, 5_000_000);
+        assert_eq!(
+            largest[0].outcome,
+            format!("quarantined {}", held[0].id.get())
+        );
+        assert_eq!(slowest[0].prepare_us, 3000);
+        assert_eq!(slowest[0].message_id.as_deref(), Some("c1@customer.test"));
+        assert!(slowest[0].outcome.starts_with("new ticket "), "{slowest:?}");
     }
 
     /// Acknowledgement rows as (recipient, due time), in the order they were queued.

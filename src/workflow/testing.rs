@@ -118,9 +118,13 @@ queues = ["support"]
     /// Delivers `raw` to mailbox `mb0` now, as `postdesk deliver` would.
     pub(crate) fn deliver(&mut self, raw: &str) -> Delivered {
         let raw = raw.replace('\n', "\r\n").into_bytes();
-        let prepared = self.engine.prepare(&raw);
+        let message = super::Ready {
+            prepared: self.engine.prepare(&raw),
+            raw,
+            cost: super::Cost::default(),
+        };
         let at = self.now();
-        self.write(|e, tx| e.ingest_unfetched(tx, &MailboxName::new("mb0"), &raw, &prepared, at))
+        self.write(|e, tx| e.ingest_unfetched(tx, &MailboxName::new("mb0"), &message, at))
     }
 
     /// A new ticket from `from`; panics unless the message opened one.

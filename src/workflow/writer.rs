@@ -9,12 +9,14 @@
 //!   store's own small writes (cursor status, outbox states) stay on [`Store`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::admin::Change;
+use super::prepare::{self, Pool, Ran};
 use super::{
-    BatchOutcome, Delivered, Engine, IngestBatch, Prepared, Refusal, RetryOutcome, WriteError,
+    BatchOutcome, Cost, Delivered, Engine, IngestBatch, Ready, Refusal, RetryOutcome, WriteError,
 };
 use crate::model::{MailboxName, QuarantineId, TicketId};
 use crate::schedule::Job;
@@ -25,11 +27,82 @@ use crate::store::{Store, StoreError};
 pub struct Desk {
     store: Store,
     engine: Arc<Engine>,
+    /// Where messages are parsed and classified, each under `limits.message_time_limit`
+    /// (shared by every mailbox of the daemon; threads start on first use).
+    pool: Arc<Pool>,
 }
 
 impl Desk {
     pub fn new(store: Store, engine: Arc<Engine>) -> Desk {
-        Desk { store, engine }
+        Desk {
+            store,
+            engine,
+            pool: Arc::new(Pool::new(prepare::default_size(), prepare::MAX_ABANDONED)),
+        }
+    }
+
+    /// Parses and classifies each message off the writer, on the pool, under the
+    /// wall-clock limit: a message past it (or whose parser panicked) comes back with a
+    /// quarantine reason, and the others go on. Same order as `raws`.
+    pub async fn prepare(&self, raws: Vec<Vec<u8>>) -> Vec<Ready> {
+        let limit = self.engine.limits().message_time_limit;
+        let pending: Vec<_> = raws
+            .into_iter()
+            .map(|raw| {
+                let raw = Arc::new(raw);
+                let engine = self.engine.clone();
+                let shared = raw.clone();
+                let job = self.pool.submit(move || {
+                    let prepared = engine.prepare(&shared);
+                    // Drop the worker's handle before answering, so the caller gets
+                    // the bytes back without a copy.
+                    drop(shared);
+                    prepared
+                });
+                (raw, job)
+            })
+            .collect();
+        let mut out = Vec::with_capacity(pending.len());
+        for (raw, job) in pending {
+            let (prepared, took) = match job.wait(limit).await {
+                Ran::Done(prepared, took) => (prepared, took),
+                Ran::Late => (
+                    Err(format!("parsing took longer than {}", seconds(limit))),
+                    limit,
+                ),
+                Ran::Panicked => (
+                    Err("internal error: the parser panicked on this message".to_owned()),
+                    Duration::ZERO,
+                ),
+                Ran::Stalled(stuck) => (
+                    Err(format!(
+                        "not parsed: {stuck} parsing workers are still stuck on earlier messages \
+                         (each past {}); `postdesk quarantine retry` processes it later",
+                        seconds(limit)
+                    )),
+                    Duration::ZERO,
+                ),
+            };
+            // The worker has dropped its handle unless the job was abandoned.
+            let raw = Arc::try_unwrap(raw).unwrap_or_else(|shared| (*shared).clone());
+            out.push(Ready {
+                raw,
+                prepared,
+                cost: Cost {
+                    took,
+                    truncated: None,
+                },
+            });
+        }
+        out
+    }
+
+    /// [`Desk::prepare`] of one message.
+    pub async fn prepare_one(&self, raw: Vec<u8>) -> Ready {
+        self.prepare(vec![raw])
+            .await
+            .pop()
+            .expect("one message in, one out")
     }
 
     pub fn store(&self) -> &Store {
@@ -50,13 +123,16 @@ impl Desk {
     pub async fn deliver(
         &self,
         mailbox: MailboxName,
-        raw: Vec<u8>,
-        prepared: Result<Prepared, String>,
+        message: Ready,
         at: DateTime<Utc>,
     ) -> Result<Delivered, StoreError> {
         let engine = self.engine.clone();
         self.store
-            .write(move |tx| engine.ingest_unfetched(tx, &mailbox, &raw, &prepared, at))
+            .write(move |tx| {
+                let out = engine.ingest_unfetched(tx, &mailbox, &message, at)?;
+                engine.prune_costs(tx, at)?;
+                Ok(out)
+            })
             .await
     }
 
@@ -65,7 +141,7 @@ impl Desk {
     pub async fn import(
         &self,
         mailbox: MailboxName,
-        items: Vec<(Vec<u8>, Result<Prepared, String>)>,
+        items: Vec<Ready>,
         notify: bool,
         at: DateTime<Utc>,
     ) -> Result<BatchOutcome, StoreError> {
@@ -76,10 +152,38 @@ impl Desk {
     }
 
     /// Processes a quarantined message again with the current code and configuration.
+    /// The raw bytes are read and prepared (bounded, on the pool) outside the writer; only
+    /// applying them runs in the write transaction. A truncated message is refused: its
+    /// whole is elsewhere ([`RetryOutcome::Truncated`] says where).
     pub async fn retry_quarantined(&self, id: QuarantineId) -> Result<RetryOutcome, StoreError> {
+        let store = self.store.clone();
+        let held = tokio::task::spawn_blocking(move || store.reader()?.quarantine_raw(id))
+            .await
+            .map_err(|_| StoreError::WriterGone)??;
+        let Some((view, raw)) = held else {
+            return Err(StoreError::NotFound(format!(
+                "quarantined message #{}",
+                id.get()
+            )));
+        };
+        if view.state == crate::model::QuarantineState::Released {
+            return Ok(RetryOutcome::AlreadyReleased);
+        }
+        if view.truncated {
+            return Ok(RetryOutcome::Truncated {
+                size: u64::try_from(view.size).unwrap_or(0),
+                kept: u64::try_from(view.kept).unwrap_or(0),
+                mailbox: view.mailbox.map(MailboxName::new),
+                location: view
+                    .uidvalidity
+                    .zip(view.uid)
+                    .map(|(v, u)| (crate::model::UidValidity(v), crate::model::Uid(u))),
+            });
+        }
+        let ready = self.prepare_one(raw).await;
         let engine = self.engine.clone();
         self.store
-            .write(move |tx| engine.retry_quarantined(tx, id))
+            .write(move |tx| engine.retry_quarantined(tx, id, &ready.prepared))
             .await
     }
 
@@ -108,6 +212,17 @@ impl Desk {
         self.store
             .write(move |tx| engine.run_due_jobs(tx, now))
             .await
+    }
+}
+
+/// `5 s`, `1.5 s`, `200 ms`: a limit as the operator wrote it.
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else if d.as_secs() == 0 {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 
