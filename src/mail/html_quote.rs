@@ -147,7 +147,19 @@ pub fn flatten(html: &str, max_depth: usize) -> Cow<'_, str> {
 /// pass, for HTML too large to convert.
 pub fn strip_tags(html: &str) -> String {
     const BREAKS: &[&str] = &[
-        "br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote",
+        "br",
+        "p",
+        "div",
+        "tr",
+        "li",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "blockquote",
     ];
     let mut out = String::with_capacity(html.len() / 2);
     let mut text = |t: &str| {
@@ -537,7 +549,9 @@ mod tests {
     #[test]
     fn strip_tags_keeps_the_text() {
         assert_eq!(
-            strip_tags("<style>p { x }</style><!-- c --><p>Hello &amp; <b>bye</b></p>a<br>b &lt; c"),
+            strip_tags(
+                "<style>p { x }</style><!-- c --><p>Hello &amp; <b>bye</b></p>a<br>b &lt; c"
+            ),
             "Hello & bye\na\nb < c"
         );
         assert_eq!(strip_tags("a < b"), "a < b");

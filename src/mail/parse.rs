@@ -1877,7 +1877,10 @@ Message-ID: <id=?utf-8?Q?=0D?=@x.test>\r\n\r\nbody";
     #[test]
     fn boundaries_that_never_come_are_not_searched_for() {
         let good = nested_multipart(3);
-        assert!(matches!(without_lost_boundaries(good.as_bytes(), 1000), Cow::Borrowed(_)));
+        assert!(matches!(
+            without_lost_boundaries(good.as_bytes(), 1000),
+            Cow::Borrowed(_)
+        ));
         let mut raw = "From: a@b.test\r\nSubject: m\r\nContent-Type: multipart/mixed;\r\n boundary=\"b\"\r\n\r\n".to_owned();
         for i in 0..20 {
             raw.push_str(&format!(
@@ -1895,7 +1898,10 @@ Message-ID: <id=?utf-8?Q?=0D?=@x.test>\r\n\r\nbody";
         assert_eq!(p.attachments.len(), 21);
         // Past the first `max` declarations, none is read.
         let seen = without_lost_boundaries(good.as_bytes(), 2);
-        assert_eq!(String::from_utf8_lossy(&seen).matches("boundar_=").count(), 2);
+        assert_eq!(
+            String::from_utf8_lossy(&seen).matches("boundar_=").count(),
+            2
+        );
     }
 
     #[test]
