@@ -163,6 +163,10 @@ pub fn strip_tags(html: &str) -> String {
     ];
     let mut out = String::with_capacity(html.len() / 2);
     let mut text = |t: &str| {
+        if !t.contains('&') {
+            out.push_str(t);
+            return;
+        }
         out.push_str(
             &t.replace("&nbsp;", " ")
                 .replace("&lt;", "<")
