@@ -141,6 +141,73 @@ pub fn flatten(html: &str, max_depth: usize) -> Cow<'_, str> {
     }
 }
 
+/// The text of `html` without html2text: tags, comments and the content of `script`,
+/// `style` and the other raw-text elements dropped, a line break for `br` and the end of
+/// a block (`p`, `div`, `tr`, `li`, headings), the five common entities decoded. One
+/// pass, for HTML too large to convert.
+pub fn strip_tags(html: &str) -> String {
+    const BREAKS: &[&str] = &[
+        "br",
+        "p",
+        "div",
+        "tr",
+        "li",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "blockquote",
+    ];
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut text = |t: &str| {
+        if !t.contains('&') {
+            out.push_str(t);
+            return;
+        }
+        out.push_str(
+            &t.replace("&nbsp;", " ")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&amp;", "&"),
+        )
+    };
+    let mut i = 0;
+    while let Some(rel) = html[i..].find('<') {
+        let start = i + rel;
+        text(&html[i..start]);
+        let Some(next) = markup_at(html, start) else {
+            i = start;
+            break;
+        };
+        i = match next {
+            Markup::Tag(tag) => {
+                if BREAKS.contains(&tag.name.as_str()) && (tag.closing || tag.name == "br") {
+                    text("\n");
+                }
+                let end = skip_raw_text(html, &tag);
+                if end > tag.end {
+                    // Past the content of `<style>`: the closing tag comes next.
+                    end
+                } else {
+                    tag.end
+                }
+            }
+            // A `<` that starts no tag is text.
+            Markup::Skip(end) if end == start + 1 => {
+                text("<");
+                end
+            }
+            Markup::Skip(end) => end,
+        };
+    }
+    text(&html[i..]);
+    out
+}
+
 /// `html` without its quote containers (see the module doc); `None` when it has none or
 /// is longer than `max_len` bytes.
 pub fn without_quotes(html: &str, max_len: usize) -> Option<String> {
@@ -484,6 +551,18 @@ mod tests {
     }
 
     #[test]
+    fn strip_tags_keeps_the_text() {
+        assert_eq!(
+            strip_tags(
+                "<style>p { x }</style><!-- c --><p>Hello &amp; <b>bye</b></p>a<br>b &lt; c"
+            ),
+            "Hello & bye\na\nb < c"
+        );
+        assert_eq!(strip_tags("a < b"), "a < b");
+        assert_eq!(strip_tags("x<a href='y"), "x<a href='y");
+    }
+
+    #[test]
     fn flatten_cuts_the_depth_and_keeps_the_text() {
         let deep = format!("{}x{}", "<div>".repeat(10), "</div>".repeat(10));
         assert_eq!(
@@ -543,6 +622,7 @@ mod tests {
                     prop_assert!(out.len() <= html.len());
                 }
                 prop_assert!(flatten(&html, 3).len() <= html.len());
+                let _ = strip_tags(&html);
             }
         }
     }

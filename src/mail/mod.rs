@@ -3,7 +3,7 @@
 //! - [`parse`]: raw RFC 5322 bytes → `Parsed`, every charset decoded; `Unusable` only when
 //!   nothing is usable.
 //! - [`html_quote`]: the quote containers of an HTML reply removed (for
-//!   `Parsed::reply_text`).
+//!   `Parsed::reply_text`); HTML nesting flattened and tags stripped in one pass.
 //! - [`authres`]: one `Authentication-Results` value (RFC 8601) → `AuthResults`; syntax
 //!   only, comments and quoted strings read whole.
 //! - [`classify`]: human, auto-reply, bounce, bulk or our own mail (loop protection).
