@@ -3,13 +3,14 @@
 //! a ticket, a follow-up, automatic mail or quarantine.
 //!
 //! Each input goes through the real [`Engine`] on a real [`Store`] (a SQLite file in a
-//! temporary directory, its one writer thread), three times: as it is, a new customer's
+//! temporary directory, its one writer thread), four times: as it is, a new customer's
 //! mail; as an agent's reply to our relay (From the agent, To the agent's valid reply
-//! token, In-Reply-To the relay, so command parsing, answers and relays are rendered);
-//! and as the customer's reply on the existing ticket (In-Reply-To our acknowledgement).
+//! token, In-Reply-To the relay, so command parsing, answers and relays are rendered); as
+//! the customer's reply on the existing ticket (In-Reply-To our acknowledgement); and as
+//! the agent's mail without the reply token (unproven: commands refused, the agent told).
 //! The rewritten copies keep every header and the body of the input but replace From, To,
 //! Subject (kept behind `Re: [ACME #1]`), Message-ID, In-Reply-To and References. The
-//! three run in one transaction that is rolled back afterwards, so every input meets the
+//! four run in one transaction that is rolled back afterwards, so every input meets the
 //! same store: one committed ticket with its acknowledgement and relays. The pure stages
 //! are also called directly on each parsed copy: `mail::subject::*`,
 //! `agent::commands::split_commands`, `agent::quote::{cut_answer, trim_quoted,
@@ -83,7 +84,8 @@ const CAP_DECLARED_CHARSETS: usize = 48;
 const CAP_BROKEN_WORDS: usize = 64;
 /// Nesting of HTML elements (limit 256).
 const CAP_HTML_DEPTH: usize = 3000;
-/// Nesting of HTML tables (html2text lays each one out).
+/// Nesting of HTML tables and lists (html2text lays each one out: 1,610 nested `<ol><li>`
+/// took 5 s per copy in a debug build).
 const CAP_TABLE_DEPTH: usize = 200;
 /// Words on one `#tag`/`#cc` line (limit 100).
 const CAP_COMMAND_WORDS: usize = 600;
@@ -460,7 +462,7 @@ struct Lab {
     _dir: tempfile::TempDir,
 }
 
-/// One of the three messages an input becomes, and what came of it.
+/// One of the four messages an input becomes, and what came of it.
 struct Step {
     name: &'static str,
     outcome: String,
@@ -479,7 +481,7 @@ struct Run {
     steps: Vec<Step>,
     panics: Vec<PanicReport>,
     elapsed: Duration,
-    /// Classes of the three parsed copies (for the breeding signature).
+    /// Classes of the parsed copies (for the breeding signature).
     classes: Vec<String>,
 }
 
@@ -700,8 +702,9 @@ queue = "kefu"
         }
     }
 
-    /// The input as a new customer's mail, as Alice's reply to the relay, and as Carol's
-    /// reply on the ticket, in one transaction that is rolled back; plus the pure stages.
+    /// The input as a new customer's mail, as Alice's reply to the relay, as Carol's reply
+    /// on the ticket and as Alice's mail without her reply token, in one transaction that
+    /// is rolled back; plus the pure stages.
     fn run(&self, raw: &[u8]) -> Run {
         let started = Instant::now();
         take_panics();
@@ -727,8 +730,18 @@ queue = "kefu"
                 ack = self.ack_id,
             ),
         );
-        let names = ["customer", "agent", "reply"];
-        let copies = vec![raw.to_vec(), agent, reply];
+        // Alice again, without her reply token (To the support address): no proof, so
+        // every command line is refused and she is told.
+        let unproven = rewrite(
+            raw,
+            &format!(
+                "From: Alice Martin <{ALICE}>\r\nTo: {SUPPORT}\r\nSubject: Re: [ACME #{n}] {subject}\r\n\
+                 Message-ID: <fuzz.unproven@agents.example.test>\r\nIn-Reply-To: {relay}\r\nReferences: {relay}\r\n",
+                relay = self.relay_id,
+            ),
+        );
+        let names = ["customer", "agent", "reply", "unproven"];
+        let copies = vec![raw.to_vec(), agent, reply, unproven];
         let mut prepares = Vec::new();
         let mut classes = Vec::new();
         let mut prepared_all = Vec::new();
@@ -1806,7 +1819,7 @@ fn nested_html(rng: &mut StdRng) -> (Vec<u8>, String) {
     ]
     .choose(rng)
     .expect("tags");
-    let depth = if tag == "table" {
+    let depth = if matches!(tag, "table" | "ul" | "ol") {
         size(rng, CAP_TABLE_DEPTH)
     } else {
         size(rng, CAP_HTML_DEPTH)
