@@ -55,7 +55,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_message_bytes: 32 * MIB,
-            fetch_batch_bytes: 64 * MIB,
+            fetch_batch_bytes: 16 * MIB,
             quarantine_keep_bytes: MIB,
             message_time_limit: Duration::from_secs(5),
             max_header_bytes: 512 * KIB,

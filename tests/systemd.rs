@@ -235,9 +235,10 @@ fn unit_bounds_memory_tasks_and_files() {
         high < max,
         "MemoryHigh ({high}) throttles before MemoryMax ({max}) kills"
     );
-    // Two batches of the default fetch_batch_bytes (64 MiB), each held three times over.
+    // Two batches of the default fetch_batch_bytes (16 MiB), each held three times over,
+    // and a message of the default max_message_bytes (32 MiB) parsed.
     assert!(
-        high >= 6 * 64 << 20,
+        high >= (6 * 16 + 3 * 32) << 20,
         "MemoryHigh leaves room for the default limits"
     );
     let tasks: u32 = one(&d, "TasksMax").parse().expect("TasksMax is a number");
