@@ -197,7 +197,7 @@ impl Default for LoopProtection {
             per_recipient: 10,
             per_recipient_window: Duration::from_secs(3600),
             per_recipient_key: RateKey::Address,
-            per_domain: 100,
+            per_domain: 1000,
             global: 1000,
             global_window: Duration::from_secs(600),
             relays_per_ticket: 20,

@@ -1,4 +1,5 @@
-//! Reading mail archives for `postdesk import`: an mbox file, or a Maildir folder (its
+//! Reading mail archives for `postdesk import`: an mbox file, one message (a file that does
+//! not start with an mbox "From " line, such as an `.eml`), or a Maildir folder (its
 //! `cur/` and `new/`, in file-name order, which is delivery order for Maildir names).
 //! Each message is read with bounded memory (`ingest::bounded`: over
 //! `limits.max_message_bytes` only its start is kept, and it goes to quarantine; the
@@ -132,5 +133,40 @@ pub fn read(path: &Path, limits: &Limits) -> Result<Vec<Handed>, ImportError> {
             .collect();
     }
     let file = std::fs::File::open(path).map_err(err)?;
-    bounded::split_mbox(std::io::BufReader::new(file), limits).map_err(err)
+    let mut reader = std::io::BufReader::new(file);
+    // An mbox starts with a "From " line; any other file is one message (an .eml).
+    let head = std::io::BufRead::fill_buf(&mut reader).map_err(err)?;
+    if head.starts_with(b"From ") {
+        bounded::split_mbox(reader, limits).map_err(err)
+    } else if head.is_empty() {
+        Ok(Vec::new())
+    } else {
+        Ok(vec![bounded::read_message(reader, limits).map_err(err)?])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_an_mbox_when_it_starts_with_from_and_one_message_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let mail = "From: ann@customer.test\nSubject: Hi\n\nFrom the start.\n";
+        let eml = dir.path().join("one.eml");
+        std::fs::write(&eml, mail).unwrap();
+        let one = read(&eml, &Limits::default()).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].raw, mail.as_bytes());
+        let mbox = dir.path().join("two.mbox");
+        std::fs::write(
+            &mbox,
+            format!("From a@x Wed Nov 25 10:00:00 2026\n{mail}\nFrom b@x Wed Nov 25 10:00:00 2026\n{mail}"),
+        )
+        .unwrap();
+        assert_eq!(read(&mbox, &Limits::default()).unwrap().len(), 2);
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "").unwrap();
+        assert!(read(&empty, &Limits::default()).unwrap().is_empty());
+    }
 }

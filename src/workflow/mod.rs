@@ -1602,6 +1602,7 @@ mod tests {
     fn automatic_gate_rules() {
         let lp = LoopProtection {
             global: 1000,
+            per_domain: 100,
             ..LoopProtection::default()
         };
         // 12:03 is in the breaker window 12:00-12:10.
