@@ -378,8 +378,14 @@ impl Engine {
         };
         let names: Vec<String> = attachments.iter().map(|a| a.filename.clone()).collect();
         let references = tx.thread_chain(t.id)?;
-        let text = crate::agent::quote::trim_quoted(&parsed.text);
-        let (text, cut) = cut_text(text, self.limits.max_relay_text_bytes);
+        // Only the top of a huge text is relayed: the quote trimming reads no more of it.
+        let max = self.limits.max_relay_text_bytes;
+        let top = crate::agent::quote::head(&parsed.text, max.saturating_mul(2));
+        let text = crate::agent::quote::trim_quoted(top);
+        let (text, mut cut) = cut_text(text, max);
+        if cut > 0 {
+            cut += parsed.text.len() - top.len();
+        }
         for agent in agents {
             // Each agent reads the relay in the agent's own language.
             let language = agent.language;

@@ -63,7 +63,9 @@ impl Engine {
             .chain(&parsed.cc)
             .map(|p| p.address.as_str())
             .chain(parsed.delivered_to.iter().map(String::as_str));
-        let comment = crate::agent::quote::trim_quoted(&parsed.text);
+        // The comment is kept to 1,000 characters: the top of the text is enough.
+        let top = crate::agent::quote::head(&parsed.text, 64 * 1024);
+        let comment = crate::agent::quote::trim_quoted(top);
         let mut forged = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for address in recipients {
