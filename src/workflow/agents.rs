@@ -36,6 +36,10 @@ use crate::model::{Audience, EventKind, MessageRowId, OutboxKind, Status, Ticket
 use crate::notify::Addressee;
 use crate::store::{NewEvent, StoreError, TicketRow, Tx};
 
+/// How much of an agent's mail is searched for the quoted relay (`agent::quote::cut_answer`
+/// costs about a microsecond a byte on some texts, inside the writer).
+const MAX_ANSWER_SCAN: usize = 512 * 1024;
+
 /// How an agent's mail was proven.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Proof {
@@ -219,8 +223,19 @@ impl Engine {
         // The answer is what the agent wrote above the quoted relay; nothing left (only
         // commands, a signature) is no answer. The final check refuses an answer that still
         // holds part of the relay: it never reaches the customer.
-        let cut = crate::agent::quote::cut_answer(body);
-        if cut.is_empty() && cut.text_below {
+        // The cut is looked for in the top of the text only (the quoted relay starts right
+        // below what the agent wrote); an answer longer than that with no quote in it is
+        // refused rather than read whole inside the writer, or sent cut.
+        let top = crate::agent::quote::head(body, MAX_ANSWER_SCAN);
+        let cut = crate::agent::quote::cut_answer(top);
+        if top.len() < body.len() && !cut.was_cut() {
+            let why = format!(
+                "it is longer than {} KiB: postdesk sends answers up to that size (attach \
+                 a long text as a file)",
+                MAX_ANSWER_SCAN / 1024
+            );
+            self.refuse_answer(tx, ticket, agent, parsed, &why, at)?;
+        } else if cut.is_empty() && cut.text_below {
             // Bottom-posted: the text is below the quote, where it cannot be told from it.
             let why =
                 "your text is below the quoted relay, where postdesk cannot tell it from the quote"
@@ -1441,6 +1456,30 @@ mod tests {
             .detail
             .as_deref()
             .is_some_and(|d| d.contains("below the quoted relay")));
+    }
+
+    /// An answer over `MAX_ANSWER_SCAN` with no quote in its top is refused, not read whole
+    /// in the writer nor sent cut; a long answer above a quoted relay still goes.
+    #[test]
+    fn an_answer_too_long_to_search_is_refused() {
+        let mut bench = Bench::new("", "");
+        let (id, before) = ticket(&mut bench);
+        let line = "Restart the spooler, then the printer, then try again.\n";
+        let long = line.repeat(super::MAX_ANSWER_SCAN / line.len() + 10);
+        alice(&mut bench, id, "", &long);
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("command-result".to_owned(), vec![ALICE.to_owned()])]
+        );
+        let refused = bench.events_of(id, "answer.refused");
+        assert_eq!(refused.len(), 1);
+        assert!(
+            refused[0]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("longer than 512 KiB")),
+            "{refused:?}"
+        );
     }
 
     /// An answer quoted in a way we do not know, still holding the relay: not sent, the
