@@ -407,6 +407,21 @@ fn mbox(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `postdesk import --no-notify` of `raw` (as a one-message mbox file `name`), which must
+/// succeed.
+fn import_quietly(inst: &Instance, name: &str, raw: &[u8]) {
+    let file = inst.dir.path().join(name);
+    std::fs::write(&file, mbox(raw)).unwrap();
+    let (ok, out, err) = inst.cli(&[
+        "import",
+        "--mailbox",
+        "mb0",
+        "--no-notify",
+        file.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}{err}");
+}
+
 /// Sample decoded text for the checks below: CR, LF, ESC and BEL are control characters.
 fn has_control(s: &str) -> bool {
     s.chars().any(|c| c.is_control())
@@ -454,26 +469,17 @@ fn a_crlf_display_name_opens_a_normal_ticket_with_a_safe_acknowledgement() {
 
     // The same name through `import --no-notify`, then the admin path that once killed
     // the store writer on it.
-    let file = inst.dir.path().join("eve.eml");
-    std::fs::write(
-        &file,
-        mbox(&plain(
+    import_quietly(
+        &inst,
+        "eve.eml",
+        &plain(
             &format!("{name} <{}>", unique("eve2", "customer.test")),
             &inst.support[0],
             "Scanner offline",
             "",
             "Hello again.",
-        )),
-    )
-    .unwrap();
-    let (ok, out, err) = inst.cli(&[
-        "import",
-        "--mailbox",
-        "mb0",
-        "--no-notify",
-        file.to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}{err}");
+        ),
+    );
     let imported = inst
         .tickets()
         .into_iter()
@@ -490,10 +496,10 @@ fn a_crlf_display_name_opens_a_normal_ticket_with_a_safe_acknowledgement() {
 #[test]
 fn ticket_list_show_and_search_print_no_raw_control_character() {
     let inst = Instance::new(Setup::default());
-    let file = inst.dir.path().join("esc.eml");
-    std::fs::write(
-        &file,
-        mbox(&plain(
+    import_quietly(
+        &inst,
+        "esc.eml",
+        &plain(
             &format!(
                 "{} <{}>",
                 encoded("Mal\u{1b}[31mlory"),
@@ -503,17 +509,8 @@ fn ticket_list_show_and_search_print_no_raw_control_character() {
             &encoded("Invoice \u{1b}[2J\u{1b}]0;pwned\u{7} overdue"),
             "",
             "Pay \u{1b}[5mnow\u{1b}[0m.\r\nInvoice text.",
-        )),
-    )
-    .unwrap();
-    let (ok, out, err) = inst.cli(&[
-        "import",
-        "--mailbox",
-        "mb0",
-        "--no-notify",
-        file.to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}{err}");
+        ),
+    );
     for args in [
         &["ticket", "list"][..],
         &["ticket", "show", "1"],
