@@ -16,20 +16,24 @@
 //!   #E1E1E1` / `#B5C4DF`), and text that is a separator between dashes
 //!   (`------------------&nbsp;原始邮件&nbsp;------------------` of QQ Mail and Foxmail,
 //!   `-----Original Message-----`).
-//! - A scanner, not a parser: tags are read with their quoted attribute values, comments
-//!   and the content of `script`/`style`/`title`/`textarea` are skipped, an unclosed
-//!   container runs to the end. One pass over the input, no recursion; pure, and no input
-//!   makes it panic.
+//! - A scanner, not a parser: tags are read as the HTML tokenizer reads them (a name runs
+//!   to white space, `/` or `>`; a quote opens an attribute value only after `=`;
+//!   `<!-->` is an empty comment), comments and the content of
+//!   `script`/`style`/`title`/`textarea` are skipped, an unclosed container runs to the
+//!   end. One pass over the input, no recursion; pure, and no input makes it panic.
 //!
 //! [`flatten`], with the same scanner, bounds the element depth of HTML before html2text
 //! sees it (html2text takes time quadratic in the depth: 100,000 nested `div`s took 45 s;
 //! issue 12). An opening tag that would be deeper than the limit is dropped, its closing
 //! tag too, and the text between is kept. Void elements (`br`, `img`, …), self-closing
-//! tags inside `svg`/`math`, and raw-text elements (`style`, `script`, …) do not count;
-//! an opening `p`, `li`, `td`, `tr`, `dt`, `dd` or `option` closes an open one of its name
-//! at the top, and a closing tag closes the elements left open inside it (looked for
-//! among the eight innermost), as HTML parsers do. Closing tags that match none of those
-//! close nothing (the depth is overestimated, never under).
+//! tags inside `svg`/`math` (other than the HTML tags that end it), and raw-text elements
+//! (`style`, `script`, …, outside `svg`/`math`) do not count; an opening `p`, `li`, `td`,
+//! `tr`, `dt`, `dd` or `option` closes an open one of its name at the top, and a closing
+//! tag closes the elements left open inside it (looked for among the eight innermost)
+//! where the HTML parser would: not across a table cell, and `</span>` not across a
+//! `div`. Closing tags that match none of those close nothing (the depth is
+//! overestimated, never under). The estimate is checked against the parser's real tree
+//! in `parse::html_to_text`.
 
 use std::borrow::Cow;
 
@@ -76,18 +80,214 @@ const CLOSE_LOOKBACK: usize = 8;
 const FOREIGN: &[&str] = &["svg", "math"];
 
 /// Elements html2text lays out as boxes (tables, lists): their nesting costs far more than
-/// other elements' (unclosed `<table>` 187 deep took 2–3 s in a release build), so it is
-/// cut lower, at [`MAX_LAYOUT_DEPTH`]; deeper ones are flattened with all they hold.
+/// other elements', so it is cut lower, at [`MAX_LAYOUT_DEPTH`]; deeper ones are
+/// flattened with all they hold.
 const LAYOUT: &[&str] = &["table", "ol", "ul", "dl"];
 
 /// Open [`LAYOUT`] elements [`flatten`] keeps, one inside the other.
 pub const MAX_LAYOUT_DEPTH: usize = 16;
 
+/// Elements a closing tag of another name is never taken to close across (the HTML
+/// parser's scope boundaries, `button` and `svg`/`math` added).
+const SCOPE: &[&str] = &[
+    "applet", "button", "caption", "html", "marquee", "math", "object", "svg", "table", "td",
+    "template", "th",
+];
+
+/// Elements whose closing tags may close table cells and rows left open inside them.
+const TABLE_PARTS: &[&str] = &[
+    "caption", "table", "tbody", "td", "tfoot", "th", "thead", "tr",
+];
+
+/// The HTML parser's "special" elements (the ones the tree is not built around by
+/// formatting rules): a closing `</span>` or `</b>` does not close across them.
+const SPECIAL: &[&str] = &[
+    "address",
+    "applet",
+    "area",
+    "article",
+    "aside",
+    "base",
+    "basefont",
+    "bgsound",
+    "blockquote",
+    "body",
+    "br",
+    "button",
+    "caption",
+    "center",
+    "col",
+    "colgroup",
+    "dd",
+    "details",
+    "dir",
+    "div",
+    "dl",
+    "dt",
+    "embed",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "frame",
+    "frameset",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "head",
+    "header",
+    "hgroup",
+    "hr",
+    "html",
+    "iframe",
+    "img",
+    "input",
+    "keygen",
+    "li",
+    "link",
+    "listing",
+    "main",
+    "marquee",
+    "menu",
+    "meta",
+    "nav",
+    "noembed",
+    "noframes",
+    "noscript",
+    "object",
+    "ol",
+    "p",
+    "param",
+    "plaintext",
+    "pre",
+    "script",
+    "search",
+    "section",
+    "select",
+    "source",
+    "style",
+    "summary",
+    "table",
+    "tbody",
+    "td",
+    "template",
+    "textarea",
+    "tfoot",
+    "th",
+    "thead",
+    "title",
+    "tr",
+    "track",
+    "ul",
+    "wbr",
+    "xmp",
+    "math",
+    "svg",
+];
+
+/// Formatting elements: the HTML parser opens them again after an element they were left
+/// open in closes (`<div><b></div>x` is a bold `x`), so a closing tag of another name is
+/// not taken to close them.
+const FORMATTING: &[&str] = &[
+    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u",
+];
+
+/// Tags that end `svg`/`math` content: inside it, they are HTML elements again (and
+/// `<div/>` opens a `div`).
+const BREAKOUT: &[&str] = &[
+    "b",
+    "big",
+    "blockquote",
+    "body",
+    "br",
+    "center",
+    "code",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "embed",
+    "font",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "head",
+    "hr",
+    "i",
+    "img",
+    "li",
+    "listing",
+    "menu",
+    "meta",
+    "nobr",
+    "ol",
+    "p",
+    "pre",
+    "ruby",
+    "s",
+    "small",
+    "span",
+    "strike",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tt",
+    "u",
+    "ul",
+    "var",
+];
+
+/// Elements inside `svg`/`math` whose content is HTML again.
+const INTEGRATION: &[&str] = &[
+    "annotation-xml",
+    "desc",
+    "foreignobject",
+    "mi",
+    "mn",
+    "mo",
+    "ms",
+    "mtext",
+    "title",
+];
+
+/// An element [`flatten`] keeps open.
+struct Open {
+    name: String,
+    /// In `svg`/`math` content, where `<x/>` closes itself and text is not raw.
+    foreign: bool,
+}
+
+/// Whether `</name>` closes the elements in `above` (the ones opened inside the element
+/// it matches) as the HTML parser would; when in doubt, no (the depth is then
+/// overestimated, never under).
+fn closes_across(name: &str, above: &[Open]) -> bool {
+    let stops = |e: &str| {
+        if TABLE_PARTS.contains(&name) {
+            matches!(e, "table" | "template" | "html")
+        } else if SPECIAL.contains(&name) {
+            SCOPE.contains(&e)
+                || FORMATTING.contains(&e)
+                || (name == "li" && matches!(e, "ol" | "ul"))
+        } else {
+            SPECIAL.contains(&e) || SCOPE.contains(&e) || FORMATTING.contains(&e)
+        }
+    };
+    !above.iter().any(|e| stops(&e.name))
+}
+
 /// `html` with its element nesting cut at `max_depth` (see the module doc): borrowed when
 /// nothing is deeper. One pass; the stack holds at most `max_depth` names.
 pub fn flatten(html: &str, max_depth: usize) -> Cow<'_, str> {
-    let mut open: Vec<String> = Vec::new();
-    let mut foreign = 0usize;
+    let mut open: Vec<Open> = Vec::new();
     let mut layout = 0usize;
     let mut dropped = 0usize;
     let mut out: Option<String> = None;
@@ -103,7 +303,8 @@ pub fn flatten(html: &str, max_depth: usize) -> Cow<'_, str> {
             continue;
         };
         let name = tag.name.as_str();
-        let keep = if RAW_TEXT.contains(&name) || VOID.contains(&name) {
+        let in_foreign = open.last().is_some_and(|top| top.foreign);
+        let keep = if VOID.contains(&name) || (RAW_TEXT.contains(&name) && !in_foreign) {
             true
         } else if tag.closing {
             if dropped > 0 {
@@ -112,20 +313,21 @@ pub fn flatten(html: &str, max_depth: usize) -> Cow<'_, str> {
             } else {
                 // `</ul>` closes the `li` left open in it: look a few elements down.
                 let near = open.len().saturating_sub(CLOSE_LOOKBACK);
-                if let Some(at) = open[near..].iter().rposition(|n| n == name) {
-                    for closed in open.drain(near + at..) {
-                        foreign -= usize::from(FOREIGN.contains(&closed.as_str()));
-                        layout -= usize::from(LAYOUT.contains(&closed.as_str()));
+                if let Some(at) = open[near..].iter().rposition(|e| e.name == name) {
+                    if closes_across(name, &open[near + at + 1..]) {
+                        for closed in open.drain(near + at..) {
+                            layout -= usize::from(LAYOUT.contains(&closed.name.as_str()));
+                        }
                     }
                 }
                 true
             }
-        } else if tag.self_closing && foreign > 0 {
+        } else if tag.self_closing && in_foreign && !BREAKOUT.contains(&name) {
             true
         } else {
             if dropped == 0
                 && CLOSED_BY_SIBLING.contains(&name)
-                && open.last().is_some_and(|top| top == name)
+                && open.last().is_some_and(|top| top.name == name)
             {
                 open.pop();
             }
@@ -134,9 +336,17 @@ pub fn flatten(html: &str, max_depth: usize) -> Cow<'_, str> {
             // while `dropped > 0` belongs to a dropped element.
             if dropped == 0 && open.len() < max_depth && !(is_layout && layout >= MAX_LAYOUT_DEPTH)
             {
-                foreign += usize::from(FOREIGN.contains(&name));
+                let foreign = FOREIGN.contains(&name)
+                    || open.last().is_some_and(|top| {
+                        top.foreign
+                            && !INTEGRATION.contains(&top.name.as_str())
+                            && !BREAKOUT.contains(&name)
+                    });
                 layout += usize::from(is_layout);
-                open.push(tag.name.clone());
+                open.push(Open {
+                    name: tag.name.clone(),
+                    foreign,
+                });
                 true
             } else {
                 dropped += 1;
@@ -148,7 +358,11 @@ pub fn flatten(html: &str, max_depth: usize) -> Cow<'_, str> {
             out.push_str(&html[copied..start]);
             copied = tag.end;
         }
-        i = skip_raw_text(html, &tag);
+        i = if in_foreign {
+            tag.end
+        } else {
+            skip_raw_text(html, &tag)
+        };
     }
     match out {
         None => Cow::Borrowed(html),
@@ -311,9 +525,18 @@ enum Container {
 fn markup_at(html: &str, start: usize) -> Option<Markup<'_>> {
     let rest = &html[start..];
     if let Some(comment) = rest.strip_prefix("<!--") {
-        let end = comment
-            .find("-->")
-            .map_or(html.len(), |e| start + 4 + e + 3);
+        // As the HTML tokenizer ends them: `<!-->` and `<!--->` are empty comments, and
+        // `--!>` ends one as `-->` does.
+        for empty in [">", "->"] {
+            if comment.starts_with(empty) {
+                return Some(Markup::Skip(start + 4 + empty.len()));
+            }
+        }
+        let end = [("-->", 3), ("--!>", 4)]
+            .iter()
+            .filter_map(|(close, len)| comment.find(close).map(|e| e + len))
+            .min()
+            .map_or(html.len(), |e| start + 4 + e);
         return Some(Markup::Skip(end));
     }
     if rest.starts_with("<!") || rest.starts_with("<?") {
@@ -322,13 +545,15 @@ fn markup_at(html: &str, start: usize) -> Option<Markup<'_>> {
     let bytes = rest.as_bytes();
     let closing = bytes.get(1) == Some(&b'/');
     let name_start = if closing { 2 } else { 1 };
-    let name_len = bytes[name_start.min(bytes.len())..]
-        .iter()
-        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b':')
-        .count();
-    if name_len == 0 || !bytes[name_start].is_ascii_alphabetic() {
+    // As the HTML tokenizer reads it: a letter, then anything up to white space, `/` or
+    // `>` (`<td">` is an element named `td"`, not a `td` with an open quote).
+    if !bytes.get(name_start).is_some_and(u8::is_ascii_alphabetic) {
         return Some(Markup::Skip(start + 1));
     }
+    let name_len = bytes[name_start..]
+        .iter()
+        .take_while(|b| !b.is_ascii_whitespace() && **b != b'/' && **b != b'>')
+        .count();
     let name_end = name_start + name_len;
     let gt = tag_close(&rest[name_end..])? + name_end;
     let attrs = &rest[name_end..gt];
@@ -341,16 +566,37 @@ fn markup_at(html: &str, start: usize) -> Option<Markup<'_>> {
     }))
 }
 
-/// The index of the `>` that closes a tag, outside quoted attribute values.
+/// The index of the `>` that closes a tag, outside quoted attribute values. As the HTML
+/// tokenizer reads it, a quote opens a value only right after `=` (white space between
+/// allowed); anywhere else it is part of a name or an unquoted value, so that a stray `"`
+/// does not hide the rest of the document.
 fn tag_close(attrs: &str) -> Option<usize> {
-    let mut quote = None;
-    for (i, b) in attrs.bytes().enumerate() {
-        match (quote, b) {
-            (None, b'"' | b'\'') => quote = Some(b),
-            (Some(q), _) if b == q => quote = None,
-            (None, b'>') => return Some(i),
-            _ => {}
+    #[derive(Clone, Copy)]
+    enum At {
+        Name,
+        BeforeValue,
+        Unquoted,
+    }
+    let bytes = attrs.as_bytes();
+    let mut at = At::Name;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'>' {
+            return Some(i);
         }
+        at = match (at, b) {
+            (At::Name, b'=') => At::BeforeValue,
+            (At::BeforeValue, b'"' | b'\'') => {
+                i += 1 + bytes[i + 1..].iter().position(|c| *c == b)?;
+                At::Name
+            }
+            (At::BeforeValue, c) if c.is_ascii_whitespace() => At::BeforeValue,
+            (At::BeforeValue, _) => At::Unquoted,
+            (At::Unquoted, c) if c.is_ascii_whitespace() => At::Name,
+            (at, _) => at,
+        };
+        i += 1;
     }
     None
 }
@@ -642,6 +888,58 @@ mod tests {
             "</div>".repeat(100_000)
         );
         assert_eq!(flatten(&html, 2), "<div><div>deep</div></div>");
+    }
+
+    #[test]
+    fn flatten_reads_tags_as_the_html_tokenizer_does() {
+        // A stray quote is part of the name (`td"`), not an open attribute value that
+        // would hide the rest (the 30-minute fuzz run's 2,700 nested tables took 2-3 s).
+        let stray = format!("<table><tr><td\">{}", "<table><tr><td>".repeat(100));
+        assert_eq!(
+            flatten(&stray, 256).matches("<table>").count(),
+            MAX_LAYOUT_DEPTH
+        );
+        // A quote after `=` does open one: the `>` inside is no end.
+        assert_eq!(
+            flatten("<div title=\"a>b\"><div>x</div></div>", 1),
+            "<div title=\"a>b\">x</div>"
+        );
+        // `<!-->` and `<!--->` are whole comments; `--!>` ends one.
+        for comment in ["<!-->", "<!--->", "<!-- x --!>"] {
+            let html = format!("{comment}{}", "<div>".repeat(10));
+            assert_eq!(flatten(&html, 2).matches("<div>").count(), 2, "{comment}");
+        }
+    }
+
+    #[test]
+    fn flatten_closes_only_where_the_html_parser_does() {
+        for (name, html) in [
+            // `</span>` does not close the `div` inside it, nor `</div>` a table cell.
+            ("span around div", "<span><div></span>".repeat(50)),
+            ("div around a cell", "<div><table><tr><td></div>".repeat(50)),
+            // `<div/>` ends svg content and opens a `div`; so does a self-closing tag after it.
+            (
+                "breakout of svg",
+                format!("<svg>{}", "<div/><a/>".repeat(50)),
+            ),
+            // In svg, `<style>` holds markup.
+            (
+                "style in svg",
+                format!("<svg><style>{}</style>", "<g>".repeat(50)),
+            ),
+            // `<b>` left open in a `div` is opened again after it.
+            ("bold left open", "<div><b x></div>".repeat(50)),
+        ] {
+            let flat = flatten(&html, 8);
+            let opened = flat
+                .match_indices('<')
+                .filter(|(i, _)| flat[i + 1..].starts_with(|c: char| c.is_ascii_alphabetic()))
+                .count();
+            assert_eq!(opened, 8, "{name}: opening tags kept in {flat}");
+        }
+        // Where the parser closes, the depth goes back down and nothing is dropped.
+        let fine = "<table><tr><td><b>a</table><ul><li><p>b</ul>".repeat(20);
+        assert_eq!(flatten(&fine, 8), fine);
     }
 
     mod properties {

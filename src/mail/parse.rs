@@ -1212,16 +1212,59 @@ pub fn attachment_contents(
 
 /// Text from HTML for people to read; falls back to dropping tags when html2text fails.
 /// HTML nested deeper than `max_depth` elements is flattened first
-/// (`html_quote::flatten`: html2text takes time quadratic in the depth).
+/// (`html_quote::flatten`: html2text takes time quadratic in the depth). The flattening
+/// is a scanner's estimate of the parser's tree, so the tree html5ever builds is measured
+/// too, before html2text lays it out: deeper than twice `max_depth`, or tables nested
+/// deeper than twice `html_quote::MAX_LAYOUT_DEPTH`, and the tags are dropped instead.
 pub fn html_to_text(html: &str, max_depth: usize) -> String {
+    use crate::mail::html_quote::{flatten, strip_tags};
     if html.len() > MAX_HTML_TO_TEXT {
-        return normalize_newlines(&crate::mail::html_quote::strip_tags(html));
+        return normalize_newlines(&strip_tags(html));
     }
-    let html = crate::mail::html_quote::flatten(html, max_depth);
-    match html2text::from_read(html.as_bytes(), 100) {
+    let html = flatten(html, max_depth);
+    match laid_out(&html, max_depth) {
         Ok(text) => normalize_newlines(&text),
-        Err(_) => normalize_newlines(&crate::mail::html_quote::strip_tags(&html)),
+        Err(_) => normalize_newlines(&strip_tags(&html)),
     }
+}
+
+/// html2text's text of `html`, when the tree html5ever builds of it is within the depths
+/// of [`html_to_text`].
+fn laid_out(html: &str, max_depth: usize) -> Result<String, html2text::Error> {
+    let config = html2text::config::plain();
+    let dom = config.parse_html(html.as_bytes())?;
+    let (depth, tables) = tree_depth(&dom);
+    if depth > 2 * max_depth + 8 || tables > 2 * crate::mail::html_quote::MAX_LAYOUT_DEPTH {
+        return Err(html2text::Error::Fail);
+    }
+    let tree = config.dom_to_render_tree(&dom)?;
+    config.render_to_string(tree, 100)
+}
+
+/// The depth of the deepest node of `dom`, and the most `table` elements on one path
+/// from the root. Iterative: the tree may be as deep as the input is long.
+fn tree_depth(dom: &html2text::RcDom) -> (usize, usize) {
+    let mut deepest = (0, 0);
+    let mut stack = vec![(dom.document.clone(), 0usize, 0usize)];
+    while let Some((node, depth, tables)) = stack.pop() {
+        let tables = match &node.data {
+            html2text::Element { name, .. } if &*name.local == "table" => tables + 1,
+            _ => tables,
+        };
+        deepest = (deepest.0.max(depth), deepest.1.max(tables));
+        if let html2text::Element {
+            template_contents, ..
+        } = &node.data
+        {
+            if let Some(inner) = template_contents.borrow().as_ref() {
+                stack.push((inner.clone(), depth + 1, tables));
+            }
+        }
+        for child in node.children.borrow().iter() {
+            stack.push((child.clone(), depth + 1, tables));
+        }
+    }
+    deepest
 }
 
 fn normalize_newlines(s: &str) -> String {
@@ -1842,6 +1885,29 @@ Message-ID: <id=?utf-8?Q?=0D?=@x.test>\r\n\r\nbody";
         let p = message(raw.as_bytes(), &limits()).unwrap();
         assert_eq!(p.subject, "ツール".repeat(10));
         assert!(!p.warnings.contains(&ParseWarning::TooManyEncodedWords));
+    }
+
+    #[test]
+    fn the_parsers_tree_is_measured_before_html2text_lays_it_out() {
+        let dom = |html: &str| {
+            html2text::config::plain()
+                .parse_html(html.as_bytes())
+                .expect("parse")
+        };
+        // document > html > body > div > div > div
+        assert_eq!(tree_depth(&dom("<div><div><div>x")), (6, 0));
+        // html5ever adds the tbody: table > tbody > tr > td, three times.
+        let tables = "<table><tr><td>".repeat(3);
+        assert_eq!(tree_depth(&dom(&tables)).1, 3);
+        // Where the scanner's estimate fell short, the tree is not laid out.
+        let deep = |n: usize| format!("{}cell", "<table><tr><td>".repeat(n));
+        assert!(laid_out(&deep(10), 256).is_ok());
+        assert!(laid_out(&deep(40), 256).is_err(), "40 nested tables");
+        assert!(laid_out(&"<div>".repeat(400), 256).is_ok());
+        assert!(
+            laid_out(&"<div>".repeat(400), 100).is_err(),
+            "400 nested divs"
+        );
     }
 
     #[test]
