@@ -39,6 +39,8 @@
 //!
 //! All pure: no I/O, no clock, and no input makes them panic.
 
+use std::borrow::Cow;
+
 use crate::model::Language;
 
 /// The first body line of every mail we send an agent in English: what [`cut_answer`]
@@ -403,8 +405,20 @@ fn is_space(c: char) -> bool {
 /// A line reduced for comparing with the marker: quote marks, white space, `&nbsp;` and
 /// `*` (bold in HTML-to-text) gone, dashes plain (`—`, `–`, `－`), lower case.
 fn marker_key(line: &str) -> String {
+    marker_key_within(line, usize::MAX).unwrap_or_default()
+}
+
+/// [`marker_key`], or `None` as soon as the key grows longer than `max` bytes (then the
+/// line holds no marker nor a part of one, and the rest of it is not read).
+fn marker_key_within(line: &str, max: usize) -> Option<String> {
+    let line = unquote(line);
+    let line = if line.contains('&') {
+        Cow::Owned(line.replace("&nbsp;", ""))
+    } else {
+        Cow::Borrowed(line)
+    };
     let mut key = String::new();
-    for c in unquote(line).replace("&nbsp;", "").chars() {
+    for c in line.chars() {
         match c {
             '—' | '–' => key.push_str("--"),
             '－' | '‐' | '‑' => key.push('-'),
@@ -412,20 +426,38 @@ fn marker_key(line: &str) -> String {
             c if is_space(c) => {}
             c => key.extend(c.to_lowercase()),
         }
+        if key.len() > max {
+            return None;
+        }
     }
-    key
+    Some(key)
 }
+
+/// The longest marker key, in bytes.
+const MAX_MARKER_KEY: usize = {
+    let (a, b) = (MARKER_KEYS[0].1.len(), MARKER_KEYS[1].1.len());
+    if a > b {
+        a
+    } else {
+        b
+    }
+};
 
 /// The marker on line `i`, or its first part there and the rest on the next line.
 fn is_marker_at(lines: &[Line<'_>], i: usize) -> bool {
-    let here = marker_key(lines[i].text);
+    let Some(here) = marker_key_within(lines[i].text, MAX_MARKER_KEY) else {
+        return false;
+    };
     if here.is_empty() {
         return false;
     }
     if MARKER_KEYS.iter().any(|(_, key, _)| here == *key) {
         return true;
     }
-    let Some(next) = lines.get(i + 1).map(|line| marker_key(line.text)) else {
+    let Some(next) = lines
+        .get(i + 1)
+        .and_then(|line| marker_key_within(line.text, MAX_MARKER_KEY))
+    else {
         return false;
     };
     here.chars().count() > 2
@@ -603,11 +635,16 @@ fn is_quoted(line: &str) -> bool {
 
 /// The text of a line with HTML-to-text leftovers (`&nbsp;`, no-break spaces) made plain
 /// spaces and the ends trimmed.
-fn plain(line: &str) -> String {
-    line.replace("&nbsp;", " ")
-        .replace('\u{a0}', " ")
-        .trim()
-        .to_owned()
+fn plain(line: &str) -> Cow<'_, str> {
+    if !line.contains(['&', '\u{a0}']) {
+        return Cow::Borrowed(line.trim());
+    }
+    Cow::Owned(
+        line.replace("&nbsp;", " ")
+            .replace('\u{a0}', " ")
+            .trim()
+            .to_owned(),
+    )
 }
 
 fn history_start(lines: &[Line<'_>]) -> History {
@@ -689,11 +726,23 @@ fn between_dashes(line: &str) -> Option<String> {
     Some(inner.to_lowercase())
 }
 
+/// Longer lines (in bytes) are no forward or original-message separator: the longest,
+/// `---------- Forwarded message ---------` and its translations, is under 60, and clients
+/// pad them with dashes to 80 at most.
+const MAX_SEPARATOR_LINE: usize = 200;
+
 fn is_original_separator(line: &str) -> bool {
+    if line.len() > MAX_SEPARATOR_LINE {
+        return false;
+    }
     between_dashes(line).is_some_and(|inner| ORIGINAL_SEPARATORS.contains(&inner.as_str()))
 }
 
 fn is_forward_separator(line: &str) -> bool {
+    // The separators are short; a long line is none (and is not lower-cased here).
+    if line.len() > MAX_SEPARATOR_LINE {
+        return false;
+    }
     let inner = between_dashes(line).unwrap_or_else(|| plain(line).to_lowercase());
     FORWARD_SEPARATORS.contains(&inner.as_str())
 }
