@@ -311,6 +311,11 @@ fn rules_test(path: &Path, file: &Path, json: bool) -> Result<ExitCode> {
     let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let parsed = crate::mail::parse::message(&raw, &cfg.limits)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let verdict = crate::mail::classify::verdict(&parsed, &crate::workflow::identity(&cfg));
+    let bounce = match &verdict.class {
+        crate::mail::classify::Class::Bounce(b) => Some(b),
+        _ => None,
+    };
     let input = crate::workflow::routing::rule_input(&parsed);
     let reports = crate::rules::explain(&cfg.rules, &input);
     let d = crate::workflow::routing::route(&cfg, &parsed, None);
@@ -335,6 +340,14 @@ fn rules_test(path: &Path, file: &Path, json: bool) -> Result<ExitCode> {
             })
             .collect();
         return print_json(&serde_json::json!({
+            "class": verdict.class.as_str(),
+            "recognisers": verdict.evidence,
+            "bounce": bounce.map(|b| serde_json::json!({
+                "kind": b.kind,
+                "recipients": b.report.as_ref().map(|r| &r.recipients),
+                "status": b.report.as_ref().and_then(|r| r.status.as_ref()),
+                "diagnostic": b.report.as_ref().and_then(|r| r.diagnostic.as_ref()),
+            })),
             "rules": rules,
             "matched": d.matched,
             "queue": queue,
@@ -342,7 +355,7 @@ fn rules_test(path: &Path, file: &Path, json: bool) -> Result<ExitCode> {
             "vip": vip,
             "tags": d.tags,
             "assign": assign,
-            "acknowledge": d.acknowledge,
+            "acknowledge": d.acknowledge && !verdict.class.is_automatic(),
         }));
     }
     println!(
@@ -351,6 +364,27 @@ fn rules_test(path: &Path, file: &Path, json: bool) -> Result<ExitCode> {
         parsed.from.as_ref().map_or("-", |f| f.address.as_str()),
         parsed.subject
     );
+    let bounce_kind = bounce.map_or(String::new(), |b| format!(" ({})", b.kind.as_str()));
+    println!(
+        "class: {}{bounce_kind}; recognisers: {}",
+        verdict.class.as_str(),
+        visible(&verdict.explain())
+    );
+    if let Some(r) = bounce.and_then(|b| b.report.as_ref()) {
+        println!(
+            "  failed recipients: {}; status {}; {}",
+            if r.recipients.is_empty() {
+                "-".to_owned()
+            } else {
+                r.recipients.join(", ")
+            },
+            r.status.as_deref().unwrap_or("-"),
+            visible(r.diagnostic.as_deref().unwrap_or("no diagnostic"))
+        );
+    }
+    if verdict.class.is_automatic() {
+        println!("  automatic: no ticket is opened and nothing is sent back");
+    }
     for r in &reports {
         let mark = if r.matched {
             "MATCH"
@@ -369,7 +403,13 @@ fn rules_test(path: &Path, file: &Path, json: bool) -> Result<ExitCode> {
         if vip { " (VIP: one step up)" } else { "" },
         d.tags.join(", "),
         assign.as_deref().unwrap_or("-"),
-        if d.acknowledge { "yes" } else { "no" }
+        if verdict.class.is_automatic() {
+            "no (automatic mail)"
+        } else if d.acknowledge {
+            "yes"
+        } else {
+            "no"
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -778,6 +818,19 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
                     visible(m.from.as_deref().unwrap_or("-")),
                     visible(&m.subject)
                 );
+                if m.class != "human" {
+                    let by: Vec<String> = m
+                        .classified_by
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|e| e.get("recogniser").and_then(|r| r.as_str()))
+                        .map(str::to_owned)
+                        .collect();
+                    if !by.is_empty() {
+                        println!("    Recognised by: {}\n", visible(&by.join(", ")));
+                    }
+                }
                 for line in m.text.lines() {
                     println!("    {}", visible(line));
                 }

@@ -224,6 +224,13 @@ pub struct Report {
     pub diagnostic: Option<String>,
     /// Message-ID of the returned message, from its headers.
     pub original_message_id: Option<MessageId>,
+    /// A returned message (`message/rfc822`) or its headers (`text/rfc822-headers`) is
+    /// among the top-level parts.
+    pub returned: bool,
+    /// ARF `Feedback-Type` (`abuse`, `fraud`, …), lower case.
+    pub feedback_type: Option<String>,
+    /// MDN `Disposition` (`manual-action/MDN-sent-manually; displayed`).
+    pub disposition: Option<String>,
 }
 
 impl Parsed {
@@ -260,6 +267,11 @@ pub fn message(raw: &[u8], limits: &Limits) -> Result<Parsed, Unusable> {
             limit: limits.max_message_bytes,
         });
     }
+    // Bare CR line ends (old Mac mail, some gateways' copies) made CRLF once, here: every
+    // later stage (mail-parser, the report parts, classification) sees lines. The stored
+    // raw bytes stay as they came.
+    let lines = with_line_ends(raw);
+    let raw: &[u8] = &lines;
     let Some(start) = header_start(raw) else {
         return Err(Unusable::NoHeaders);
     };
@@ -436,6 +448,24 @@ impl Person {
 
 /// Where the top-level header section ends: the offset of its empty line, or the whole
 /// input when there is none. One pass.
+/// `raw` with each bare CR (one not followed by LF) made CRLF; borrowed when there is
+/// none. LF alone and CRLF are left as they are (mail-parser reads both). One pass.
+fn with_line_ends(raw: &[u8]) -> Cow<'_, [u8]> {
+    let bare = |i: usize| raw[i] == b'\r' && raw.get(i + 1) != Some(&b'\n');
+    let Some(first) = (0..raw.len()).find(|&i| bare(i)) else {
+        return Cow::Borrowed(raw);
+    };
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
+    out.extend_from_slice(&raw[..first]);
+    for (i, &b) in raw.iter().enumerate().skip(first) {
+        out.push(b);
+        if bare(i) {
+            out.push(b'\n');
+        }
+    }
+    Cow::Owned(out)
+}
+
 fn header_section_len(raw: &[u8]) -> usize {
     let mut at = 0;
     for line in raw.split_inclusive(|b| *b == b'\n') {
@@ -1271,51 +1301,88 @@ fn normalize_newlines(s: &str) -> String {
     s.replace("\r\n", "\n").trim_end().to_owned()
 }
 
-/// Reads the delivery-status part of a `multipart/report`, and the Message-ID of the
-/// message it returns.
+/// Reads the machine-readable part of a report: RFC 3464 delivery status (also inside a
+/// `multipart/mixed`, as some gateways wrap it), RFC 5965 feedback (ARF), RFC 8098
+/// disposition (MDN), and the Message-ID of the message it returns (`message/rfc822` or
+/// `text/rfc822-headers`). `Some` for a `multipart/report`, for any message with one of
+/// those machine parts, and for a message whose top level returns another message's
+/// headers (`text/rfc822-headers`); a message merely carrying an attached `message/rfc822`
+/// gets a report without a type (`returned` set) so that a bounce wrapped that way can
+/// name what it returns. Parts of attached messages are not looked into: a human who
+/// forwards a bounce as an attachment sends no report.
 fn report(msg: &mail_parser::Message<'_>, max_parts: usize) -> Option<Report> {
     let ct = msg.root_part().content_type()?;
-    if !ct.ctype().eq_ignore_ascii_case("multipart")
-        || !ct
+    let is_report = ct.ctype().eq_ignore_ascii_case("multipart")
+        && ct
             .subtype()
-            .is_some_and(|s| s.eq_ignore_ascii_case("report"))
-    {
-        return None;
-    }
+            .is_some_and(|s| s.eq_ignore_ascii_case("report"));
     let mut report = Report {
-        report_type: ct
-            .attribute("report-type")
-            .unwrap_or("")
-            .to_ascii_lowercase(),
+        report_type: if is_report {
+            ct.attribute("report-type")
+                .unwrap_or("")
+                .to_ascii_lowercase()
+        } else {
+            String::new()
+        },
         ..Report::default()
     };
+    let mut machine = None;
     for part in msg.parts.iter().take(max_parts) {
         let Some(pct) = part.content_type() else {
             continue;
         };
         let sub = pct.subtype().unwrap_or("").to_ascii_lowercase();
         let ctype = pct.ctype().to_ascii_lowercase();
-        if ctype == "message" && (sub == "delivery-status" || sub == "global-delivery-status") {
-            let text = String::from_utf8_lossy(part.contents());
-            read_delivery_status(&text, &mut report);
-        } else if ctype == "message" && sub == "rfc822" {
-            if let Some(inner) = part.message() {
-                report.original_message_id = inner.message_id().map(MessageId::new);
+        // mail-parser reads some `message/*` bodies as nested messages: their bytes then.
+        let text = || match part.message() {
+            Some(inner) if part.contents().is_empty() => {
+                String::from_utf8_lossy(inner.raw_message()).into_owned()
             }
-        } else if ctype == "text" && sub == "rfc822-headers" {
-            let text = String::from_utf8_lossy(part.contents());
-            report.original_message_id =
-                header_in_text(&text, "message-id").map(|v| MessageId::new(&v));
-        }
-        // mail-parser parses a delivery-status body as a nested message in some cases.
-        if ctype == "message" && sub == "delivery-status" && report.recipients.is_empty() {
-            if let Some(inner) = part.message() {
-                let text = String::from_utf8_lossy(inner.raw_message());
-                read_delivery_status(&text, &mut report);
+            _ => String::from_utf8_lossy(part.contents()).into_owned(),
+        };
+        match (ctype.as_str(), sub.as_str()) {
+            ("message", "delivery-status" | "global-delivery-status") => {
+                machine.get_or_insert("delivery-status");
+                read_delivery_status(&text(), &mut report);
+                if report.recipients.is_empty() {
+                    if let Some(inner) = part.message() {
+                        let raw = String::from_utf8_lossy(inner.raw_message()).into_owned();
+                        read_delivery_status(&raw, &mut report);
+                    }
+                }
             }
+            ("message", "feedback-report") => {
+                machine.get_or_insert("feedback-report");
+                read_delivery_status(&text(), &mut report);
+            }
+            ("message", "disposition-notification" | "global-disposition-notification") => {
+                machine.get_or_insert("disposition-notification");
+                read_delivery_status(&text(), &mut report);
+            }
+            ("message", "rfc822" | "global") => {
+                report.returned = true;
+                if report.original_message_id.is_none() {
+                    if let Some(inner) = part.message() {
+                        report.original_message_id = inner.message_id().map(MessageId::new);
+                    }
+                }
+            }
+            ("text", "rfc822-headers" | "global-headers") => {
+                report.returned = true;
+                if report.original_message_id.is_none() {
+                    report.original_message_id =
+                        header_in_text(&text(), "message-id").map(|v| MessageId::new(&v));
+                }
+            }
+            _ => {}
         }
     }
-    Some(report)
+    if report.report_type.is_empty() {
+        if let Some(kind) = machine {
+            report.report_type = kind.to_owned();
+        }
+    }
+    (is_report || machine.is_some() || report.returned).then_some(report)
 }
 
 fn read_delivery_status(text: &str, report: &mut Report) {
@@ -1326,7 +1393,7 @@ fn read_delivery_status(text: &str, report: &mut Report) {
         };
         let value = value.trim();
         match name.trim().to_ascii_lowercase().as_str() {
-            "final-recipient" | "original-recipient" => {
+            "final-recipient" | "original-recipient" | "original-rcpt-to" => {
                 let addr = value
                     .split_once(';')
                     .map_or(value, |(_, a)| a)
@@ -1343,7 +1410,13 @@ fn read_delivery_status(text: &str, report: &mut Report) {
             "status" if report.status.is_none() => report.status = Some(value.to_owned()),
             "action" if report.action.is_none() => report.action = Some(value.to_ascii_lowercase()),
             "diagnostic-code" if report.diagnostic.is_none() => {
-                report.diagnostic = Some(value.to_owned())
+                report.diagnostic = Some(without_controls(value).into_owned())
+            }
+            "feedback-type" if report.feedback_type.is_none() => {
+                report.feedback_type = Some(value.to_ascii_lowercase())
+            }
+            "disposition" if report.disposition.is_none() => {
+                report.disposition = Some(without_controls(value).into_owned())
             }
             _ => {}
         }

@@ -58,6 +58,8 @@ pub struct MessageView {
     pub agent: Option<String>,
     pub unverified: bool,
     pub class: String,
+    /// The recognisers that decided `class` (`[]` for outgoing mail and older rows).
+    pub classified_by: serde_json::Value,
     pub from: Option<String>,
     pub to: Vec<String>,
     pub cc: Vec<String>,
@@ -340,7 +342,8 @@ impl Reader {
         };
         let mut st = self.conn.prepare(
             "SELECT id, direction, class, from_addr, from_name, to_addrs, cc_addrs, subject, message_id,
-                in_reply_to, date, recorded_at, text, attachments, mailbox, audience, agent, unverified
+                in_reply_to, date, recorded_at, text, attachments, mailbox, audience, agent, unverified,
+                classified_by
              FROM messages WHERE ticket_id = ?1 ORDER BY id",
         )?;
         let messages = st
@@ -369,6 +372,8 @@ impl Reader {
                     audience: value(r, 15)?,
                     agent: r.get(16)?,
                     unverified: r.get(17)?,
+                    classified_by: serde_json::from_str(&r.get::<_, String>(18)?)
+                        .unwrap_or(serde_json::Value::Null),
                 })
             })?
             .collect::<Result<_, _>>()?;

@@ -12,6 +12,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(V5),
         M::up(V6),
         M::up(V7_BOUNDED_QUARANTINE),
+        M::up(V8_CLASSIFIED_BY),
     ])
 }
 
@@ -267,6 +268,13 @@ CREATE TABLE ingest_costs (
     outcome     TEXT NOT NULL
 ) STRICT;
 CREATE INDEX ingest_costs_at ON ingest_costs(at);
+"#;
+
+const V8_CLASSIFIED_BY: &str = r#"
+-- Why an incoming message got its class (issue 13): the recognisers that fired, a JSON
+-- list of {recogniser, kind, weight, seen}; '[]' for rows older than this and for our
+-- own outgoing mail.
+ALTER TABLE messages ADD COLUMN classified_by TEXT NOT NULL DEFAULT '[]';
 "#;
 
 #[cfg(test)]

@@ -82,6 +82,7 @@ fn receive(
         mailbox: Some(&mailbox),
         parsed: &parsed,
         class: "human",
+        classified_by: &[],
         raw,
         at,
     })?;
@@ -262,11 +263,13 @@ fn rows_written_at_v1_survive_every_later_migration() {
          INSERT INTO mailboxes (name, uidvalidity, last_uid) VALUES ('support', 7, 42);",
     )
     .unwrap();
-    for version in 2..=6 {
+    for version in 2..=8 {
         migrations
             .to_version(&mut conn, version)
             .unwrap_or_else(|e| panic!("migration to V{version}: {e}"));
     }
+    // Any later migration too.
+    migrations.to_latest(&mut conn).unwrap();
     super::in_tx(&mut conn, |tx| -> Result<(), StoreError> {
         let row = tx.ticket_row(TicketId::new(1))?.expect("the V1 ticket");
         assert_eq!(row.subject, "Printer on fire");
@@ -296,6 +299,8 @@ fn rows_written_at_v1_survive_every_later_migration() {
     let t = reader.ticket(TicketId::new(1)).unwrap().unwrap();
     assert_eq!(t.events.len(), 1);
     assert_eq!(t.messages[0].audience, "customer");
+    // V8: an old message has no recognisers on record.
+    assert_eq!(t.messages[0].classified_by, serde_json::json!([]));
     assert_eq!(
         reader.raw_message(TicketId::new(1), 1).unwrap(),
         Some(b"hi".to_vec())

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{parse_ts, ts, StoreError};
+use crate::mail::classify::Evidence;
 use crate::mail::parse::{Parsed, Person};
 use crate::model::{
     Audience, EventKind, Language, MailboxName, MessageId, MessageRowId, OutboxId, OutboxKind,
@@ -20,6 +21,8 @@ pub struct NewIncoming<'a> {
     pub mailbox: Option<&'a MailboxName>,
     pub parsed: &'a Parsed,
     pub class: &'a str,
+    /// The recognisers that decided the class (`classify::Verdict::evidence`).
+    pub classified_by: &'a [Evidence],
     pub raw: &'a [u8],
     pub at: DateTime<Utc>,
 }
@@ -302,8 +305,9 @@ impl<'c> Tx<'c> {
         let p = m.parsed;
         let mut st = self.t.prepare_cached(
             "INSERT INTO messages (direction, message_id, class, from_addr, from_name, to_addrs, cc_addrs,
-                subject, date, text, in_reply_to, refs, attachments, warnings, mailbox, recorded_at)
-             VALUES ('in', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                subject, date, text, in_reply_to, refs, attachments, warnings, mailbox, recorded_at,
+                classified_by)
+             VALUES ('in', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )?;
         st.execute(params![
             p.message_id.as_str(),
@@ -326,6 +330,7 @@ impl<'c> Tx<'c> {
             json(&p.warnings),
             m.mailbox.map(MailboxName::as_str),
             ts(m.at),
+            json(&m.classified_by),
         ])?;
         let id = MessageRowId::new(self.t.last_insert_rowid());
         self.insert_raw(id, m.raw)?;

@@ -37,7 +37,7 @@ use chrono::{DateTime, Utc};
 use crate::clock::Clock;
 use crate::config::{Agent, Config, LoopProtection, Queue, RateKey};
 use crate::key::{self, InstanceKey};
-use crate::mail::classify::{self, Class, Identity};
+use crate::mail::classify::{self, BounceKind, Class, Identity};
 use crate::mail::parse::{self, Parsed, Unusable};
 use crate::model::{
     EventKind, Language, MailboxName, MessageRowId, QuarantineId, Status, TicketId, Uid,
@@ -55,6 +55,8 @@ use lifecycle::{on_customer_reply, Cause, Reopen};
 pub struct Prepared {
     pub parsed: Parsed,
     pub class: Class,
+    /// The recognisers behind `class`, stored with the message.
+    pub evidence: Vec<classify::Evidence>,
 }
 
 /// One fetched message.
@@ -396,6 +398,14 @@ impl From<StoreError> for ApplyError {
 
 const SYSTEM: &str = "postdesk";
 
+/// Who we are to the classifier: our hostname (of our Message-IDs) and support addresses.
+pub fn identity(cfg: &Config) -> Identity {
+    Identity {
+        hostname: cfg.hostname.clone(),
+        addresses: cfg.support_addresses(),
+    }
+}
+
 impl Engine {
     pub fn new(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Engine, EngineError> {
         let key = InstanceKey::load_or_create(&cfg.instance_key_path())?;
@@ -410,10 +420,7 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Engine {
         Engine {
-            identity: Identity {
-                hostname: cfg.hostname.clone(),
-                addresses: cfg.support_addresses(),
-            },
+            identity: identity(cfg),
             key,
             tags: cfg.tags(),
             mailboxes: cfg
@@ -596,8 +603,12 @@ impl Engine {
         let identity = &self.identity;
         match catch_unwind(AssertUnwindSafe(|| {
             parse::message(raw, limits).map(|parsed| {
-                let class = classify::classify(&parsed, identity);
-                Prepared { parsed, class }
+                let verdict = classify::verdict(&parsed, identity);
+                Prepared {
+                    parsed,
+                    class: verdict.class,
+                    evidence: verdict.evidence,
+                }
             })
         })) {
             Ok(Ok(p)) => Ok(p),
@@ -835,6 +846,7 @@ impl Engine {
             mailbox,
             parsed: &p.parsed,
             class: p.class.as_str(),
+            classified_by: &p.evidence,
             raw,
             at,
         })?;
@@ -944,10 +956,14 @@ impl Engine {
                 } else {
                     ""
                 };
-                let hardness = if hard { "hard" } else { "soft" };
+                let what = match b.kind {
+                    BounceKind::Permanent => "hard bounce",
+                    BounceKind::Transient => "soft bounce (delayed or transient; nothing marked)",
+                    BounceKind::Success => "delivery notice (nothing failed)",
+                };
                 (
                     EventKind::Bounce,
-                    format!("{hardness} bounce, status {status}{diagnostic}{marked}"),
+                    format!("{what}, status {status}{diagnostic}{marked}"),
                 )
             } else {
                 let why = match &ours {

@@ -1,0 +1,476 @@
+//! The recognisers: each reads one kind of sign from a [`Parsed`] message and returns the
+//! [`Evidence`] it found (see the weights in the table of the module doc of
+//! `mail::classify`). Pure; the text recognisers read the top of the text only.
+//!
+//! | recogniser | kind | weight |
+//! |---|---|---|
+//! | `loop-header`, `our-message-id`, `our-address` | own | 100 |
+//! | `dsn-part` (a `message/delivery-status` anywhere in the top-level parts) | bounce | 20 |
+//! | `report-delivery-status` (`multipart/report` of that type, no part read) | bounce | 12 |
+//! | `arf-part` (`message/feedback-report`) | complaint | 20 |
+//! | `mdn-part` (`message/disposition-notification`) | receipt | 20 |
+//! | `auto-submitted`, `x-autoreply`, `precedence-auto-reply`, `vendor-auto-header` | auto-reply | 20, 20, 20, 15 |
+//! | `auto-response-suppress` (All, OOF, AutoReply) | auto-reply | 12 |
+//! | `auto-submitted-no` | against all | −5 |
+//! | `precedence-bulk`, `list-headers` | bulk | 12 |
+//! | `x-failed-recipients`, `exchange-ndr-header` | bounce | 15 |
+//! | `null-sender` (`Return-Path: <>`) | bounce | 10 |
+//! | `no-sender` (no From, no Return-Path) | auto-reply | 10 |
+//! | `sender-mailer-daemon` (the MTA's own name) / `sender-postmaster` (people use it too) / `sender-bounce-address` | bounce | 10 / 6 / 6 |
+//! | `sender-system-name` (`Mail Delivery System`, …) | bounce | 4 |
+//! | `sender-noreply` | auto-reply and bulk | 4 each |
+//! | `sender-list-manager` | auto-reply | 4 |
+//! | `sender-challenge-service` | challenge | 6 |
+//! | `forwarded` (a `Fwd:`-style subject prefix) | against all | −6 |
+//! | `ooo-subject` / `bounce-subject` / `receipt-subject` / `challenge-subject` (one more when a colon follows) | auto-reply / bounce / receipt / challenge | 7 / 6 / 6 / 5 |
+//! | `ooo-text` / `autoresponder-text` / `list-manager-text` | auto-reply | 5 / 5 / 6 |
+//! | `bounce-text` / `bounce-error-text` | bounce | 7 / 3 |
+//! | `receipt-text` | receipt | 4 |
+//! | `challenge-text` | challenge | 6 |
+//! | `returned-message` (a `message/rfc822` or its headers attached) | bounce | 3 |
+
+use super::phrases::*;
+use super::{Evidence, Identity, Kind};
+use crate::mail::parse::Parsed;
+
+/// Every recogniser's evidence for `msg`.
+pub fn all(msg: &Parsed, us: &Identity) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    own(msg, us, &mut out);
+    reports(msg, &mut out);
+    headers(msg, &mut out);
+    sender(msg, &mut out);
+    subject(&msg.subject, &mut out);
+    text(&top_text(&msg.text), &mut out);
+    out
+}
+
+fn own(msg: &Parsed, us: &Identity, out: &mut Vec<Evidence>) {
+    if let Some(v) = &msg.auto.loop_header {
+        out.push(Evidence::new("loop-header", Kind::Own, 100, v));
+    }
+    if msg
+        .message_id
+        .as_str()
+        .rsplit_once('@')
+        .is_some_and(|(_, domain)| domain.eq_ignore_ascii_case(&us.hostname))
+    {
+        out.push(Evidence::new(
+            "our-message-id",
+            Kind::Own,
+            100,
+            msg.message_id.as_str(),
+        ));
+    }
+    if let Some(from) = &msg.from {
+        if us.addresses.contains(&from.address) {
+            out.push(Evidence::new("our-address", Kind::Own, 100, &from.address));
+        }
+    }
+}
+
+fn reports(msg: &Parsed, out: &mut Vec<Evidence>) {
+    let Some(r) = &msg.report else {
+        return;
+    };
+    match r.report_type.as_str() {
+        "delivery-status" | "global-delivery-status" => {
+            let read = !r.recipients.is_empty() || r.status.is_some() || r.action.is_some();
+            if read {
+                out.push(Evidence::new(
+                    "dsn-part",
+                    Kind::Bounce,
+                    20,
+                    "message/delivery-status",
+                ));
+            } else {
+                out.push(Evidence::new(
+                    "report-delivery-status",
+                    Kind::Bounce,
+                    12,
+                    "multipart/report; report-type=delivery-status",
+                ));
+            }
+        }
+        "feedback-report" => out.push(Evidence::new(
+            "arf-part",
+            Kind::Complaint,
+            20,
+            r.feedback_type
+                .as_deref()
+                .unwrap_or("message/feedback-report"),
+        )),
+        "disposition-notification" => out.push(Evidence::new(
+            "mdn-part",
+            Kind::Receipt,
+            20,
+            r.disposition
+                .as_deref()
+                .unwrap_or("message/disposition-notification"),
+        )),
+        _ => {}
+    }
+    if r.returned {
+        out.push(Evidence::new(
+            "returned-message",
+            Kind::Bounce,
+            3,
+            r.original_message_id.as_ref().map_or("", |id| id.as_str()),
+        ));
+    }
+}
+
+/// Header names of vendors' auto-reply marks (besides RFC 3834's and `X-Autoreply`).
+const VENDOR_AUTO_HEADERS: &[&str] = &[
+    "x-autogenerated",
+    "x-auto-reply",
+    "x-mail-autoreply",
+    "x-autoresponder",
+    "x-vacation",
+    "x-autoreply-from",
+    "x-fc-machinegenerated",
+];
+
+fn header<'a>(msg: &'a Parsed, name: &str) -> Option<&'a str> {
+    msg.headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn headers(msg: &Parsed, out: &mut Vec<Evidence>) {
+    let h = &msg.auto;
+    if let Some(v) = &h.auto_submitted {
+        if v.trim().to_ascii_lowercase().starts_with("no") {
+            out.push(Evidence::new("auto-submitted-no", Kind::Human, -5, v));
+        } else {
+            out.push(Evidence::new("auto-submitted", Kind::AutoReply, 20, v));
+        }
+    }
+    if let Some(v) = h.x_autoreply.as_ref().or(h.x_autorespond.as_ref()) {
+        out.push(Evidence::new("x-autoreply", Kind::AutoReply, 20, v));
+    }
+    if let Some(name) = VENDOR_AUTO_HEADERS
+        .iter()
+        .find(|name| header(msg, name).is_some())
+    {
+        out.push(Evidence::new(
+            "vendor-auto-header",
+            Kind::AutoReply,
+            15,
+            name,
+        ));
+    }
+    if let Some(v) = &h.x_auto_response_suppress {
+        let lower = v.to_ascii_lowercase();
+        if lower.contains("all") || lower.contains("oof") || lower.contains("autoreply") {
+            out.push(Evidence::new(
+                "auto-response-suppress",
+                Kind::AutoReply,
+                12,
+                v,
+            ));
+        }
+    }
+    if let Some(p) = &h.precedence {
+        match p.trim().to_ascii_lowercase().as_str() {
+            "auto_reply" | "auto-reply" => out.push(Evidence::new(
+                "precedence-auto-reply",
+                Kind::AutoReply,
+                20,
+                p,
+            )),
+            "bulk" | "junk" | "list" => {
+                out.push(Evidence::new("precedence-bulk", Kind::Bulk, 12, p))
+            }
+            _ => {}
+        }
+    }
+    if let Some(v) = h.list_id.as_ref().or(h.list_unsubscribe.as_ref()) {
+        out.push(Evidence::new("list-headers", Kind::Bulk, 12, v));
+    }
+    if let Some(v) = header(msg, "X-Failed-Recipients") {
+        out.push(Evidence::new("x-failed-recipients", Kind::Bounce, 15, v));
+    }
+    if let Some(v) = header(msg, "X-MS-Exchange-Message-Is-Ndr") {
+        out.push(Evidence::new("exchange-ndr-header", Kind::Bounce, 15, v));
+    }
+}
+
+/// Display names mail systems send bounces under.
+const SYSTEM_NAMES: &[&str] = &[
+    "mail delivery system",
+    "mail delivery subsystem",
+    "mail delivery service",
+    "mail delivery",
+    "mailer-daemon",
+    "mailer daemon",
+    "postmaster",
+    "delivery status notification",
+    "mail administrator",
+    "mail system",
+    "microsoft outlook",
+    "系统退信",
+    "系统管理员",
+    "邮件系统",
+    "メール配信システム",
+];
+
+fn sender(msg: &Parsed, out: &mut Vec<Evidence>) {
+    let h = &msg.auto;
+    if h.return_path.as_deref() == Some("") {
+        out.push(Evidence::new(
+            "null-sender",
+            Kind::Bounce,
+            10,
+            "Return-Path: <>",
+        ));
+    }
+    let Some(from) = &msg.from else {
+        if h.return_path.is_none() {
+            out.push(Evidence::new("no-sender", Kind::AutoReply, 10, ""));
+        }
+        return;
+    };
+    let address = from.address.as_str();
+    let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
+    let local = local.to_ascii_lowercase();
+    let is_mailer = |l: &str| {
+        matches!(
+            l,
+            "mailer-daemon" | "mailer_daemon" | "mailerdaemon" | "mail-daemon" | "maildaemon"
+        )
+    };
+    if is_mailer(&local) {
+        out.push(Evidence::new(
+            "sender-mailer-daemon",
+            Kind::Bounce,
+            10,
+            address,
+        ));
+    } else if BOUNCE_SENDERS.contains(&local.as_str()) || local.starts_with("microsoftexchange") {
+        out.push(Evidence::new("sender-postmaster", Kind::Bounce, 6, address));
+    } else if BOUNCE_SENDER_PREFIXES.iter().any(|p| {
+        local
+            .strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['+', '-', '_', '.', '=']))
+    }) {
+        out.push(Evidence::new(
+            "sender-bounce-address",
+            Kind::Bounce,
+            6,
+            address,
+        ));
+    }
+    if let Some(name) = &from.name {
+        let name = name.trim().to_lowercase();
+        if SYSTEM_NAMES.iter().any(|n| name == *n) {
+            out.push(Evidence::new("sender-system-name", Kind::Bounce, 4, &name));
+        }
+    }
+    if NOREPLY_SENDERS.contains(&local.as_str())
+        || local.starts_with("noreply")
+        || local.starts_with("no-reply")
+        || local.starts_with("donotreply")
+    {
+        out.push(Evidence::new("sender-noreply", Kind::AutoReply, 4, address));
+        out.push(Evidence::new("sender-noreply", Kind::Bulk, 4, address));
+    }
+    if LIST_MANAGER_SENDERS.iter().any(|m| {
+        if let Some(end) = m.strip_prefix('-') {
+            local.ends_with(&format!("-{end}"))
+        } else if m.ends_with('-') {
+            local.starts_with(m)
+        } else {
+            local == *m
+        }
+    }) {
+        out.push(Evidence::new(
+            "sender-list-manager",
+            Kind::AutoReply,
+            4,
+            address,
+        ));
+    }
+    let domain = domain.to_ascii_lowercase();
+    if let Some(word) = CHALLENGE_SENDER_WORDS.iter().find(|w| domain.contains(*w)) {
+        out.push(Evidence::new(
+            "sender-challenge-service",
+            Kind::Challenge,
+            6,
+            word,
+        ));
+    }
+}
+
+/// The subject without leading white space, lower case; `None` behind a forward prefix
+/// (then a [`Kind::Human`] evidence is added).
+fn subject(subject: &str, out: &mut Vec<Evidence>) {
+    let s = subject.trim_start().to_lowercase();
+    if let Some(prefix) = forward_prefix(&s) {
+        out.push(Evidence::new("forwarded", Kind::Human, -6, prefix));
+        return;
+    }
+    let tables: [(&[&str], &'static str, Kind, i32); 4] = [
+        (OOO_SUBJECTS, "ooo-subject", Kind::AutoReply, 7),
+        (BOUNCE_SUBJECTS, "bounce-subject", Kind::Bounce, 6),
+        (RECEIPT_SUBJECTS, "receipt-subject", Kind::Receipt, 6),
+        (CHALLENGE_SUBJECTS, "challenge-subject", Kind::Challenge, 5),
+    ];
+    for (table, name, kind, weight) in tables {
+        if let Some(p) = table.iter().find(|p| starts_delimited(&s, p)) {
+            // The responders' own form is the phrase and a colon (`Automatic reply: …`):
+            // one point more than other delimiters, still short of the threshold alone.
+            let colon = s[p.len()..].trim_start().starts_with([':', '：']) || p.ends_with(':');
+            out.push(Evidence::new(name, kind, weight + i32::from(colon), p));
+        }
+    }
+}
+
+/// `Fwd:`, `WG:`, `转发：` … at the start of a lower-cased subject.
+fn forward_prefix(s: &str) -> Option<&'static str> {
+    FORWARD_PREFIXES.iter().copied().find(|p| {
+        s.strip_prefix(p)
+            .is_some_and(|rest| rest.trim_start().starts_with([':', '：']))
+    })
+}
+
+/// `s` starts with `phrase`, and then ends or goes on with a delimiter (`:`, `(`, `[`, a
+/// dash), white space between allowed; a phrase that ends in `:` needs nothing after.
+pub fn starts_delimited(s: &str, phrase: &str) -> bool {
+    let Some(rest) = s.strip_prefix(phrase) else {
+        return false;
+    };
+    if phrase.ends_with([':', '：']) {
+        return true;
+    }
+    let rest = rest.trim_start();
+    rest.is_empty() || rest.starts_with([':', '：', '(', '（', '[', '【', '-', '–', '—', '|', '/'])
+}
+
+/// The top of the text, lower case, white space runs made one space, as the text
+/// recognisers read it: quoted lines (`>`) left out, and nothing from the first
+/// forward or original-message separator on (a person's forward of a bounce or an
+/// auto-reply is their own words above it).
+pub fn top_text(text: &str) -> String {
+    let mut out = String::new();
+    for line in crate::agent::quote::head(text, super::TEXT_WINDOW).lines() {
+        let line = line.trim();
+        if line.starts_with('>') {
+            continue;
+        }
+        let lower = line.to_lowercase();
+        if is_forward_separator(&lower) {
+            break;
+        }
+        if !lower.is_empty() {
+            out.push_str(&lower.split_whitespace().collect::<Vec<_>>().join(" "));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A line a mail client puts above a forwarded or quoted message.
+fn is_forward_separator(lower: &str) -> bool {
+    let dashed = lower.starts_with("---") || lower.starts_with("___") || lower.starts_with("===");
+    (dashed
+        && [
+            "forwarded",
+            "original message",
+            "weitergeleitet",
+            "ursprüngliche nachricht",
+            "message transféré",
+            "message d'origine",
+            "mensaje original",
+            "messaggio originale",
+            "mensagem original",
+            "doorgestuurd",
+            "oorspronkelijk bericht",
+            "原始邮件",
+            "原始郵件",
+            "转发",
+            "轉寄",
+            "元のメッセージ",
+            "転送",
+            "пересылаемое",
+            "исходное сообщение",
+        ]
+        .iter()
+        .any(|w| lower.contains(w)))
+        || lower.starts_with("begin forwarded message")
+}
+
+fn text(top: &str, out: &mut Vec<Evidence>) {
+    let tables: [(&[&str], &'static str, Kind, i32); 7] = [
+        (OOO_TEXT, "ooo-text", Kind::AutoReply, 5),
+        (AUTORESPONDER_TEXT, "autoresponder-text", Kind::AutoReply, 5),
+        (LIST_MANAGER_TEXT, "list-manager-text", Kind::AutoReply, 6),
+        (BOUNCE_TEXT, "bounce-text", Kind::Bounce, 7),
+        (BOUNCE_ERROR_TEXT, "bounce-error-text", Kind::Bounce, 3),
+        (RECEIPT_TEXT, "receipt-text", Kind::Receipt, 4),
+        (CHALLENGE_TEXT, "challenge-text", Kind::Challenge, 6),
+    ];
+    for (table, name, kind, weight) in tables {
+        if let Some(p) = table.iter().find(|p| top.contains(*p)) {
+            out.push(Evidence::new(name, kind, weight, p));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fired(subject_line: &str) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        subject(subject_line, &mut out);
+        out.into_iter().map(|e| e.recogniser).collect()
+    }
+
+    #[test]
+    fn subjects_count_at_the_start_and_before_a_delimiter() {
+        for (s, want) in [
+            ("Automatic reply: [ACME #4] printer", vec!["ooo-subject"]),
+            ("Abwesenheitsnotiz: Ihre Anfrage", vec!["ooo-subject"]),
+            ("自動回覆：您的問題", vec!["ooo-subject"]),
+            ("Автоответ: Re: счёт", vec!["ooo-subject"]),
+            ("Out of Office", vec!["ooo-subject"]),
+            ("Automatic reply settings do not work in Outlook", vec![]),
+            ("Out of office next week?", vec![]),
+            ("Re: Out of office", vec![]),
+            ("Undeliverable: [ACME #7] hi", vec!["bounce-subject"]),
+            ("Undeliverable goods in my order", vec![]),
+            ("Delivery failure of my parcel", vec![]),
+            ("Read: [ACME #7] hi", vec!["receipt-subject"]),
+            (
+                "Fwd: Undelivered Mail Returned to Sender",
+                vec!["forwarded"],
+            ),
+            ("WG: Abwesenheitsnotiz: Ihre Anfrage", vec!["forwarded"]),
+            ("转发：系统退信", vec!["forwarded"]),
+        ] {
+            assert_eq!(fired(s), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn the_text_is_read_above_a_forward_and_without_quotes() {
+        let text = "Why did this fail?\n\n---------- Forwarded message ---------\nFrom: Mail Delivery System\nThis is the mail system at host mx.test.\n";
+        let top = top_text(text);
+        assert_eq!(top, "why did this fail?\n");
+        let quoted = "Thanks!\n> I am out of the office until Monday.\n";
+        assert_eq!(top_text(quoted), "thanks!\n");
+    }
+
+    #[test]
+    fn each_text_table_fires_once() {
+        let mut out = Vec::new();
+        text(
+            "i am out of the office until monday.\ni am on vacation.\nthis is an automatic reply.\n",
+            &mut out,
+        );
+        let names: Vec<_> = out.iter().map(|e| e.recogniser).collect();
+        assert_eq!(names, ["ooo-text"]);
+    }
+}
