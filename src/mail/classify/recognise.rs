@@ -29,6 +29,10 @@
 //! | `challenge-text` | challenge | 6 |
 //! | `returned-message` (a `message/rfc822` or its headers attached) | bounce | 3 |
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
 use super::phrases::*;
 use super::{Evidence, Identity, Kind};
 use crate::mail::parse::Parsed;
@@ -401,19 +405,39 @@ fn is_forward_separator(lower: &str) -> bool {
         || lower.starts_with("begin forwarded message")
 }
 
+/// The text tables: (table, recogniser, kind, weight).
+const TEXT_TABLES: [(&[&str], &str, Kind, i32); 7] = [
+    (OOO_TEXT, "ooo-text", Kind::AutoReply, 5),
+    (AUTORESPONDER_TEXT, "autoresponder-text", Kind::AutoReply, 5),
+    (LIST_MANAGER_TEXT, "list-manager-text", Kind::AutoReply, 6),
+    (BOUNCE_TEXT, "bounce-text", Kind::Bounce, 7),
+    (BOUNCE_ERROR_TEXT, "bounce-error-text", Kind::Bounce, 3),
+    (RECEIPT_TEXT, "receipt-text", Kind::Receipt, 4),
+    (CHALLENGE_TEXT, "challenge-text", Kind::Challenge, 6),
+];
+
+/// Every phrase of [`TEXT_TABLES`] in one automaton (one pass over the text, whatever
+/// the number of phrases), with the table each pattern belongs to.
+static TEXT_MATCHER: LazyLock<(AhoCorasick, Vec<(usize, &'static str)>)> = LazyLock::new(|| {
+    let owners: Vec<(usize, &'static str)> = TEXT_TABLES
+        .iter()
+        .enumerate()
+        .flat_map(|(t, (table, ..))| table.iter().map(move |p| (t, *p)))
+        .collect();
+    let ac = AhoCorasick::new(owners.iter().map(|(_, p)| p)).expect("the phrase tables build");
+    (ac, owners)
+});
+
 fn text(top: &str, out: &mut Vec<Evidence>) {
-    let tables: [(&[&str], &'static str, Kind, i32); 7] = [
-        (OOO_TEXT, "ooo-text", Kind::AutoReply, 5),
-        (AUTORESPONDER_TEXT, "autoresponder-text", Kind::AutoReply, 5),
-        (LIST_MANAGER_TEXT, "list-manager-text", Kind::AutoReply, 6),
-        (BOUNCE_TEXT, "bounce-text", Kind::Bounce, 7),
-        (BOUNCE_ERROR_TEXT, "bounce-error-text", Kind::Bounce, 3),
-        (RECEIPT_TEXT, "receipt-text", Kind::Receipt, 4),
-        (CHALLENGE_TEXT, "challenge-text", Kind::Challenge, 6),
-    ];
-    for (table, name, kind, weight) in tables {
-        if let Some(p) = table.iter().find(|p| top.contains(*p)) {
-            out.push(Evidence::new(name, kind, weight, p));
+    let (ac, owners) = &*TEXT_MATCHER;
+    let mut hit: [Option<&str>; TEXT_TABLES.len()] = [None; TEXT_TABLES.len()];
+    for m in ac.find_overlapping_iter(top) {
+        let (table, phrase) = owners[m.pattern().as_usize()];
+        hit[table].get_or_insert(phrase);
+    }
+    for ((_, name, kind, weight), phrase) in TEXT_TABLES.iter().zip(hit) {
+        if let Some(p) = phrase {
+            out.push(Evidence::new(name, *kind, *weight, p));
         }
     }
 }
