@@ -9,7 +9,7 @@
 //! | `report-delivery-status` (`multipart/report` of that type, no part read) | bounce | 12 |
 //! | `arf-part` (`message/feedback-report`) | complaint | 20 |
 //! | `mdn-part` (`message/disposition-notification`) | receipt | 20 |
-//! | `auto-submitted`, `x-autoreply`, `precedence-auto-reply`, `vendor-auto-header` | auto-reply | 20, 20, 20, 15 |
+//! | `auto-submitted` (`auto-replied` and others; `auto-generated`: bulk 20 and auto-reply 15), `x-autoreply`, `precedence-auto-reply`, `vendor-auto-header` | auto-reply | 20, 20, 20, 15 |
 //! | `auto-response-suppress` (All, OOF, AutoReply) | auto-reply | 12 |
 //! | `auto-submitted-no` | against all | −5 |
 //! | `precedence-bulk`, `list-headers` | bulk | 12 |
@@ -145,8 +145,13 @@ fn header<'a>(msg: &'a Parsed, name: &str) -> Option<&'a str> {
 fn headers(msg: &Parsed, out: &mut Vec<Evidence>) {
     let h = &msg.auto;
     if let Some(v) = &h.auto_submitted {
-        if v.trim().to_ascii_lowercase().starts_with("no") {
+        let value = v.trim().to_ascii_lowercase();
+        if value.starts_with("no") {
             out.push(Evidence::new("auto-submitted-no", Kind::Human, -5, v));
+        } else if value.starts_with("auto-generated") {
+            // RFC 3834: made by a machine, not in reply to anything (a notification).
+            out.push(Evidence::new("auto-submitted", Kind::Bulk, 20, v));
+            out.push(Evidence::new("auto-submitted", Kind::AutoReply, 15, v));
         } else {
             out.push(Evidence::new("auto-submitted", Kind::AutoReply, 20, v));
         }
