@@ -2032,6 +2032,50 @@ mod tests {
         assert!(bench.reader().undeliverable().expect("read").is_empty());
     }
 
+    /// Issue 13: a vendor's text bounce (qmail: no report part, the returned headers in
+    /// the text) of our acknowledgement joins its ticket and marks the address; a delayed
+    /// DSN is recorded on the ticket and marks nothing; neither reopens or answers.
+    #[test]
+    fn text_bounces_and_delays_of_our_mail_are_recorded_on_the_ticket() {
+        let mut bench = Bench::new("", "");
+        let id = bench.new_ticket(CAROL, "Printer", "It is broken");
+        let ack = bench.our_message_id(id, "customer");
+        let before = bench.outbox();
+        let delayed = dsn(&ack, CAROL, "4.4.1").replace("Action: failed", "Action: delayed");
+        let d = bench.deliver(&delayed);
+        assert_eq!(
+            d,
+            Delivered::Applied(Applied::Automatic { ticket: Some(id) })
+        );
+        assert!(
+            bench.reader().undeliverable().expect("read").is_empty(),
+            "a delay marks nothing"
+        );
+        let qmail = format!(
+            "From: MAILER-DAEMON@mail.customer.test\nTo: {}\nSubject: failure notice\n\n\
+             Hi. This is the qmail-send program at mail.customer.test.\n\
+             I'm afraid I wasn't able to deliver your message to the following addresses.\n\
+             This is a permanent error; I've given up. Sorry it didn't work out.\n\n\
+             <{CAROL}>:\nSorry, no mailbox here by that name. (#5.1.1)\n\n\
+             --- Below this line is a copy of the message.\n\n\
+             Message-ID: {ack}\nFrom: ACME Support <{}>\nTo: {CAROL}\nSubject: [ACME #{id}] Printer\n",
+            testing::SUPPORT,
+            testing::SUPPORT
+        );
+        let d = bench.deliver(&qmail);
+        assert_eq!(
+            d,
+            Delivered::Applied(Applied::Automatic { ticket: Some(id) })
+        );
+        let marked = bench.reader().undeliverable().expect("read");
+        assert_eq!(marked.len(), 1, "{marked:?}");
+        assert_eq!(marked[0].0, CAROL);
+        assert_eq!(bench.count(id, "message.automatic"), 2);
+        assert_eq!(bench.count(id, "bounce"), 2, "one soft, one hard");
+        assert_eq!(bench.outbox(), before, "nothing sent");
+        assert_eq!(bench.status(id), Status::New, "not reopened or changed");
+    }
+
     /// A DSN that does not return one of our signed Message-IDs, or names someone our
     /// mail did not go to, marks nothing (anyone can write a DSN).
     #[test]

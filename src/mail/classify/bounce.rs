@@ -20,7 +20,8 @@ use serde::Serialize;
 use super::phrases::{DELAY_TEXT, SUCCESS_TEXT};
 use super::recognise::top_text;
 use super::Identity;
-use crate::mail::parse::{Parsed, Report, MAX_REPORT_RECIPIENTS};
+use crate::mail::parse::{header_in_text, Parsed, Report, MAX_REPORT_RECIPIENTS};
+use crate::model::MessageId;
 
 /// Whether a bounce says the mail will never arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -65,7 +66,12 @@ pub fn details(msg: &Parsed, us: &Identity) -> (Report, BounceKind) {
         report.diagnostic = diagnostic_line(&top);
     }
     if report.original_message_id.is_none() {
-        report.original_message_id = msg.in_reply_to.first().cloned();
+        // A text bounce quotes the returned message's headers in its text (qmail, Exim,
+        // Domino): its first `Message-ID:` line is theirs (the bounce's own is a header).
+        report.original_message_id = header_in_text(&msg.text, "message-id")
+            .map(|v| MessageId::new(v.trim().trim_matches(['<', '>'])))
+            .filter(|id| !id.as_str().is_empty())
+            .or_else(|| msg.in_reply_to.first().cloned());
     }
     let kind = kind_of(&report, &msg.subject, &top);
     (report, kind)
