@@ -1407,7 +1407,10 @@ fn read_delivery_status(text: &str, report: &mut Report) {
                     report.recipients.push(without_controls(&addr).into_owned());
                 }
             }
-            "status" if report.status.is_none() => report.status = Some(value.to_owned()),
+            // `Status: 5.1.1 (bad destination mailbox address)`: the code.
+            "status" if report.status.is_none() => {
+                report.status = value.split_whitespace().next().map(str::to_owned)
+            }
             "action" if report.action.is_none() => report.action = Some(value.to_ascii_lowercase()),
             "diagnostic-code" if report.diagnostic.is_none() => {
                 report.diagnostic = Some(without_controls(value).into_owned())

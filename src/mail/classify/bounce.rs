@@ -197,6 +197,7 @@ const RECIPIENT_HEADINGS: &[&str] = &[
     "destinataire",
     "destinatario",
     "받는 사람",
+    "recipient status",
 ];
 
 /// Failure words that make an address on the same line a failed recipient.
@@ -228,6 +229,25 @@ const FAILURE_WORDS: &[&str] = &[
     "不存在",
     "失败",
     "存在しません",
+    "could not be delivered",
+    "couldn't be delivered",
+    "not delivered",
+    "could not be reached",
+    "unable to deliver",
+];
+
+/// Lines where a bounce's copy of the returned message starts: addresses below it are
+/// that message's (its `To:` may be a forwarding address, not the one that failed).
+const COPY_MARKERS: &[&str] = &[
+    "below this line is a copy of the message",
+    "this is a copy of the message",
+    "original message follows",
+    "original headers of the message",
+    "enclosed are the original headers",
+    "original message headers",
+    "unsent message follows",
+    "message headers follow",
+    "returned message",
 ];
 
 fn failed_recipients(msg: &Parsed, us: &Identity, top: &str) -> Vec<String> {
@@ -262,6 +282,21 @@ fn failed_recipients(msg: &Parsed, us: &Identity, top: &str) -> Vec<String> {
     let lines: Vec<&str> = top.lines().take(MAX_LINES).collect();
     let mut under_heading = 0usize;
     for line in &lines {
+        if !out.is_empty() && COPY_MARKERS.iter().any(|m| line.contains(m)) {
+            break;
+        }
+        // The returned message's ids (`Message-ID: <hex@host>`) look like addresses.
+        if [
+            "message-id:",
+            "in-reply-to:",
+            "references:",
+            "x-message-id:",
+        ]
+        .iter()
+        .any(|h| line.trim_start().starts_with(h))
+        {
+            continue;
+        }
         let found = addresses(line);
         let heading = RECIPIENT_HEADINGS.iter().any(|h| line.contains(h));
         let qmail = line.starts_with('<') && line.trim_end().ends_with(">:");
@@ -291,9 +326,9 @@ fn addresses(line: &str) -> Vec<String> {
     })
     .map(|t| t.trim_matches(|c: char| matches!(c, '.' | ':' | '=')))
     .filter_map(|t| {
-        let t = t
-            .strip_prefix("mailto:")
-            .or_else(|| t.strip_prefix("rfc822;"))
+        let t = ["mailto:", "rfc822;", "smtp:"]
+            .iter()
+            .find_map(|p| t.strip_prefix(p))
             .unwrap_or(t);
         let (local, domain) = t.split_once('@')?;
         let ok = !local.is_empty()

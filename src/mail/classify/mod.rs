@@ -70,6 +70,10 @@ pub enum Kind {
     Challenge,
     AutoReply,
     Bulk,
+    /// Automatic, of whatever kind the other evidence says (`Auto-Submitted`, the null
+    /// sender, `Precedence: bulk`): it adds to every kind; alone it makes its
+    /// `fallback`.
+    Automatic,
     /// Against every automatic kind (a negative weight).
     Human,
 }
@@ -95,6 +99,7 @@ impl Kind {
             Kind::Challenge => "challenge",
             Kind::AutoReply => "auto-reply",
             Kind::Bulk => "bulk",
+            Kind::Automatic => "automatic",
             Kind::Human => "human",
         }
     }
@@ -109,6 +114,9 @@ pub struct Evidence {
     pub weight: i32,
     /// What it saw (a phrase, a header value), at most [`MAX_SEEN_CHARS`] characters.
     pub seen: String,
+    /// For [`Kind::Automatic`]: the kind it makes when nothing more specific is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Kind>,
 }
 
 /// Characters of what a recogniser saw kept in its [`Evidence`].
@@ -122,6 +130,15 @@ impl Evidence {
             kind,
             weight,
             seen: seen.chars().take(MAX_SEEN_CHARS).collect(),
+            fallback: None,
+        }
+    }
+
+    /// Evidence of automatic mail of any kind; `fallback` when no other kind is known.
+    pub fn automatic(recogniser: &'static str, fallback: Kind, weight: i32, seen: &str) -> Self {
+        Evidence {
+            fallback: Some(fallback),
+            ..Evidence::new(recogniser, Kind::Automatic, weight, seen)
         }
     }
 }
@@ -222,16 +239,21 @@ pub fn verdict(msg: &Parsed, us: &Identity) -> Verdict {
         .filter(|e| e.kind == Kind::Human)
         .map(|e| e.weight)
         .sum();
-    let mut best: Option<(Kind, i32)> = None;
-    for kind in Kind::ALL {
-        let total: i32 = evidence
+    let sum = |kind: Kind| -> i32 {
+        evidence
             .iter()
             .filter(|e| e.kind == kind)
             .map(|e| e.weight)
-            .sum::<i32>()
-            + against;
-        let has_any = evidence.iter().any(|e| e.kind == kind);
-        if has_any && total >= THRESHOLD && best.is_none_or(|(_, b)| total > b) {
+            .sum()
+    };
+    let automatic = sum(Kind::Automatic);
+    // The strongest kind-less evidence names the kind when nothing else does.
+    let fallback = evidence.iter().find_map(|e| e.fallback);
+    let mut best: Option<(Kind, i32)> = None;
+    for kind in Kind::ALL {
+        let total = sum(kind) + automatic + against;
+        let candidate = fallback == Some(kind) || evidence.iter().any(|e| e.kind == kind);
+        if candidate && total >= THRESHOLD && best.is_none_or(|(_, b)| total > b) {
             best = Some((kind, total));
         }
     }
@@ -240,7 +262,7 @@ pub fn verdict(msg: &Parsed, us: &Identity) -> Verdict {
         Some((kind, _)) => {
             let top = evidence
                 .iter()
-                .find(|e| e.kind == kind)
+                .find(|e| e.kind == kind || e.kind == Kind::Automatic)
                 .map_or("", |e| e.recogniser);
             match kind {
                 Kind::Own => Class::OwnLoop(top),
@@ -257,7 +279,7 @@ pub fn verdict(msg: &Parsed, us: &Identity) -> Verdict {
                         kind,
                     }))
                 }
-                Kind::Human => Class::Human,
+                Kind::Automatic | Kind::Human => Class::Human,
             }
         }
     };

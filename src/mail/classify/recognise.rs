@@ -45,7 +45,28 @@ pub fn all(msg: &Parsed, us: &Identity) -> Vec<Evidence> {
     headers(msg, &mut out);
     sender(msg, &mut out);
     subject(&msg.subject, &mut out);
-    text(&top_text(&msg.text), &mut out);
+    let top = top_text(&msg.text);
+    text(&top, &mut out);
+    // A robot's challenge answers our mail without quoting it.
+    if out.iter().any(|e| e.recogniser == "challenge-text")
+        && !msg.in_reply_to.is_empty()
+        && !quotes(&msg.text)
+    {
+        out.push(Evidence::new("unquoted-reply", Kind::Challenge, 3, ""));
+    }
+    // Automatic and in reply to a message: a responder's, not a notification.
+    if !msg.in_reply_to.is_empty() && out.iter().any(|e| e.kind == Kind::Automatic) {
+        out.push(Evidence::new("answers-a-message", Kind::AutoReply, 2, ""));
+    }
+    // Only words say "out of office" here, no header does: weigh what says a person.
+    let by_words =
+        |e: &Evidence| e.recogniser.starts_with("ooo-") || e.recogniser == "autoresponder-text";
+    let by_header = |e: &Evidence| {
+        e.weight >= 10 && e.kind != Kind::Human && !by_words(e) && !e.recogniser.ends_with("-text")
+    };
+    if out.iter().any(by_words) && !out.iter().any(by_header) {
+        person(msg, &top, &mut out);
+    }
     out
 }
 
@@ -150,10 +171,15 @@ fn headers(msg: &Parsed, out: &mut Vec<Evidence>) {
             out.push(Evidence::new("auto-submitted-no", Kind::Human, -5, v));
         } else if value.starts_with("auto-generated") {
             // RFC 3834: made by a machine, not in reply to anything (a notification).
-            out.push(Evidence::new("auto-submitted", Kind::Bulk, 20, v));
-            out.push(Evidence::new("auto-submitted", Kind::AutoReply, 15, v));
+            out.push(Evidence::automatic("auto-submitted", Kind::Bulk, 20, v));
         } else {
-            out.push(Evidence::new("auto-submitted", Kind::AutoReply, 20, v));
+            // `auto-replied`: vacation responders, but MTAs mark bounces so too.
+            out.push(Evidence::automatic(
+                "auto-submitted",
+                Kind::AutoReply,
+                20,
+                v,
+            ));
         }
     }
     if let Some(v) = h.x_autoreply.as_ref().or(h.x_autorespond.as_ref()) {
@@ -189,17 +215,23 @@ fn headers(msg: &Parsed, out: &mut Vec<Evidence>) {
                 20,
                 p,
             )),
-            "bulk" | "junk" | "list" => {
-                out.push(Evidence::new("precedence-bulk", Kind::Bulk, 12, p))
-            }
+            // Vacation responders and list managers send `bulk`/`junk` too.
+            "bulk" | "junk" => out.push(Evidence::automatic("precedence-bulk", Kind::Bulk, 12, p)),
+            "list" => out.push(Evidence::new("list-headers", Kind::Bulk, 12, p)),
             _ => {}
         }
     }
+    // `List-Id`, `List-Unsubscribe`, `Precedence: list`: one sign, counted once.
     if let Some(v) = h.list_id.as_ref().or(h.list_unsubscribe.as_ref()) {
-        out.push(Evidence::new("list-headers", Kind::Bulk, 12, v));
+        if !out.iter().any(|e| e.recogniser == "list-headers") {
+            out.push(Evidence::new("list-headers", Kind::Bulk, 12, v));
+        }
     }
     if let Some(v) = header(msg, "X-Failed-Recipients") {
         out.push(Evidence::new("x-failed-recipients", Kind::Bounce, 15, v));
+    }
+    if let Some(v) = header(msg, "X-ARF") {
+        out.push(Evidence::new("x-arf", Kind::Complaint, 20, v));
     }
     if let Some(v) = header(msg, "X-MS-Exchange-Message-Is-Ndr") {
         out.push(Evidence::new("exchange-ndr-header", Kind::Bounce, 15, v));
@@ -228,7 +260,7 @@ const SYSTEM_NAMES: &[&str] = &[
 fn sender(msg: &Parsed, out: &mut Vec<Evidence>) {
     let h = &msg.auto;
     if h.return_path.as_deref() == Some("") {
-        out.push(Evidence::new(
+        out.push(Evidence::automatic(
             "null-sender",
             Kind::Bounce,
             10,
@@ -271,7 +303,8 @@ fn sender(msg: &Parsed, out: &mut Vec<Evidence>) {
             address,
         ));
     }
-    if let Some(name) = &from.name {
+    let by_address = out.iter().any(|e| e.recogniser.starts_with("sender-"));
+    if let Some(name) = from.name.as_ref().filter(|_| !by_address) {
         let name = name.trim().to_lowercase();
         if SYSTEM_NAMES.iter().any(|n| name == *n) {
             out.push(Evidence::new("sender-system-name", Kind::Bounce, 4, &name));
@@ -283,7 +316,7 @@ fn sender(msg: &Parsed, out: &mut Vec<Evidence>) {
         || local.starts_with("donotreply")
     {
         out.push(Evidence::new("sender-noreply", Kind::AutoReply, 4, address));
-        out.push(Evidence::new("sender-noreply", Kind::Bulk, 4, address));
+        out.push(Evidence::new("sender-noreply", Kind::Bulk, 6, address));
     }
     if LIST_MANAGER_SENDERS.iter().any(|m| {
         if let Some(end) = m.strip_prefix('-') {
@@ -310,12 +343,25 @@ fn sender(msg: &Parsed, out: &mut Vec<Evidence>) {
             word,
         ));
     }
+    if let Some(word) = COMPLAINT_SENDER_WORDS.iter().find(|w| domain.contains(*w)) {
+        out.push(Evidence::new(
+            "sender-complaint-service",
+            Kind::Complaint,
+            6,
+            word,
+        ));
+    }
 }
 
 /// The subject without leading white space, lower case; `None` behind a forward prefix
 /// (then a [`Kind::Human`] evidence is added).
 fn subject(subject: &str, out: &mut Vec<Evidence>) {
     let s = subject.trim_start().to_lowercase();
+    // `[부재중] …`, `【休假通知】…`: a phrase in brackets at the start counts as there.
+    let s = match s.strip_prefix(['[', '【', '(', '（']) {
+        Some(inner) => inner.trim_start().to_owned(),
+        None => s,
+    };
     if let Some(prefix) = forward_prefix(&s) {
         out.push(Evidence::new("forwarded", Kind::Human, -6, prefix));
         return;
@@ -354,7 +400,11 @@ pub fn starts_delimited(s: &str, phrase: &str) -> bool {
         return true;
     }
     let rest = rest.trim_start();
-    rest.is_empty() || rest.starts_with([':', '：', '(', '（', '[', '【', '-', '–', '—', '|', '/'])
+    rest.is_empty()
+        || rest.starts_with([
+            ':', '：', '(', '（', '[', '【', ']', '】', ')', '）', '-', '–', '—', '|', '/', ',',
+            '，',
+        ])
 }
 
 /// The top of the text, lower case, white space runs made one space, as the text
@@ -410,16 +460,40 @@ fn is_forward_separator(lower: &str) -> bool {
         || lower.starts_with("begin forwarded message")
 }
 
-/// The text tables: (table, recogniser, kind, weight).
-const TEXT_TABLES: [(&[&str], &str, Kind, i32); 7] = [
-    (OOO_TEXT, "ooo-text", Kind::AutoReply, 5),
-    (AUTORESPONDER_TEXT, "autoresponder-text", Kind::AutoReply, 5),
-    (LIST_MANAGER_TEXT, "list-manager-text", Kind::AutoReply, 6),
-    (BOUNCE_TEXT, "bounce-text", Kind::Bounce, 7),
-    (BOUNCE_ERROR_TEXT, "bounce-error-text", Kind::Bounce, 3),
-    (RECEIPT_TEXT, "receipt-text", Kind::Receipt, 4),
-    (CHALLENGE_TEXT, "challenge-text", Kind::Challenge, 6),
+/// The text tables: (table, recogniser, kind, weight for the first phrase, weight for
+/// each further distinct phrase of the table, at most [`MAX_FURTHER_PHRASES`] more).
+const TEXT_TABLES: [(&[&str], &str, Kind, i32, i32); 9] = [
+    (OOO_TEXT, "ooo-text", Kind::AutoReply, 5, 3),
+    (
+        AUTORESPONDER_TEXT,
+        "autoresponder-text",
+        Kind::AutoReply,
+        5,
+        3,
+    ),
+    (
+        LIST_MANAGER_TEXT,
+        "list-manager-text",
+        Kind::AutoReply,
+        8,
+        2,
+    ),
+    (BOUNCE_TEXT, "bounce-text", Kind::Bounce, 7, 0),
+    (BOUNCE_ERROR_TEXT, "bounce-error-text", Kind::Bounce, 2, 0),
+    (RECEIPT_TEXT, "receipt-text", Kind::Receipt, 4, 3),
+    (CHALLENGE_TEXT, "challenge-text", Kind::Challenge, 7, 3),
+    (
+        NOTIFICATION_TEXT,
+        "notification-text",
+        Kind::Automatic,
+        5,
+        0,
+    ),
+    (COMPLAINT_TEXT, "complaint-text", Kind::Complaint, 8, 3),
 ];
+
+/// Further phrases of one table that count.
+const MAX_FURTHER_PHRASES: usize = 2;
 
 /// Every phrase of [`TEXT_TABLES`] in one automaton (one pass over the text, whatever
 /// the number of phrases), with the table each pattern belongs to.
@@ -435,16 +509,106 @@ static TEXT_MATCHER: LazyLock<(AhoCorasick, Vec<(usize, &'static str)>)> = LazyL
 
 fn text(top: &str, out: &mut Vec<Evidence>) {
     let (ac, owners) = &*TEXT_MATCHER;
-    let mut hit: [Option<&str>; TEXT_TABLES.len()] = [None; TEXT_TABLES.len()];
+    let mut hits: [Vec<&str>; TEXT_TABLES.len()] = Default::default();
     for m in ac.find_overlapping_iter(top) {
         let (table, phrase) = owners[m.pattern().as_usize()];
-        hit[table].get_or_insert(phrase);
-    }
-    for ((_, name, kind, weight), phrase) in TEXT_TABLES.iter().zip(hit) {
-        if let Some(p) = phrase {
-            out.push(Evidence::new(name, *kind, *weight, p));
+        let seen = &mut hits[table];
+        // A phrase inside one already seen ("abwesend" in "ich bin abwesend") adds nothing.
+        if seen.len() <= MAX_FURTHER_PHRASES
+            && !seen
+                .iter()
+                .any(|s| s.contains(phrase) || phrase.contains(s))
+        {
+            seen.push(phrase);
         }
     }
+    for ((_, name, kind, first, further), seen) in TEXT_TABLES.iter().zip(hits) {
+        if !seen.is_empty() {
+            let weight = first + further * (seen.len() as i32 - 1);
+            let e = Evidence::new(name, *kind, weight, &seen.join(" | "));
+            out.push(match kind {
+                Kind::Automatic => Evidence {
+                    fallback: Some(Kind::Bulk),
+                    ..e
+                },
+                _ => e,
+            });
+        }
+    }
+    // A reply whose text opens as a responder's subject does: `Respuesta automática: …`.
+    if let Some(line) = top.lines().next() {
+        if let Some(p) = OOO_SUBJECTS
+            .iter()
+            .find(|p| p.chars().count() > 4 && starts_delimited(line, p))
+        {
+            out.push(Evidence::new("ooo-text-heading", Kind::AutoReply, 7, p));
+        }
+    }
+}
+
+/// Signs that a person wrote to us, against an out-of-office reading of their words: a
+/// question in their text, and a new message (no `In-Reply-To`, no `References`) where
+/// a responder always answers a message.
+fn person(msg: &Parsed, top: &str, out: &mut Vec<Evidence>) {
+    if asks(top) {
+        out.push(Evidence::new("question", Kind::AutoReply, -4, "?"));
+    }
+    if msg.in_reply_to.is_empty() && msg.references.is_empty() {
+        out.push(Evidence::new("new-message", Kind::AutoReply, -3, ""));
+    } else if !quotes(&msg.text) {
+        // Responders answer without quoting; a person's reply mostly quotes.
+        out.push(Evidence::new("unquoted-reply", Kind::AutoReply, 5, ""));
+    }
+    if !msg.attachments.is_empty() {
+        out.push(Evidence::new("attachment", Kind::AutoReply, -5, ""));
+    }
+}
+
+/// A question mark that ends a sentence in the top of `top` (not one inside a link).
+fn asks(top: &str) -> bool {
+    let head: Vec<char> = top.chars().take(2000).collect();
+    head.iter().enumerate().any(|(i, c)| {
+        *c == '？'
+            || (*c == '?'
+                && head
+                    .get(i + 1)
+                    .is_none_or(|n| n.is_whitespace() || matches!(n, '"' | ')' | '»' | '」')))
+    })
+}
+
+/// `text` holds a quote: `>` lines, or a forward or original-message separator, or a
+/// client's attribution line.
+fn quotes(text: &str) -> bool {
+    crate::agent::quote::head(text, super::TEXT_WINDOW * 4)
+        .lines()
+        .map(|l| l.trim().to_lowercase())
+        .any(|l| l.starts_with('>') || is_forward_separator(&l) || is_attribution(&l))
+}
+
+/// `on … wrote:`, `am … schrieb …:`, `le … a écrit :`, `在 … 写道：` (lower case): a
+/// client's line above a quote.
+fn is_attribution(l: &str) -> bool {
+    const ENDS: &[&str] = &[
+        "wrote:",
+        "schrieb:",
+        "a écrit :",
+        "a écrit:",
+        "escribió:",
+        "ha scritto:",
+        "escreveu:",
+        "schreef:",
+        "napisał:",
+        "yazdı:",
+        "пишет:",
+        "написал:",
+        "写道：",
+        "写道:",
+        "寫道：",
+        "寫道:",
+        "のメッセージ:",
+        "님이 작성:",
+    ];
+    l.len() < 300 && ENDS.iter().any(|e| l.ends_with(e))
 }
 
 #[cfg(test)]
@@ -501,5 +665,6 @@ mod tests {
         );
         let names: Vec<_> = out.iter().map(|e| e.recogniser).collect();
         assert_eq!(names, ["ooo-text"]);
+        assert_eq!(out[0].weight, 5 + 3 + 3, "three distinct phrases");
     }
 }
