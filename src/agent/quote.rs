@@ -138,19 +138,7 @@ const TO_KEYS: &[&str] = &[
 ];
 
 /// The new text of `text`, without the quoted history (see the module doc).
-/// At most the first `max` bytes of `text` (cut at a character boundary): what the costlier
-/// passes here are given when only the top of a customer's text matters (a relay shows at
-/// most `max_relay_text_bytes`, a survey comment 1,000 characters).
-pub fn head(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
+pub use crate::mail::parse::head;
 
 pub fn trim_quoted(text: &str) -> &str {
     let lines: Vec<Line<'_>> = lines(text).collect();

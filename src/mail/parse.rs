@@ -403,6 +403,20 @@ pub fn message(raw: &[u8], limits: &Limits) -> Result<Parsed, Unusable> {
     })
 }
 
+/// At most the first `max` bytes of `text` (cut at a character boundary): what the costlier
+/// passes here are given when only the top of a customer's text matters (a relay shows at
+/// most `max_relay_text_bytes`, a survey comment 1,000 characters).
+pub fn head(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Control characters that must not reach an outgoing header or a terminal: C0 (TAB,
 /// CR and LF included), DEL, C1, and the Unicode line and paragraph separators.
 pub fn is_control(c: char) -> bool {

@@ -1,33 +1,44 @@
 //! The recognisers: each reads one kind of sign from a [`Parsed`] message and returns the
-//! [`Evidence`] it found (see the weights in the table of the module doc of
-//! `mail::classify`). Pure; the text recognisers read the top of the text only.
+//! [`Evidence`] it found; `mail::classify::verdict` adds them up. Pure; the text
+//! recognisers read the top of the text only (`top_text`), in one Aho-Corasick pass.
+//! "automatic" evidence adds to every kind and, alone, makes the kind named after it.
 //!
 //! | recogniser | kind | weight |
 //! |---|---|---|
 //! | `loop-header`, `our-message-id`, `our-address` | own | 100 |
 //! | `dsn-part` (a `message/delivery-status` anywhere in the top-level parts) | bounce | 20 |
 //! | `report-delivery-status` (`multipart/report` of that type, no part read) | bounce | 12 |
-//! | `arf-part` (`message/feedback-report`) | complaint | 20 |
+//! | `arf-part` (`message/feedback-report`), `x-arf` | complaint | 20 |
 //! | `mdn-part` (`message/disposition-notification`) | receipt | 20 |
-//! | `auto-submitted` (`auto-replied` and others; `auto-generated`: bulk 20 and auto-reply 15), `x-autoreply`, `precedence-auto-reply`, `vendor-auto-header` | auto-reply | 20, 20, 20, 15 |
+//! | `auto-submitted` (not `no`) | automatic (else auto-reply; `auto-generated`: else bulk) | 20 |
+//! | `x-autoreply`, `precedence-auto-reply` / `vendor-auto-header` | auto-reply | 20 / 15 |
 //! | `auto-response-suppress` (All, OOF, AutoReply) | auto-reply | 12 |
 //! | `auto-submitted-no` | against all | −5 |
-//! | `precedence-bulk`, `list-headers` | bulk | 12 |
+//! | `precedence-bulk` (`bulk`, `junk`) | automatic (else bulk) | 12 |
+//! | `list-headers` (`List-Id`, `List-Unsubscribe`, `Precedence: list`; once) | bulk | 12 |
 //! | `x-failed-recipients`, `exchange-ndr-header` | bounce | 15 |
-//! | `null-sender` (`Return-Path: <>`) | bounce | 10 |
+//! | `null-sender` (`Return-Path: <>`) | automatic (else bounce) | 10 |
 //! | `no-sender` (no From, no Return-Path) | auto-reply | 10 |
 //! | `sender-mailer-daemon` (the MTA's own name) / `sender-postmaster` (people use it too) / `sender-bounce-address` | bounce | 10 / 6 / 6 |
-//! | `sender-system-name` (`Mail Delivery System`, …) | bounce | 4 |
-//! | `sender-noreply` | auto-reply and bulk | 4 each |
+//! | `sender-system-name` (`Mail Delivery System`, …; not beside a sender-… above) | bounce | 4 |
+//! | `sender-noreply` | auto-reply 4 and bulk 6 | |
 //! | `sender-list-manager` | auto-reply | 4 |
-//! | `sender-challenge-service` | challenge | 6 |
-//! | `forwarded` (a `Fwd:`-style subject prefix) | against all | −6 |
+//! | `sender-challenge-service` / `sender-complaint-service` | challenge / complaint | 6 |
+//! | `forwarded` (a `Fwd:`-style subject prefix; the subject recognisers then do not run) | against all | −6 |
 //! | `ooo-subject` / `bounce-subject` / `receipt-subject` / `challenge-subject` (one more when a colon follows) | auto-reply / bounce / receipt / challenge | 7 / 6 / 6 / 5 |
-//! | `ooo-text` / `autoresponder-text` / `list-manager-text` | auto-reply | 5 / 5 / 6 |
-//! | `bounce-text` / `bounce-error-text` | bounce | 7 / 3 |
-//! | `receipt-text` | receipt | 4 |
-//! | `challenge-text` | challenge | 6 |
+//! | `ooo-text` / `autoresponder-text` / `list-manager-text` (+3, +3, +2 per further phrase, two at most) | auto-reply | 5 / 5 / 8 |
+//! | `ooo-text-heading` (the text opens like a responder's subject) | auto-reply | 7 |
+//! | `bounce-text` / `bounce-error-text` | bounce | 7 / 2 |
+//! | `receipt-text` / `challenge-text` / `complaint-text` (+3 per further phrase) | receipt / challenge / complaint | 4 / 7 / 8 |
+//! | `notification-text` ("do not reply to this email", …) | automatic (else bulk) | 5 |
 //! | `returned-message` (a `message/rfc822` or its headers attached) | bounce | 3 |
+//! | `answers-a-message` (automatic evidence and an `In-Reply-To`) | auto-reply | 2 |
+//! | `unquoted-reply` (a challenge answering without quoting) | challenge | 3 |
+//!
+//! When only words (an out-of-office or autoresponder phrase, no header) speak for an
+//! auto-reply, what a person does counts too, for or against it: `question` (a `?` ending
+//! a sentence, −4), `new-message` (no `In-Reply-To` nor `References`, −3), `attachment`
+//! (−5), `unquoted-reply` (a reply without a quote, an attribution or a separator, +5).
 
 use std::sync::LazyLock;
 
@@ -413,7 +424,7 @@ pub fn starts_delimited(s: &str, phrase: &str) -> bool {
 /// auto-reply is their own words above it).
 pub fn top_text(text: &str) -> String {
     let mut out = String::new();
-    for line in crate::agent::quote::head(text, super::TEXT_WINDOW).lines() {
+    for line in crate::mail::parse::head(text, super::TEXT_WINDOW).lines() {
         let line = line.trim();
         if line.starts_with('>') {
             continue;
@@ -579,7 +590,7 @@ fn asks(top: &str) -> bool {
 /// `text` holds a quote: `>` lines, or a forward or original-message separator, or a
 /// client's attribution line.
 fn quotes(text: &str) -> bool {
-    crate::agent::quote::head(text, super::TEXT_WINDOW * 4)
+    crate::mail::parse::head(text, super::TEXT_WINDOW * 4)
         .lines()
         .map(|l| l.trim().to_lowercase())
         .any(|l| l.starts_with('>') || is_forward_separator(&l) || is_attribution(&l))
@@ -619,6 +630,89 @@ mod tests {
         let mut out = Vec::new();
         subject(subject_line, &mut out);
         out.into_iter().map(|e| e.recogniser).collect()
+    }
+
+    fn fired_on(raw: &str) -> Vec<&'static str> {
+        let parsed = crate::mail::parse::message(raw.as_bytes(), &crate::limits::Limits::default())
+            .expect("parses");
+        let us = Identity {
+            hostname: "postdesk.example.test".to_owned(),
+            addresses: vec!["support@example.test".to_owned()],
+        };
+        all(&parsed, &us)
+            .into_iter()
+            .map(|e| e.recogniser)
+            .collect()
+    }
+
+    /// Each header, report and sender recogniser fires on its sign, and only there.
+    #[test]
+    fn each_recogniser_fires_on_its_sign() {
+        let plain = "From: Ann <ann@customer.test>\r\nTo: support@example.test\r\nSubject: Printer\r\nMessage-ID: <1@customer.test>\r\n";
+        assert!(fired_on(&format!("{plain}\r\nIt is broken.\r\n")).is_empty());
+        let report = |kind: &str, part: &str, body: &str| {
+            format!("From: x@mx.customer.test\r\nSubject: r\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type={kind}; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nReport.\r\n--B\r\nContent-Type: {part}\r\n\r\n{body}\r\n--B--\r\n")
+        };
+        for (raw, want) in [
+            (format!("{plain}X-Postdesk-Loop: postdesk.example.test\r\n\r\nx"), "loop-header"),
+            (plain.replace("1@customer.test", "7.1.ab@postdesk.example.test") + "\r\nx", "our-message-id"),
+            (plain.replace("ann@customer.test", "support@example.test") + "\r\nx", "our-address"),
+            (report("delivery-status", "message/delivery-status", "Reporting-MTA: dns; mx\r\n\r\nFinal-Recipient: rfc822; a@b.test\r\nAction: failed\r\nStatus: 5.1.1"), "dsn-part"),
+            (report("feedback-report", "message/feedback-report", "Feedback-Type: abuse\r\nVersion: 1"), "arf-part"),
+            (report("disposition-notification", "message/disposition-notification", "Final-Recipient: rfc822; a@b.test\r\nDisposition: manual-action/MDN-sent-manually; displayed"), "mdn-part"),
+            (format!("{plain}Auto-Submitted: auto-replied\r\n\r\nx"), "auto-submitted"),
+            (format!("{plain}Auto-Submitted: no\r\n\r\nx"), "auto-submitted-no"),
+            (format!("{plain}X-Autoreply: yes\r\n\r\nx"), "x-autoreply"),
+            (format!("{plain}X-Autogenerated: Reply\r\n\r\nx"), "vendor-auto-header"),
+            (format!("{plain}X-Auto-Response-Suppress: OOF\r\n\r\nx"), "auto-response-suppress"),
+            (format!("{plain}Precedence: auto_reply\r\n\r\nx"), "precedence-auto-reply"),
+            (format!("{plain}Precedence: junk\r\n\r\nx"), "precedence-bulk"),
+            (format!("{plain}List-Id: <users.lists.test>\r\n\r\nx"), "list-headers"),
+            (format!("{plain}X-Failed-Recipients: a@b.test\r\n\r\nx"), "x-failed-recipients"),
+            (format!("{plain}X-MS-Exchange-Message-Is-Ndr: \r\n\r\nx"), "exchange-ndr-header"),
+            (format!("{plain}X-ARF: yes\r\n\r\nx"), "x-arf"),
+            (format!("Return-Path: <>\r\n{plain}\r\nx"), "null-sender"),
+            ("Subject: x\r\nMessage-ID: <2@x.test>\r\n\r\nx".to_owned(), "no-sender"),
+            (plain.replace("Ann <ann@customer.test>", "MAILER-DAEMON@mx.test") + "\r\nx", "sender-mailer-daemon"),
+            (plain.replace("Ann <ann@customer.test>", "postmaster@mx.test") + "\r\nx", "sender-postmaster"),
+            (plain.replace("ann@customer.test", "bounces+123@mail.test") + "\r\nx", "sender-bounce-address"),
+            (plain.replace("Ann <ann@customer.test>", "Mail Delivery System <mx@mx.test>") + "\r\nx", "sender-system-name"),
+            (plain.replace("ann@customer.test", "no-reply@shop.test") + "\r\nx", "sender-noreply"),
+            (plain.replace("ann@customer.test", "users-request@lists.test") + "\r\nx", "sender-list-manager"),
+            (plain.replace("ann@customer.test", "guard@boxbe.test") + "\r\nx", "sender-challenge-service"),
+            (plain.replace("ann@customer.test", "report@reports.spamcop.test") + "\r\nx", "sender-complaint-service"),
+            (format!("{plain}MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nSee below.\r\n--B\r\nContent-Type: message/rfc822\r\n\r\nFrom: a@b.test\r\nMessage-ID: <9@b.test>\r\nSubject: s\r\n\r\nx\r\n--B--\r\n"), "returned-message"),
+        ] {
+            let got = fired_on(&raw);
+            assert!(got.contains(&want), "{want}: fired {got:?}");
+        }
+    }
+
+    /// What a person does counts only when words alone speak for an auto-reply.
+    #[test]
+    fn a_persons_signs_weigh_against_words_alone() {
+        let ooo = "From: Ann <ann@customer.test>\r\nTo: support@example.test\r\nSubject: Invoice\r\nMessage-ID: <1@customer.test>\r\n";
+        let new_question = fired_on(&format!(
+            "{ooo}\r\nI am out of the office until Monday. Can you resend the invoice?\r\n"
+        ));
+        assert!(
+            new_question.contains(&"question") && new_question.contains(&"new-message"),
+            "{new_question:?}"
+        );
+        let link = fired_on(&format!("{ooo}In-Reply-To: <7.1.ab@postdesk.example.test>\r\n\r\nI am out of the office until Monday: https://x.test/?a=1\r\n"));
+        assert!(
+            !link.contains(&"question") && link.contains(&"unquoted-reply"),
+            "{link:?}"
+        );
+        let quoted = fired_on(&format!("{ooo}In-Reply-To: <7.1.ab@postdesk.example.test>\r\n\r\nI am out of the office until Monday.\r\n\r\nOn Mon, ACME wrote:\r\n> hello\r\n"));
+        assert!(!quoted.contains(&"unquoted-reply"), "{quoted:?}");
+        let headed = fired_on(&format!(
+            "{ooo}Auto-Submitted: auto-replied\r\n\r\nI am out of the office until Monday?\r\n"
+        ));
+        assert!(
+            !headed.contains(&"question"),
+            "a header decides, the text's signs do not count: {headed:?}"
+        );
     }
 
     #[test]
