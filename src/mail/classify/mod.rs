@@ -7,19 +7,24 @@
 //!   acknowledgement, a status mail or a survey.
 //! - **A score, not a single rule** (issue 13). Each recogniser that fires adds
 //!   [`Evidence`]: a weight for one kind of automatic mail (bounce, auto-reply,
-//!   complaint, receipt, challenge, bulk, our own mail). The kind with the highest total
-//!   wins when that total reaches [`THRESHOLD`]; below it the mail is human. Machine
-//!   parts (an RFC 3464 delivery status, an ARF feedback report, an MDN), RFC 3834
-//!   headers and our own loop marks weigh the threshold or more alone; a subject, a body
-//!   phrase, the sender's local part (`mailer-daemon`, `noreply`) or the null envelope
-//!   sender weigh less, so that it takes two of them. Ties go to the earlier kind of
-//!   [`Kind::ALL`].
+//!   complaint, receipt, challenge, bulk, our own mail), or for [`Kind::Automatic`]
+//!   (`Auto-Submitted`, the null sender, `Precedence: bulk`: automatic of a kind the
+//!   other evidence names, which adds to every kind and alone makes its `fallback`). The
+//!   kind with the highest total wins when that total reaches [`THRESHOLD`]; below it
+//!   the mail is human. Machine parts (an RFC 3464 delivery status, an ARF feedback
+//!   report, an MDN), RFC 3834 headers and our own loop marks weigh the threshold or more
+//!   alone; a subject, a body phrase, the sender's local part (`postmaster`, `noreply`)
+//!   weigh less, so that it takes two of them. Ties go to the earlier kind of
+//!   [`Kind::ALL`]. The weights are in [`recognise`]'s table.
 //! - **Humans are never silenced by one weak sign.** Subject phrases count only at the
 //!   start of the subject and followed by a delimiter (`Automatic reply: …`, not
 //!   `Automatic reply settings do not work`), never behind a forward prefix (`Fwd:`);
-//!   phrases in the text count once per table; a forwarded bounce, a question about an
-//!   out-of-office setting, a person writing from `noreply@` or `postmaster@` stay human.
-//!   `Auto-Submitted: no` and a forward prefix count against every automatic kind.
+//!   the text is read above any forward separator and outside `>` quotes, and at most
+//!   three phrases of a table count; when only words speak for an out-of-office reply, a
+//!   question, a new message and an attachment count against it. A forwarded bounce, a
+//!   question about an out-of-office setting, a person writing from `noreply@` or
+//!   `postmaster@` stay human. `Auto-Submitted: no` and a forward prefix count against
+//!   every automatic kind.
 //! - For a bounce, [`bounce::details`] reads the failed recipients, the status and the
 //!   diagnostic from the report or, for the vendors' text bounces, from the text and
 //!   `X-Failed-Recipients`, and whether it is permanent, transient (delayed) or a success
