@@ -2074,6 +2074,21 @@ mod tests {
         assert_eq!(bench.count(id, "bounce"), 2, "one soft, one hard");
         assert_eq!(bench.outbox(), before, "nothing sent");
         assert_eq!(bench.status(id), Status::New, "not reopened or changed");
+        // `ticket show` says why each was taken for a bounce.
+        let detail = bench.reader().ticket(id).expect("read").expect("ticket");
+        let why: Vec<String> = detail
+            .messages
+            .iter()
+            .filter(|m| m.class == "bounce")
+            .map(|m| m.classified_by.to_string())
+            .collect();
+        assert_eq!(why.len(), 2, "{why:?}");
+        assert!(why[0].contains("dsn-part"), "{}", why[0]);
+        assert!(
+            why[1].contains("bounce-text") && why[1].contains("sender-mailer-daemon"),
+            "{}",
+            why[1]
+        );
     }
 
     /// A DSN that does not return one of our signed Message-IDs, or names someone our
