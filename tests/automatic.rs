@@ -16,6 +16,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod common;
+
 use serde::Deserialize;
 
 use postdesk::limits::Limits;
@@ -190,14 +192,11 @@ fn misses(got: &Got, want: &Expected) -> Vec<String> {
 #[test]
 fn every_fixture_gets_its_class() {
     let all = fixtures();
-    // (expected, got) → count
-    let mut confusion: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut pairs: Vec<(String, String)> = Vec::new();
     let mut failures = Vec::new();
     for f in &all {
         let got = classify(&f.raw);
-        *confusion
-            .entry((f.expected.class.clone(), got.class.clone()))
-            .or_default() += 1;
+        pairs.push((f.expected.class.clone(), got.class.clone()));
         let m = misses(&got, &f.expected);
         if !m.is_empty() {
             failures.push(format!(
@@ -212,37 +211,12 @@ fn every_fixture_gets_its_class() {
         "{} fixtures; per class (precision = right / classed as it, recall = right / expected):",
         all.len()
     );
-    println!(
-        "{:<12} {:>8} {:>8} {:>8} {:>10} {:>8}",
-        "class", "expected", "got", "right", "precision", "recall"
-    );
-    for class in CLASSES {
-        let expected: usize = confusion
-            .iter()
-            .filter(|((e, _), _)| e == class)
-            .map(|(_, n)| n)
-            .sum();
-        let got: usize = confusion
-            .iter()
-            .filter(|((_, g), _)| g == class)
-            .map(|(_, n)| n)
-            .sum();
-        let right = confusion
-            .get(&(class.to_owned(), class.to_owned()))
-            .copied()
-            .unwrap_or(0);
-        let ratio = |n: usize, d: usize| {
-            if d == 0 {
-                "-".to_owned()
-            } else {
-                format!("{:.1}%", 100.0 * n as f64 / d as f64)
-            }
-        };
-        println!(
-            "{class:<12} {expected:>8} {got:>8} {right:>8} {:>10} {:>8}",
-            ratio(right, got),
-            ratio(right, expected)
-        );
+    let pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(w, g)| (w.as_str(), g.as_str()))
+        .collect();
+    for line in common::score::precision_recall(&pairs, &CLASSES) {
+        println!("{line}");
     }
     for f in &failures {
         println!("MISS {f}");

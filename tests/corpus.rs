@@ -35,6 +35,8 @@
 //! report. `build_saw_the_corpus_as_it_is_now` fails when the corpus came or went after
 //! the build and cargo could not notice (see `build.rs`).
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -1438,32 +1440,10 @@ fn classes_match_the_hand_labels() {
         let got = r.class.as_ref().map_or("(unparsed)", Class::as_str);
         pairs.push((r.name.as_str(), want, got));
     }
-    let classes: Vec<&str> = {
-        let mut c: Vec<&str> = pairs.iter().flat_map(|(_, w, g)| [*w, *g]).collect();
-        c.sort();
-        c.dedup();
-        c
-    };
-    println!("hand labels: class, expected, got, right, precision, recall");
-    for class in classes {
-        let expected = pairs.iter().filter(|(_, w, _)| *w == class).count();
-        let got = pairs.iter().filter(|(_, _, g)| *g == class).count();
-        let right = pairs
-            .iter()
-            .filter(|(_, w, g)| *w == class && *g == class)
-            .count();
-        let pct = |n: usize, d: usize| {
-            if d == 0 {
-                "-".to_owned()
-            } else {
-                format!("{:.1}%", 100.0 * n as f64 / d as f64)
-            }
-        };
-        println!(
-            "  {class:<11} {expected:>4} {got:>4} {right:>4} {:>7} {:>7}",
-            pct(right, got),
-            pct(right, expected)
-        );
+    println!("hand labels (precision = right / classed as it, recall = right / labelled):");
+    let classes: Vec<(&str, &str)> = pairs.iter().map(|(_, w, g)| (*w, *g)).collect();
+    for line in common::score::precision_recall(&classes, &[]) {
+        println!("  {line}");
     }
     for (name, want, got) in pairs.iter().filter(|(_, w, g)| w != g) {
         println!("  differs: {name}: labelled {want}, classified {got}");

@@ -6,6 +6,8 @@
 //! parallel without a reset (MAILSTACK.md).
 #![allow(dead_code)]
 
+pub mod score;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

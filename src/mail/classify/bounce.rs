@@ -18,7 +18,6 @@
 use serde::Serialize;
 
 use super::phrases::{DELAY_TEXT, SUCCESS_TEXT};
-use super::recognise::top_text;
 use super::Identity;
 use crate::mail::parse::{header_in_text, Parsed, Report, MAX_REPORT_RECIPIENTS};
 use crate::model::MessageId;
@@ -49,21 +48,21 @@ impl BounceKind {
 /// Lines of text read for recipients and codes.
 const MAX_LINES: usize = 400;
 
-/// The report of the bounce `msg` and its kind (see the module doc).
-pub fn details(msg: &Parsed, us: &Identity) -> (Report, BounceKind) {
+/// The report of the bounce `msg` and its kind (see the module doc); `top` is its text as
+/// the recognisers read it (`recognise::top_text`).
+pub fn details(msg: &Parsed, us: &Identity, top: &str) -> (Report, BounceKind) {
     let mut report = msg.report.clone().unwrap_or_default();
     if report.report_type.is_empty() {
         report.report_type = "text".to_owned();
     }
-    let top = top_text(&msg.text);
     if report.recipients.is_empty() {
-        report.recipients = failed_recipients(msg, us, &top);
+        report.recipients = failed_recipients(msg, us, top);
     }
     if report.status.is_none() {
-        report.status = enhanced_status(&top);
+        report.status = enhanced_status(top);
     }
     if report.diagnostic.is_none() {
-        report.diagnostic = diagnostic_line(&top);
+        report.diagnostic = diagnostic_line(top);
     }
     if report.original_message_id.is_none() {
         // A text bounce quotes the returned message's headers in its text (qmail, Exim,
@@ -73,7 +72,7 @@ pub fn details(msg: &Parsed, us: &Identity) -> (Report, BounceKind) {
             .filter(|id| !id.as_str().is_empty())
             .or_else(|| msg.in_reply_to.first().cloned());
     }
-    let kind = kind_of(&report, &msg.subject, &top);
+    let kind = kind_of(&report, &msg.subject, top);
     (report, kind)
 }
 

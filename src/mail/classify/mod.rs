@@ -237,7 +237,8 @@ pub fn classify(msg: &Parsed, us: &Identity) -> Class {
 
 /// Every recogniser over `msg`, and the class their evidence adds up to.
 pub fn verdict(msg: &Parsed, us: &Identity) -> Verdict {
-    let mut evidence = recognise::all(msg, us);
+    let read = recognise::top_text(&msg.text);
+    let mut evidence = recognise::all(msg, us, &read);
     evidence.sort_by_key(|e| std::cmp::Reverse(e.weight));
     let against: i32 = evidence
         .iter()
@@ -277,7 +278,7 @@ pub fn verdict(msg: &Parsed, us: &Identity) -> Verdict {
                 Kind::AutoReply => Class::AutoReply(top),
                 Kind::Bulk => Class::Bulk(top),
                 Kind::Bounce => {
-                    let (report, kind) = bounce::details(msg, us);
+                    let (report, kind) = bounce::details(msg, us, &read);
                     Class::Bounce(Box::new(Bounce {
                         reason: top,
                         report: Some(report),

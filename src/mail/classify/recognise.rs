@@ -48,16 +48,15 @@ use super::phrases::*;
 use super::{Evidence, Identity, Kind};
 use crate::mail::parse::Parsed;
 
-/// Every recogniser's evidence for `msg`.
-pub fn all(msg: &Parsed, us: &Identity) -> Vec<Evidence> {
+/// Every recogniser's evidence for `msg`, whose text read as [`top_text`] is `top`.
+pub fn all(msg: &Parsed, us: &Identity, top: &str) -> Vec<Evidence> {
     let mut out = Vec::new();
     own(msg, us, &mut out);
     reports(msg, &mut out);
     headers(msg, &mut out);
     sender(msg, &mut out);
     subject(&msg.subject, &mut out);
-    let top = top_text(&msg.text);
-    text(&top, &mut out);
+    text(top, &mut out);
     // A robot's challenge answers our mail without quoting it.
     if out.iter().any(|e| e.recogniser == "challenge-text")
         && !msg.in_reply_to.is_empty()
@@ -76,7 +75,7 @@ pub fn all(msg: &Parsed, us: &Identity) -> Vec<Evidence> {
         e.weight >= 10 && e.kind != Kind::Human && !by_words(e) && !e.recogniser.ends_with("-text")
     };
     if out.iter().any(by_words) && !out.iter().any(by_header) {
-        person(msg, &top, &mut out);
+        person(msg, top, &mut out);
     }
     out
 }
@@ -639,7 +638,7 @@ mod tests {
             hostname: "postdesk.example.test".to_owned(),
             addresses: vec!["support@example.test".to_owned()],
         };
-        all(&parsed, &us)
+        all(&parsed, &us, &top_text(&parsed.text))
             .into_iter()
             .map(|e| e.recogniser)
             .collect()
