@@ -239,6 +239,13 @@ impl Parsed {
     pub fn sender(&self) -> Option<&Person> {
         self.from.as_ref()
     }
+    /// The first top-level header named `name` (any case), unfolded.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
     /// True when `address` (lower case) is among To, Cc or Delivered-To.
     pub fn addressed_to(&self, address: &str) -> bool {
         self.to.iter().chain(&self.cc).any(|p| p.address == address)

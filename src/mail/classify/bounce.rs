@@ -266,11 +266,7 @@ fn failed_recipients(msg: &Parsed, us: &Identity, top: &str) -> Vec<String> {
             out.push(a);
         }
     };
-    if let Some((_, v)) = msg
-        .headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("X-Failed-Recipients"))
-    {
+    if let Some(v) = msg.header("X-Failed-Recipients") {
         for a in addresses(&v.to_lowercase()) {
             push(a, &mut out);
         }

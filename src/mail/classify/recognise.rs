@@ -166,13 +166,6 @@ const VENDOR_AUTO_HEADERS: &[&str] = &[
     "x-fc-machinegenerated",
 ];
 
-fn header<'a>(msg: &'a Parsed, name: &str) -> Option<&'a str> {
-    msg.headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
 fn headers(msg: &Parsed, out: &mut Vec<Evidence>) {
     let h = &msg.auto;
     if let Some(v) = &h.auto_submitted {
@@ -197,7 +190,7 @@ fn headers(msg: &Parsed, out: &mut Vec<Evidence>) {
     }
     if let Some(name) = VENDOR_AUTO_HEADERS
         .iter()
-        .find(|name| header(msg, name).is_some())
+        .find(|name| msg.header(name).is_some())
     {
         out.push(Evidence::new(
             "vendor-auto-header",
@@ -237,13 +230,13 @@ fn headers(msg: &Parsed, out: &mut Vec<Evidence>) {
             out.push(Evidence::new("list-headers", Kind::Bulk, 12, v));
         }
     }
-    if let Some(v) = header(msg, "X-Failed-Recipients") {
+    if let Some(v) = msg.header("X-Failed-Recipients") {
         out.push(Evidence::new("x-failed-recipients", Kind::Bounce, 15, v));
     }
-    if let Some(v) = header(msg, "X-ARF") {
+    if let Some(v) = msg.header("X-ARF") {
         out.push(Evidence::new("x-arf", Kind::Complaint, 20, v));
     }
-    if let Some(v) = header(msg, "X-MS-Exchange-Message-Is-Ndr") {
+    if let Some(v) = msg.header("X-MS-Exchange-Message-Is-Ndr") {
         out.push(Evidence::new("exchange-ndr-header", Kind::Bounce, 15, v));
     }
 }
