@@ -40,6 +40,19 @@ pub enum Command {
         #[arg(long)]
         connect: bool,
     },
+    /// Log a mailbox in with OAuth 2.0 (auth = "oauth2"): prints a URL and a code to
+    /// approve on any device (or, with --browser, a URL whose answer you paste back), then
+    /// stores the tokens in data_dir/tokens/MAILBOX.json (mode 0600). The running daemon
+    /// picks them up on its next login; no restart.
+    Login {
+        mailbox: String,
+        /// Browser login with a pasted redirect (Google; any provider with auth_url).
+        #[arg(long)]
+        browser: bool,
+    },
+    /// Forget a mailbox's OAuth tokens: revoke the refresh token where the provider has
+    /// a revocation endpoint, and remove the token file.
+    Logout { mailbox: String },
     /// Mailbox cursors and errors, message, ticket, outbox and quarantine counts.
     Status(JsonFlag),
     /// Inspect tickets.
@@ -244,6 +257,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { connect } => check(&cli.config, connect),
+        Command::Login { mailbox, browser } => login(&cli.config, &mailbox, browser),
+        Command::Logout { mailbox } => logout(&cli.config, &mailbox),
         Command::Status(f) => status(&cli.config, f.json),
         Command::Ticket(cmd) => ticket(&cli.config, cmd),
         Command::Quarantine(cmd) => quarantine(&cli.config, cmd),
@@ -545,21 +560,52 @@ fn check(path: &Path, connect: bool) -> Result<ExitCode> {
     }
     let rt = runtime()?;
     let mut failed = false;
+    let tokens = crate::oauth::Tokens::for_config(&cfg);
     for mb in &cfg.mailboxes {
-        match rt.block_on(crate::ingest::imap::probe(mb)) {
-            Ok((uv, exists)) => println!(
-                "imap {} ({}:{} {}): OK, uidvalidity {uv}, {exists} messages",
-                mb.name, mb.imap.host, mb.imap.port, mb.imap.folder
+        let source = tokens.get(&mb.name);
+        if let Some(t) = &source {
+            println!("token {}: {}", mb.name, token_line(t.config()));
+        }
+        match rt.block_on(crate::ingest::imap::probe(mb, source.as_deref())) {
+            Ok((uv, exists, hs)) => println!(
+                "imap {} ({}:{} {}): OK: {}; server offers SASL {}; logged in as {} by {}; \
+                 uidvalidity {uv}, {exists} messages",
+                mb.name,
+                mb.imap.host,
+                mb.imap.port,
+                mb.imap.folder,
+                hs.transport,
+                if hs.mechanisms.is_empty() {
+                    "(none listed)".to_owned()
+                } else {
+                    hs.mechanisms.join(" ")
+                },
+                mb.imap.username,
+                hs.login,
             ),
             Err(e) => {
                 failed = true;
                 println!("imap {}: FAILED: {e}", mb.name);
             }
         }
+        if let Some(t) = &source {
+            let st = t.state();
+            if let Some(at) = st.access_expires_at {
+                println!(
+                    "token {}: access token valid until {}",
+                    mb.name,
+                    at.to_rfc3339()
+                );
+            }
+        }
     }
-    let pool = crate::notify::smtp::SmtpPool::new(cfg.smtp.clone());
-    match rt.block_on(pool.warm_up()) {
-        Ok(()) => println!("smtp {}:{}: OK", cfg.smtp.host, cfg.smtp.port),
+    let shared = match &cfg.smtp.auth {
+        crate::config::SmtpAuth::OAuth2 { mailbox, .. } => tokens.get(mailbox),
+        _ => None,
+    };
+    let pool = crate::notify::smtp::SmtpPool::with_tokens(cfg.smtp.clone(), shared);
+    match rt.block_on(pool.describe()) {
+        Ok(how) => println!("smtp {}:{}: OK: {how}", cfg.smtp.host, cfg.smtp.port),
         Err(e) => {
             failed = true;
             println!("smtp: FAILED: {e}");
@@ -587,6 +633,131 @@ fn check(path: &Path, connect: bool) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn oauth_of<'c>(cfg: &'c crate::config::Config, mailbox: &str) -> Result<&'c crate::config::OAuth> {
+    let mb = cfg
+        .mailbox(mailbox)
+        .with_context(|| format!("no [[mailbox]] named {mailbox:?} in {}", cfg.path.display()))?;
+    match &mb.imap.auth {
+        crate::config::Login::OAuth2(o) => Ok(o),
+        crate::config::Login::Password(_) => {
+            bail!("mailbox {mailbox:?} logs in with a password; set auth = \"oauth2\" and a [mailbox.oauth] table first")
+        }
+    }
+}
+
+fn login(path: &Path, mailbox: &str, browser: bool) -> Result<ExitCode> {
+    let cfg = load(path)?;
+    let o = oauth_of(&cfg, mailbox)?;
+    let mb = cfg.mailbox(mailbox).expect("checked by oauth_of");
+    let rt = runtime()?;
+    let who = if mb.imap.username.eq_ignore_ascii_case(&mb.address) {
+        format!("the user of {}", mb.address)
+    } else {
+        format!(
+            "a user with access to {} (IMAP login {})",
+            mb.address, mb.imap.username
+        )
+    };
+    let tokens = if browser || o.device_authorization_url.is_none() {
+        let started = crate::oauth::login::browser_start(o)?;
+        println!(
+            "To give postdesk access to mailbox {mailbox} ({}):",
+            mb.address
+        );
+        println!("  1. Open this address in a browser, on any computer, and sign in as {who}:");
+        println!();
+        println!("     {}", started.url);
+        println!();
+        println!("  2. After you approve, the browser goes to an address on 127.0.0.1 that does not load.");
+        println!("     Copy that whole address from the address bar and paste it here:");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        rt.block_on(crate::oauth::login::browser_finish(
+            o, mailbox, started, &line,
+        ))?
+    } else {
+        rt.block_on(crate::oauth::login::device(o, mailbox, |p| {
+            println!(
+                "To give postdesk access to mailbox {mailbox} ({}):",
+                mb.address
+            );
+            println!("  1. Open {}", p.verification_uri);
+            println!("  2. Enter the code {}", p.user_code);
+            println!("  3. Sign in as {who} and approve.");
+            if let Some(full) = &p.verification_uri_complete {
+                println!("  (or open {full}, which has the code in it)");
+            }
+            println!(
+                "Waiting for the approval (the code expires in {} minutes)...",
+                p.expires_in.as_secs().div_ceil(60)
+            );
+        }))?
+    };
+    println!(
+        "Logged in. Tokens stored in {} (mode 0600); access token valid until {}; {}.",
+        o.token_file.display(),
+        tokens
+            .expires_at
+            .map_or("an unstated time".to_owned(), |t| t.to_rfc3339()),
+        if tokens.refresh_token.is_some() {
+            "the daemon refreshes it from now on"
+        } else {
+            "WARNING: no refresh token was issued (ask for the offline_access scope), so another login is needed when it expires"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn logout(path: &Path, mailbox: &str) -> Result<ExitCode> {
+    let cfg = load(path)?;
+    let o = oauth_of(&cfg, mailbox)?;
+    let rt = runtime()?;
+    if !o.token_file.exists() {
+        println!(
+            "mailbox {mailbox} has no tokens ({} does not exist)",
+            o.token_file.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let revoked = rt.block_on(crate::oauth::login::logout(o, mailbox))?;
+    println!(
+        "mailbox {mailbox}: tokens removed{}",
+        if revoked {
+            "; the refresh token was revoked at the provider"
+        } else {
+            " (the provider has no revocation endpoint: revoke the grant there too)"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the token file says, without printing a token.
+fn token_line(o: &crate::config::OAuth) -> String {
+    match crate::oauth::tokens::read(&o.token_file) {
+        Ok(None) => format!(
+            "none yet at {} (run `postdesk login`)",
+            o.token_file.display()
+        ),
+        Ok(Some(t)) => format!(
+            "{} ({} provider); access token {}; {}",
+            o.token_file.display(),
+            t.provider,
+            match t.expires_at {
+                Some(at) if at > chrono::Utc::now() => format!("valid until {}", at.to_rfc3339()),
+                Some(at) => format!("expired {} (will be refreshed)", at.to_rfc3339()),
+                None => "without a stated expiry".to_owned(),
+            },
+            match (&t.refresh_token, t.refresh_token_expires_at) {
+                (None, _) =>
+                    "no refresh token (another login is needed when it expires)".to_owned(),
+                (Some(_), Some(at)) => format!("refresh token until {}", at.to_rfc3339()),
+                (Some(_), None) => "refresh token present".to_owned(),
+            }
+        ),
+        Err(e) => format!("unreadable: {e}"),
+    }
 }
 
 fn status(path: &Path, json: bool) -> Result<ExitCode> {

@@ -75,6 +75,132 @@ pub enum Security {
     Starttls,
 }
 
+/// How postdesk checks a server's certificate, for IMAP, SMTP and a mailbox's OAuth
+/// endpoints alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// A PEM file of CA certificates to trust (a private CA, a self-signed server).
+    pub ca_file: Option<PathBuf>,
+    /// Trust the built-in web roots too (default). `web_roots = false` trusts only `ca_file`.
+    pub web_roots: bool,
+    /// The name the certificate must carry, when it is not `host` (connecting by IP
+    /// address to a server whose certificate names it).
+    pub server_name: Option<String>,
+}
+
+impl Default for Tls {
+    fn default() -> Tls {
+        Tls {
+            ca_file: None,
+            web_roots: true,
+            server_name: None,
+        }
+    }
+}
+
+/// How a mailbox logs in to its IMAP server.
+#[derive(Debug, Clone)]
+pub enum Login {
+    Password(Secret),
+    /// SASL XOAUTH2 or OAUTHBEARER with an access token from `postdesk login`.
+    OAuth2(Arc<OAuth>),
+}
+
+/// Whose OAuth 2.0 endpoints a mailbox uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Microsoft 365 (Entra ID): device login, the Office 365 IMAP and SMTP scopes.
+    Microsoft,
+    /// Google Workspace and Gmail: Google allows no device login for mail scopes, so
+    /// `postdesk login` asks for the address the browser was sent back to.
+    Google,
+    /// Any other authorization server: every endpoint and the scopes are given.
+    Custom,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Microsoft => "microsoft",
+            Provider::Google => "google",
+            Provider::Custom => "custom",
+        }
+    }
+}
+
+/// The SASL mechanism that carries the access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SaslMechanism {
+    /// Google's and Microsoft's `XOAUTH2`.
+    Xoauth2,
+    /// RFC 7628 `OAUTHBEARER`.
+    Oauthbearer,
+}
+
+impl SaslMechanism {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaslMechanism::Xoauth2 => "XOAUTH2",
+            SaslMechanism::Oauthbearer => "OAUTHBEARER",
+        }
+    }
+}
+
+/// A mailbox's OAuth 2.0 client (`[mailbox.oauth]`), with the provider's endpoints filled in.
+#[derive(Debug, Clone)]
+pub struct OAuth {
+    pub provider: Provider,
+    pub client_id: String,
+    /// Google's desktop clients have one (it is not secret there, but kept like one).
+    pub client_secret: Option<Secret>,
+    /// RFC 8628 device authorization endpoint; `None` where the provider has no device
+    /// login for mail (Google): then `auth_url` and a pasted redirect are used.
+    pub device_authorization_url: Option<String>,
+    /// Authorization endpoint for the browser login (Google, or `custom` without a
+    /// device endpoint).
+    pub auth_url: Option<String>,
+    pub token_url: String,
+    pub revocation_url: Option<String>,
+    pub scopes: Vec<String>,
+    pub mechanism: SaslMechanism,
+    /// `data_dir/tokens/<mailbox>.json`, mode 0600: what `postdesk login` stored.
+    pub token_file: PathBuf,
+    /// TLS for the provider's endpoints: the mailbox's `ca_file` is trusted there too.
+    pub tls: Tls,
+}
+
+/// How postdesk logs in to the SMTP server.
+#[derive(Debug, Clone)]
+pub enum SmtpAuth {
+    None,
+    Password {
+        username: String,
+        password: Secret,
+    },
+    /// XOAUTH2 with the access token of the named mailbox (`oauth_from_mailbox`).
+    OAuth2 {
+        mailbox: MailboxName,
+        username: String,
+        oauth: Arc<OAuth>,
+    },
+}
+
+/// Where mailbox alarms go (`[alerts]`).
+#[derive(Debug, Clone)]
+pub struct Alerts {
+    /// Who gets one mail per incident and one when it is over. Empty: status, metrics
+    /// and the log only.
+    pub to: Vec<String>,
+    /// The sender of alarm mail; defaults to the first mailbox's address.
+    pub from: String,
+    /// A mailbox that has not completed a sync for this long raises an alarm.
+    pub alert_after: Duration,
+    /// A refresh token the provider says expires within this long raises a warning.
+    pub token_expiry_warning: Duration,
+}
+
 /// What happens to a message on the IMAP server once its batch has committed. The
 /// cursor in the store is the source of truth either way; this is for the humans who
 /// also look at the folder.
@@ -125,6 +251,7 @@ pub struct Config {
     /// A Prometheus text-format file the daemon rewrites every minute (for
     /// node_exporter's textfile collector).
     pub metrics_file: Option<PathBuf>,
+    pub alerts: Alerts,
 }
 
 #[derive(Debug, Clone)]
@@ -132,8 +259,8 @@ pub struct Smtp {
     pub host: String,
     pub port: u16,
     pub security: Security,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
+    pub tls: Tls,
+    pub auth: SmtpAuth,
     /// Connections kept warm; the sender runs this many deliveries at once.
     pub connections: usize,
     pub timeout: Duration,
@@ -323,8 +450,11 @@ pub struct Imap {
     pub host: String,
     pub port: u16,
     pub security: Security,
+    pub tls: Tls,
+    /// The user name given to the server (`login`, default `address`). For a Microsoft
+    /// 365 shared mailbox: the shared mailbox's address, while a delegate does the login.
     pub username: String,
-    pub password: Secret,
+    pub auth: Login,
     pub folder: String,
     /// Use IDLE when the server offers it; poll otherwise.
     pub idle: bool,
@@ -612,6 +742,41 @@ struct RawConfig {
     schedule: RawSchedule,
     #[serde(rename = "mailbox")]
     mailboxes: Vec<RawMailbox>,
+    #[serde(default)]
+    alerts: RawAlerts,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    to: Option<Spanned<Vec<String>>>,
+    from: Option<Spanned<String>>,
+    alert_after: Option<Spanned<DurationText>>,
+    token_expiry_warning: Option<DurationText>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum RawAuth {
+    Password,
+    Oauth2,
+    None,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOAuth {
+    provider: Spanned<Provider>,
+    tenant: Option<String>,
+    client_id: Spanned<String>,
+    client_secret_file: Option<Spanned<PathBuf>>,
+    client_secret_env: Option<Spanned<String>>,
+    device_authorization_url: Option<Spanned<String>>,
+    auth_url: Option<Spanned<String>>,
+    token_url: Option<Spanned<String>>,
+    revocation_url: Option<Spanned<String>>,
+    scopes: Option<Spanned<Vec<String>>>,
+    mechanism: Option<SaslMechanism>,
 }
 
 #[derive(Deserialize)]
@@ -620,6 +785,11 @@ struct RawSmtp {
     host: String,
     port: Option<u16>,
     security: Option<Security>,
+    ca_file: Option<PathBuf>,
+    web_roots: Option<bool>,
+    tls_server_name: Option<String>,
+    auth: Option<Spanned<RawAuth>>,
+    oauth_from_mailbox: Option<Spanned<String>>,
     username: Option<String>,
     password_file: Option<Spanned<PathBuf>>,
     password_env: Option<Spanned<String>>,
@@ -748,6 +918,13 @@ struct RawMailbox {
     host: String,
     port: Option<u16>,
     security: Option<Security>,
+    ca_file: Option<PathBuf>,
+    web_roots: Option<bool>,
+    tls_server_name: Option<String>,
+    auth: Option<Spanned<RawAuth>>,
+    oauth: Option<RawOAuth>,
+    /// `login` is the documented name; `username` the older one.
+    #[serde(alias = "login")]
     username: Option<String>,
     password_file: Option<Spanned<PathBuf>>,
     password_env: Option<Spanned<String>>,
@@ -784,7 +961,7 @@ impl Validator<'_> {
             Some(h) => h.into_inner(),
             None => "postdesk.invalid".to_owned(),
         };
-        let smtp = self.smtp(raw.smtp, &hostname)?;
+        let smtp_raw = raw.smtp;
         let loop_protection = self.loop_protection(raw.loop_protection)?;
         let outbox = Outbox {
             retry_initial: raw
@@ -832,7 +1009,7 @@ impl Validator<'_> {
         let mut mailboxes = Vec::new();
         let mut names = HashSet::new();
         for m in raw.mailboxes {
-            let mailbox = self.mailbox(m, &mut queues, &mut names)?;
+            let mailbox = self.mailbox(m, &mut queues, &mut names, &data_dir)?;
             mailboxes.push(mailbox);
         }
         let agents = self.agents(raw.agents, &queues, &mailboxes)?;
@@ -859,6 +1036,8 @@ impl Validator<'_> {
                 "at least one [[mailbox]] is needed".to_owned(),
             ));
         }
+        let smtp = self.smtp(smtp_raw, &hostname, &mailboxes)?;
+        let alerts = self.alerts(raw.alerts, &mailboxes)?;
         Ok(Config {
             path: self.path.to_owned(),
             data_dir,
@@ -889,6 +1068,185 @@ impl Validator<'_> {
             vip: self.vip(raw.vip)?,
             schedule,
             metrics_file: raw.metrics_file.map(|p| self.relative(&p)),
+            alerts,
+        })
+    }
+
+    fn alerts(&self, raw: RawAlerts, mailboxes: &[Mailbox]) -> Result<Alerts, ConfigError> {
+        let mut to = Vec::new();
+        if let Some(list) = raw.to {
+            let span = list.span();
+            for a in list.into_inner() {
+                let a = a.trim().to_ascii_lowercase();
+                if !a.contains('@') {
+                    return Err(self.err(span, "to", format!("not a mail address: {a:?}")));
+                }
+                to.push(a);
+            }
+        }
+        let from = match raw.from {
+            Some(f) if !f.get_ref().contains('@') => {
+                return Err(self.err(
+                    f.span(),
+                    "from",
+                    format!("not a mail address: {:?}", f.get_ref()),
+                ))
+            }
+            Some(f) => f.into_inner(),
+            None => mailboxes[0].address.clone(),
+        };
+        let alert_after = match raw.alert_after {
+            Some(a) if a.get_ref().0 < Duration::from_secs(1) => {
+                return Err(self.err(
+                    a.span(),
+                    "alert_after",
+                    "must be at least \"1s\" (the default is \"10m\")".to_owned(),
+                ))
+            }
+            Some(a) => a.into_inner().0,
+            None => Duration::from_secs(600),
+        };
+        Ok(Alerts {
+            to,
+            from,
+            alert_after,
+            token_expiry_warning: raw
+                .token_expiry_warning
+                .map_or(Duration::from_secs(14 * 86_400), |d| d.0),
+        })
+    }
+
+    fn tls(
+        &self,
+        ca_file: Option<PathBuf>,
+        web_roots: Option<bool>,
+        server_name: Option<String>,
+    ) -> Tls {
+        Tls {
+            ca_file: ca_file.map(|p| self.relative(&p)),
+            web_roots: web_roots.unwrap_or(true),
+            server_name: server_name
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty()),
+        }
+    }
+
+    /// `[mailbox.oauth]` with the provider's endpoints and scopes filled in.
+    fn oauth(
+        &self,
+        raw: RawOAuth,
+        mailbox: &str,
+        data_dir: &Path,
+        tls: &Tls,
+    ) -> Result<OAuth, ConfigError> {
+        let provider = *raw.provider.get_ref();
+        let url = |v: Option<Spanned<String>>, key: &str| -> Result<Option<String>, ConfigError> {
+            match v {
+                Some(u)
+                    if !u.get_ref().starts_with("https://")
+                        && !u.get_ref().starts_with("http://") =>
+                {
+                    Err(self.err(
+                        u.span(),
+                        key,
+                        format!("not an http(s) URL: {:?}", u.get_ref()),
+                    ))
+                }
+                Some(u) => Ok(Some(u.into_inner())),
+                None => Ok(None),
+            }
+        };
+        let device = url(raw.device_authorization_url, "device_authorization_url")?;
+        let auth_url = url(raw.auth_url, "auth_url")?;
+        let token = url(raw.token_url, "token_url")?;
+        let revocation = url(raw.revocation_url, "revocation_url")?;
+        let scopes = raw.scopes.map(|s| s.into_inner());
+        let client_secret = self.optional_secret_named(
+            raw.client_secret_file,
+            raw.client_secret_env,
+            ("client_secret_file", "client_secret_env"),
+        )?;
+        let (device, auth_url, token, revocation, scopes, mechanism) = match provider {
+            Provider::Microsoft => {
+                let tenant = raw.tenant.unwrap_or_else(|| "organizations".to_owned());
+                let base = format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0");
+                (
+                    device.or_else(|| Some(format!("{base}/devicecode"))),
+                    auth_url,
+                    token.unwrap_or_else(|| format!("{base}/token")),
+                    revocation,
+                    scopes.unwrap_or_else(|| {
+                        [
+                            "https://outlook.office.com/IMAP.AccessAsUser.All",
+                            "https://outlook.office.com/SMTP.Send",
+                            "offline_access",
+                        ]
+                        .map(str::to_owned)
+                        .to_vec()
+                    }),
+                    raw.mechanism.unwrap_or(SaslMechanism::Xoauth2),
+                )
+            }
+            Provider::Google => (
+                device,
+                auth_url
+                    .or_else(|| Some("https://accounts.google.com/o/oauth2/v2/auth".to_owned())),
+                token.unwrap_or_else(|| "https://oauth2.googleapis.com/token".to_owned()),
+                revocation.or_else(|| Some("https://oauth2.googleapis.com/revoke".to_owned())),
+                scopes.unwrap_or_else(|| vec!["https://mail.google.com/".to_owned()]),
+                raw.mechanism.unwrap_or(SaslMechanism::Xoauth2),
+            ),
+            Provider::Custom => {
+                let token = token.ok_or_else(|| {
+                    self.err(
+                        raw.provider.span(),
+                        "token_url",
+                        "provider = \"custom\" needs token_url".to_owned(),
+                    )
+                })?;
+                if device.is_none() && auth_url.is_none() {
+                    return Err(self.err(
+                        raw.provider.span(),
+                        "device_authorization_url",
+                        "provider = \"custom\" needs device_authorization_url (or auth_url for a browser login)".to_owned(),
+                    ));
+                }
+                let scopes = scopes.ok_or_else(|| {
+                    self.err(
+                        raw.provider.span(),
+                        "scopes",
+                        "provider = \"custom\" needs scopes = [...]".to_owned(),
+                    )
+                })?;
+                (
+                    device,
+                    auth_url,
+                    token,
+                    revocation,
+                    scopes,
+                    raw.mechanism.unwrap_or(SaslMechanism::Xoauth2),
+                )
+            }
+        };
+        if raw.client_id.get_ref().trim().is_empty() {
+            return Err(self.err(
+                raw.client_id.span(),
+                "client_id",
+                "the application (client) id of the app registration".to_owned(),
+            ));
+        }
+        Ok(OAuth {
+            provider,
+            client_id: raw.client_id.into_inner(),
+            client_secret,
+            device_authorization_url: device,
+            auth_url,
+            token_url: token,
+            revocation_url: revocation,
+            scopes,
+            mechanism,
+            token_file: data_dir.join("tokens").join(format!("{mailbox}.json")),
+            tls: tls.clone(),
         })
     }
 
@@ -1407,9 +1765,71 @@ impl Validator<'_> {
         })
     }
 
-    fn smtp(&self, raw: RawSmtp, hostname: &str) -> Result<Smtp, ConfigError> {
+    fn smtp(
+        &self,
+        raw: RawSmtp,
+        hostname: &str,
+        mailboxes: &[Mailbox],
+    ) -> Result<Smtp, ConfigError> {
         let security = raw.security.unwrap_or(Security::None);
         let password = self.optional_secret(raw.password_file, raw.password_env)?;
+        let kind = match &raw.auth {
+            Some(a) => *a.get_ref(),
+            // Before `auth` existed, a username meant a password login.
+            None if raw.username.is_some() || password.is_some() => RawAuth::Password,
+            None => RawAuth::None,
+        };
+        let auth = match kind {
+            RawAuth::None => SmtpAuth::None,
+            RawAuth::Password => match (raw.username.clone(), password) {
+                (Some(username), Some(password)) => SmtpAuth::Password { username, password },
+                _ => {
+                    let span = raw.auth.as_ref().map_or(0..0, |a| a.span());
+                    return Err(self.err(
+                        span,
+                        "auth",
+                        "a password login needs username and password_file (or password_env)"
+                            .to_owned(),
+                    ));
+                }
+            },
+            RawAuth::Oauth2 => {
+                let at = raw.auth.as_ref().map_or(0..0, |a| a.span());
+                let Some(name) = raw.oauth_from_mailbox else {
+                    return Err(self.err(
+                        at,
+                        "oauth_from_mailbox",
+                        "auth = \"oauth2\" needs oauth_from_mailbox = \"MAILBOX\" (whose token to use)"
+                            .to_owned(),
+                    ));
+                };
+                let Some(m) = mailboxes.iter().find(|m| m.name.as_str() == name.get_ref()) else {
+                    return Err(self.err(
+                        name.span(),
+                        "oauth_from_mailbox",
+                        format!("no [[mailbox]] named {:?}", name.get_ref()),
+                    ));
+                };
+                let Login::OAuth2(oauth) = &m.imap.auth else {
+                    return Err(self.err(
+                        name.span(),
+                        "oauth_from_mailbox",
+                        format!(
+                            "mailbox {:?} does not log in with auth = \"oauth2\"",
+                            name.get_ref()
+                        ),
+                    ));
+                };
+                SmtpAuth::OAuth2 {
+                    mailbox: m.name.clone(),
+                    username: raw
+                        .username
+                        .clone()
+                        .unwrap_or_else(|| m.imap.username.clone()),
+                    oauth: oauth.clone(),
+                }
+            }
+        };
         let connections = match raw.connections {
             Some(c) if *c.get_ref() == 0 || *c.get_ref() > 64 => {
                 return Err(self.err(
@@ -1429,8 +1849,8 @@ impl Validator<'_> {
             }),
             host: raw.host,
             security,
-            username: raw.username,
-            password,
+            tls: self.tls(raw.ca_file, raw.web_roots, raw.tls_server_name),
+            auth,
             connections,
             timeout: raw.timeout.map_or(Duration::from_secs(30), |d| d.0),
             hello_name: raw.hello_name.unwrap_or_else(|| hostname.to_owned()),
@@ -1442,6 +1862,7 @@ impl Validator<'_> {
         m: RawMailbox,
         queues: &mut Vec<Queue>,
         names: &mut HashSet<String>,
+        data_dir: &Path,
     ) -> Result<Mailbox, ConfigError> {
         if !names.insert(m.name.get_ref().clone()) {
             return Err(self.err(
@@ -1489,17 +1910,52 @@ impl Validator<'_> {
             }
         };
         let security = m.security.unwrap_or(Security::None);
-        let password = self
-            .optional_secret(m.password_file, m.password_env)?
-            .ok_or_else(|| {
-                self.err(
+        let tls = self.tls(m.ca_file, m.web_roots, m.tls_server_name);
+        let auth = match (m.auth.as_ref().map(|a| *a.get_ref()), m.oauth) {
+            (Some(RawAuth::Oauth2), Some(oauth)) => {
+                if let Some(f) = m.password_file.as_ref() {
+                    return Err(self.err(
+                        f.span(),
+                        "password_file",
+                        "auth = \"oauth2\" uses the token from `postdesk login`, not a password".to_owned(),
+                    ));
+                }
+                Login::OAuth2(Arc::new(self.oauth(oauth, &name, data_dir, &tls)?))
+            }
+            (Some(RawAuth::Oauth2), None) => {
+                return Err(self.err(
+                    m.auth.as_ref().map_or(0..0, |a| a.span()),
+                    "auth",
+                    format!("mailbox {name:?}: auth = \"oauth2\" needs a [mailbox.oauth] table (provider, client_id)"),
+                ))
+            }
+            (Some(RawAuth::None), _) => {
+                return Err(self.err(
+                    m.auth.as_ref().map_or(0..0, |a| a.span()),
+                    "auth",
+                    "a mailbox logs in with \"password\" or \"oauth2\"".to_owned(),
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(self.err(
                     m.name.span(),
-                    "password_file",
-                    format!(
-                        "mailbox {name:?} needs password_file or password_env (passwords are never written in this file)"
-                    ),
-                )
-            })?;
+                    "oauth",
+                    format!("mailbox {name:?} has a [mailbox.oauth] table: set auth = \"oauth2\" to use it"),
+                ))
+            }
+            (None | Some(RawAuth::Password), None) => Login::Password(
+                self.optional_secret(m.password_file, m.password_env)?
+                    .ok_or_else(|| {
+                        self.err(
+                            m.name.span(),
+                            "password_file",
+                            format!(
+                                "mailbox {name:?} needs password_file or password_env (passwords are never written in this file)"
+                            ),
+                        )
+                    })?,
+            ),
+        };
         let after = match m.after {
             None => AfterIngest::MarkSeen,
             Some(a) => match a.get_ref().as_str() {
@@ -1563,8 +2019,9 @@ impl Validator<'_> {
                 }),
                 host: m.host,
                 security,
+                tls,
                 username: m.username.unwrap_or_else(|| address.clone()),
-                password,
+                auth,
                 folder: m.folder.unwrap_or_else(|| "INBOX".to_owned()),
                 idle: m.idle.unwrap_or(true),
                 poll_interval: m.poll_interval.map_or(Duration::from_secs(60), |d| d.0),
@@ -1585,18 +2042,27 @@ impl Validator<'_> {
         file: Option<Spanned<PathBuf>>,
         env: Option<Spanned<String>>,
     ) -> Result<Option<Secret>, ConfigError> {
+        self.optional_secret_named(file, env, ("password_file", "password_env"))
+    }
+
+    fn optional_secret_named(
+        &self,
+        file: Option<Spanned<PathBuf>>,
+        env: Option<Spanned<String>>,
+        (file_key, env_key): (&str, &str),
+    ) -> Result<Option<Secret>, ConfigError> {
         match (file, env) {
             (Some(f), Some(_)) => Err(self.err(
                 f.span(),
-                "password_file",
-                "give password_file or password_env, not both".to_owned(),
+                file_key,
+                format!("give {file_key} or {env_key}, not both"),
             )),
             (Some(f), None) => {
                 let path = self.relative(f.get_ref());
                 let text = std::fs::read_to_string(&path).map_err(|e| {
                     self.err(
                         f.span(),
-                        "password_file",
+                        file_key,
                         format!("cannot read {}: {e}", path.display()),
                     )
                 })?;
@@ -1604,7 +2070,7 @@ impl Validator<'_> {
                 if secret.is_empty() {
                     return Err(self.err(
                         f.span(),
-                        "password_file",
+                        file_key,
                         format!("{} is empty", path.display()),
                     ));
                 }
@@ -1614,7 +2080,7 @@ impl Validator<'_> {
                 Ok(v) if !v.is_empty() => Ok(Some(Secret(v))),
                 _ => Err(self.err(
                     e.span(),
-                    "password_env",
+                    env_key,
                     format!("environment variable {} is not set", e.get_ref()),
                 )),
             },
@@ -1672,8 +2138,11 @@ poll_interval = "90s"
         assert_eq!(mb.imap.poll_interval, Duration::from_secs(90));
         assert_eq!(mb.imap.after, AfterIngest::MarkSeen);
         assert_eq!(mb.imap.username, "support@example.test");
-        assert_eq!(mb.imap.password.expose(), "secret-pw");
-        assert_eq!(format!("{:?}", mb.imap.password), "Secret(..)");
+        let Login::Password(password) = &mb.imap.auth else {
+            panic!("a password login");
+        };
+        assert_eq!(password.expose(), "secret-pw");
+        assert_eq!(format!("{password:?}"), "Secret(..)");
         assert_eq!(cfg.smtp.connections, 4);
         assert_eq!(cfg.queue("support").unwrap().display_name, "ACME Support");
     }

@@ -105,11 +105,16 @@ pub async fn run(
     let (trigger, shutdown) = shutdown::channel();
     let wake = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
+    let tokens = crate::oauth::Tokens::for_config(&cfg);
 
     if opts.hold_outbox {
         tracing::warn!("outbox held: mail is queued but not sent");
     } else {
-        let pool = Arc::new(SmtpPool::new(cfg.smtp.clone()));
+        let shared = match &cfg.smtp.auth {
+            crate::config::SmtpAuth::OAuth2 { mailbox, .. } => tokens.get(mailbox),
+            _ => None,
+        };
+        let pool = Arc::new(SmtpPool::with_tokens(cfg.smtp.clone(), shared));
         let warm = pool.clone();
         tasks.spawn(async move {
             // A warm connection saves the first acknowledgement a TCP and EHLO round trip.
@@ -152,6 +157,7 @@ pub async fn run(
         desk: desk.clone(),
         outbox_wake: wake,
         stats,
+        tokens: tokens.clone(),
     };
     let mut first_syncs = Vec::new();
     for mb in &cfg.mailboxes {

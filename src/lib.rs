@@ -7,6 +7,8 @@
 //! - [`config`]: the TOML file, checked with file, line and key in every error.
 //! - [`calendar`]: business calendars and SLA due times (pure time arithmetic).
 //! - [`key`]: the instance key and every HMAC made with it (Message-IDs, survey links).
+//! - [`tls`]: verified TLS for every connection, and errors that name the setting to change.
+//! - [`oauth`]: `postdesk login`, the token files, fresh access tokens for IMAP and SMTP.
 //! - [`ingest`]: IMAP (IDLE, else polling), the MTA pipe and imports hand over raw bytes.
 //! - [`mail`]: raw bytes → parsed, classified (loop protection), subject tags.
 //! - [`thread`]: which ticket a message joins (signed Message-IDs, tags, participants).
@@ -25,6 +27,8 @@ pub mod limits;
 pub mod config;
 pub mod calendar;
 pub mod key;
+pub mod tls;
+pub mod oauth;
 pub mod ingest;
 pub mod mail;
 pub mod thread;

@@ -76,8 +76,15 @@ pub enum ImapError {
     Timeout(&'static str),
     #[error("server sent no UIDVALIDITY for {0}")]
     NoUidValidity(String),
-    #[error("STARTTLS is not supported for IMAP; use security = \"tls\" (port 993)")]
-    StartTlsUnsupported,
+    #[error(
+        "{host}:{port} does not offer STARTTLS although security = \"starttls\" asks for it; \
+         refusing to go on without TLS (a server without TLS needs security = \"none\")"
+    )]
+    StartTlsNotOffered { host: String, port: u16 },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Token(crate::oauth::OAuthError),
     #[error("cannot store batch")]
     Store(#[from] StoreError),
     #[error("batch task failed: {0}")]
@@ -93,6 +100,8 @@ pub struct Context {
     pub outbox_wake: Arc<Notify>,
     /// Ingest timings for the metrics file.
     pub stats: Arc<crate::metrics::Stats>,
+    /// Access tokens of the mailboxes that log in with OAuth.
+    pub tokens: crate::oauth::Tokens,
 }
 
 /// Exponential backoff between failed sessions.
@@ -168,14 +177,150 @@ async fn with_timeout<T>(
     }
 }
 
-async fn connect(cfg: &Mailbox) -> Result<Session, ImapError> {
+/// What a connection did before the session began, for `postdesk check --connect`.
+#[derive(Debug, Clone, Default)]
+pub struct Handshake {
+    /// "plain", "TLS", "STARTTLS" (with the TLS version and cipher once encrypted).
+    pub transport: String,
+    /// SASL mechanisms the server offered (`AUTH=` capabilities), before login.
+    pub mechanisms: Vec<String>,
+    /// How we logged in: "password (LOGIN)" or "XOAUTH2 with an access token".
+    pub login: String,
+}
+
+/// The greeting and capability lines before STARTTLS are read by hand: async-imap has no
+/// STARTTLS, and nothing read here may run ahead into the TLS bytes.
+const MAX_PRE_TLS_LINE: usize = 8192;
+
+async fn read_line(tcp: &mut TcpStream, limit: Duration) -> Result<String, String> {
+    use tokio::io::AsyncReadExt;
+    let mut line = Vec::new();
+    let read = async {
+        loop {
+            let mut b = [0u8; 1];
+            if tcp.read(&mut b).await.map_err(|e| e.to_string())? == 0 {
+                return Err("connection closed".to_owned());
+            }
+            line.push(b[0]);
+            if b[0] == b'\n' {
+                return Ok(());
+            }
+            if line.len() > MAX_PRE_TLS_LINE {
+                return Err("line too long before STARTTLS".to_owned());
+            }
+        }
+    };
+    tokio::time::timeout(limit, read)
+        .await
+        .map_err(|_| "timed out".to_owned())??;
+    Ok(String::from_utf8_lossy(&line).trim_end().to_owned())
+}
+
+/// Sends `tag command` and reads to its tagged answer; returns the untagged lines and
+/// whether the answer was OK.
+async fn command(
+    tcp: &mut TcpStream,
+    tag: &str,
+    cmd: &str,
+    limit: Duration,
+) -> Result<(Vec<String>, bool), String> {
+    use tokio::io::AsyncWriteExt;
+    tcp.write_all(format!("{tag} {cmd}\r\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut lines = Vec::new();
+    for _ in 0..64 {
+        let line = read_line(tcp, limit).await?;
+        if let Some(rest) = line.strip_prefix(&format!("{tag} ")) {
+            return Ok((lines, rest.to_ascii_uppercase().starts_with("OK")));
+        }
+        lines.push(line);
+    }
+    Err(format!("no answer to {cmd}"))
+}
+
+fn capabilities_in(line: &str) -> Vec<String> {
+    let upper = line.to_ascii_uppercase();
+    let after = upper
+        .find("CAPABILITY ")
+        .map(|i| &upper[i + "CAPABILITY ".len()..])
+        .unwrap_or("");
+    after
+        .split(|c: char| c.is_whitespace() || c == ']')
+        .take_while(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The plain-text part of STARTTLS (RFC 3501 6.2.1, RFC 2595): greeting, CAPABILITY,
+/// STARTTLS. Refuses a server that does not offer it: never a silent downgrade.
+async fn starttls(tcp: &mut TcpStream, imap: &crate::config::Imap) -> Result<(), ImapError> {
+    let fail = |reason: String| ImapError::Connect {
+        host: imap.host.clone(),
+        port: imap.port,
+        reason,
+    };
+    let greeting = read_line(tcp, imap.timeout).await.map_err(&fail)?;
+    if !greeting.to_ascii_uppercase().starts_with("* OK") {
+        return Err(fail(format!("unexpected greeting {greeting:?}")));
+    }
+    let (lines, ok) = command(tcp, "s1", "CAPABILITY", imap.timeout)
+        .await
+        .map_err(&fail)?;
+    let caps: Vec<String> = lines.iter().flat_map(|l| capabilities_in(l)).collect();
+    if !ok || !caps.iter().any(|c| c == "STARTTLS") {
+        return Err(ImapError::StartTlsNotOffered {
+            host: imap.host.clone(),
+            port: imap.port,
+        });
+    }
+    let (_, ok) = command(tcp, "s2", "STARTTLS", imap.timeout)
+        .await
+        .map_err(&fail)?;
+    if !ok {
+        return Err(ImapError::StartTlsNotOffered {
+            host: imap.host.clone(),
+            port: imap.port,
+        });
+    }
+    Ok(())
+}
+
+/// XOAUTH2 / OAUTHBEARER for async-imap: the token first, then an empty answer to an
+/// error challenge (the server then says NO).
+struct Bearer {
+    first: Option<String>,
+}
+
+impl async_imap::Authenticator for Bearer {
+    type Response = String;
+    fn process(&mut self, _challenge: &[u8]) -> String {
+        self.first.take().unwrap_or_default()
+    }
+}
+
+fn transport_of(conn: &tokio_rustls::client::TlsStream<TcpStream>, how: &str) -> String {
+    let (_, c) = conn.get_ref();
+    format!(
+        "{how} ({}, {})",
+        c.protocol_version()
+            .map_or("?".to_owned(), |v| format!("{v:?}").replace('_', ".")),
+        c.negotiated_cipher_suite()
+            .map_or("?".to_owned(), |s| format!("{:?}", s.suite()))
+    )
+}
+
+async fn connect(
+    cfg: &Mailbox,
+    tokens: Option<&crate::oauth::TokenSource>,
+) -> Result<(Session, Handshake), ImapError> {
     let imap = &cfg.imap;
     let fail = |reason: String| ImapError::Connect {
         host: imap.host.clone(),
         port: imap.port,
         reason,
     };
-    let tcp = tokio::time::timeout(
+    let mut tcp = tokio::time::timeout(
         imap.timeout,
         TcpStream::connect((imap.host.as_str(), imap.port)),
     )
@@ -183,53 +328,154 @@ async fn connect(cfg: &Mailbox) -> Result<Session, ImapError> {
     .map_err(|_| fail("timed out".to_owned()))?
     .map_err(|e| fail(e.to_string()))?;
     tcp.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
-    let stream: Box<dyn Io> = match imap.security {
-        Security::None => Box::new(tcp),
-        Security::Tls => {
-            let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            let tls = tokio_rustls::rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            let name = tokio_rustls::rustls::pki_types::ServerName::try_from(imap.host.clone())
-                .map_err(|e| fail(e.to_string()))?;
-            let conn = tokio_rustls::TlsConnector::from(Arc::new(tls))
-                .connect(name, tcp)
-                .await
-                .map_err(|e| fail(format!("TLS: {e}")))?;
-            Box::new(conn)
+    let tls = || {
+        crate::tls::Connector::new(
+            &imap.tls,
+            &imap.host,
+            imap.port,
+            crate::tls::Setting::mailbox(cfg.name.as_str()),
+        )
+    };
+    let mut hs = Handshake::default();
+    let (stream, greeted): (Box<dyn Io>, bool) = match imap.security {
+        Security::None => {
+            hs.transport = "plain (no TLS)".to_owned();
+            (Box::new(tcp), false)
         }
-        Security::Starttls => return Err(ImapError::StartTlsUnsupported),
+        Security::Tls => {
+            let conn = tokio::time::timeout(imap.timeout, tls()?.connect(tcp))
+                .await
+                .map_err(|_| ImapError::Timeout("TLS handshake"))??;
+            hs.transport = transport_of(&conn, "TLS");
+            (Box::new(conn), false)
+        }
+        Security::Starttls => {
+            let connector = tls()?;
+            starttls(&mut tcp, imap).await?;
+            let conn = tokio::time::timeout(imap.timeout, connector.connect(tcp))
+                .await
+                .map_err(|_| ImapError::Timeout("TLS handshake"))??;
+            hs.transport = transport_of(&conn, "STARTTLS");
+            (Box::new(conn), true)
+        }
     };
     let mut client = async_imap::Client::new(stream);
-    let greeting = tokio::time::timeout(imap.timeout, client.read_response())
-        .await
-        .map_err(|_| fail("no greeting".to_owned()))?
-        .map_err(|e| fail(e.to_string()))?;
-    if greeting.is_none() {
-        return Err(fail("connection closed before greeting".to_owned()));
+    if !greeted {
+        let greeting = tokio::time::timeout(imap.timeout, client.read_response())
+            .await
+            .map_err(|_| fail("no greeting".to_owned()))?
+            .map_err(|e| fail(e.to_string()))?;
+        if greeting.is_none() {
+            return Err(fail("connection closed before greeting".to_owned()));
+        }
     }
-    let login = client.login(&imap.username, imap.password.expose());
-    match tokio::time::timeout(imap.timeout, login).await {
-        Ok(Ok(s)) => Ok(s),
-        // The server's answer never contains the password; ours never either.
-        Ok(Err((e, _))) => Err(ImapError::Login {
-            user: imap.username.clone(),
-            reason: e.to_string(),
-        }),
-        Err(_) => Err(ImapError::Timeout("login")),
+    // What the server offers now (after TLS: capabilities seen before it are not trusted).
+    hs.mechanisms = pre_login_mechanisms(&mut client, imap.timeout).await;
+    let login_refused = |reason: String| ImapError::Login {
+        user: imap.username.clone(),
+        reason,
+    };
+    match &imap.auth {
+        crate::config::Login::Password(password) => {
+            hs.login = "password (LOGIN)".to_owned();
+            let login = client.login(&imap.username, password.expose());
+            match tokio::time::timeout(imap.timeout, login).await {
+                Ok(Ok(s)) => Ok((s, hs)),
+                // The server's answer never contains the password; ours never either.
+                Ok(Err((e, _))) => Err(login_refused(e.to_string())),
+                Err(_) => Err(ImapError::Timeout("login")),
+            }
+        }
+        crate::config::Login::OAuth2(oauth) => {
+            let tokens = tokens.ok_or_else(|| {
+                ImapError::Token(crate::oauth::OAuthError::Setup(
+                    "no token source for this mailbox".to_owned(),
+                ))
+            })?;
+            let mech = oauth.mechanism;
+            hs.login = format!("{} with an access token", mech.as_str());
+            if !hs.mechanisms.is_empty() && !hs.mechanisms.iter().any(|m| m == mech.as_str()) {
+                return Err(login_refused(format!(
+                    "the server does not offer SASL {} (it offers {})",
+                    mech.as_str(),
+                    hs.mechanisms.join(", ")
+                )));
+            }
+            let token = tokens.access_token().await.map_err(ImapError::Token)?;
+            let auth = Bearer {
+                first: Some(crate::oauth::sasl::initial_response(
+                    mech,
+                    &imap.username,
+                    token.expose(),
+                    imap.tls.server_name.as_deref().unwrap_or(&imap.host),
+                    imap.port,
+                )),
+            };
+            match tokio::time::timeout(imap.timeout, client.authenticate(mech.as_str(), auth)).await
+            {
+                Ok(Ok(s)) => Ok((s, hs)),
+                Ok(Err((e, _))) => {
+                    // Refused: maybe revoked, maybe expired early. The next try refreshes.
+                    tokens.rejected().await;
+                    Err(login_refused(format!("{} refused: {e}", mech.as_str())))
+                }
+                Err(_) => Err(ImapError::Timeout("authenticate")),
+            }
+        }
     }
 }
 
+/// The `AUTH=` capabilities before login (empty if the server would not say).
+async fn pre_login_mechanisms(
+    client: &mut async_imap::Client<Box<dyn Io>>,
+    limit: Duration,
+) -> Vec<String> {
+    let asked = async {
+        // Our own tag: async-imap numbers its commands a1, a2, …
+        {
+            use tokio::io::AsyncWriteExt;
+            let raw = client.get_mut();
+            raw.write_all(b"pd0 CAPABILITY\r\n").await.ok()?;
+            raw.flush().await.ok()?;
+        }
+        let mut mechs = Vec::new();
+        loop {
+            let resp = client.read_response().await.ok()??;
+            match resp.parsed() {
+                async_imap::imap_proto::Response::Capabilities(caps) => {
+                    for c in caps {
+                        if let async_imap::imap_proto::Capability::Auth(m) = c {
+                            mechs.push(m.to_ascii_uppercase());
+                        }
+                    }
+                }
+                async_imap::imap_proto::Response::Done { tag, .. } if tag.0 == "pd0" => {
+                    return Some(mechs)
+                }
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(limit, asked)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
 /// Logs in and checks the folder (`postdesk check --connect`); returns (UIDVALIDITY, EXISTS).
-pub async fn probe(cfg: &Mailbox) -> Result<(u32, u32), ImapError> {
-    let mut s = connect(cfg).await?;
+pub async fn probe(
+    cfg: &Mailbox,
+    tokens: Option<&crate::oauth::TokenSource>,
+) -> Result<(u32, u32, Handshake), ImapError> {
+    let (mut s, hs) = connect(cfg, tokens).await?;
     let mbx = with_timeout(cfg.imap.timeout, "select", s.select(&cfg.imap.folder)).await?;
     let _ = with_timeout(cfg.imap.timeout, "logout", s.logout()).await;
     Ok((
         mbx.uid_validity
             .ok_or_else(|| ImapError::NoUidValidity(cfg.imap.folder.clone()))?,
         mbx.exists,
+        hs,
     ))
 }
 
@@ -240,7 +486,8 @@ async fn session(
     first_sync: &mut Option<tokio::sync::oneshot::Sender<()>>,
 ) -> Result<(), ImapError> {
     let imap = &cfg.imap;
-    let mut s = connect(cfg).await?;
+    let tokens = ctx.tokens.get(&cfg.name);
+    let (mut s, _) = connect(cfg, tokens.as_deref()).await?;
     let caps = with_timeout(imap.timeout, "capability", s.capabilities()).await?;
     let use_idle = imap.idle && caps.has_str("IDLE");
     if let AfterIngest::MoveTo(folder) = &imap.after {

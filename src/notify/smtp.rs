@@ -4,8 +4,14 @@
 //! Nagle's algorithm holds it until the server's delayed ACK: about 44 ms a message
 //! (STACK.md). We open the socket ourselves with `set_nodelay(true)` and hand it to
 //! `AsyncSmtpConnection::connect_with_transport`; connections are kept for reuse and
-//! tested with `NOOP` after a quiet spell. (Implicit TLS goes through lettre's own
-//! connector, without that fix.)
+//! tested with `NOOP` after a quiet spell. Implicit TLS is our own handshake
+//! ([`crate::tls::Connector`]) over that socket, so it keeps `TCP_NODELAY` too; STARTTLS
+//! is lettre's, with the same trust (`ca_file`, `web_roots`, `tls_server_name`). A server
+//! that does not offer STARTTLS when `security = "starttls"` is refused, never used in
+//! plain text.
+//!
+//! Logins: none, a password (PLAIN or LOGIN), or XOAUTH2 with the access token of the
+//! mailbox named in `oauth_from_mailbox` (a refused token is refreshed on the next try).
 //!
 //! Errors keep the server's answer, so the outbox can tell 4xx (retry) from 5xx (final).
 
@@ -18,7 +24,51 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::Address;
 
-use crate::config::{Security, Smtp};
+use crate::config::{Security, Smtp, SmtpAuth};
+use crate::tls::{Connector, Setting};
+
+/// Our own TLS stream handed to lettre as if it were a plain socket (lettre then speaks
+/// SMTP over it; `is_encrypted` is ours to know, not lettre's).
+#[derive(Debug)]
+struct Implicit(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
+
+impl tokio::io::AsyncRead for Implicit {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Implicit {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl lettre::transport::smtp::client::AsyncTokioStream for Implicit {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
 
 /// A pooled connection idle longer than this is checked with `NOOP` before use.
 const CHECK_AFTER_IDLE: Duration = Duration::from_secs(15);
@@ -55,14 +105,56 @@ impl SendError {
 pub struct SmtpPool {
     cfg: Smtp,
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    /// The token source of `oauth_from_mailbox`, when SMTP logs in with OAuth.
+    tokens: Option<std::sync::Arc<crate::oauth::TokenSource>>,
 }
 
 impl SmtpPool {
     pub fn new(cfg: Smtp) -> SmtpPool {
+        let tokens = match &cfg.auth {
+            SmtpAuth::OAuth2 { mailbox, oauth, .. } => Some(crate::oauth::TokenSource::new(
+                mailbox.clone(),
+                oauth.clone(),
+            )),
+            _ => None,
+        };
+        SmtpPool::with_tokens(cfg, tokens)
+    }
+
+    /// Shares the mailbox's token source with its IMAP task (one refresh for both).
+    pub fn with_tokens(
+        cfg: Smtp,
+        tokens: Option<std::sync::Arc<crate::oauth::TokenSource>>,
+    ) -> SmtpPool {
         SmtpPool {
             cfg,
             idle: Mutex::new(Vec::new()),
+            tokens,
         }
+    }
+
+    /// What the transport and login were, for `postdesk check --connect`.
+    pub async fn describe(&self) -> Result<String, SendError> {
+        let mut conn = self.connect().await?;
+        let how = format!(
+            "{}; {}",
+            match self.cfg.security {
+                Security::None => "plain (no TLS)",
+                Security::Tls => "TLS",
+                Security::Starttls => "STARTTLS",
+            },
+            match &self.cfg.auth {
+                SmtpAuth::None => "no login".to_owned(),
+                SmtpAuth::Password { username, .. } => format!("password login as {username}"),
+                SmtpAuth::OAuth2 {
+                    username, mailbox, ..
+                } => {
+                    format!("XOAUTH2 as {username} with mailbox {mailbox}'s token")
+                }
+            }
+        );
+        conn.quit().await.ok();
+        Ok(how)
     }
 
     /// Opens one connection now (start-up and `postdesk check --connect`).
@@ -180,41 +272,92 @@ impl SmtpPool {
             reason,
         };
         let hello = ClientId::Domain(c.hello_name.clone());
-        let tls = || TlsParameters::new(c.host.clone()).map_err(|e| fail(e.to_string()));
+        let name = c.tls.server_name.clone().unwrap_or_else(|| c.host.clone());
+        let starttls_params = || -> Result<TlsParameters, SendError> {
+            let mut b = TlsParameters::builder(name.clone());
+            if !c.tls.web_roots {
+                b = b.certificate_store(lettre::transport::smtp::client::CertificateStore::None);
+            }
+            if let Some(pem) =
+                crate::tls::ca_pem(&c.tls, &Setting::smtp()).map_err(|e| fail(e.to_string()))?
+            {
+                let cert = lettre::transport::smtp::client::Certificate::from_pem(&pem)
+                    .map_err(|e| fail(format!("ca_file: {e}")))?;
+                b = b.add_root_certificate(cert);
+            }
+            b.build_rustls().map_err(|e| fail(e.to_string()))
+        };
         let connect = async {
-            let mut conn = match c.security {
-                Security::Tls => AsyncSmtpConnection::connect_tokio1(
-                    (c.host.as_str(), c.port),
-                    Some(c.timeout),
-                    &hello,
-                    Some(tls()?),
-                    None,
-                )
+            let tcp = tokio::net::TcpStream::connect((c.host.as_str(), c.port))
                 .await
-                .map_err(|e| fail(e.to_string()))?,
-                Security::None | Security::Starttls => {
-                    let tcp = tokio::net::TcpStream::connect((c.host.as_str(), c.port))
+                .map_err(|e| fail(e.to_string()))?;
+            tcp.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
+            let mut conn = match c.security {
+                Security::Tls => {
+                    let connector = Connector::new(&c.tls, &c.host, c.port, Setting::smtp())
+                        .map_err(|e| fail(e.to_string()))?;
+                    let tls = connector
+                        .connect(tcp)
                         .await
                         .map_err(|e| fail(e.to_string()))?;
-                    tcp.set_nodelay(true).map_err(|e| fail(e.to_string()))?;
+                    AsyncSmtpConnection::connect_with_transport(Box::new(Implicit(tls)), &hello)
+                        .await
+                        .map_err(|e| fail(e.to_string()))?
+                }
+                Security::None | Security::Starttls => {
                     let mut conn =
                         AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello)
                             .await
                             .map_err(|e| fail(e.to_string()))?;
                     if c.security == Security::Starttls {
-                        conn.starttls(tls()?, &hello)
+                        if !conn.can_starttls() {
+                            return Err(fail(
+                                "the server does not offer STARTTLS although security = \"starttls\" \
+                                 asks for it; refusing to send without TLS"
+                                    .to_owned(),
+                            ));
+                        }
+                        conn.starttls(starttls_params()?, &hello)
                             .await
-                            .map_err(|e| fail(format!("STARTTLS failed: {e}")))?;
+                            .map_err(|e| {
+                                fail(format!(
+                                    "STARTTLS failed: {}",
+                                    crate::tls::explain(
+                                        &crate::oauth::error_chain(&e),
+                                        &name,
+                                        &Setting::smtp()
+                                    )
+                                ))
+                            })?;
                     }
                     conn
                 }
             };
-            if let (Some(user), Some(password)) = (&c.username, &c.password) {
-                let creds = Credentials::new(user.clone(), password.expose().to_owned());
-                conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds)
-                    .await
-                    // lettre's auth error text holds the server's answer, never the password.
-                    .map_err(|e| fail(format!("authentication failed: {e}")))?;
+            match &c.auth {
+                SmtpAuth::None => {}
+                SmtpAuth::Password { username, password } => {
+                    let creds = Credentials::new(username.clone(), password.expose().to_owned());
+                    conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds)
+                        .await
+                        // lettre's auth error text holds the server's answer, never the password.
+                        .map_err(|e| fail(format!("authentication failed: {e}")))?;
+                }
+                SmtpAuth::OAuth2 {
+                    username, mailbox, ..
+                } => {
+                    let tokens = self
+                        .tokens
+                        .as_ref()
+                        .ok_or_else(|| fail("no token source for oauth_from_mailbox".to_owned()))?;
+                    let token = tokens.access_token().await.map_err(|e| {
+                        fail(format!("no access token from mailbox {mailbox}: {e}"))
+                    })?;
+                    let creds = Credentials::new(username.clone(), token.expose().to_owned());
+                    if let Err(e) = conn.auth(&[Mechanism::Xoauth2], &creds).await {
+                        tokens.rejected().await;
+                        return Err(fail(format!("XOAUTH2 authentication failed: {e}")));
+                    }
+                }
             }
             Ok::<_, SendError>(conn)
         };
