@@ -2131,6 +2131,106 @@ poll_interval = "90s"
         from_str(Path::new("/etc/postdesk/test.toml"), text)
     }
 
+    /// GOOD with its one mailbox logging in with OAuth (`oauth` is the table's body).
+    fn with_oauth(oauth: &str) -> String {
+        GOOD.replace("password_env = \"PD_TEST_PW\"", "auth = \"oauth2\"")
+            + "[mailbox.oauth]\n"
+            + oauth
+    }
+
+    #[test]
+    fn microsoft_fills_in_its_endpoints_and_scopes() {
+        let cfg = load_text(&with_oauth(
+            "provider = \"microsoft\"\ntenant = \"contoso.onmicrosoft.com\"\nclient_id = \"abc\"\n",
+        ))
+        .unwrap();
+        let Login::OAuth2(o) = &cfg.mailboxes[0].imap.auth else {
+            panic!("an OAuth login");
+        };
+        assert_eq!(
+            o.device_authorization_url.as_deref(),
+            Some(
+                "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/devicecode"
+            )
+        );
+        assert!(o
+            .token_url
+            .ends_with("/contoso.onmicrosoft.com/oauth2/v2.0/token"));
+        assert!(o
+            .scopes
+            .iter()
+            .any(|s| s == "https://outlook.office.com/IMAP.AccessAsUser.All"));
+        assert!(o.scopes.iter().any(|s| s == "offline_access"));
+        assert_eq!(o.mechanism, SaslMechanism::Xoauth2);
+        assert_eq!(o.token_file, Path::new("/tmp/pd/tokens/support.json"));
+    }
+
+    #[test]
+    fn google_has_no_device_login_but_a_browser_one() {
+        let cfg = load_text(&with_oauth("provider = \"google\"\nclient_id = \"abc\"\n")).unwrap();
+        let Login::OAuth2(o) = &cfg.mailboxes[0].imap.auth else {
+            panic!("an OAuth login");
+        };
+        assert_eq!(o.device_authorization_url, None);
+        assert!(o
+            .auth_url
+            .as_deref()
+            .unwrap()
+            .starts_with("https://accounts.google.com/"));
+        assert_eq!(o.scopes, vec!["https://mail.google.com/".to_owned()]);
+    }
+
+    #[test]
+    fn oauth_mistakes_name_the_key() {
+        let err = load_text(&with_oauth("provider = \"custom\"\nclient_id = \"abc\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(": token_url: provider = \"custom\" needs token_url"),
+            "{err}"
+        );
+        let err = load_text(&GOOD.replace("password_env = \"PD_TEST_PW\"", "auth = \"oauth2\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs a [mailbox.oauth] table"), "{err}");
+        let err = load_text(&GOOD.replace(
+            "port = 10025",
+            "port = 10025\nauth = \"oauth2\"\noauth_from_mailbox = \"support\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("oauth_from_mailbox")
+                && err.contains("does not log in with auth = \"oauth2\""),
+            "{err}"
+        );
+        let err = load_text(&GOOD.replace(
+            "port = 10025",
+            "port = 10025\nauth = \"oauth2\"\noauth_from_mailbox = \"nope\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("no [[mailbox]] named \"nope\""), "{err}");
+    }
+
+    #[test]
+    fn alerts_default_to_ten_minutes_and_the_first_mailbox() {
+        let cfg = load_text(GOOD).unwrap();
+        assert_eq!(cfg.alerts.alert_after, Duration::from_secs(600));
+        assert_eq!(cfg.alerts.from, "support@example.test");
+        assert!(cfg.alerts.to.is_empty());
+        let cfg = load_text(
+            &(GOOD.to_owned() + "\n[alerts]\nto = [\"Ops@Example.COM\"]\nalert_after = \"30s\"\n"),
+        )
+        .unwrap();
+        assert_eq!(cfg.alerts.to, vec!["ops@example.com".to_owned()]);
+        assert_eq!(cfg.alerts.alert_after, Duration::from_secs(30));
+        let err = load_text(&(GOOD.to_owned() + "\n[alerts]\nto = [\"ops\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(": to: not a mail address"), "{err}");
+    }
+
     #[test]
     fn good_config_loads_with_defaults() {
         let cfg = load_text(GOOD).unwrap();

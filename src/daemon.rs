@@ -158,6 +158,7 @@ pub async fn run(
         outbox_wake: wake,
         stats,
         tokens: tokens.clone(),
+        round_every: imap::Context::round_for(cfg.alerts.alert_after),
     };
     let mut first_syncs = Vec::new();
     for mb in &cfg.mailboxes {

@@ -41,8 +41,10 @@ use crate::shutdown::Shutdown;
 use crate::store::{HashOf, StoreError, Truncated};
 use crate::workflow::{BatchOutcome, Cost, Desk, Incoming, IngestBatch};
 
-/// IDLE is renewed well inside the 29 minutes of RFC 2177.
-const IDLE_RENEW: Duration = Duration::from_secs(20 * 60);
+/// IDLE is renewed well inside the 29 minutes of RFC 2177, and at least twice per
+/// `[alerts] alert_after`, so that a healthy quiet mailbox records a completed round often
+/// enough ([`Context::round_every`]).
+pub const IDLE_RENEW: Duration = Duration::from_secs(20 * 60);
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
@@ -102,6 +104,18 @@ pub struct Context {
     pub stats: Arc<crate::metrics::Stats>,
     /// Access tokens of the mailboxes that log in with OAuth.
     pub tokens: crate::oauth::Tokens,
+    /// The longest wait between two completed rounds (IDLE renewal, or a poll when the
+    /// poll interval is longer). A mailbox with an OAuth login also logs in afresh this
+    /// often: a revoked grant or an expired token shows within this time, not when the
+    /// server finally drops an old session.
+    pub round_every: Duration,
+}
+
+impl Context {
+    /// `round_every` for an alarm after `alert_after` without a completed round.
+    pub fn round_for(alert_after: Duration) -> Duration {
+        (alert_after / 2).clamp(Duration::from_millis(500), IDLE_RENEW)
+    }
 }
 
 /// Exponential backoff between failed sessions.
@@ -401,8 +415,7 @@ async fn connect(
                     hs.mechanisms.join(", ")
                 )));
             }
-            let token = tokens.access_token().await.map_err(ImapError::Token)?;
-            let auth = Bearer {
+            let bearer = |token: &crate::config::Secret| Bearer {
                 first: Some(crate::oauth::sasl::initial_response(
                     mech,
                     &imap.username,
@@ -411,16 +424,47 @@ async fn connect(
                     imap.port,
                 )),
             };
-            match tokio::time::timeout(imap.timeout, client.authenticate(mech.as_str(), auth)).await
+            let token = tokens.access_token().await.map_err(ImapError::Token)?;
+            let first = tokio::time::timeout(
+                imap.timeout,
+                client.authenticate(mech.as_str(), bearer(&token)),
+            )
+            .await
+            .map_err(|_| ImapError::Timeout("authenticate"))?;
+            let (e, client) = match first {
+                Ok(s) => return Ok((s, hs)),
+                Err(refused) => refused,
+            };
+            // Refused: expired early, or revoked. Refresh once and try again on the same
+            // connection; a second refusal (or a refused refresh) is a login failure.
+            tracing::info!(error = %e, "access token refused; refreshing");
+            tokens.rejected().await;
+            let token = tokens.access_token().await.map_err(ImapError::Token)?;
+            match tokio::time::timeout(
+                imap.timeout,
+                client.authenticate(mech.as_str(), bearer(&token)),
+            )
+            .await
             {
                 Ok(Ok(s)) => Ok((s, hs)),
                 Ok(Err((e, _))) => {
-                    // Refused: maybe revoked, maybe expired early. The next try refreshes.
                     tokens.rejected().await;
                     Err(login_refused(format!("{} refused: {e}", mech.as_str())))
                 }
                 Err(_) => Err(ImapError::Timeout("authenticate")),
             }
+        }
+    }
+}
+
+impl ImapError {
+    /// The server refused our login, or there is no usable token: only a new password or
+    /// `postdesk login` mends it (an alarm at once, not after `alert_after`).
+    pub fn is_auth(&self) -> bool {
+        match self {
+            ImapError::Login { .. } => true,
+            ImapError::Token(e) => e.needs_login(),
+            _ => false,
         }
     }
 }
@@ -488,6 +532,7 @@ async fn session(
     let imap = &cfg.imap;
     let tokens = ctx.tokens.get(&cfg.name);
     let (mut s, _) = connect(cfg, tokens.as_deref()).await?;
+    let logged_in = std::time::Instant::now();
     let caps = with_timeout(imap.timeout, "capability", s.capabilities()).await?;
     let use_idle = imap.idle && caps.has_str("IDLE");
     if let AfterIngest::MoveTo(folder) = &imap.after {
@@ -523,11 +568,17 @@ async fn session(
             let _ = with_timeout(imap.timeout, "logout", s.logout()).await;
             return Ok(());
         }
+        if tokens.is_some() && logged_in.elapsed() >= ctx.round_every {
+            // Log in afresh: the token is checked again (and refreshed when due).
+            let _ = with_timeout(imap.timeout, "logout", s.logout()).await;
+            tracing::debug!("renewing the OAuth login");
+            return Ok(());
+        }
         if use_idle {
-            s = idle(s, imap.timeout, shutdown).await?;
+            s = idle(s, imap.timeout, ctx.round_every, shutdown).await?;
         } else {
             tokio::select! {
-                () = tokio::time::sleep(imap.poll_interval) => {}
+                () = tokio::time::sleep(imap.poll_interval.min(ctx.round_every)) => {}
                 () = shutdown.requested() => {}
             }
             with_timeout(imap.timeout, "noop", s.noop()).await?;
@@ -565,10 +616,15 @@ async fn start_uid(
 }
 
 /// Waits in IDLE until the server reports a change, the renewal time passes, or shutdown.
-async fn idle(s: Session, limit: Duration, shutdown: &mut Shutdown) -> Result<Session, ImapError> {
+async fn idle(
+    s: Session,
+    limit: Duration,
+    renew: Duration,
+    shutdown: &mut Shutdown,
+) -> Result<Session, ImapError> {
     let mut handle = s.idle();
     with_timeout(limit, "idle", handle.init()).await?;
-    let (wait, stop) = handle.wait_with_timeout(IDLE_RENEW);
+    let (wait, stop) = handle.wait_with_timeout(renew.min(IDLE_RENEW));
     let response = tokio::select! {
         r = wait => r.map_err(|source| ImapError::Protocol { op: "idle", source })?,
         () = shutdown.requested() => IdleResponse::ManualInterrupt,

@@ -265,6 +265,21 @@ impl SmtpPool {
     }
 
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let refused = std::sync::atomic::AtomicBool::new(false);
+        match self.connect_once(&refused).await {
+            Err(e) if refused.load(std::sync::atomic::Ordering::Relaxed) => {
+                // Expired early or revoked: one more connection with a refreshed token.
+                tracing::info!(error = %e, "SMTP refused the access token; refreshing");
+                self.connect_once(&refused).await
+            }
+            other => other,
+        }
+    }
+
+    async fn connect_once(
+        &self,
+        token_refused: &std::sync::atomic::AtomicBool,
+    ) -> Result<AsyncSmtpConnection, SendError> {
         let c = &self.cfg;
         let fail = |reason: String| SendError::Connect {
             host: c.host.clone(),
@@ -354,7 +369,10 @@ impl SmtpPool {
                     })?;
                     let creds = Credentials::new(username.clone(), token.expose().to_owned());
                     if let Err(e) = conn.auth(&[Mechanism::Xoauth2], &creds).await {
+                        // The session may be mid-exchange (a 334 error challenge): the
+                        // caller drops it and tries once more with a refreshed token.
                         tokens.rejected().await;
+                        token_refused.store(true, std::sync::atomic::Ordering::Relaxed);
                         return Err(fail(format!("XOAUTH2 authentication failed: {e}")));
                     }
                 }
