@@ -256,11 +256,21 @@ const provider = new Provider(ISSUER, configuration);
 // provider never answers slow_down, so tell clients they may poll faster.
 const POLL_INTERVAL = Number(conf.poll_interval) || 1;
 provider.use(async (ctx, next) => {
-  // Dovecot 2.3's introspection POST carries no Content-Type; the provider accepts form bodies only.
+  // The provider accepts form bodies only; a POST without Content-Type (Dovecot 2.3.19 does send one) is read as one.
+  let typeAdded = false;
   if (ctx.method === 'POST' && ctx.path === '/token/introspection' && !ctx.get('content-type')) {
     ctx.req.headers['content-type'] = 'application/x-www-form-urlencoded';
+    typeAdded = true;
   }
   await next();
+  if (ctx.path === '/token/introspection' && ctx.body && typeof ctx.body === 'object') {
+    log('introspection', {
+      client: ctx.oidc?.client?.clientId,
+      active: ctx.body.active,
+      sub: ctx.body.sub,
+      content_type_added: typeAdded ? 'yes' : undefined,
+    });
+  }
   if (ctx.oidc?.route === 'device_authorization' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
     ctx.body.interval = POLL_INTERVAL;
   }
