@@ -291,7 +291,7 @@ fn starttls_and_implicit_tls_with_ca_file_carry_mail_both_ways() {
     let inst = d.instance();
     let daemon = inst.start();
     write_and_wait_ack(&d.boxes[0], "starttls both ways");
-    assert_eq!(tickets_with(&inst, "starttls both ways"), 1);
+    assert_eq!(tickets_with(inst, "starttls both ways"), 1);
     daemon.stop();
 
     // Implicit TLS for IMAP (imaps) and SMTP (submissions).
@@ -319,7 +319,7 @@ fn starttls_and_implicit_tls_with_ca_file_carry_mail_both_ways() {
     let inst = d.instance();
     let daemon = inst.start();
     write_and_wait_ack(&d.boxes[0], "implicit tls both ways");
-    assert_eq!(tickets_with(&inst, "implicit tls both ways"), 1);
+    assert_eq!(tickets_with(inst, "implicit tls both ways"), 1);
     daemon.stop();
 }
 
@@ -472,8 +472,8 @@ fn device_login_then_fetch_with_xoauth2_and_oauthbearer_and_send_with_xoauth2() 
     let daemon = inst.start();
     write_and_wait_ack(&addr_a, "oauth xoauth2 mailbox");
     write_and_wait_ack(&addr_b, "oauth oauthbearer mailbox");
-    assert_eq!(tickets_with(&inst, "oauth xoauth2 mailbox"), 1);
-    assert_eq!(tickets_with(&inst, "oauth oauthbearer mailbox"), 1);
+    assert_eq!(tickets_with(inst, "oauth xoauth2 mailbox"), 1);
+    assert_eq!(tickets_with(inst, "oauth oauthbearer mailbox"), 1);
     daemon.stop();
 }
 
@@ -505,8 +505,8 @@ fn an_expired_token_is_refreshed_the_rotated_refresh_token_is_stored_and_never_r
     );
     assert!(after.refreshed_at.is_some());
     write_and_wait_ack(&addr, "after the expiry");
-    assert_eq!(tickets_with(&inst, "before the expiry"), 1);
-    assert_eq!(tickets_with(&inst, "after the expiry"), 1);
+    assert_eq!(tickets_with(inst, "before the expiry"), 1);
+    assert_eq!(tickets_with(inst, "after the expiry"), 1);
     let stats: serde_json::Value =
         serde_json::from_str(&mailstack(&["oauth-stats", &addr])).unwrap();
     assert!(stats["refreshes"].as_u64().unwrap() >= 1, "{stats}");

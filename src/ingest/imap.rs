@@ -169,14 +169,36 @@ pub async fn watch(
                 {
                     tracing::error!(error = %e, "cannot record mailbox error");
                 }
+                let login_done = new_login(&cfg, err.is_auth());
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
+                    () = login_done => backoff.reset(),
                     () = shutdown.requested() => {}
                 }
             }
         }
     }
     tracing::info!("stopped");
+}
+
+/// Completes when `postdesk login` has written new tokens for an OAuth mailbox whose
+/// login failed (the token file changed), so that it recovers at once rather than after
+/// its backoff; never, otherwise.
+async fn new_login(cfg: &Mailbox, auth_failed: bool) {
+    let crate::config::Login::OAuth2(oauth) = &cfg.imap.auth else {
+        return std::future::pending().await;
+    };
+    if !auth_failed {
+        return std::future::pending().await;
+    }
+    let before = crate::oauth::tokens::modified(&oauth.token_file);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if crate::oauth::tokens::modified(&oauth.token_file) != before {
+            tracing::info!("new tokens from `postdesk login`: logging in again");
+            return;
+        }
+    }
 }
 
 async fn with_timeout<T>(
@@ -931,6 +953,31 @@ fn uid_set(uids: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capabilities_are_read_from_greetings_and_untagged_lines() {
+        let greeting = "* OK [CAPABILITY IMAP4rev1 SASL-IR STARTTLS AUTH=PLAIN] Dovecot ready.";
+        assert_eq!(
+            capabilities_in(greeting),
+            ["IMAP4REV1", "SASL-IR", "STARTTLS", "AUTH=PLAIN"]
+        );
+        let stripped = "* CAPABILITY IMAP4rev1 LOGINDISABLED AUTH=XOAUTH2";
+        assert!(!capabilities_in(stripped).iter().any(|c| c == "STARTTLS"));
+        assert!(capabilities_in("* OK ready").is_empty());
+    }
+
+    #[test]
+    fn the_round_is_half_of_alert_after_within_bounds() {
+        assert_eq!(
+            Context::round_for(Duration::from_secs(600)),
+            Duration::from_secs(300)
+        );
+        assert_eq!(Context::round_for(Duration::from_secs(86_400)), IDLE_RENEW);
+        assert_eq!(
+            Context::round_for(Duration::from_millis(10)),
+            Duration::from_millis(500)
+        );
+    }
 
     #[test]
     fn uid_sets_are_compressed() {

@@ -7,6 +7,7 @@
 //!   shows an authorization URL (PKCE, a loopback redirect); the person opens it anywhere,
 //!   signs in, and pastes back the address the browser was sent to (it does not need to
 //!   load). The `state` in it must match.
+//!
 //! Either way the tokens are written to the mailbox's token file ([`super::tokens`]).
 
 use std::time::Duration;
