@@ -274,6 +274,18 @@ impl TokenSource {
             self.publish(&current, None);
             return Ok(Secret::new(current.access_token));
         }
+        // One refresh at a time across processes too (`postdesk check --connect` beside the
+        // daemon): a refresh token used twice makes a rotating provider end the grant.
+        let _lock = tokens::lock(path).await?;
+        let on_disk = tokens::read(path)?;
+        if let Some(other) = on_disk.filter(|t| t.refresh_token != current.refresh_token) {
+            // Another process refreshed (or logged in) meanwhile: use its tokens.
+            cache.seen = tokens::modified(path);
+            cache.rejected = false;
+            cache.tokens = Some(other.clone());
+            self.publish(&other, None);
+            return Ok(Secret::new(other.access_token));
+        }
         match self.refresh(&current).await {
             Ok(next) => {
                 tokens::write(path, &next)?;

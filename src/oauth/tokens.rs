@@ -80,6 +80,40 @@ pub fn modified(path: &Path) -> Option<std::time::SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+/// An exclusive lock beside the token file (`.<name>.lock`), held until dropped: one
+/// refresh at a time, whichever process does it.
+pub async fn lock(path: &Path) -> Result<std::fs::File, FileError> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| fail(path, "no directory"))?
+        .to_owned();
+    let name = path
+        .file_name()
+        .ok_or_else(|| fail(path, "no file name"))?
+        .to_string_lossy()
+        .into_owned();
+    let lock_path = dir.join(format!(".{name}.lock"));
+    let shown = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(|e| fail(&shown, e))?;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| fail(&shown, e))?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor this function owns; the lock ends with the file.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(fail(&shown, std::io::Error::last_os_error()));
+        }
+        Ok(f)
+    })
+    .await
+    .map_err(|e| fail(path, e))?
+}
+
 /// Writes the file atomically, mode 0600, in a 0700 directory.
 pub fn write(path: &Path, tokens: &Tokens) -> Result<(), FileError> {
     let dir = path.parent().ok_or_else(|| fail(path, "no directory"))?;
