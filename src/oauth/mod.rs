@@ -408,3 +408,105 @@ impl Tokens {
         self.0.get(mailbox).cloned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Provider, SaslMechanism, Tls};
+
+    fn cfg(dir: &std::path::Path) -> Arc<OAuth> {
+        Arc::new(OAuth {
+            provider: Provider::Custom,
+            client_id: "postdesk".into(),
+            client_secret: None,
+            device_authorization_url: Some("https://127.0.0.1:9/device".into()),
+            auth_url: None,
+            // Nothing listens there: a refresh would fail as unreachable.
+            token_url: "https://127.0.0.1:9/token".into(),
+            revocation_url: None,
+            scopes: vec!["imap".into()],
+            mechanism: SaslMechanism::Xoauth2,
+            token_file: dir.join("tokens/support.json"),
+            tls: Tls::default(),
+        })
+    }
+
+    fn file(access: &str, expires_in: i64, refresh: Option<&str>) -> tokens::Tokens {
+        tokens::Tokens {
+            provider: "custom".into(),
+            client_id: "postdesk".into(),
+            access_token: access.into(),
+            expires_at: Some(Utc::now() + chrono::Duration::seconds(expires_in)),
+            refresh_token: refresh.map(str::to_owned),
+            refresh_token_expires_at: None,
+            scopes: vec![],
+            obtained_at: Utc::now(),
+            refreshed_at: None,
+        }
+    }
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn without_a_token_file_the_error_says_to_log_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = TokenSource::new(MailboxName::new("support".to_owned()), cfg(dir.path()));
+        let err = run(src.access_token()).unwrap_err();
+        assert!(err.needs_login(), "{err}");
+        assert!(
+            err.to_string().contains("run `postdesk login support`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_fresh_token_is_handed_out_and_a_new_login_is_picked_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cfg(dir.path());
+        tokens::write(&c.token_file, &file("first", 3600, Some("r1"))).unwrap();
+        let src = TokenSource::new(MailboxName::new("support".to_owned()), c.clone());
+        assert_eq!(run(src.access_token()).unwrap().expose(), "first");
+        // `postdesk login` writes a new file while the daemon runs.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        tokens::write(&c.token_file, &file("second", 3600, Some("r2"))).unwrap();
+        assert_eq!(run(src.access_token()).unwrap().expose(), "second");
+        assert!(src.state().access_expires_at.is_some());
+    }
+
+    #[test]
+    fn an_expired_token_without_a_refresh_token_needs_a_login() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cfg(dir.path());
+        tokens::write(&c.token_file, &file("old", -10, None)).unwrap();
+        let src = TokenSource::new(MailboxName::new("support".to_owned()), c);
+        let err = run(src.access_token()).unwrap_err();
+        assert!(err.needs_login(), "{err}");
+    }
+
+    #[test]
+    fn an_unreachable_token_endpoint_is_retried_not_a_login_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cfg(dir.path());
+        tokens::write(&c.token_file, &file("old", 60, Some("r1"))).unwrap();
+        let src = TokenSource::new(MailboxName::new("support".to_owned()), c.clone());
+        // Less than MARGIN left: a refresh is tried, and fails for want of a server.
+        let err = run(src.access_token()).unwrap_err();
+        assert!(!err.needs_login(), "{err}");
+        assert!(matches!(err, OAuthError::Unreachable { .. }), "{err}");
+        // The stored refresh token is untouched.
+        assert_eq!(
+            tokens::read(&c.token_file)
+                .unwrap()
+                .unwrap()
+                .refresh_token
+                .as_deref(),
+            Some("r1")
+        );
+    }
+}
