@@ -588,16 +588,6 @@ fn check(path: &Path, connect: bool) -> Result<ExitCode> {
                 println!("imap {}: FAILED: {e}", mb.name);
             }
         }
-        if let Some(t) = &source {
-            let st = t.state();
-            if let Some(at) = st.access_expires_at {
-                println!(
-                    "token {}: access token valid until {}",
-                    mb.name,
-                    at.to_rfc3339()
-                );
-            }
-        }
     }
     let shared = match &cfg.smtp.auth {
         crate::config::SmtpAuth::OAuth2 { mailbox, .. } => tokens.get(mailbox),
