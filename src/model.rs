@@ -292,6 +292,45 @@ impl OutboxKind {
 }
 
 text_enum!(
+    /// Whether a mailbox's last login worked (`record_login`) or was refused
+    /// (`record_auth_failure`: wrong password, token refused or not refreshable).
+    AuthState, UnknownAuthState, "auth state", {
+        Ok => "ok",
+        Failed => "failed",
+    }
+);
+
+text_enum!(
+    /// Why a mailbox raised an incident (`workflow::health`). `login-failed` and
+    /// `not-syncing` are alarms (one open at a time per mailbox: a change from one to the
+    /// other stays the same incident); `token-expiring` is a warning with its own
+    /// incident.
+    AlarmKind, UnknownAlarmKind, "alarm kind", {
+        LoginFailed => "login-failed",
+        NotSyncing => "not-syncing",
+        TokenExpiring => "token-expiring",
+    }
+);
+
+/// The two incidents a mailbox can have open at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlarmSlot {
+    /// The mailbox cannot log in or is not fetching.
+    Alarm,
+    /// Its refresh token expires soon.
+    TokenWarning,
+}
+
+impl AlarmKind {
+    pub fn slot(self) -> AlarmSlot {
+        match self {
+            AlarmKind::LoginFailed | AlarmKind::NotSyncing => AlarmSlot::Alarm,
+            AlarmKind::TokenExpiring => AlarmSlot::TokenWarning,
+        }
+    }
+}
+
+text_enum!(
     /// Template language. Chinese when the customer wrote Chinese, else the queue's.
     Language, UnknownLanguage, "language", {
         En => "en",
