@@ -237,6 +237,7 @@ text_enum!(
         SlaWarning => "sla-warning",
         SlaBreach => "sla-breach",
         Digest => "digest",
+        Alert => "alert",
     }
 );
 
@@ -271,6 +272,7 @@ impl OutboxKind {
             OutboxKind::SlaWarning => "sla_warning",
             OutboxKind::SlaBreach => "sla_breach",
             OutboxKind::Digest => "digest",
+            OutboxKind::Alert => "alert",
         }
     }
     /// `Auto-Submitted` value (RFC 3834): replies to a message are `auto-replied`,
@@ -285,7 +287,8 @@ impl OutboxKind {
             | OutboxKind::Survey
             | OutboxKind::SlaWarning
             | OutboxKind::SlaBreach
-            | OutboxKind::Digest => Some("auto-generated"),
+            | OutboxKind::Digest
+            | OutboxKind::Alert => Some("auto-generated"),
             OutboxKind::Answer => None,
         }
     }
@@ -608,6 +611,8 @@ impl EventKind {
             EventKind::MailFailed(OutboxKind::SlaBreach) => "sla-breach.failed",
             EventKind::MailQueued(OutboxKind::Digest) => "digest.queued",
             EventKind::MailFailed(OutboxKind::Digest) => "digest.failed",
+            EventKind::MailQueued(OutboxKind::Alert) => "alert.queued",
+            EventKind::MailFailed(OutboxKind::Alert) => "alert.failed",
             plain => EventKind::PLAIN
                 .iter()
                 .find(|(it, _)| *it == plain)
@@ -731,6 +736,20 @@ mod tests {
         assert!("answer.lost".parse::<EventKind>().is_err());
         assert!("statuses".parse::<EventKind>().is_err());
         assert_eq!(EventKind::SlaBreach, "sla.breach");
+    }
+
+    #[test]
+    fn alert_mail_is_automatic_staff_mail() {
+        assert_eq!(OutboxKind::Alert.auto_submitted(), Some("auto-generated"));
+        assert!(!OutboxKind::Alert.is_automatic_to_customer());
+        assert_eq!(OutboxKind::Alert.template(), "alert");
+        assert_eq!("alert".parse::<OutboxKind>(), Ok(OutboxKind::Alert));
+        for kind in AlarmKind::ALL {
+            assert_eq!(kind.as_str().parse::<AlarmKind>(), Ok(*kind));
+        }
+        assert_eq!(AlarmKind::TokenExpiring.slot(), AlarmSlot::TokenWarning);
+        assert_eq!(AlarmKind::NotSyncing.slot(), AlarmSlot::Alarm);
+        assert_eq!("failed".parse::<AuthState>(), Ok(AuthState::Failed));
     }
 
     #[test]
