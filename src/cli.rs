@@ -777,6 +777,35 @@ fn status(path: &Path, json: bool) -> Result<ExitCode> {
                 .map(|e| format!("; last error: {e}"))
                 .unwrap_or_default()
         );
+        let time =
+            |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("never".to_owned(), stamp::text);
+        println!(
+            "  login: last {}, auth {}{}",
+            time(m.last_login_at),
+            m.auth_state.map_or("not tried yet", |a| a.as_str()),
+            m.auth_error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
+        let oauth = cfg
+            .mailbox(&m.name)
+            .is_some_and(|c| matches!(c.imap.auth, crate::config::Login::OAuth2(_)));
+        if oauth || m.token != crate::store::TokenRecord::default() {
+            let not_seen = |t: Option<chrono::DateTime<chrono::Utc>>, none: &str| {
+                t.map_or(none.to_owned(), stamp::text)
+            };
+            println!(
+                "  token: access token expires {}, refresh token expires {}{}",
+                not_seen(m.token.expires_at, "(not seen yet)"),
+                not_seen(m.token.refresh_expires_at, "(not said by the provider)"),
+                m.token
+                    .needs_login
+                    .as_deref()
+                    .map(|r| format!("; needs `postdesk login {}`: {r}", m.name))
+                    .unwrap_or_default()
+            );
+        }
     }
     println!(
         "messages: {} in, {} out; tickets: {}; SLA breaches: {}",

@@ -1,5 +1,5 @@
-//! `postdesk run`: starts the store writer, the outbox sender and one task per mailbox,
-//! and stops them all when `shutdown` completes.
+//! `postdesk run`: starts the store writer, the outbox sender, the scheduler, the mailbox
+//! health check and one task per mailbox, and stops them all when `shutdown` completes.
 //!
 //! Tests and `main` stop it the same way: by completing the future they pass in. Each
 //! task finishes its batch in flight first (SIGTERM loses nothing).
@@ -53,6 +53,30 @@ async fn scheduler(
                 }
             }
             Err(e) => tracing::error!(error = %e, "scheduled jobs failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            () = shutdown.requested() => return,
+        }
+    }
+}
+
+/// Checks the mailboxes' health once a second, by the engine's clock (and once at
+/// start): opens and closes their alarms and queues the one mail for each
+/// (`workflow::health`). A round is one small write; it never waits on a mailbox.
+async fn health(
+    desk: Desk,
+    tokens: crate::oauth::Tokens,
+    clock: Arc<dyn Clock>,
+    outbox_wake: Arc<Notify>,
+    mut shutdown: crate::shutdown::Shutdown,
+) {
+    let started_at = clock.now();
+    loop {
+        match desk.check_mailboxes(&tokens, started_at, clock.now()).await {
+            Ok(changes) if !changes.is_empty() => outbox_wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "mailbox health check failed"),
         }
         tokio::select! {
             () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
@@ -143,6 +167,14 @@ pub async fn run(
     tasks.spawn(crate::service::watchdog(shutdown.clone(), move || {
         heartbeat.age() < std::time::Duration::from_secs(15)
     }));
+
+    tasks.spawn(health(
+        desk.clone(),
+        tokens.clone(),
+        clock.clone(),
+        wake.clone(),
+        shutdown.clone(),
+    ));
 
     let stats = Arc::new(crate::metrics::Stats::default());
     if let Some(path) = cfg.metrics_file.clone() {

@@ -237,6 +237,7 @@ text_enum!(
         SlaWarning => "sla-warning",
         SlaBreach => "sla-breach",
         Digest => "digest",
+        Alert => "alert",
     }
 );
 
@@ -271,6 +272,7 @@ impl OutboxKind {
             OutboxKind::SlaWarning => "sla_warning",
             OutboxKind::SlaBreach => "sla_breach",
             OutboxKind::Digest => "digest",
+            OutboxKind::Alert => "alert",
         }
     }
     /// `Auto-Submitted` value (RFC 3834): replies to a message are `auto-replied`,
@@ -285,8 +287,48 @@ impl OutboxKind {
             | OutboxKind::Survey
             | OutboxKind::SlaWarning
             | OutboxKind::SlaBreach
-            | OutboxKind::Digest => Some("auto-generated"),
+            | OutboxKind::Digest
+            | OutboxKind::Alert => Some("auto-generated"),
             OutboxKind::Answer => None,
+        }
+    }
+}
+
+text_enum!(
+    /// Whether a mailbox's last login worked (`record_login`) or was refused
+    /// (`record_auth_failure`: wrong password, token refused or not refreshable).
+    AuthState, UnknownAuthState, "auth state", {
+        Ok => "ok",
+        Failed => "failed",
+    }
+);
+
+text_enum!(
+    /// Why a mailbox raised an incident (`workflow::health`). `login-failed` and
+    /// `not-syncing` are alarms (one open at a time per mailbox: a change from one to the
+    /// other stays the same incident); `token-expiring` is a warning with its own
+    /// incident.
+    AlarmKind, UnknownAlarmKind, "alarm kind", {
+        LoginFailed => "login-failed",
+        NotSyncing => "not-syncing",
+        TokenExpiring => "token-expiring",
+    }
+);
+
+/// The two incidents a mailbox can have open at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlarmSlot {
+    /// The mailbox cannot log in or is not fetching.
+    Alarm,
+    /// Its refresh token expires soon.
+    TokenWarning,
+}
+
+impl AlarmKind {
+    pub fn slot(self) -> AlarmSlot {
+        match self {
+            AlarmKind::LoginFailed | AlarmKind::NotSyncing => AlarmSlot::Alarm,
+            AlarmKind::TokenExpiring => AlarmSlot::TokenWarning,
         }
     }
 }
@@ -569,6 +611,8 @@ impl EventKind {
             EventKind::MailFailed(OutboxKind::SlaBreach) => "sla-breach.failed",
             EventKind::MailQueued(OutboxKind::Digest) => "digest.queued",
             EventKind::MailFailed(OutboxKind::Digest) => "digest.failed",
+            EventKind::MailQueued(OutboxKind::Alert) => "alert.queued",
+            EventKind::MailFailed(OutboxKind::Alert) => "alert.failed",
             plain => EventKind::PLAIN
                 .iter()
                 .find(|(it, _)| *it == plain)
@@ -692,6 +736,20 @@ mod tests {
         assert!("answer.lost".parse::<EventKind>().is_err());
         assert!("statuses".parse::<EventKind>().is_err());
         assert_eq!(EventKind::SlaBreach, "sla.breach");
+    }
+
+    #[test]
+    fn alert_mail_is_automatic_staff_mail() {
+        assert_eq!(OutboxKind::Alert.auto_submitted(), Some("auto-generated"));
+        assert!(!OutboxKind::Alert.is_automatic_to_customer());
+        assert_eq!(OutboxKind::Alert.template(), "alert");
+        assert_eq!("alert".parse::<OutboxKind>(), Ok(OutboxKind::Alert));
+        for kind in AlarmKind::ALL {
+            assert_eq!(kind.as_str().parse::<AlarmKind>(), Ok(*kind));
+        }
+        assert_eq!(AlarmKind::TokenExpiring.slot(), AlarmSlot::TokenWarning);
+        assert_eq!(AlarmKind::NotSyncing.slot(), AlarmSlot::Alarm);
+        assert_eq!("failed".parse::<AuthState>(), Ok(AuthState::Failed));
     }
 
     #[test]

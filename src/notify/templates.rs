@@ -13,7 +13,7 @@ use minijinja::{Environment, Value};
 use crate::model::Language;
 
 /// Every template, by name; each exists in every language.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     "acknowledgement",
     "agent_notification",
     "answer",
@@ -24,6 +24,7 @@ pub const NAMES: [&str; 10] = [
     "sla_warning",
     "sla_breach",
     "digest",
+    "alert",
 ];
 
 macro_rules! built_in {
@@ -32,7 +33,7 @@ macro_rules! built_in {
     };
 }
 
-const BUILT_IN: [(&str, &str, &str); 20] = built_in![
+const BUILT_IN: [(&str, &str, &str); 22] = built_in![
     "en" / "acknowledgement",
     "en" / "agent_notification",
     "en" / "answer",
@@ -43,6 +44,7 @@ const BUILT_IN: [(&str, &str, &str); 20] = built_in![
     "en" / "sla_warning",
     "en" / "sla_breach",
     "en" / "digest",
+    "en" / "alert",
     "zh-CN" / "acknowledgement",
     "zh-CN" / "agent_notification",
     "zh-CN" / "answer",
@@ -53,6 +55,7 @@ const BUILT_IN: [(&str, &str, &str); 20] = built_in![
     "zh-CN" / "sla_warning",
     "zh-CN" / "sla_breach",
     "zh-CN" / "digest",
+    "zh-CN" / "alert",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +195,13 @@ pub fn sample_context() -> Value {
         resolution => "2d 3h",
         rating => "4.5",
         problems => vec!["printer offline (5)", "发票 (4)"],
+        mailbox => "support",
+        address => "support@example.com",
+        kind => "login-failed",
+        advice => "login",
+        recovered => false,
+        expires => "2026-12-09 12:00 UTC",
+        ended => "2026-11-25 12:10 UTC",
     }
 }
 
@@ -201,7 +211,7 @@ mod tests {
 
     #[test]
     fn built_in_templates_render() {
-        assert_eq!(Templates::load(None).unwrap().check().unwrap(), 20);
+        assert_eq!(Templates::load(None).unwrap().check().unwrap(), 22);
     }
 
     /// What a customer (or a manager, for the digest) reads, with the values real mail
@@ -312,6 +322,60 @@ mod tests {
             }
         }
         assert!(checked > 100, "{checked} lines checked");
+    }
+
+    #[test]
+    fn alert_mail_says_what_happened_and_what_to_do() {
+        let templates = Templates::load(None).unwrap();
+        let mut subjects = Vec::new();
+        for language in Language::ALL {
+            for (kind, advice) in [
+                ("login-failed", "password"),
+                ("login-failed", "login"),
+                ("not-syncing", "server"),
+                ("token-expiring", "login"),
+            ] {
+                for recovered in [false, true] {
+                    let ctx = minijinja::context! {
+                        kind => kind,
+                        advice => advice,
+                        recovered => recovered,
+                        since => "2026-11-25 12:00 UTC",
+                        reason => "LOGIN refused",
+                        ..sample_context()
+                    };
+                    let (subject, body) = templates.render(*language, "alert", ctx).unwrap();
+                    assert!(subject.starts_with("[postdesk] "), "{subject}");
+                    assert!(body.contains("support@example.com"), "{body}");
+                    assert!(body.contains("LOGIN refused"), "{body}");
+                    assert!(body.contains("2026-11-25 12:00 UTC"), "{body}");
+                    if !recovered {
+                        assert!(body.contains("postdesk status"), "{body}");
+                        assert!(body.contains("postdesk check --connect"), "{body}");
+                    }
+                    if !recovered && advice == "login" {
+                        assert!(body.contains("`postdesk login support`"), "{body}");
+                    }
+                    for line in body.lines() {
+                        assert!(columns(line, *language) <= 72, "{line}\n\n{body}");
+                    }
+                    subjects.push(subject);
+                }
+            }
+        }
+        assert_eq!(
+            subjects[..4],
+            [
+                "[postdesk] ALARM: mailbox support cannot log in",
+                "[postdesk] RECOVERED: mailbox support is fetching again",
+                "[postdesk] ALARM: mailbox support cannot log in",
+                "[postdesk] RECOVERED: mailbox support is fetching again",
+            ]
+        );
+        assert_eq!(
+            subjects[6],
+            "[postdesk] WARNING: the login of mailbox support expires 2026-12-09 12:00 UTC"
+        );
     }
 
     /// The mails an agent may reply to: each starts its body with the relay marker of its

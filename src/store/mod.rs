@@ -114,6 +114,20 @@ where
     })
 }
 
+/// A column holding a type's text form or NULL; an unknown text is an error.
+pub(crate) fn opt_value<T>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    match r.get::<_, Option<String>>(i)? {
+        None => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        }),
+    }
+}
+
 /// A column holding a time (see [`ts`]).
 pub(crate) fn time(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
     opt_time(r, i)?.ok_or(rusqlite::Error::InvalidColumnType(
@@ -296,6 +310,7 @@ impl Store {
     }
 
     /// A sync finished: the session is up, in `mode` (`idle` or `poll`), nothing left.
+    /// It is also what keeps the mailbox's alarm quiet, and it proves the login.
     pub async fn record_sync(
         &self,
         mailbox: MailboxName,
@@ -314,6 +329,28 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.write(move |tx| tx.record_mailbox_error(&mailbox, &error, at))
+            .await
+    }
+
+    /// A login worked: `last_login_at`, auth state `ok`, a refused login is over.
+    pub async fn record_login(
+        &self,
+        mailbox: MailboxName,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| tx.record_login(&mailbox, at)).await
+    }
+
+    /// A login was refused (wrong password, token refused or not refreshable): kept as
+    /// the last error, like [`Store::record_mailbox_error`], and auth state `failed` with
+    /// the reason, which raises the mailbox's alarm at once. The text must hold no secret.
+    pub async fn record_auth_failure(
+        &self,
+        mailbox: MailboxName,
+        error: String,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| tx.record_auth_failure(&mailbox, &error, at))
             .await
     }
 

@@ -9,10 +9,11 @@ use serde::Serialize;
 
 use chrono::{DateTime, Utc};
 
-use super::{opt_time, time, ts, value, StoreError};
+use super::{opt_time, opt_value, time, ts, value, StoreError};
 use crate::model::{
-    stamp, Audience, Deadline, Direction, EventKind, Language, MailboxName, OutboxId, OutboxKind,
-    OutboxState, Priority, QuarantineId, QuarantineState, Status, TicketId, Uid, UidValidity,
+    stamp, AlarmKind, Audience, AuthState, Deadline, Direction, EventKind, Language, MailboxName,
+    OutboxId, OutboxKind, OutboxState, Priority, QuarantineId, QuarantineState, Status, TicketId,
+    Uid, UidValidity,
 };
 
 pub struct Reader {
@@ -134,6 +135,124 @@ pub struct MailboxStatus {
     pub last_message_at: Option<String>,
     /// Messages left on the server after the last batch.
     pub backlog: u32,
+    /// When the mailbox last logged in.
+    #[serde(serialize_with = "stamp::option::serialize")]
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// `ok` after a login, `failed` after a refused one, `null` before any.
+    pub auth_state: Option<AuthState>,
+    /// Why the last login was refused (while `auth_state` is `failed`).
+    pub auth_error: Option<String>,
+    /// OAuth mailboxes: the token as the daemon last saw it.
+    pub token: TokenRecord,
+    /// The open alarm (cannot log in, not fetching), as the daemon raised it.
+    pub alarm: Option<Incident>,
+    /// The open warning that the refresh token expires soon.
+    pub token_warning: Option<Incident>,
+}
+
+/// An open incident of a mailbox (`workflow::health`): mailed once when it opened, once
+/// when it closes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Incident {
+    pub kind: AlarmKind,
+    /// When the trouble began: the last sync (or the daemon's start) for `not-syncing`,
+    /// the refused login for `login-failed`, when the warning was raised for
+    /// `token-expiring`.
+    #[serde(serialize_with = "stamp::serialize")]
+    pub since: DateTime<Utc>,
+    /// What is wrong, for people; holds no secret.
+    pub reason: String,
+}
+
+/// An OAuth mailbox's token as the daemon last saw it (all `None` for a password login).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TokenRecord {
+    /// When the access token expires (refreshed before then).
+    #[serde(serialize_with = "stamp::option::serialize")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the refresh token expires, where the provider says: after it, only a new
+    /// `postdesk login` helps.
+    #[serde(serialize_with = "stamp::option::serialize")]
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    /// The authorization server refused a refresh: why.
+    pub needs_login: Option<String>,
+}
+
+/// What the health check reads of one mailbox, inside its write transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxHealth {
+    pub name: MailboxName,
+    /// The last completed IDLE or poll round.
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// The last error of the session (cleared by a sync).
+    pub last_error: Option<String>,
+    pub auth_state: Option<AuthState>,
+    pub auth_error: Option<String>,
+    /// When the last refused login happened.
+    pub auth_failed_at: Option<DateTime<Utc>>,
+    pub token: TokenRecord,
+    pub alarm: Option<Incident>,
+    pub token_warning: Option<Incident>,
+}
+
+impl MailboxHealth {
+    /// A mailbox with no row yet: nothing known.
+    pub fn unknown(name: MailboxName) -> MailboxHealth {
+        MailboxHealth {
+            name,
+            last_sync_at: None,
+            last_login_at: None,
+            last_error: None,
+            auth_state: None,
+            auth_error: None,
+            auth_failed_at: None,
+            token: TokenRecord::default(),
+            alarm: None,
+            token_warning: None,
+        }
+    }
+}
+
+/// The `mailboxes` columns [`health_row`] reads, in its order.
+pub(super) const HEALTH_COLUMNS: &str = "name, last_sync_at, last_login_at, last_error, \
+    auth_state, auth_error, auth_failed_at, token_expires_at, refresh_expires_at, \
+    token_needs_login, alarm_kind, alarm_since, alarm_reason, token_warning_since, \
+    token_warning_reason";
+
+/// A row of [`HEALTH_COLUMNS`] starting at column `at`.
+pub(super) fn health_row(r: &Row<'_>, at: usize) -> rusqlite::Result<MailboxHealth> {
+    let alarm = match (opt_value::<AlarmKind>(r, at + 10)?, opt_time(r, at + 11)?) {
+        (Some(kind), Some(since)) => Some(Incident {
+            kind,
+            since,
+            reason: r.get::<_, Option<String>>(at + 12)?.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    let token_warning = opt_time(r, at + 13)?.map(|since| -> rusqlite::Result<Incident> {
+        Ok(Incident {
+            kind: AlarmKind::TokenExpiring,
+            since,
+            reason: r.get::<_, Option<String>>(at + 14)?.unwrap_or_default(),
+        })
+    });
+    Ok(MailboxHealth {
+        name: MailboxName::new(r.get::<_, String>(at)?),
+        last_sync_at: opt_time(r, at + 1)?,
+        last_login_at: opt_time(r, at + 2)?,
+        last_error: r.get(at + 3)?,
+        auth_state: opt_value(r, at + 4)?,
+        auth_error: r.get(at + 5)?,
+        auth_failed_at: opt_time(r, at + 6)?,
+        token: TokenRecord {
+            expires_at: opt_time(r, at + 7)?,
+            refresh_expires_at: opt_time(r, at + 8)?,
+            needs_login: r.get(at + 9)?,
+        },
+        alarm,
+        token_warning: token_warning.transpose()?,
+    })
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -446,23 +565,30 @@ impl Reader {
     }
 
     pub fn status(&self, configured: &[String]) -> Result<StatusReport, StoreError> {
-        let mut st = self.conn.prepare(
-                        "SELECT name, uidvalidity, last_uid, last_sync_at, last_error, last_error_at, connected, mode,
-                last_message_at, backlog FROM mailboxes ORDER BY name",
-        )?;
+        let mut st = self.conn.prepare(&format!(
+            "SELECT uidvalidity, last_uid, last_sync_at, last_error, last_error_at, connected, mode,
+                last_message_at, backlog, {HEALTH_COLUMNS} FROM mailboxes ORDER BY name"
+        ))?;
         let mut mailboxes: Vec<MailboxStatus> = st
             .query_map([], |r| {
+                let h = health_row(r, 9)?;
                 Ok(MailboxStatus {
-                    name: r.get(0)?,
-                    uidvalidity: r.get(1)?,
-                    last_uid: r.get(2)?,
-                    last_sync_at: r.get(3)?,
-                    last_error: r.get(4)?,
-                    last_error_at: r.get(5)?,
-                    connected: r.get(6)?,
-                    mode: r.get(7)?,
-                    last_message_at: r.get(8)?,
-                    backlog: r.get(9)?,
+                    name: h.name.as_str().to_owned(),
+                    uidvalidity: r.get(0)?,
+                    last_uid: r.get(1)?,
+                    last_sync_at: r.get(2)?,
+                    last_error: r.get(3)?,
+                    last_error_at: r.get(4)?,
+                    connected: r.get(5)?,
+                    mode: r.get(6)?,
+                    last_message_at: r.get(7)?,
+                    backlog: r.get(8)?,
+                    last_login_at: h.last_login_at,
+                    auth_state: h.auth_state,
+                    auth_error: h.auth_error,
+                    token: h.token,
+                    alarm: h.alarm,
+                    token_warning: h.token_warning,
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -479,6 +605,12 @@ impl Reader {
                     mode: None,
                     last_message_at: None,
                     backlog: 0,
+                    last_login_at: None,
+                    auth_state: None,
+                    auth_error: None,
+                    token: TokenRecord::default(),
+                    alarm: None,
+                    token_warning: None,
                 });
             }
         }

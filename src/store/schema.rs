@@ -13,6 +13,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(V6),
         M::up(V7_BOUNDED_QUARANTINE),
         M::up(V8_CLASSIFIED_BY),
+        M::up(V9_MAILBOX_ALARMS),
     ])
 }
 
@@ -275,6 +276,29 @@ const V8_CLASSIFIED_BY: &str = r#"
 -- list of {recogniser, kind, weight, seen}; '[]' for rows older than this and for our
 -- own outgoing mail.
 ALTER TABLE messages ADD COLUMN classified_by TEXT NOT NULL DEFAULT '[]';
+"#;
+
+const V9_MAILBOX_ALARMS: &str = r#"
+-- Mailbox health and alarms (issue 14). The login: when it last worked, and whether the
+-- last attempt was refused (auth_state 'failed', auth_error why, auth_failed_at when).
+ALTER TABLE mailboxes ADD COLUMN last_login_at TEXT;
+ALTER TABLE mailboxes ADD COLUMN auth_state TEXT CHECK (auth_state IN ('ok', 'failed'));
+ALTER TABLE mailboxes ADD COLUMN auth_error TEXT;
+ALTER TABLE mailboxes ADD COLUMN auth_failed_at TEXT;
+-- An OAuth mailbox's token as the daemon last saw it, for `postdesk status` (a separate
+-- process): access and refresh token expiry (where the provider says), and why a new
+-- `postdesk login` is needed.
+ALTER TABLE mailboxes ADD COLUMN token_expires_at TEXT;
+ALTER TABLE mailboxes ADD COLUMN refresh_expires_at TEXT;
+ALTER TABLE mailboxes ADD COLUMN token_needs_login TEXT;
+-- The open incidents, kept across restarts so that each is mailed once when it opens and
+-- once when it closes: the alarm (login-failed or not-syncing) and the token warning.
+ALTER TABLE mailboxes ADD COLUMN alarm_kind TEXT
+    CHECK (alarm_kind IN ('login-failed', 'not-syncing'));
+ALTER TABLE mailboxes ADD COLUMN alarm_since TEXT;
+ALTER TABLE mailboxes ADD COLUMN alarm_reason TEXT;
+ALTER TABLE mailboxes ADD COLUMN token_warning_since TEXT;
+ALTER TABLE mailboxes ADD COLUMN token_warning_reason TEXT;
 "#;
 
 #[cfg(test)]

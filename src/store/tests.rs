@@ -263,7 +263,7 @@ fn rows_written_at_v1_survive_every_later_migration() {
          INSERT INTO mailboxes (name, uidvalidity, last_uid) VALUES ('support', 7, 42);",
     )
     .unwrap();
-    for version in 2..=8 {
+    for version in 2..=9 {
         migrations
             .to_version(&mut conn, version)
             .unwrap_or_else(|e| panic!("migration to V{version}: {e}"));
@@ -289,6 +289,11 @@ fn rows_written_at_v1_survive_every_later_migration() {
         assert_eq!(
             tx.cursor(&MailboxName::new("support"))?,
             Some((UidValidity(7), Uid(42)))
+        );
+        // V9: the old mailbox row has no login, token or incident yet.
+        assert_eq!(
+            tx.mailbox_health(&[MailboxName::new("support")])?,
+            vec![MailboxHealth::unknown(MailboxName::new("support"))]
         );
         // New rows go after the old ones.
         assert_eq!(tx.next_message_row_id()?, MessageRowId::new(2));
@@ -1602,6 +1607,174 @@ fn mailbox_health_follows_sync_batch_and_error() {
         mailbox_status(&m, "sales").last_error.as_deref(),
         Some("login refused")
     );
+}
+
+fn health(m: &mut Memory, name: &str) -> MailboxHealth {
+    let name = MailboxName::new(name);
+    write(m, |tx| tx.mailbox_health(std::slice::from_ref(&name)))
+        .pop()
+        .expect("one row per name asked")
+}
+
+#[test]
+fn logins_refusals_and_syncs_set_the_auth_state() {
+    use crate::model::AuthState;
+    let mut m = Memory::new();
+    let support = MailboxName::new("support");
+    // No row yet: nothing known, and asking creates nothing.
+    assert_eq!(
+        health(&mut m, "support"),
+        MailboxHealth::unknown(support.clone())
+    );
+    assert!(m.reader().status(&[]).unwrap().mailboxes.is_empty());
+
+    write(&mut m, |tx| tx.record_login(&support, at(0)));
+    let h = health(&mut m, "support");
+    assert_eq!(
+        (h.last_login_at, h.auth_state),
+        (Some(at(0)), Some(AuthState::Ok))
+    );
+
+    let refused = "LOGIN refused: [AUTHENTICATIONFAILED] Authentication failed.";
+    write(&mut m, |tx| {
+        tx.record_auth_failure(&support, refused, at(2))
+    });
+    let h = health(&mut m, "support");
+    assert_eq!(h.auth_state, Some(AuthState::Failed));
+    assert_eq!(h.auth_error.as_deref(), Some(refused));
+    assert_eq!(h.auth_failed_at, Some(at(2)));
+    // Like record_mailbox_error: the last error, and the session is down.
+    let s = mailbox_status(&m, "support");
+    assert_eq!(
+        (s.last_error.as_deref(), s.connected),
+        (Some(refused), false)
+    );
+    assert_eq!(s.last_error_at.as_deref().and_then(parse_ts), Some(at(2)));
+    assert_eq!(
+        (s.auth_state, s.auth_error.as_deref()),
+        (Some(AuthState::Failed), Some(refused))
+    );
+    // The last successful login is kept.
+    assert_eq!(s.last_login_at, Some(at(0)));
+
+    // A network error is not a refused login: the auth state stays.
+    write(&mut m, |tx| {
+        tx.record_mailbox_error(&support, "connection reset", at(3))
+    });
+    assert_eq!(
+        health(&mut m, "support").auth_state,
+        Some(AuthState::Failed)
+    );
+
+    write(&mut m, |tx| tx.record_login(&support, at(4)));
+    let h = health(&mut m, "support");
+    assert_eq!((h.auth_state, h.auth_error), (Some(AuthState::Ok), None));
+    assert_eq!(h.last_login_at, Some(at(4)));
+
+    // A completed sync proves the login too.
+    write(&mut m, |tx| {
+        tx.record_auth_failure(&support, refused, at(5))
+    });
+    write(&mut m, |tx| tx.record_sync(&support, "idle", at(6)));
+    let h = health(&mut m, "support");
+    assert_eq!((h.auth_state, h.auth_error), (Some(AuthState::Ok), None));
+    assert_eq!((h.last_sync_at, h.last_error), (Some(at(6)), None));
+
+    // A refusal before any row creates it.
+    let sales = MailboxName::new("sales");
+    write(&mut m, |tx| {
+        tx.record_auth_failure(&sales, "token refused", at(7))
+    });
+    assert_eq!(health(&mut m, "sales").auth_state, Some(AuthState::Failed));
+}
+
+#[tokio::test]
+async fn the_store_records_logins_and_refusals_through_the_writer() {
+    use crate::model::AuthState;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("postdesk.db")).unwrap();
+    let support = MailboxName::new("support");
+    store.record_login(support.clone(), at(0)).await.unwrap();
+    store
+        .record_auth_failure(support.clone(), "token refused".to_owned(), at(1))
+        .await
+        .unwrap();
+    let s = store.reader().unwrap().status(&[]).unwrap();
+    let s = &s.mailboxes[0];
+    assert_eq!(
+        (s.last_login_at, s.auth_state),
+        (Some(at(0)), Some(AuthState::Failed))
+    );
+    assert_eq!(s.auth_error.as_deref(), Some("token refused"));
+}
+
+#[test]
+fn token_state_and_incidents_are_kept_per_mailbox() {
+    use crate::model::{AlarmKind, AlarmSlot};
+    let mut m = Memory::new();
+    let support = MailboxName::new("support");
+    let token = TokenRecord {
+        expires_at: Some(at(60)),
+        refresh_expires_at: Some(at(60 * 24 * 10)),
+        needs_login: None,
+    };
+    write(&mut m, |tx| tx.record_token_state(&support, &token));
+    assert_eq!(health(&mut m, "support").token, token);
+
+    let alarm = Incident {
+        kind: AlarmKind::NotSyncing,
+        since: at(1),
+        reason: "no IDLE or poll round completed within 10m".to_owned(),
+    };
+    let warning = Incident {
+        kind: AlarmKind::TokenExpiring,
+        since: at(2),
+        reason: "the refresh token expires at 2026-11-12 09:00 UTC".to_owned(),
+    };
+    write(&mut m, |tx| {
+        tx.record_incident(&support, &alarm)?;
+        tx.record_incident(&support, &warning)
+    });
+    let h = health(&mut m, "support");
+    assert_eq!(
+        (h.alarm.as_ref(), h.token_warning.as_ref()),
+        (Some(&alarm), Some(&warning))
+    );
+    let s = mailbox_status(&m, "support");
+    assert_eq!(
+        (s.alarm.as_ref(), s.token_warning.as_ref()),
+        (Some(&alarm), Some(&warning))
+    );
+    assert_eq!(s.token, token);
+
+    // Another kind and reason inside the same alarm replace the old ones.
+    let refused = Incident {
+        kind: AlarmKind::LoginFailed,
+        reason: "LOGIN refused".to_owned(),
+        ..alarm.clone()
+    };
+    write(&mut m, |tx| tx.record_incident(&support, &refused));
+    assert_eq!(health(&mut m, "support").alarm, Some(refused));
+
+    // Closing one slot leaves the other.
+    write(&mut m, |tx| tx.close_incident(&support, AlarmSlot::Alarm));
+    let h = health(&mut m, "support");
+    assert_eq!((h.alarm, h.token_warning.as_ref()), (None, Some(&warning)));
+    write(&mut m, |tx| {
+        tx.close_incident(&support, AlarmSlot::TokenWarning)
+    });
+    assert_eq!(health(&mut m, "support").token_warning, None);
+
+    // JSON carries the new fields, times in the stored form.
+    let json = serde_json::to_value(mailbox_status(&m, "support")).unwrap();
+    assert_eq!(json["token"]["expires_at"], "2026-11-02T10:00:00.000Z");
+    assert_eq!(json["alarm"], serde_json::Value::Null);
+    assert_eq!(json["auth_state"], serde_json::Value::Null);
+
+    // A mailbox with no row gets its incident row created.
+    let sales = MailboxName::new("sales");
+    write(&mut m, |tx| tx.record_incident(&sales, &alarm));
+    assert_eq!(health(&mut m, "sales").alarm, Some(alarm));
 }
 
 #[test]

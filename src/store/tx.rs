@@ -3,12 +3,13 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::{parse_ts, ts, StoreError};
+use super::read::{health_row, HEALTH_COLUMNS};
+use super::{parse_ts, ts, Incident, MailboxHealth, StoreError, TokenRecord};
 use crate::mail::classify::Evidence;
 use crate::mail::parse::{Parsed, Person};
 use crate::model::{
-    Audience, EventKind, Language, MailboxName, MessageId, MessageRowId, OutboxId, OutboxKind,
-    Priority, QuarantineId, Status, TicketId, Uid, UidValidity,
+    AlarmSlot, Audience, EventKind, Language, MailboxName, MessageId, MessageRowId, OutboxId,
+    OutboxKind, Priority, QuarantineId, Status, TicketId, Uid, UidValidity,
 };
 
 /// A write transaction; see the module doc of `store`.
@@ -1246,21 +1247,148 @@ impl<'c> Tx<'c> {
         })
     }
 
-    pub(super) fn record_sync(
+    /// See [`super::Store::record_sync`].
+    pub fn record_sync(
         &mut self,
         mailbox: &MailboxName,
         mode: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // A completed round proves the login too: a refused login recorded earlier is over.
         self.t.execute(
-                        "INSERT INTO mailboxes (name, last_sync_at, connected, mode, backlog) VALUES (?1, ?2, 1, ?3, 0)
-             ON CONFLICT(name) DO UPDATE SET last_sync_at = ?2, last_error = NULL, connected = 1, mode = ?3, backlog = 0",
+            "INSERT INTO mailboxes (name, last_sync_at, connected, mode, backlog, auth_state)
+                VALUES (?1, ?2, 1, ?3, 0, 'ok')
+             ON CONFLICT(name) DO UPDATE SET last_sync_at = ?2, last_error = NULL, connected = 1,
+                mode = ?3, backlog = 0, auth_state = 'ok', auth_error = NULL",
             params![mailbox.as_str(), ts(at), mode],
         )?;
         Ok(())
     }
 
-    pub(super) fn record_mailbox_error(
+    /// See [`super::Store::record_login`].
+    pub fn record_login(
+        &mut self,
+        mailbox: &MailboxName,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.t.execute(
+            "INSERT INTO mailboxes (name, last_login_at, auth_state) VALUES (?1, ?2, 'ok')
+             ON CONFLICT(name) DO UPDATE SET last_login_at = ?2, auth_state = 'ok', auth_error = NULL",
+            params![mailbox.as_str(), ts(at)],
+        )?;
+        Ok(())
+    }
+
+    /// See [`super::Store::record_auth_failure`].
+    pub fn record_auth_failure(
+        &mut self,
+        mailbox: &MailboxName,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.t.execute(
+            "INSERT INTO mailboxes (name, last_error, last_error_at, connected, auth_state, auth_error,
+                auth_failed_at) VALUES (?1, ?2, ?3, 0, 'failed', ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET last_error = ?2, last_error_at = ?3, connected = 0,
+                auth_state = 'failed', auth_error = ?2, auth_failed_at = ?3",
+            params![mailbox.as_str(), error, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    /// What the health check needs of each of `mailboxes`, in that order; a mailbox with
+    /// no row yet is [`MailboxHealth::unknown`].
+    pub fn mailbox_health(
+        &mut self,
+        mailboxes: &[MailboxName],
+    ) -> Result<Vec<MailboxHealth>, StoreError> {
+        let mut st = self.t.prepare_cached(&format!(
+            "SELECT {HEALTH_COLUMNS} FROM mailboxes WHERE name = ?1"
+        ))?;
+        mailboxes
+            .iter()
+            .map(|name| {
+                Ok(st
+                    .query_row([name.as_str()], |r| health_row(r, 0))
+                    .optional()?
+                    .unwrap_or_else(|| MailboxHealth::unknown(name.clone())))
+            })
+            .collect()
+    }
+
+    /// Keeps an OAuth mailbox's token state for `postdesk status` (another process).
+    pub fn record_token_state(
+        &mut self,
+        mailbox: &MailboxName,
+        token: &TokenRecord,
+    ) -> Result<(), StoreError> {
+        self.t.execute(
+            "INSERT INTO mailboxes (name, token_expires_at, refresh_expires_at, token_needs_login)
+                VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(name) DO UPDATE SET token_expires_at = ?2, refresh_expires_at = ?3,
+                token_needs_login = ?4",
+            params![
+                mailbox.as_str(),
+                token.expires_at.map(ts),
+                token.refresh_expires_at.map(ts),
+                token.needs_login
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Opens (or changes the reason of) the incident of `incident.kind`'s slot.
+    pub fn record_incident(
+        &mut self,
+        mailbox: &MailboxName,
+        incident: &Incident,
+    ) -> Result<(), StoreError> {
+        // ?2, the kind, is implied by the token warning's slot.
+        let sql = match incident.kind.slot() {
+            AlarmSlot::Alarm => {
+                "INSERT INTO mailboxes (name, alarm_kind, alarm_since, alarm_reason) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(name) DO UPDATE SET alarm_kind = ?2, alarm_since = ?3, alarm_reason = ?4"
+            }
+            AlarmSlot::TokenWarning => {
+                "INSERT INTO mailboxes (name, token_warning_since, token_warning_reason)
+                    VALUES (?1, ?3, ?4)
+                 ON CONFLICT(name) DO UPDATE SET token_warning_since = ?3, token_warning_reason = ?4"
+            }
+        };
+        self.t.execute(
+            sql,
+            params![
+                mailbox.as_str(),
+                incident.kind.as_str(),
+                ts(incident.since),
+                incident.reason
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Closes the open incident of `slot`, if any.
+    pub fn close_incident(
+        &mut self,
+        mailbox: &MailboxName,
+        slot: AlarmSlot,
+    ) -> Result<(), StoreError> {
+        let sql = match slot {
+            AlarmSlot::Alarm => {
+                "UPDATE mailboxes SET alarm_kind = NULL, alarm_since = NULL, alarm_reason = NULL
+                 WHERE name = ?1"
+            }
+            AlarmSlot::TokenWarning => {
+                "UPDATE mailboxes SET token_warning_since = NULL, token_warning_reason = NULL
+                 WHERE name = ?1"
+            }
+        };
+        self.t.execute(sql, [mailbox.as_str()])?;
+        Ok(())
+    }
+
+    /// See [`super::Store::record_mailbox_error`].
+    pub fn record_mailbox_error(
         &mut self,
         mailbox: &MailboxName,
         error: &str,

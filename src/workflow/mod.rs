@@ -12,9 +12,12 @@
 //! - The lifecycle decision for a customer's reply is the pure [`on_customer_reply`].
 //! - Agents' mail (answers, commands, notes) is handled in [`agents`]; every mail we
 //!   write is queued through [`outgoing`].
+//! - Mailbox alarms (a refused login, no sync for `alert_after`, a refresh token about to
+//!   expire) are decided by the pure [`health::decide`] and mailed once per incident.
 
 pub mod admin;
 mod agents;
+pub mod health;
 pub mod lifecycle;
 mod outgoing;
 mod prepare;

@@ -8,6 +8,8 @@
 //!   later window instead (`next_attempt_at`), with an event saying until when.
 //! - The acknowledgement repeats at most the first 80 characters of the customer's
 //!   subject ([`notify::echoed_subject`]).
+//! - Mail about no ticket (the digest, mailbox alarms) takes the same path without the
+//!   ticket; alarms go to `[alerts] to` only, never to a customer.
 //! - A mail that cannot be composed (an address lettre refuses, a broken template) is an
 //!   event on the ticket, never a lost ticket.
 
@@ -152,6 +154,52 @@ impl Engine {
         };
         self.enqueue(tx, None, &support, thread, o, at, at)?;
         Ok(())
+    }
+
+    /// A mail about a mailbox's incident (`workflow::health`) to `[alerts] to`, from
+    /// `[alerts] from`; `None` when nobody is to be told. It is automatic
+    /// (`Auto-Submitted: auto-generated`) and goes to staff only, past the customers' loop
+    /// limits: its own limit is one mail when an incident opens and one when it closes.
+    pub(super) fn queue_alert(
+        &self,
+        tx: &mut Tx<'_>,
+        mailbox: &crate::model::MailboxName,
+        language: Language,
+        context: minijinja::Value,
+        at: DateTime<Utc>,
+    ) -> Result<Option<MessageRowId>, StoreError> {
+        let alerts = &self.cfg.alerts;
+        if alerts.to.is_empty() {
+            return Ok(None);
+        }
+        let topic = format!("mailbox {mailbox}");
+        let thread = ThreadInfo {
+            hostname: &self.identity.hostname,
+            ticket: crate::model::TicketId::new(0),
+            created_at: at,
+            topic: &topic,
+        };
+        let o = Outgoing {
+            kind: OutboxKind::Alert,
+            language,
+            context,
+            from_name: "postdesk".to_owned(),
+            reply_to: None,
+            to: alerts
+                .to
+                .iter()
+                .map(|a| Addressee {
+                    name: None,
+                    address: a.clone(),
+                })
+                .collect(),
+            cc: Vec::new(),
+            in_reply_to: None,
+            references: Vec::new(),
+            attachments: Vec::new(),
+            audience: Audience::Agents,
+        };
+        self.enqueue(tx, None, &alerts.from, thread, o, at, at)
     }
 
     /// Signs, composes, stores and queues one mail (see the module doc), to be sent from
