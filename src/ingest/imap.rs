@@ -161,12 +161,18 @@ pub async fn watch(
                 let delay = backoff.next();
                 tracing::warn!(error = %err, retry_in = ?delay, "session ended");
                 let at = ctx.desk.engine().clock().now();
-                if let Err(e) = ctx
-                    .desk
-                    .store()
-                    .record_mailbox_error(cfg.name.clone(), err.to_string(), at)
-                    .await
-                {
+                let store = ctx.desk.store();
+                // A refused login is an alarm at once; other trouble after `alert_after`.
+                let recorded = if err.is_auth() {
+                    store
+                        .record_auth_failure(cfg.name.clone(), err.to_string(), at)
+                        .await
+                } else {
+                    store
+                        .record_mailbox_error(cfg.name.clone(), err.to_string(), at)
+                        .await
+                };
+                if let Err(e) = recorded {
                     tracing::error!(error = %e, "cannot record mailbox error");
                 }
                 let login_done = new_login(&cfg, err.is_auth());
@@ -555,6 +561,10 @@ async fn session(
     let tokens = ctx.tokens.get(&cfg.name);
     let (mut s, _) = connect(cfg, tokens.as_deref()).await?;
     let logged_in = std::time::Instant::now();
+    ctx.desk
+        .store()
+        .record_login(cfg.name.clone(), ctx.desk.engine().clock().now())
+        .await?;
     let caps = with_timeout(imap.timeout, "capability", s.capabilities()).await?;
     let use_idle = imap.idle && caps.has_str("IDLE");
     if let AfterIngest::MoveTo(folder) = &imap.after {
