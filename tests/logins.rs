@@ -144,17 +144,7 @@ impl Desk {
     }
 
     fn cli(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_postdesk"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .expect("run postdesk");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        self.inst.cli(args)
     }
 
     fn token_file(&self, mailbox: &str) -> PathBuf {
