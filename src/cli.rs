@@ -35,11 +35,17 @@ pub enum Command {
         #[arg(long)]
         hold_outbox: bool,
     },
-    /// Validate the configuration and templates; with --connect, log in to IMAP and SMTP.
+    /// Validate the configuration and templates; with --connect, log in to IMAP and SMTP;
+    /// with --store, check the database file and the search index.
     Check {
         #[arg(long)]
         connect: bool,
+        #[arg(long)]
+        store: bool,
     },
+    /// The full-text search index.
+    #[command(subcommand)]
+    Search(SearchCommand),
     /// Log a mailbox in with OAuth 2.0 (auth = "oauth2"): prints a URL and a code to
     /// approve on any device (or, with --browser, a URL whose answer you paste back), then
     /// stores the tokens in data_dir/tokens/MAILBOX.json (mode 0600). The running daemon
@@ -210,6 +216,13 @@ pub enum QuarantineCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SearchCommand {
+    /// Empty the search index and build it again from every message, with progress. The
+    /// daemon may keep running; searches meanwhile still find everything (slower).
+    Reindex,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
     List {
         /// queued, sending, sent or failed
@@ -256,7 +269,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(run_daemon(&cli.config, cfg, hold_outbox))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { connect } => check(&cli.config, connect),
+        Command::Check { connect, store } => check(&cli.config, connect, store),
+        Command::Search(SearchCommand::Reindex) => reindex(&cli.config),
         Command::Login { mailbox, browser } => login(&cli.config, &mailbox, browser),
         Command::Logout { mailbox } => logout(&cli.config, &mailbox),
         Command::Status(f) => status(&cli.config, f.json),
@@ -525,8 +539,49 @@ fn reload(path: &Path) -> Result<Config> {
     Ok(cfg)
 }
 
-fn check(path: &Path, connect: bool) -> Result<ExitCode> {
+fn reindex(path: &Path) -> Result<ExitCode> {
     let cfg = load(path)?;
+    let store = Store::open_existing(&cfg.db_path())?;
+    let rt = runtime()?;
+    rt.block_on(store.write(|tx| tx.reset_search_index()))?;
+    // After the reset every message waits for the index.
+    let total = store.reader()?.unindexed()?;
+    let started = std::time::Instant::now();
+    let mut done = 0usize;
+    while rt.block_on(store.index_some(crate::store::INDEX_BATCH))? {
+        done += crate::store::INDEX_BATCH;
+        eprint!("\rindexed {} of {total} messages", done.min(total as usize));
+    }
+    eprintln!();
+    println!(
+        "search index rebuilt: {total} messages in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_store(cfg: &crate::config::Config) -> Result<bool> {
+    let store = Store::open_existing(&cfg.db_path())?;
+    let rt = runtime()?;
+    let problems = rt.block_on(store.write(|tx| tx.check_store()))?;
+    let waiting = store.reader()?.unindexed()?;
+    if problems.is_empty() {
+        println!(
+            "store {}: OK (database and search index agree; {waiting} messages waiting for the index)",
+            cfg.db_path().display()
+        );
+    }
+    for p in &problems {
+        println!("store: FAILED: {p}");
+    }
+    Ok(problems.is_empty())
+}
+
+fn check(path: &Path, connect: bool, store: bool) -> Result<ExitCode> {
+    let cfg = load(path)?;
+    if store && !check_store(&cfg)? {
+        return Ok(ExitCode::FAILURE);
+    }
     let templates = crate::notify::Templates::load(cfg.templates_dir.as_deref())?;
     let rendered = templates.check()?;
     println!(
@@ -812,7 +867,7 @@ fn status(path: &Path, json: bool) -> Result<ExitCode> {
         report.messages.incoming, report.messages.outgoing, report.tickets, report.sla_breaches
     );
     println!(
-        "outbox: {} queued, {} sending, {} sent, {} failed{}; quarantine: {}",
+        "outbox: {} queued, {} sending, {} sent, {} failed{}; quarantine: {}; waiting for the search index: {}",
         report.outbox.queued,
         report.outbox.sending,
         report.outbox.sent,
@@ -822,7 +877,8 @@ fn status(path: &Path, json: bool) -> Result<ExitCode> {
             .as_deref()
             .map(|o| format!(" (oldest waiting since {o})"))
             .unwrap_or_default(),
-        report.quarantine
+        report.quarantine,
+        report.unindexed
     );
     for (title, list) in [
         ("largest messages", &report.largest),

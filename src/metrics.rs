@@ -90,6 +90,12 @@ pub fn render(s: &StatusReport, stats: &Stats) -> String {
         one(s.quarantine),
     );
     metric(
+        "postdesk_search_unindexed",
+        "gauge",
+        "Messages the search index has not taken in yet.",
+        one(s.unindexed),
+    );
+    metric(
         "postdesk_sla_breaches_total",
         "counter",
         "SLA deadlines breached.",
@@ -382,6 +388,7 @@ mod tests {
             sla_breaches: 2,
             warnings: vec![],
             quarantine: 1,
+            unindexed: 0,
             largest: Vec::new(),
             slowest: Vec::new(),
         }

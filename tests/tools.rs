@@ -92,6 +92,57 @@ fn search_finds_english_and_chinese_words_best_first() {
 }
 
 #[test]
+fn search_is_indexed_off_the_hot_path_holds_whole_texts_and_can_be_rebuilt() {
+    let inst = Instance::new(Setup::default());
+    let _d = inst.start();
+    // The request comes after 3,000 characters of quoted history: past what the index
+    // used to hold (800).
+    let history = "> earlier message in the thread, quoted by the mail client\n".repeat(50);
+    let body = format!("{history}\nThe espresso machine flashes a red descaling light.");
+    append_all(
+        &inst,
+        &[
+            ("Kitchen", body.as_str()),
+            ("Printer jam", "Paper stuck in tray 2."),
+        ],
+    );
+    wait_until(Duration::from_secs(15), "two tickets", || {
+        (inst.tickets().len() == 2).then_some(())
+    });
+    // The writer indexes in its idle time: bounded, and reported by `status`.
+    let committed = std::time::Instant::now();
+    wait_until(
+        Duration::from_secs(5),
+        "the search index to catch up",
+        || (inst.status().unindexed == 0).then_some(()),
+    );
+    eprintln!(
+        "indexed {:?} after the tickets were visible",
+        committed.elapsed()
+    );
+    assert_eq!(search(&inst, "descaling"), ["Kitchen"]);
+    assert_eq!(search(&inst, "espresso machine"), ["Kitchen"]);
+    let before = (search(&inst, "descaling"), search(&inst, "tray"));
+
+    // Rebuilt while the daemon runs: the same answers.
+    let (ok, out, err) = inst.cli(&["search", "reindex"]);
+    assert!(ok, "{out}{err}");
+    // Every message, ours included (the two acknowledgements).
+    let m = inst.status().messages;
+    assert!(
+        out.contains(&format!(
+            "search index rebuilt: {} messages",
+            m.incoming + m.outgoing
+        )),
+        "{out}"
+    );
+    assert_eq!((search(&inst, "descaling"), search(&inst, "tray")), before);
+    let (ok, out, err) = inst.cli(&["check", "--store"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("database and search index agree"), "{out}");
+}
+
+#[test]
 fn ticket_set_merge_and_raw_record_the_sysadmin() {
     let alice = unique("tool-alice", "example.test");
     let inst = Instance::new(Setup {

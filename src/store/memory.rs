@@ -46,7 +46,24 @@ impl Memory {
         &mut self,
         f: impl FnOnce(&mut Tx<'_>) -> Result<R, E>,
     ) -> Result<R, E> {
+        let out = in_tx(&mut self.conn, f)?;
+        // As the writer does when it is idle: what was written is searchable at once.
+        while super::index_batch(&mut self.conn, super::INDEX_BATCH)? {}
+        Ok(out)
+    }
+
+    /// Like [`Memory::write`], but leaves the search index behind, as a busy writer
+    /// does for up to `INDEX_LAG`.
+    pub(crate) fn write_unindexed<R, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<R, E>,
+    ) -> Result<R, E> {
         in_tx(&mut self.conn, f)
+    }
+
+    /// What the writer does when it is idle: indexes every message waiting.
+    pub(crate) fn catch_up_index(&mut self) {
+        while super::index_batch(&mut self.conn, super::INDEX_BATCH).expect("indexing") {}
     }
 
     /// A read-only connection to this database, as the CLI's views use.

@@ -416,20 +416,78 @@ impl Store {
     }
 }
 
-/// Runs each job in turn until the last [`Store`] handle is dropped. A job that panics
-/// has its transaction rolled back (dropped while unwinding) and its caller sees
-/// `WriterGone`; the writer goes on with the next job.
-fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
-    while let Ok(job) = rx.recv() {
-        if catch_unwind(AssertUnwindSafe(|| job(conn))).is_err() {
-            tracing::error!("a store write panicked; its transaction was rolled back");
-        }
+/// Messages indexed for search per transaction of the writer's own (issue 15).
+pub const INDEX_BATCH: usize = 5000;
+/// The search index never falls further behind than this while writes keep coming.
+pub const INDEX_LAG: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl Store {
+    /// Indexes up to `limit` waiting messages for search now; true if more wait
+    /// (`postdesk search reindex` drives it to the end with progress).
+    pub async fn index_some(&self, limit: usize) -> Result<bool, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = reply.send(index_batch(conn, limit));
+        });
+        self.jobs.send(job).map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
     }
 }
 
+/// Runs each job in turn until the last [`Store`] handle is dropped. A job that panics
+/// has its transaction rolled back (dropped while unwinding) and its caller sees
+/// `WriterGone`; the writer goes on with the next job.
+///
+/// Search indexing happens here, off the jobs' transactions (issue 15): when no job is
+/// waiting, and at least every [`INDEX_LAG`] while jobs keep coming, the writer indexes
+/// up to [`INDEX_BATCH`] new messages in a transaction of its own. A commit is
+/// searchable within about `INDEX_LAG` under load, at once when the writer is idle.
+fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
+    let mut indexed_at = std::time::Instant::now();
+    let mut behind = true;
+    loop {
+        let job = match rx.try_recv() {
+            Ok(job) => Some(job),
+            Err(mpsc::TryRecvError::Disconnected) => break,
+            Err(mpsc::TryRecvError::Empty) if behind => None,
+            Err(mpsc::TryRecvError::Empty) => match rx.recv() {
+                Ok(job) => Some(job),
+                Err(_) => break,
+            },
+        };
+        if let Some(job) = job {
+            if catch_unwind(AssertUnwindSafe(|| job(conn))).is_err() {
+                tracing::error!("a store write panicked; its transaction was rolled back");
+            }
+            // Anything the job wrote may need indexing; wait for a quiet moment unless
+            // the index has waited long enough.
+            behind = true;
+            if indexed_at.elapsed() < INDEX_LAG {
+                continue;
+            }
+        }
+        match index_batch(conn, INDEX_BATCH) {
+            Ok(more) => behind = more,
+            Err(e) => {
+                tracing::error!(error = %e, "search indexing failed; retrying after the next write");
+                behind = false;
+            }
+        }
+        indexed_at = std::time::Instant::now();
+    }
+}
+
+/// Indexes up to `limit` messages past the watermark in one transaction; true if more
+/// are waiting.
+fn index_batch(conn: &mut Connection, limit: usize) -> Result<bool, StoreError> {
+    let t = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let more = Tx::new(&t).index_new_messages(limit)?;
+    t.commit()?;
+    Ok(more)
+}
+
 /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed when it returns `Ok`, rolled
-/// back otherwise. New messages are indexed for search once, at the end (FTS5 writes a
-/// segment per savepoint otherwise).
+/// back otherwise. Search indexing is not part of it (see [`writer_loop`]).
 fn in_tx<T, E: From<StoreError>>(
     conn: &mut Connection,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
@@ -439,9 +497,7 @@ fn in_tx<T, E: From<StoreError>>(
         .map_err(StoreError::from)?;
     let out = {
         let mut tx = Tx::new(&t);
-        let out = f(&mut tx)?;
-        tx.index_new_messages()?;
-        out
+        f(&mut tx)?
     };
     t.commit().map_err(StoreError::from)?;
     Ok(out)

@@ -283,6 +283,9 @@ pub struct StatusReport {
     pub warnings: Vec<String>,
     /// Messages held in quarantine (not yet released).
     pub quarantine: i64,
+    /// Messages the search index has not taken in yet (normally 0: the writer indexes
+    /// within a second of a commit).
+    pub unindexed: i64,
     /// The largest messages of the last hour, largest first (filled by the caller with
     /// [`Reader::costliest`], which needs the time).
     pub largest: Vec<MessageCost>,
@@ -666,6 +669,7 @@ impl Reader {
             sla_breaches,
             warnings: Vec::new(),
             quarantine,
+            unindexed: self.unindexed()?,
             largest: Vec::new(),
             slowest: Vec::new(),
         })
@@ -777,7 +781,9 @@ impl Reader {
 
     /// Full-text search over subjects and texts: FTS5 trigrams for queries whose every
     /// word has three characters or more (Chinese included), `LIKE` otherwise. Tickets
-    /// ranked by their best message.
+    /// ranked by their best message. Messages the writer has not indexed yet (past the
+    /// `fts_state` watermark, usually none or a few) are matched with `LIKE` and ranked
+    /// after the indexed ones, so a search never misses a committed message.
     pub fn search(&self, query: &str, filter: &TicketFilter) -> Result<Vec<SearchHit>, StoreError> {
         let words: Vec<&str> = query.split_whitespace().collect();
         if words.is_empty() {
@@ -834,6 +840,42 @@ impl Reader {
                     break;
                 }
             }
+            if (hits.len() as i64) < limit {
+                // The unindexed tail: every word somewhere in the subject or the text.
+                let each = (0..words.len())
+                    .map(|i| {
+                        let n = i + 4;
+                        format!(
+                            "(m.subject LIKE '%' || ?{n} || '%' OR m.text LIKE '%' || ?{n} || '%')"
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" AND ");
+                let sql = format!(
+                    "SELECT t.id, t.tag, t.subject, t.status, t.queue, t.requester, 0.0,
+                            substr(m.text, max(1, instr(m.text, ?4) - 30), 80)
+                     FROM messages m JOIN tickets t ON t.id = m.ticket_id
+                     WHERE m.id > (SELECT last_id FROM fts_state WHERE id = 1) AND {each}
+                       AND ?1 IS NOT NULL AND {sql_filter}
+                     ORDER BY m.id DESC"
+                );
+                let mut st = self.conn.prepare(&sql)?;
+                let mut values: Vec<&dyn rusqlite::ToSql> =
+                    vec![&fts_query, &status, &filter.queue];
+                for w in &words {
+                    values.push(w);
+                }
+                let rows = st.query_map(values.as_slice(), map)?;
+                for hit in rows {
+                    let hit = hit?;
+                    if (hits.len() as i64) >= limit {
+                        break;
+                    }
+                    if seen.insert(hit.id) {
+                        hits.push(hit);
+                    }
+                }
+            }
             hits
         } else {
             let sql = format!(
@@ -855,6 +897,15 @@ impl Reader {
             rows.collect::<Result<_, _>>()?
         };
         Ok(hits)
+    }
+
+    /// How many messages the search index has not taken in yet (the writer's lag).
+    pub fn unindexed(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM messages WHERE id > (SELECT last_id FROM fts_state WHERE id = 1)",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     /// A consistent copy of the whole database at `dest`, with SQLite's online backup,

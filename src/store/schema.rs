@@ -14,6 +14,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(V7_BOUNDED_QUARANTINE),
         M::up(V8_CLASSIFIED_BY),
         M::up(V9_MAILBOX_ALARMS),
+        M::up(V10_WHOLE_TEXT_SEARCH),
     ])
 }
 
@@ -276,6 +277,14 @@ const V8_CLASSIFIED_BY: &str = r#"
 -- list of {recogniser, kind, weight, seen}; '[]' for rows older than this and for our
 -- own outgoing mail.
 ALTER TABLE messages ADD COLUMN classified_by TEXT NOT NULL DEFAULT '[]';
+"#;
+
+const V10_WHOLE_TEXT_SEARCH: &str = r#"
+-- Search indexes the whole text, off the ingest transaction (issue 15): the store's
+-- writer indexes in its idle time, in batches, behind the fts_state watermark. The old
+-- index held the first 800 characters: it is emptied here and rebuilt by the writer.
+INSERT INTO message_fts (message_fts) VALUES ('delete-all');
+UPDATE fts_state SET last_id = 0 WHERE id = 1;
 "#;
 
 const V9_MAILBOX_ALARMS: &str = r#"

@@ -1085,25 +1085,65 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-    /// Indexes the messages written since the last call for full-text search, in one
-    /// statement (one FTS5 segment per transaction, see schema V5).
-    pub(super) fn index_new_messages(&mut self) -> Result<(), StoreError> {
+    /// Indexes up to `limit` messages past the watermark for full-text search, whole
+    /// subject and text, in one statement (one FTS5 segment, see schema V5); returns true
+    /// if more are waiting. The writer calls it in its idle time, never inside ingest.
+    pub(super) fn index_new_messages(&mut self, limit: usize) -> Result<bool, StoreError> {
         let mut st = self.t.prepare_cached(
             "SELECT last_id, (SELECT COALESCE(MAX(id), 0) FROM messages) FROM fts_state WHERE id = 1",
         )?;
         let (last, max): (i64, i64) = st.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         if max <= last {
-            return Ok(());
+            return Ok(false);
         }
+        let upto = max.min(last.saturating_add(limit as i64));
         let mut index = self.t.prepare_cached(
             "INSERT INTO message_fts (rowid, subject, text)
-             SELECT id, subject, substr(text, 1, 800) FROM messages WHERE id > ?1 AND id <= ?2",
+             SELECT id, subject, text FROM messages WHERE id > ?1 AND id <= ?2",
         )?;
-        index.execute(params![last, max])?;
+        index.execute(params![last, upto])?;
         let mut mark = self
             .t
             .prepare_cached("UPDATE fts_state SET last_id = ?1 WHERE id = 1")?;
-        mark.execute([max])?;
+        mark.execute([upto])?;
+        Ok(upto < max)
+    }
+
+    /// `postdesk check --store`: SQLite's own check of the file, then the search index
+    /// checked against the messages (FTS5 `integrity-check`; the index is caught up
+    /// first, so that the unindexed tail does not count as a difference). Returns the
+    /// problems found, none when all is well.
+    pub fn check_store(&mut self) -> Result<Vec<String>, StoreError> {
+        let mut problems = Vec::new();
+        let mut st = self.t.prepare("PRAGMA quick_check")?;
+        for row in st.query_map([], |r| r.get::<_, String>(0))? {
+            let line = row?;
+            if line != "ok" {
+                problems.push(format!("database: {line}"));
+            }
+        }
+        while self.index_new_messages(super::INDEX_BATCH)? {}
+        if let Err(e) = self.t.execute(
+            "INSERT INTO message_fts (message_fts, rank) VALUES ('integrity-check', 1)",
+            [],
+        ) {
+            problems.push(format!(
+                "search index: {e} (rebuild it with `postdesk search reindex`)"
+            ));
+        }
+        Ok(problems)
+    }
+
+    /// Empties the search index and moves its watermark back to the start: the writer
+    /// then indexes everything again in its idle time (`postdesk search reindex`, the
+    /// migration to whole-text indexing).
+    pub fn reset_search_index(&mut self) -> Result<(), StoreError> {
+        self.t.execute(
+            "INSERT INTO message_fts (message_fts) VALUES ('delete-all')",
+            [],
+        )?;
+        self.t
+            .execute("UPDATE fts_state SET last_id = 0 WHERE id = 1", [])?;
         Ok(())
     }
 
