@@ -144,8 +144,12 @@ pub enum TicketCommand {
         status: Option<String>,
         #[arg(long)]
         queue: Option<String>,
+        /// Tickets per page (newest first).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// The next page: tickets older than this id (the last id shown).
         #[arg(long)]
-        limit: Option<usize>,
+        before: Option<i64>,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -197,7 +201,13 @@ pub enum TicketCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
-    List(JsonFlag),
+    /// The newest quarantined messages (--limit, default 100).
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Show one quarantined message; --raw prints its bytes as stored (not to a terminal
     /// without --force).
     Show {
@@ -210,9 +220,7 @@ pub enum QuarantineCommand {
         json: JsonFlag,
     },
     /// Process a quarantined message again (after a fix or a config change).
-    Retry {
-        id: i64,
-    },
+    Retry { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,6 +236,9 @@ pub enum OutboxCommand {
         /// queued, sending, sent or failed
         #[arg(long)]
         state: Option<String>,
+        /// The newest this many (default 100).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -921,18 +932,23 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             status,
             queue,
             limit,
+            before,
             json,
         } => {
             let status = status.map(|s| s.parse::<Status>()).transpose()?;
             let tickets = r.tickets(&TicketFilter {
                 status,
                 queue,
-                limit,
+                limit: Some(limit),
+                before: before.map(crate::model::TicketId::new),
             })?;
             if json.json {
                 return print_json(&tickets);
             }
             print!("{}", ticket_table(&tickets));
+            if let (true, Some(last)) = (tickets.len() == limit, tickets.last()) {
+                eprintln!("({limit} shown; next page: --before {})", last.id.get());
+            }
             Ok(ExitCode::SUCCESS)
         }
         TicketCommand::Search {
@@ -949,6 +965,7 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
                     status,
                     queue,
                     limit,
+                    before: None,
                 },
             )?;
             if json.json {
@@ -1226,8 +1243,8 @@ fn desk(cfg: &Config) -> Result<Desk> {
 fn quarantine(path: &Path, cmd: QuarantineCommand) -> Result<ExitCode> {
     let cfg = load(path)?;
     match cmd {
-        QuarantineCommand::List(f) => {
-            let list = reader(&cfg)?.quarantine_list()?;
+        QuarantineCommand::List { limit, json: f } => {
+            let list = reader(&cfg)?.quarantine_page(Some(limit))?;
             if f.json {
                 return print_json(&list);
             }
@@ -1342,11 +1359,11 @@ fn quarantine(path: &Path, cmd: QuarantineCommand) -> Result<ExitCode> {
 fn outbox(path: &Path, cmd: OutboxCommand) -> Result<ExitCode> {
     let cfg = load(path)?;
     match cmd {
-        OutboxCommand::List { state, json } => {
+        OutboxCommand::List { state, limit, json } => {
             if let Some(s) = &state {
                 s.parse::<crate::model::OutboxState>()?;
             }
-            let list = reader(&cfg)?.outbox_list(state.as_deref())?;
+            let list = reader(&cfg)?.outbox_page(state.as_deref(), Some(limit))?;
             if json.json {
                 return print_json(&list);
             }

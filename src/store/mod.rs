@@ -19,6 +19,8 @@ mod report;
 mod schema;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod plans;
 mod tx;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -231,6 +233,9 @@ fn open_write_connection(path: &Path) -> Result<Connection, StoreError> {
     schema::migrations()
         .to_latest(&mut conn)
         .map_err(StoreError::Migrate)?;
+    // Planner statistics for the tables that need them (0x10002: also on a first open
+    // of a big store, bounded by an analysis limit), then hourly in the writer.
+    conn.execute_batch("PRAGMA optimize = 0x10002")?;
     Ok(conn)
 }
 
@@ -420,6 +425,9 @@ impl Store {
 pub const INDEX_BATCH: usize = 5000;
 /// The search index never falls further behind than this while writes keep coming.
 pub const INDEX_LAG: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often the writer refreshes the query planner's statistics (`PRAGMA optimize`),
+/// in a quiet moment; also once when the store opens.
+pub const OPTIMIZE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Store {
     /// Indexes up to `limit` waiting messages for search now; true if more wait
@@ -444,6 +452,7 @@ impl Store {
 /// searchable within about `INDEX_LAG` under load, at once when the writer is idle.
 fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
     let mut indexed_at = std::time::Instant::now();
+    let mut optimized_at = std::time::Instant::now();
     let mut behind = true;
     loop {
         let job = match rx.try_recv() {
@@ -465,6 +474,14 @@ fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
             if indexed_at.elapsed() < INDEX_LAG {
                 continue;
             }
+        }
+        if !behind && optimized_at.elapsed() >= OPTIMIZE_EVERY {
+            // Statistics for the planner as the store grows (SQLite's advice: now and then
+            // on a long-lived connection); cheap when nothing changed.
+            if let Err(e) = conn.execute_batch("PRAGMA optimize") {
+                tracing::warn!(error = %e, "PRAGMA optimize failed");
+            }
+            optimized_at = std::time::Instant::now();
         }
         match index_batch(conn, INDEX_BATCH) {
             Ok(more) => behind = more,

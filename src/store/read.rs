@@ -371,6 +371,8 @@ pub struct TicketFilter {
     pub status: Option<Status>,
     pub queue: Option<String>,
     pub limit: Option<usize>,
+    /// Keyset paging: only tickets with a smaller id (the last id of the page before).
+    pub before: Option<TicketId>,
 }
 
 const TICKET_COLUMNS: &str = "t.id, t.tag, t.subject, t.status, t.priority, t.queue, t.requester, t.requester_name,
@@ -429,27 +431,55 @@ impl Reader {
         Ok(Reader { conn })
     }
 
+    /// The connection, for `EXPLAIN QUERY PLAN` in the query-plan test.
+    #[cfg(test)]
+    pub(crate) fn conn_for_plans(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The connection itself, for the query-plan test's trace hook.
+    #[cfg(test)]
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
     /// A reader over a connection opened elsewhere (the in-memory store of unit tests).
     #[cfg(test)]
     pub(crate) fn from_connection(conn: Connection) -> Reader {
         Reader { conn }
     }
 
+    /// Tickets newest first. Only the filters given are in the statement, so that each
+    /// uses its index (`tickets_status`, `tickets_queue`, the rowid for `before`): a page
+    /// costs its own rows, not the store's (issue 15, `store::plans`).
     pub fn tickets(&self, f: &TicketFilter) -> Result<Vec<TicketSummary>, StoreError> {
+        let mut conds = Vec::new();
+        let mut values: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        if let Some(status) = f.status {
+            values.push(Box::new(status.as_str()));
+            conds.push(format!("t.status = ?{}", values.len()));
+        }
+        if let Some(queue) = &f.queue {
+            values.push(Box::new(queue.clone()));
+            conds.push(format!("t.queue = ?{}", values.len()));
+        }
+        if let Some(before) = f.before {
+            values.push(Box::new(before.get()));
+            conds.push(format!("t.id < ?{}", values.len()));
+        }
+        let filter = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
+        };
+        values.push(Box::new(f.limit.map_or(-1, |l| l as i64)));
         let sql = format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets t
-             WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.queue = ?2)
-             ORDER BY t.id DESC LIMIT ?3"
+            "SELECT {TICKET_COLUMNS} FROM tickets t {filter} ORDER BY t.id DESC LIMIT ?{}",
+            values.len()
         );
         let mut st = self.conn.prepare(&sql)?;
-        let rows = st.query_map(
-            params![
-                f.status.map(Status::as_str),
-                f.queue.as_deref(),
-                f.limit.map_or(-1, |l| l as i64)
-            ],
-            ticket_summary,
-        )?;
+        let params: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v.as_ref()).collect();
+        let rows = st.query_map(params.as_slice(), ticket_summary)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -617,49 +647,31 @@ impl Reader {
                 });
             }
         }
-        let messages = self.conn.query_row(
-            "SELECT COALESCE(SUM(direction = 'in'), 0), COALESCE(SUM(direction = 'out'), 0) FROM messages",
-            [],
-            |r| {
-                Ok(MessageCounts {
-                    incoming: r.get(0)?,
-                    outgoing: r.get(1)?,
-                })
-            },
-        )?;
-        let tickets = self
+        // Counted by triggers (schema V11): a dozen rows, whatever the store's size.
+        let counts: std::collections::HashMap<String, i64> = self
             .conn
-            .query_row("SELECT COUNT(*) FROM tickets", [], |r| r.get(0))?;
-        let mut outbox = OutboxCounts::default();
-        let mut st = self
-            .conn
-            .prepare("SELECT state, COUNT(*) FROM outbox GROUP BY state")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (state, n) = row?;
-            match state.as_str() {
-                "queued" => outbox.queued = n,
-                "sending" => outbox.sending = n,
-                "sent" => outbox.sent = n,
-                "failed" => outbox.failed = n,
-                _ => {}
-            }
-        }
-        let quarantine = self.conn.query_row(
-            "SELECT COUNT(*) FROM quarantine WHERE state = 'held'",
-            [],
-            |r| r.get(0),
-        )?;
+            .prepare("SELECT name, n FROM counts")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let count = |name: &str| counts.get(name).copied().unwrap_or(0);
+        let messages = MessageCounts {
+            incoming: count("messages_in"),
+            outgoing: count("messages_out"),
+        };
+        let tickets = count("tickets");
+        let outbox = OutboxCounts {
+            queued: count("outbox_queued"),
+            sending: count("outbox_sending"),
+            sent: count("outbox_sent"),
+            failed: count("outbox_failed"),
+        };
+        let quarantine = count("quarantine_held");
         let outbox_oldest = self.conn.query_row(
             "SELECT MIN(created_at) FROM outbox WHERE state IN ('queued', 'sending')",
             [],
             |r| r.get(0),
         )?;
-        let sla_breaches = self.conn.query_row(
-            "SELECT COUNT(*) FROM sla_deadlines WHERE breached_at IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )?;
+        let sla_breaches = count("sla_breaches");
         Ok(StatusReport {
             mailboxes,
             messages,
@@ -702,13 +714,22 @@ impl Reader {
         Ok((top("size")?, top("prepare_us")?))
     }
 
+    /// Every quarantined message, oldest first (tests, small stores; the CLI pages with
+    /// [`Reader::quarantine_page`]).
     pub fn quarantine_list(&self) -> Result<Vec<QuarantineView>, StoreError> {
+        self.quarantine_page(None)
+    }
+
+    /// The newest `limit` quarantined messages, shown oldest first.
+    pub fn quarantine_page(&self, limit: Option<usize>) -> Result<Vec<QuarantineView>, StoreError> {
         let mut st = self.conn.prepare(
-            "SELECT id, mailbox, uidvalidity, uid, reason, state, COALESCE(size, length(raw)),
-                length(raw), truncated, sha256, sha256_of, created_at, released_at
-             FROM quarantine ORDER BY id",
+            "SELECT * FROM (
+                SELECT id, mailbox, uidvalidity, uid, reason, state, COALESCE(size, length(raw)),
+                    length(raw), truncated, sha256, sha256_of, created_at, released_at
+                FROM quarantine ORDER BY id DESC LIMIT ?1
+             ) ORDER BY 1",
         )?;
-        let rows = st.query_map([], |r| {
+        let rows = st.query_map([limit.map_or(-1, |l| l as i64)], |r| {
             Ok(QuarantineView {
                 id: QuarantineId::new(r.get(0)?),
                 mailbox: r.get(1)?,
@@ -744,14 +765,33 @@ impl Reader {
         Ok(Some((view, raw)))
     }
 
+    /// Every outbox row (in `state`), oldest first. For tests and small stores; the CLI
+    /// pages with [`Reader::outbox_page`].
     pub fn outbox_list(&self, state: Option<&str>) -> Result<Vec<OutboxView>, StoreError> {
-        let mut st = self.conn.prepare(
-            "SELECT o.id, o.ticket_id, o.kind, o.rcpt, m.subject, o.state, o.attempts, o.next_attempt_at,
-                o.last_error, o.response, o.created_at, o.sent_at
-             FROM outbox o JOIN messages m ON m.id = o.message
-             WHERE (?1 IS NULL OR o.state = ?1) ORDER BY o.id",
-        )?;
-        let rows = st.query_map([state], |r| {
+        self.outbox_page(state, None)
+    }
+
+    /// The newest `limit` outbox rows (in `state`), shown oldest first. By state, the
+    /// `outbox_due` index finds them; without, the rowid from the end.
+    pub fn outbox_page(
+        &self,
+        state: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<OutboxView>, StoreError> {
+        let filter = if state.is_some() {
+            "WHERE o.state = ?1"
+        } else {
+            "WHERE ?1 IS NULL"
+        };
+        let mut st = self.conn.prepare(&format!(
+            "SELECT * FROM (
+                SELECT o.id, o.ticket_id, o.kind, o.rcpt, m.subject, o.state, o.attempts,
+                    o.next_attempt_at, o.last_error, o.response, o.created_at, o.sent_at
+                FROM outbox o JOIN messages m ON m.id = o.message
+                {filter} ORDER BY o.id DESC LIMIT ?2
+             ) ORDER BY 1"
+        ))?;
+        let rows = st.query_map(params![state, limit.map_or(-1, |l| l as i64)], |r| {
             Ok(OutboxView {
                 id: OutboxId::new(r.get(0)?),
                 ticket: r.get(1)?,

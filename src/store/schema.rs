@@ -15,6 +15,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(V8_CLASSIFIED_BY),
         M::up(V9_MAILBOX_ALARMS),
         M::up(V10_WHOLE_TEXT_SEARCH),
+        M::up(V11_COUNTS),
     ])
 }
 
@@ -277,6 +278,62 @@ const V8_CLASSIFIED_BY: &str = r#"
 -- list of {recogniser, kind, weight, seen}; '[]' for rows older than this and for our
 -- own outgoing mail.
 ALTER TABLE messages ADD COLUMN classified_by TEXT NOT NULL DEFAULT '[]';
+"#;
+
+const V11_COUNTS: &str = r#"
+-- The figures of `postdesk status` (issue 15): counted by triggers as rows come and go,
+-- so that status reads a dozen rows instead of counting millions. Filled once here from
+-- the tables themselves; `postdesk check --store` compares them with a recount.
+CREATE TABLE counts (name TEXT PRIMARY KEY, n INTEGER NOT NULL) STRICT, WITHOUT ROWID;
+INSERT INTO counts (name, n) VALUES
+    ('tickets', (SELECT COUNT(*) FROM tickets)),
+    ('messages_in', (SELECT COUNT(*) FROM messages WHERE direction = 'in')),
+    ('messages_out', (SELECT COUNT(*) FROM messages WHERE direction = 'out')),
+    ('outbox_queued', (SELECT COUNT(*) FROM outbox WHERE state = 'queued')),
+    ('outbox_sending', (SELECT COUNT(*) FROM outbox WHERE state = 'sending')),
+    ('outbox_sent', (SELECT COUNT(*) FROM outbox WHERE state = 'sent')),
+    ('outbox_failed', (SELECT COUNT(*) FROM outbox WHERE state = 'failed')),
+    ('quarantine_held', (SELECT COUNT(*) FROM quarantine WHERE state = 'held')),
+    ('sla_breaches', (SELECT COUNT(*) FROM sla_deadlines WHERE breached_at IS NOT NULL));
+
+CREATE TRIGGER count_tickets_in AFTER INSERT ON tickets
+    BEGIN UPDATE counts SET n = n + 1 WHERE name = 'tickets'; END;
+CREATE TRIGGER count_tickets_out AFTER DELETE ON tickets
+    BEGIN UPDATE counts SET n = n - 1 WHERE name = 'tickets'; END;
+CREATE TRIGGER count_messages_in AFTER INSERT ON messages
+    BEGIN UPDATE counts SET n = n + 1 WHERE name = 'messages_' || new.direction; END;
+CREATE TRIGGER count_messages_out AFTER DELETE ON messages
+    BEGIN UPDATE counts SET n = n - 1 WHERE name = 'messages_' || old.direction; END;
+CREATE TRIGGER count_outbox_in AFTER INSERT ON outbox
+    BEGIN UPDATE counts SET n = n + 1 WHERE name = 'outbox_' || new.state; END;
+CREATE TRIGGER count_outbox_moved AFTER UPDATE OF state ON outbox WHEN old.state IS NOT new.state
+    BEGIN
+        UPDATE counts SET n = n - 1 WHERE name = 'outbox_' || old.state;
+        UPDATE counts SET n = n + 1 WHERE name = 'outbox_' || new.state;
+    END;
+CREATE TRIGGER count_outbox_out AFTER DELETE ON outbox
+    BEGIN UPDATE counts SET n = n - 1 WHERE name = 'outbox_' || old.state; END;
+CREATE TRIGGER count_quarantine_in AFTER INSERT ON quarantine WHEN new.state = 'held'
+    BEGIN UPDATE counts SET n = n + 1 WHERE name = 'quarantine_held'; END;
+CREATE TRIGGER count_quarantine_moved AFTER UPDATE OF state ON quarantine
+    WHEN (old.state = 'held') IS NOT (new.state = 'held')
+    BEGIN UPDATE counts SET n = n + (CASE WHEN new.state = 'held' THEN 1 ELSE -1 END)
+        WHERE name = 'quarantine_held'; END;
+CREATE TRIGGER count_quarantine_out AFTER DELETE ON quarantine WHEN old.state = 'held'
+    BEGIN UPDATE counts SET n = n - 1 WHERE name = 'quarantine_held'; END;
+CREATE TRIGGER count_breaches_in AFTER INSERT ON sla_deadlines WHEN new.breached_at IS NOT NULL
+    BEGIN UPDATE counts SET n = n + 1 WHERE name = 'sla_breaches'; END;
+CREATE TRIGGER count_breaches_moved AFTER UPDATE OF breached_at ON sla_deadlines
+    WHEN (old.breached_at IS NULL) IS NOT (new.breached_at IS NULL)
+    BEGIN UPDATE counts SET n = n + (CASE WHEN new.breached_at IS NULL THEN -1 ELSE 1 END)
+        WHERE name = 'sla_breaches'; END;
+CREATE TRIGGER count_breaches_out AFTER DELETE ON sla_deadlines WHEN old.breached_at IS NOT NULL
+    BEGIN UPDATE counts SET n = n - 1 WHERE name = 'sla_breaches'; END;
+
+-- Listings by queue, newest first; held quarantine.
+CREATE INDEX tickets_queue ON tickets(queue);
+CREATE INDEX quarantine_state ON quarantine(state);
+CREATE INDEX outbox_state ON outbox(state);
 "#;
 
 const V10_WHOLE_TEXT_SEARCH: &str = r#"

@@ -39,7 +39,7 @@ const OUTBOX_FAILED: Kind = Kind::OutboxFailed;
 const ACK_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// Monday 2 November 2026, 09:00 UTC, plus `minutes`.
-fn at(minutes: i64) -> DateTime<Utc> {
+pub(super) fn at(minutes: i64) -> DateTime<Utc> {
     "2026-11-02T09:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::minutes(minutes)
 }
 
@@ -51,11 +51,11 @@ fn when(stored: &DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// Runs `f` in one committed transaction of `m`.
-fn write<R>(m: &mut Memory, f: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError>) -> R {
+pub(super) fn write<R>(m: &mut Memory, f: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError>) -> R {
     m.write(f).unwrap()
 }
 
-fn raw_mail(message_id: &str, from: &str, subject: &str, body: &str) -> Vec<u8> {
+pub(super) fn raw_mail(message_id: &str, from: &str, subject: &str, body: &str) -> Vec<u8> {
     format!(
         "Message-ID: <{message_id}>\r\nFrom: {from}\r\nTo: support@acme.test\r\n\
          Subject: {subject}\r\nDate: Mon, 02 Nov 2026 09:00:00 +0000\r\n\
@@ -70,7 +70,7 @@ fn parse(raw: &[u8]) -> Parsed {
 }
 
 /// Keeps `raw` as an incoming human message of mailbox `support`, on `ticket` if given.
-fn receive(
+pub(super) fn receive(
     tx: &mut Tx<'_>,
     raw: &[u8],
     ticket: Option<TicketId>,
@@ -93,7 +93,7 @@ fn receive(
 }
 
 /// A new, normal ticket of queue `queue`, tag `ACME`, with no requester.
-fn ticket<'a>(subject: &'a str, queue: &'a str, at: DateTime<Utc>) -> NewTicket<'a> {
+pub(super) fn ticket<'a>(subject: &'a str, queue: &'a str, at: DateTime<Utc>) -> NewTicket<'a> {
     NewTicket {
         tag: "ACME",
         subject,
@@ -577,6 +577,7 @@ fn ticket_list_filters_by_status_and_queue_newest_first() {
     let filter = |status: Option<Status>, queue: Option<&str>, limit: Option<usize>| TicketFilter {
         status,
         queue: queue.map(str::to_owned),
+        before: None,
         limit,
     };
     let reader = m.reader();
@@ -1262,6 +1263,11 @@ fn outbox_rows_go_through_sent_retry_failed_and_requeue() {
     assert_eq!(write(&mut m, |tx| tx.requeue_outbox(None, at(50))), 2);
     assert_eq!(m.reader().outbox_list(Some("queued")).unwrap().len(), 2);
     assert_eq!(write(&mut m, |tx| tx.requeue_outbox(None, at(50))), 0);
+    // The figures kept by triggers (schema V11) agree with a recount.
+    assert_eq!(
+        write(&mut m, |tx| tx.count_differences()),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
@@ -1415,6 +1421,11 @@ fn quarantined_mail_is_held_listed_and_released() {
         .unwrap()
         .is_none());
     assert_eq!(reader.status(&[]).unwrap().quarantine, 1);
+    // The figures kept by triggers (schema V11) agree with a recount.
+    assert_eq!(
+        write(&mut m, |tx| tx.count_differences()),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -1809,6 +1820,11 @@ fn status_counts_messages_tickets_outbox_and_breaches() {
     assert_eq!(s.outbox_oldest.as_deref().and_then(parse_ts), Some(at(2)));
     assert_eq!(s.sla_breaches, 1);
     assert!(s.mailboxes.is_empty());
+    // The figures kept by triggers (schema V11) agree with a recount.
+    assert_eq!(
+        write(&mut m, |tx| tx.count_differences()),
+        Vec::<String>::new()
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1986,6 +2002,11 @@ fn deadlines_are_started_moved_warned_breached_and_met_once() {
     assert_eq!(view[0].due_at, Some(at(160)));
     assert_eq!(view[1].due_at, None);
     assert_eq!(view[1].warned_at, Some(at(400)));
+    // The figures kept by triggers (schema V11) agree with a recount.
+    assert_eq!(
+        write(&mut m, |tx| tx.count_differences()),
+        Vec::<String>::new()
+    );
 }
 
 #[test]

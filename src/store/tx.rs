@@ -949,8 +949,14 @@ impl<'c> Tx<'c> {
     /// Replaces a deadline of a ticket (a new instance: warning, breach and met reset).
     pub fn start_deadline(&mut self, d: &DeadlineRow) -> Result<(), StoreError> {
         let mut st = self.t.prepare_cached(
-            "INSERT OR REPLACE INTO sla_deadlines (ticket_id, deadline, started_at, due_at, total_secs, used_secs, resumed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            // An upsert, not INSERT OR REPLACE: REPLACE deletes without firing the delete
+            // triggers that keep the status counts (schema V11).
+            "INSERT INTO sla_deadlines (ticket_id, deadline, started_at, due_at, total_secs, used_secs, resumed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (ticket_id, deadline) DO UPDATE SET started_at = excluded.started_at,
+                due_at = excluded.due_at, total_secs = excluded.total_secs,
+                used_secs = excluded.used_secs, resumed_at = excluded.resumed_at,
+                warned_at = NULL, breached_at = NULL, met_at = NULL",
         )?;
         st.execute(params![
             d.ticket.get(),
@@ -1122,6 +1128,9 @@ impl<'c> Tx<'c> {
                 problems.push(format!("database: {line}"));
             }
         }
+        for d in self.count_differences()? {
+            problems.push(format!("counts: {d}"));
+        }
         while self.index_new_messages(super::INDEX_BATCH)? {}
         if let Err(e) = self.t.execute(
             "INSERT INTO message_fts (message_fts, rank) VALUES ('integrity-check', 1)",
@@ -1132,6 +1141,56 @@ impl<'c> Tx<'c> {
             ));
         }
         Ok(problems)
+    }
+
+    /// The trigger-kept figures of `status` (schema V11) against a recount: a line per
+    /// figure that differs (none when all agree).
+    pub fn count_differences(&mut self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for (name, recount) in [
+            ("tickets", "SELECT COUNT(*) FROM tickets"),
+            (
+                "messages_in",
+                "SELECT COUNT(*) FROM messages WHERE direction = 'in'",
+            ),
+            (
+                "messages_out",
+                "SELECT COUNT(*) FROM messages WHERE direction = 'out'",
+            ),
+            (
+                "outbox_queued",
+                "SELECT COUNT(*) FROM outbox WHERE state = 'queued'",
+            ),
+            (
+                "outbox_sending",
+                "SELECT COUNT(*) FROM outbox WHERE state = 'sending'",
+            ),
+            (
+                "outbox_sent",
+                "SELECT COUNT(*) FROM outbox WHERE state = 'sent'",
+            ),
+            (
+                "outbox_failed",
+                "SELECT COUNT(*) FROM outbox WHERE state = 'failed'",
+            ),
+            (
+                "quarantine_held",
+                "SELECT COUNT(*) FROM quarantine WHERE state = 'held'",
+            ),
+            (
+                "sla_breaches",
+                "SELECT COUNT(*) FROM sla_deadlines WHERE breached_at IS NOT NULL",
+            ),
+        ] {
+            let kept: i64 =
+                self.t
+                    .query_row("SELECT n FROM counts WHERE name = ?1", [name], |r| r.get(0))?;
+            let real: i64 = self.t.query_row(recount, [], |r| r.get(0))?;
+            if kept != real {
+                out.push(format!("{name} is {kept}, a recount says {real}"));
+            }
+        }
+        Ok(out)
     }
 
     /// Empties the search index and moves its watermark back to the start: the writer
