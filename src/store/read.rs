@@ -830,7 +830,16 @@ impl Reader {
             return Ok(Vec::new());
         }
         let limit = filter.limit.unwrap_or(50) as i64;
-        let trigram = words.iter().all(|w| w.chars().count() >= 3);
+        // A two-character CJK word ("打印") is found through `message_bigrams`; anything
+        // else under three characters falls back to LIKE.
+        let is_pair = |w: &&str| w.chars().count() == 2 && w.chars().all(super::tx::is_cjk);
+        let long: Vec<&str> = words
+            .iter()
+            .copied()
+            .filter(|w| w.chars().count() >= 3)
+            .collect();
+        let pairs: Vec<&str> = words.iter().copied().filter(is_pair).collect();
+        let trigram = long.len() + pairs.len() == words.len();
         let sql_filter = "(?2 IS NULL OR t.status = ?2) AND (?3 IS NULL OR t.queue = ?3) AND t.merged_into IS NULL";
         let map = |r: &Row<'_>| -> rusqlite::Result<SearchHit> {
             let id: i64 = r.get(0)?;
@@ -849,26 +858,57 @@ impl Reader {
         let status = filter.status.map(Status::as_str);
         let hits: Vec<SearchHit> = if trigram {
             // Every word a quoted phrase (implicit AND); quotes inside are doubled.
-            let fts_query = words
-                .iter()
-                .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let phrase = |list: &[&str]| {
+                list.iter()
+                    .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let fts_query = phrase(&long);
+            let pair_query = phrase(&pairs);
             // bm25() and snippet() work only in the FTS query itself, not under GROUP BY:
             // rank the messages there, keep each ticket's best here.
+            let (ranked, matches) = if long.is_empty() {
+                (
+                    "bm25(message_bigrams) AS rank,
+                     substr(m.text, max(1, instr(m.text, ?5) - 30), 80) AS snip
+                     FROM message_bigrams JOIN messages m ON m.id = message_bigrams.rowid",
+                    "message_bigrams MATCH ?4 AND ?1 IS NOT NULL",
+                )
+            } else if pairs.is_empty() {
+                (
+                    "bm25(message_fts) AS rank, snippet(message_fts, -1, '[', ']', '…', 12) AS snip
+                     FROM message_fts JOIN messages m ON m.id = message_fts.rowid",
+                    "message_fts MATCH ?1",
+                )
+            } else {
+                (
+                    "bm25(message_fts) AS rank, snippet(message_fts, -1, '[', ']', '…', 12) AS snip
+                     FROM message_fts JOIN messages m ON m.id = message_fts.rowid",
+                    "message_fts MATCH ?1
+                     AND m.id IN (SELECT rowid FROM message_bigrams WHERE message_bigrams MATCH ?4)",
+                )
+            };
             let sql = format!(
                 "SELECT t.id, t.tag, t.subject, t.status, t.queue, t.requester, hit.rank, hit.snip
-                 FROM (SELECT m.ticket_id AS ticket, bm25(message_fts) AS rank,
-                              snippet(message_fts, -1, '[', ']', '…', 12) AS snip
-                       FROM message_fts JOIN messages m ON m.id = message_fts.rowid
-                       WHERE message_fts MATCH ?1 AND m.ticket_id IS NOT NULL
+                 FROM (SELECT m.ticket_id AS ticket, {ranked}
+                       WHERE {matches} AND m.ticket_id IS NOT NULL
                        ORDER BY rank LIMIT 5000) hit
                  JOIN tickets t ON t.id = hit.ticket
                  WHERE {sql_filter}
                  ORDER BY hit.rank, t.id DESC"
             );
             let mut st = self.conn.prepare(&sql)?;
-            let rows = st.query_map(params![fts_query, status, filter.queue.as_deref()], map)?;
+            let queue = filter.queue.as_deref();
+            let first_pair = pairs.first().copied().unwrap_or("");
+            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&fts_query, &status, &queue];
+            if !pairs.is_empty() {
+                values.push(&pair_query);
+            }
+            if long.is_empty() {
+                values.push(&first_pair);
+            }
+            let rows = st.query_map(values.as_slice(), map)?;
             let mut seen = std::collections::HashSet::new();
             let mut hits = Vec::new();
             for hit in rows {
@@ -918,22 +958,30 @@ impl Reader {
             }
             hits
         } else {
+            // Every word somewhere in one message, in any order (as FTS5 does).
+            let each = (0..words.len())
+                .map(|i| {
+                    let n = i + 5;
+                    format!("(m.subject LIKE '%' || ?{n} || '%' OR m.text LIKE '%' || ?{n} || '%')")
+                })
+                .collect::<Vec<_>>()
+                .join(" AND ");
             let sql = format!(
                 "SELECT t.id, t.tag, t.subject, t.status, t.queue, t.requester, 0.0,
                         (SELECT substr(m.text, max(1, instr(m.text, ?1) - 30), 80) FROM messages m
-                         WHERE m.ticket_id = t.id AND (m.subject LIKE '%' || ?1 || '%' OR m.text LIKE '%' || ?1 || '%')
-                         ORDER BY m.id LIMIT 1)
+                         WHERE m.ticket_id = t.id AND {each} ORDER BY m.id LIMIT 1)
                  FROM tickets t
-                 WHERE EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id
-                               AND (m.subject LIKE '%' || ?1 || '%' OR m.text LIKE '%' || ?1 || '%'))
+                 WHERE EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND {each})
                    AND {sql_filter}
                  ORDER BY (t.subject LIKE '%' || ?1 || '%') DESC, t.id DESC LIMIT ?4"
             );
             let mut st = self.conn.prepare(&sql)?;
-            let rows = st.query_map(
-                params![query.trim(), status, filter.queue.as_deref(), limit],
-                map,
-            )?;
+            let queue = filter.queue.as_deref();
+            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&words[0], &status, &queue, &limit];
+            for w in &words {
+                values.push(w);
+            }
+            let rows = st.query_map(values.as_slice(), map)?;
             rows.collect::<Result<_, _>>()?
         };
         Ok(hits)

@@ -342,6 +342,10 @@ const V10_WHOLE_TEXT_SEARCH: &str = r#"
 -- index held the first 800 characters: it is emptied here and rebuilt by the writer.
 INSERT INTO message_fts (message_fts) VALUES ('delete-all');
 UPDATE fts_state SET last_id = 0 WHERE id = 1;
+-- Two-character Chinese, Japanese and Korean words (trigrams need three characters): each
+-- run of such characters is stored as its overlapping pairs ("打印机" → "打印 印机"),
+-- made by the writer (store::tx::bigrams), contentless, behind the same watermark.
+CREATE VIRTUAL TABLE message_bigrams USING fts5(grams, content = '', tokenize = 'unicode61');
 "#;
 
 const V9_MAILBOX_ALARMS: &str = r#"

@@ -1108,6 +1108,22 @@ impl<'c> Tx<'c> {
              SELECT id, subject, text FROM messages WHERE id > ?1 AND id <= ?2",
         )?;
         index.execute(params![last, upto])?;
+        let mut read = self
+            .t
+            .prepare_cached("SELECT id, subject, text FROM messages WHERE id > ?1 AND id <= ?2")?;
+        let mut add = self
+            .t
+            .prepare_cached("INSERT INTO message_bigrams (rowid, grams) VALUES (?1, ?2)")?;
+        let mut rows = read.query(params![last, upto])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let subject: String = r.get(1)?;
+            let text: String = r.get(2)?;
+            let grams = bigrams(&format!("{subject}\n{text}"));
+            if !grams.is_empty() {
+                add.execute(params![id, grams])?;
+            }
+        }
         let mut mark = self
             .t
             .prepare_cached("UPDATE fts_state SET last_id = ?1 WHERE id = 1")?;
@@ -1199,6 +1215,10 @@ impl<'c> Tx<'c> {
     pub fn reset_search_index(&mut self) -> Result<(), StoreError> {
         self.t.execute(
             "INSERT INTO message_fts (message_fts) VALUES ('delete-all')",
+            [],
+        )?;
+        self.t.execute(
+            "INSERT INTO message_bigrams (message_bigrams) VALUES ('delete-all')",
             [],
         )?;
         self.t
@@ -1669,4 +1689,37 @@ impl<'c> Tx<'c> {
         };
         Ok(n)
     }
+}
+
+/// Chinese, Japanese and Korean characters: the scripts written without spaces.
+pub(super) fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF       // Hiragana, Katakana
+        | 0x3400..=0x4DBF     // CJK Extension A
+        | 0x4E00..=0x9FFF     // CJK Unified Ideographs
+        | 0xAC00..=0xD7AF     // Hangul syllables
+        | 0xF900..=0xFAFF     // CJK Compatibility Ideographs
+        | 0x20000..=0x2FA1F) // Extensions B–F, Compatibility Supplement
+}
+
+/// The overlapping character pairs of every run of CJK characters, space-separated
+/// ("打印机坏了" → "打印 印机 机坏 坏了"): the tokens of `message_bigrams`.
+pub(super) fn bigrams(text: &str) -> String {
+    let mut out = String::new();
+    let mut prev: Option<char> = None;
+    for c in text.chars() {
+        if is_cjk(c) {
+            if let Some(p) = prev {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push(p);
+                out.push(c);
+            }
+            prev = Some(c);
+        } else {
+            prev = None;
+        }
+    }
+    out
 }
