@@ -2869,3 +2869,108 @@ async fn a_write_that_panics_is_rolled_back_and_the_writer_goes_on() {
         .collect();
     assert_eq!(subjects, ["kept"]);
 }
+
+/// One step of the counts property test.
+#[derive(Debug, Clone)]
+enum Step {
+    Ticket,
+    Receive,
+    Queue,
+    Claim,
+    Sent(usize),
+    Retry(usize),
+    Failed(usize),
+    Quarantine,
+    Release(usize),
+    StartDeadline(usize),
+    Breach(usize),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(Step::Ticket),
+        Just(Step::Receive),
+        Just(Step::Queue),
+        Just(Step::Claim),
+        (0..8usize).prop_map(Step::Sent),
+        (0..8usize).prop_map(Step::Retry),
+        (0..8usize).prop_map(Step::Failed),
+        Just(Step::Quarantine),
+        (0..8usize).prop_map(Step::Release),
+        (0..8usize).prop_map(Step::StartDeadline),
+        (0..8usize).prop_map(Step::Breach),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+    /// Whatever the store goes through, the counts that `status` reads (kept by triggers,
+    /// schema V11) equal a recount.
+    #[test]
+    fn trigger_kept_counts_equal_a_recount(steps in proptest::collection::vec(step(), 1..40)) {
+        let mut m = Memory::new();
+        let support = MailboxName::new("support");
+        let mut tickets: Vec<TicketId> = Vec::new();
+        let mut outbox: Vec<OutboxId> = Vec::new();
+        let mut held: Vec<QuarantineId> = Vec::new();
+        for (n, s) in steps.iter().enumerate() {
+            let when = at(n as i64);
+            let pick = |list_len: usize, i: usize| (list_len > 0).then(|| i % list_len);
+            let out: Result<(), StoreError> = m.write(|tx| {
+                match s {
+                    Step::Ticket => tickets.push(tx.create_ticket(&ticket("t", "support", when))?),
+                    Step::Receive => {
+                        let raw = raw_mail(&format!("p{n}@example.test"), "ann@example.test", "s", "b");
+                        receive(tx, &raw, tickets.last().copied(), when)?;
+                    }
+                    Step::Queue => outbox.push(queue_mail(tx, tickets.last().copied(), "q", when)?),
+                    Step::Claim => {
+                        tx.claim_outbox(10, when + Duration::days(1))?;
+                    }
+                    Step::Sent(i) => if let Some(k) = pick(outbox.len(), *i) {
+                        tx.mark_sent(outbox[k], when, "250 ok")?;
+                    },
+                    Step::Retry(i) => if let Some(k) = pick(outbox.len(), *i) {
+                        tx.mark_retry(outbox[k], when, "421 later")?;
+                    },
+                    Step::Failed(i) => if let Some(k) = pick(outbox.len(), *i) {
+                        tx.mark_failed(outbox[k], when, "550 no")?;
+                    },
+                    Step::Quarantine => held.push(tx.quarantine(&NewQuarantine {
+                        mailbox: Some(&support),
+                        location: None,
+                        reason: "bad",
+                        raw: b"x",
+                        truncated: None,
+                        at: when,
+                    })?),
+                    Step::Release(i) => if let Some(k) = pick(held.len(), *i) {
+                        tx.release_quarantined(held[k], None, when)?;
+                    },
+                    Step::StartDeadline(i) => if let Some(k) = pick(tickets.len(), *i) {
+                        tx.start_deadline(&DeadlineRow {
+                            ticket: tickets[k],
+                            deadline: "first_response".to_owned(),
+                            started_at: when,
+                            due_at: Some(when + Duration::hours(1)),
+                            total_secs: 3600,
+                            used_secs: 0,
+                            resumed_at: Some(when),
+                            warned: false,
+                            breached: false,
+                            met: false,
+                        })?;
+                    },
+                    Step::Breach(i) => if let Some(k) = pick(tickets.len(), *i) {
+                        tx.mark_deadline(tickets[k], "first_response", true, when)?;
+                    },
+                }
+                Ok(())
+            });
+            out.unwrap();
+        }
+        let differences = m.write(|tx| tx.count_differences()).unwrap();
+        proptest::prop_assert!(differences.is_empty(), "{differences:?} after {steps:?}");
+    }
+}
