@@ -421,8 +421,15 @@ impl Store {
     }
 }
 
-/// Messages indexed for search per transaction of the writer's own (issue 15).
+/// Messages indexed for search per transaction by `postdesk search reindex` and
+/// `check --store` (issue 15).
 pub const INDEX_BATCH: usize = 5000;
+/// Messages the writer indexes per transaction in a quiet moment: a write that arrives
+/// meanwhile waits for one such chunk at most.
+pub const INDEX_CHUNK_IDLE: usize = 500;
+/// Messages the writer indexes per transaction when writes keep coming and the index
+/// has waited [`INDEX_LAG`]: enough to keep up with ingest.
+pub const INDEX_CHUNK_BUSY: usize = 2000;
 /// The search index never falls further behind than this while writes keep coming.
 pub const INDEX_LAG: std::time::Duration = std::time::Duration::from_millis(500);
 /// How often the writer refreshes the query planner's statistics (`PRAGMA optimize`),
@@ -448,21 +455,33 @@ impl Store {
 ///
 /// Search indexing happens here, off the jobs' transactions (issue 15): when no job is
 /// waiting, and at least every [`INDEX_LAG`] while jobs keep coming, the writer indexes
-/// up to [`INDEX_BATCH`] new messages in a transaction of its own. A commit is
-/// searchable within about `INDEX_LAG` under load, at once when the writer is idle.
+/// new messages in transactions of its own ([`INDEX_CHUNK_IDLE`], [`INDEX_CHUNK_BUSY`]).
+/// A commit is searchable within about `INDEX_LAG` under load, at once when the writer
+/// is idle (and found before that: `Reader::search` reads the unindexed tail). When no
+/// job comes for a while, the writer also runs `PRAGMA optimize` ([`OPTIMIZE_EVERY`]).
 fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
     let mut indexed_at = std::time::Instant::now();
     let mut optimized_at = std::time::Instant::now();
     let mut behind = true;
     loop {
-        let job = match rx.try_recv() {
-            Ok(job) => Some(job),
+        let (job, idle) = match rx.try_recv() {
+            Ok(job) => (Some(job), false),
             Err(mpsc::TryRecvError::Disconnected) => break,
-            Err(mpsc::TryRecvError::Empty) if behind => None,
-            Err(mpsc::TryRecvError::Empty) => match rx.recv() {
-                Ok(job) => Some(job),
-                Err(_) => break,
-            },
+            Err(mpsc::TryRecvError::Empty) if behind => (None, true),
+            Err(mpsc::TryRecvError::Empty) => {
+                if optimized_at.elapsed() >= OPTIMIZE_EVERY {
+                    // Statistics for the planner as the store grows (SQLite's advice:
+                    // now and then on a long-lived connection); cheap when nothing changed.
+                    if let Err(e) = conn.execute_batch("PRAGMA optimize") {
+                        tracing::warn!(error = %e, "PRAGMA optimize failed");
+                    }
+                    optimized_at = std::time::Instant::now();
+                }
+                match rx.recv() {
+                    Ok(job) => (Some(job), false),
+                    Err(_) => break,
+                }
+            }
         };
         if let Some(job) = job {
             if catch_unwind(AssertUnwindSafe(|| job(conn))).is_err() {
@@ -475,15 +494,14 @@ fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
                 continue;
             }
         }
-        if !behind && optimized_at.elapsed() >= OPTIMIZE_EVERY {
-            // Statistics for the planner as the store grows (SQLite's advice: now and then
-            // on a long-lived connection); cheap when nothing changed.
-            if let Err(e) = conn.execute_batch("PRAGMA optimize") {
-                tracing::warn!(error = %e, "PRAGMA optimize failed");
-            }
-            optimized_at = std::time::Instant::now();
-        }
-        match index_batch(conn, INDEX_BATCH) {
+        // Small chunks when idle (a job that comes waits for one chunk at most), larger
+        // ones when writes keep coming and the index has waited INDEX_LAG.
+        let chunk = if idle {
+            INDEX_CHUNK_IDLE
+        } else {
+            INDEX_CHUNK_BUSY
+        };
+        match index_batch(conn, chunk) {
             Ok(more) => behind = more,
             Err(e) => {
                 tracing::error!(error = %e, "search indexing failed; retrying after the next write");
