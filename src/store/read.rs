@@ -381,6 +381,15 @@ const TICKET_COLUMNS: &str = "t.id, t.tag, t.subject, t.status, t.priority, t.qu
     (SELECT COALESCE(json_group_array(tag), '[]') FROM (SELECT tag FROM ticket_tags WHERE ticket_id = t.id ORDER BY tag)),
     t.first_response_at, t.merged_into, t.csat";
 
+/// `m` (a message) holds each of `n` words, bound from parameter `?first` on, in its
+/// subject or text: the LIKE half of search.
+fn like_every_word(n: usize, first: usize) -> String {
+    (first..first + n)
+        .map(|p| format!("(m.subject LIKE '%' || ?{p} || '%' OR m.text LIKE '%' || ?{p} || '%')"))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
 fn ticket_summary(r: &Row<'_>) -> rusqlite::Result<TicketSummary> {
     let id: i64 = r.get(0)?;
     let tag: String = r.get(1)?;
@@ -922,15 +931,7 @@ impl Reader {
             }
             if (hits.len() as i64) < limit {
                 // The unindexed tail: every word somewhere in the subject or the text.
-                let each = (0..words.len())
-                    .map(|i| {
-                        let n = i + 4;
-                        format!(
-                            "(m.subject LIKE '%' || ?{n} || '%' OR m.text LIKE '%' || ?{n} || '%')"
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" AND ");
+                let each = like_every_word(words.len(), 4);
                 let sql = format!(
                     "SELECT t.id, t.tag, t.subject, t.status, t.queue, t.requester, 0.0,
                             substr(m.text, max(1, instr(m.text, ?4) - 30), 80)
@@ -959,13 +960,7 @@ impl Reader {
             hits
         } else {
             // Every word somewhere in one message, in any order (as FTS5 does).
-            let each = (0..words.len())
-                .map(|i| {
-                    let n = i + 5;
-                    format!("(m.subject LIKE '%' || ?{n} || '%' OR m.text LIKE '%' || ?{n} || '%')")
-                })
-                .collect::<Vec<_>>()
-                .join(" AND ");
+            let each = like_every_word(words.len(), 5);
             let sql = format!(
                 "SELECT t.id, t.tag, t.subject, t.status, t.queue, t.requester, 0.0,
                         (SELECT substr(m.text, max(1, instr(m.text, ?1) - 30), 80) FROM messages m
