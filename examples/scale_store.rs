@@ -321,7 +321,8 @@ impl Gen {
         let mut text = fill(body_t, n, f, &day);
         let filler = if zh { FILLER_ZH } else { FILLER_EN };
         for _ in 0..self.rng.random_range(1..4) {
-            text.push_str(*pick(&mut self.rng, filler));
+            let part = *pick::<&str>(&mut self.rng, filler);
+            text.push_str(part);
             text.push(if zh { '\n' } else { ' ' });
         }
         text.push_str(if zh { "\n谢谢！\n" } else { "\nThanks,\n" });
@@ -562,7 +563,9 @@ async fn main() {
     {}
     let index_s = ti.elapsed().as_secs_f64();
     let reader = desk.store().reader().expect("reader");
-    let st = reader.status(&[a.mailbox.clone()]).expect("status");
+    let st = reader
+        .status(std::slice::from_ref(&a.mailbox))
+        .expect("status");
     drop(reader);
     let db = cfg.db_path();
     drop(desk);
