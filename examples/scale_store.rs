@@ -15,6 +15,9 @@
 //! - Lifecycle, in the same batches' time: tickets a few batches old are changed with
 //!   `Engine::admin_change` (what `postdesk ticket set` runs), many per transaction:
 //!   ~70% assigned to an agent (→ open), of those ~75% resolved, of those ~60% closed.
+//! - After each batch, the daemon's scheduled jobs due by then (`Desk::run_due_jobs`: SLA
+//!   sweep, auto-close, archive, digest) run at the batch's time, as the daemon's scheduler
+//!   would have run them; the daemon started on the store later has only new work.
 //! - At the end the writer is given time to index every message for search
 //!   (`Store::index_some`), and, since the builder has no SMTP server, the outbox rows it
 //!   queued are marked sent with one `UPDATE outbox SET state = 'sent'` (what the
@@ -37,7 +40,7 @@ use rand::{Rng, SeedableRng};
 const BATCH: usize = 500;
 /// Bump when the generated data changes: `bench/scale` keys its cache of built stores on
 /// it (and on the schema), not on this file's text.
-pub const GENERATOR: u32 = 1;
+pub const GENERATOR: u32 = 2;
 
 struct Args {
     config: std::path::PathBuf,
@@ -463,6 +466,7 @@ async fn main() {
     let mut ticket_ranges: std::collections::VecDeque<(i64, i64)> = Default::default();
     let mut tickets_so_far: i64 = 0;
     let mut changed = [0usize; 3];
+    let mut jobs_run = 0usize;
     let mut lrng = StdRng::seed_from_u64(a.seed ^ 0x5eed);
     let mut prepared = desk.prepare(gen_batch(&mut g, 0, &mut new_total)).await;
     let mut k: i64 = 0;
@@ -536,6 +540,13 @@ async fn main() {
                 *c += d;
             }
         }
+        // The daemon's scheduled jobs (SLA sweep, auto-close, archive, digest), as its
+        // scheduler would have run them by the end of this batch's slot.
+        jobs_run += desk
+            .run_due_jobs(at + Duration::minutes(50))
+            .await
+            .expect("scheduled jobs")
+            .len();
         k += 1;
         rss_peak = rss_peak.max(rss_mb("VmRSS:"));
         if last_log.elapsed().as_secs_f64() > 10.0 || prepared.is_empty() {
@@ -626,6 +637,7 @@ async fn main() {
             "resolved_only": changed[1],
             "closed": changed[2],
             "statuses": statuses,
+            "jobs_run": jobs_run,
             "outbox_kinds": kinds,
             "outbox_marked_sent": sent,
             "ingest_seconds": ingest_s,
