@@ -288,7 +288,11 @@ impl TokenSource {
         }
         match self.refresh(&current).await {
             Ok(next) => {
-                tokens::write(path, &next)?;
+                // Two fsyncs: off the async workers, so the other mailboxes go on.
+                let (file, t) = (path.clone(), next.clone());
+                tokio::task::spawn_blocking(move || tokens::write(&file, &t))
+                    .await
+                    .map_err(|e| OAuthError::Setup(format!("token write task: {e}")))??;
                 cache.seen = tokens::modified(path);
                 cache.rejected = false;
                 cache.tokens = Some(next.clone());
