@@ -19,7 +19,8 @@
 //!   p % of the values at or below it (for two values the median is the smaller one), so
 //!   every figure is a time some ticket really took.
 //! - Top problems: see [`problems`] (subject plus the start of the first message, English
-//!   and Chinese words, TF-IDF weights, tickets grouped by one key word each).
+//!   and Chinese words, TF-IDF weights, tickets grouped by one key word each), among the
+//!   latest [`PROBLEM_TICKETS`] tickets created in each period.
 //! - Agents' answers: an `answer.queued` event is matched with the agent's own mail stored
 //!   on the ticket at the same instant (see [`crate::store::ReportReader`]).
 
@@ -48,6 +49,10 @@ pub use text::to_text;
 
 /// How much of a ticket's first message goes into the top-problem grouping (characters).
 pub const FIRST_TEXT_CHARS: usize = 200;
+/// How many tickets of a period the top problems group at most: the latest created. A
+/// year of a busy desk holds hundreds of thousands; the latest 20,000 show what comes back
+/// now, in bounded time and memory.
+pub const PROBLEM_TICKETS: usize = 50_000;
 
 /// The length of a bucket of the volume figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -275,6 +280,7 @@ pub fn generate(
         previous_from: opts.previous_from(),
         queue: opts.queue.as_deref(),
         text_chars: FIRST_TEXT_CHARS,
+        problem_tickets: PROBLEM_TICKETS,
     };
     let reader = ReportReader::open(db)?;
     let tickets = std::thread::scope(|s| {
@@ -286,16 +292,21 @@ pub fn generate(
         let grouping = s.spawn(|| problems::top(cfg, &tickets, opts));
         let events = reader.events(&q);
         let deadlines = reader.deadlines(&q);
+        let volume = reader.volume(&q);
+        let open = reader.open_now(&q, figures::LONGEST);
         let top = grouping.join().unwrap_or_else(|_| {
             tracing::warn!("grouping the top problems panicked; the report lists none");
             Vec::new()
         });
-        (top, events, deadlines)
+        (top, events, (deadlines, volume, open))
     });
+    let (deadlines, volume, open) = deadlines;
     let rows = ReportRows {
         tickets,
         events: events?,
         deadlines: deadlines?,
+        volume: volume?,
+        open: open?,
     };
     Ok(figures::build_with(cfg, &rows, opts, now, top))
 }

@@ -306,7 +306,7 @@ pub(crate) fn top(cfg: &Config, tickets: &[ReportTicket], opts: &Options) -> Vec
     let tags = cfg.tags();
     let chosen: Vec<_> = tickets
         .iter()
-        .filter(|t| !t.merged && t.created_at >= previous_from && t.created_at < opts.to)
+        .filter(|t| t.grouped && t.created_at >= previous_from && t.created_at < opts.to)
         .collect();
     let texts: Vec<(String, &str)> = chosen
         .iter()

@@ -66,6 +66,20 @@ pub enum StoreError {
     Thread(#[source] std::io::Error),
     #[error("{0} not found")]
     NotFound(String),
+    #[error(
+        "database {} is at schema version {found}, and this postdesk reads version {want}: {}",
+        path.display(),
+        if found < want {
+            "start `postdesk run` (or run `postdesk check --store`) once to migrate it"
+        } else {
+            "it was written by a newer postdesk; run that version"
+        }
+    )]
+    Schema {
+        path: PathBuf,
+        found: i64,
+        want: i64,
+    },
     #[error("{} exists: give a new file", .0.display())]
     BackupExists(PathBuf),
     #[error("the copy at {} fails its integrity check: {check}", path.display())]

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 
 use super::memory::Memory;
 use super::tests::{at, raw_mail, receive, ticket, write};
-use super::{Reader, StoreError, TicketFilter};
+use super::{Reader, ReportReader, RowsQuery, StoreError, TicketFilter};
 use crate::model::{MailboxName, Status, TicketId};
 
 thread_local! {
@@ -170,6 +170,29 @@ fn every_read_query_uses_an_index() {
     r.unindexed().unwrap();
     r.conn_mut()
         .trace_v2(rusqlite::trace::TraceEventCodes::empty(), None);
+    // The report on a short period, of every queue and of one: no read of every ticket.
+    let mut conn = m.reader();
+    conn.conn_mut().trace_v2(
+        rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,
+        Some(record),
+    );
+    let report = ReportReader::from(conn);
+    for queue in [None, Some("support")] {
+        let q = RowsQuery {
+            from: at(10),
+            to: at(10 + 30 * 24 * 60),
+            previous_from: at(10 - 30 * 24 * 60),
+            queue,
+            text_chars: 200,
+            problem_tickets: 5,
+        };
+        report.tickets(&q).unwrap();
+        report.events(&q).unwrap();
+        report.deadlines(&q).unwrap();
+        report.volume(&q).unwrap();
+        report.open_now(&q, 10).unwrap();
+    }
+    drop(report);
     let ran = RAN.with(|ran| ran.take());
     assert!(ran.len() >= 12, "the trace saw the statements: {ran:?}");
 

@@ -437,6 +437,15 @@ impl Reader {
             source,
         })?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        // A store the daemon has not migrated yet would fail on a missing table: say so.
+        let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if found != super::schema::LATEST {
+            return Err(StoreError::Schema {
+                path: path.to_owned(),
+                found,
+                want: super::schema::LATEST,
+            });
+        }
         Ok(Reader { conn })
     }
 

@@ -1,17 +1,27 @@
-//! The rows behind `postdesk report` (issue 6): read-only, three statements, no query per
-//! ticket.
+//! The rows behind `postdesk report` (issues 6 and 15): read-only, a handful of statements,
+//! no query per ticket, and nothing that reads every ticket of a big store for a short
+//! period.
 //!
 //! [`ReportReader`] is a [`Reader`](super::Reader) that holds one read transaction open, so
-//! that its three statements see the same snapshot while the daemon keeps writing.
+//! that its statements see the same snapshot while the daemon keeps writing.
 //!
 //! In: a [`RowsQuery`] (the period, the previous period of equal length, an optional
 //! queue). Out: [`ReportRows`], plain rows that
 //! `crate::report::build` turns into figures without touching the database.
-//! - One pass over `tickets`, one over `events`, one over `sla_deadlines` (joined to their
-//!   ticket by primary key). The first customer message of a ticket is read through the
-//!   `messages_ticket` index, only for tickets created in the two periods, and cut to
-//!   [`RowsQuery::text_chars`] characters in SQL. Events carry no queue: `report` finds it
-//!   on the ticket (an event since `from` touched its ticket, so the ticket is read too).
+//! - Volume ([`ReportReader::volume`]) comes from the `report_volume` aggregates, kept by
+//!   triggers per quarter hour and queue (schema V12), for the whole quarter hours of the
+//!   period, and from the tickets and status events themselves for the partial quarter
+//!   hours at its edges. Either way a [`VolumeRow`] says what happened at an instant.
+//! - Tickets: those created in the two periods (through `tickets_created`), touched since
+//!   `from` (`tickets_updated`), or with an event the report reads since `from`
+//!   (`events_report`). Events carry no queue: `report` finds it on that ticket. The first
+//!   customer message is read through the `messages_ticket` index, cut to
+//!   [`RowsQuery::text_chars`] characters in SQL, only for the tickets the top problems
+//!   group: at most [`RowsQuery::problem_tickets`] of each period, the latest.
+//! - The "now" figures ([`ReportReader::open_now`]): the oldest tickets still open, through
+//!   `tickets_status_age`, and open tickets per assignee, through `tickets_assignee`.
+//! - Events since `from` through the partial index `events_report`; SLA deadlines started
+//!   in the period, joined to their ticket by primary key.
 //! - Only the events a figure needs are read, as an [`EventKind`] with parsed values.
 //! - Which agent wrote an answer: the `answer.queued` event carries no agent (its actor is
 //!   `postdesk`), but the agent's own mail is stored on the same ticket with the same
@@ -26,7 +36,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rusqlite::types::ValueRef;
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{parse_ts, ts, StoreError};
 use crate::model::{Priority, Status, TicketId};
@@ -44,6 +54,8 @@ pub struct RowsQuery<'a> {
     pub queue: Option<&'a str>,
     /// How much of each first message to read (characters).
     pub text_chars: usize,
+    /// How many tickets of each period (the latest created) the top problems group.
+    pub problem_tickets: usize,
 }
 
 /// A ticket the report needs: created in either period, still open, or touched since
@@ -65,9 +77,36 @@ pub struct ReportTicket {
     pub csat: Option<i64>,
     /// Merged into another ticket (its messages moved there).
     pub merged: bool,
-    /// The first incoming message's text, cut; only for tickets created in
-    /// `[previous_from, to)`.
+    /// The first incoming message's text, cut; only for tickets that are `grouped`.
     pub first_text: Option<String>,
+    /// One of the tickets the top problems group: created in one of the two periods,
+    /// among the latest [`RowsQuery::problem_tickets`] of it, and not merged.
+    pub grouped: bool,
+}
+
+/// What happened at one instant, or in one quarter hour starting then, in one queue: the
+/// volume figures' input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeRow {
+    pub at: DateTime<Utc>,
+    pub queue: Arc<str>,
+    /// Tickets created.
+    pub created: u64,
+    /// Status changes to `open` from `pending`, `resolved` or `closed`.
+    pub reopened: u64,
+    /// Status changes to `resolved`.
+    pub resolved: u64,
+    /// Status changes to `closed`.
+    pub closed: u64,
+}
+
+/// The tickets still being worked, as of now.
+#[derive(Debug, Clone, Default)]
+pub struct OpenNow {
+    /// The oldest (by creation, then number), at most the number asked for.
+    pub longest: Vec<ReportTicket>,
+    /// Open tickets per assignee, by name.
+    pub by_assignee: Vec<(Arc<str>, u64)>,
 }
 
 /// What an event the report reads says.
@@ -126,7 +165,18 @@ pub struct ReportRows {
     /// In the order they happened (row id).
     pub events: Vec<ReportEvent>,
     pub deadlines: Vec<ReportDeadline>,
+    /// Every slot or row of `[from, to)` with something in it, in no particular order.
+    pub volume: Vec<VolumeRow>,
+    pub open: OpenNow,
 }
+
+/// The event kinds the report reads: the condition of the partial index `events_report`,
+/// repeated word for word so that the planner can use it.
+const REPORT_KINDS: &str =
+    "kind IN ('status', 'csat', 'survey.queued', 'first_response', 'answer.queued', 'note')";
+
+/// A quarter hour, the aggregates' slot, in milliseconds.
+const SLOT_MS: i64 = 900_000;
 
 /// A read-only connection of its own to the database, inside one read transaction: its
 /// statements see one snapshot while the daemon keeps writing (WAL).
@@ -143,12 +193,23 @@ impl From<super::Reader> for ReportReader {
 impl ReportReader {
     pub fn open(path: &Path) -> Result<ReportReader, StoreError> {
         let reader = ReportReader::from(super::Reader::open(path)?);
-        // One snapshot for all three statements; it ends when the connection closes.
+        // One snapshot for all the statements; it ends when the connection closes.
         reader.conn.execute_batch("BEGIN")?;
         Ok(reader)
     }
 
-    /// Tickets created in either period, still open, or touched since `from`; in id order.
+    /// The volume figures' rows for `[from, to)` (see the module doc).
+    pub fn volume(&self, q: &RowsQuery<'_>) -> Result<Vec<VolumeRow>, StoreError> {
+        volume(&self.conn, q)
+    }
+
+    /// The oldest `longest` tickets still open, and open tickets per assignee.
+    pub fn open_now(&self, q: &RowsQuery<'_>, longest: usize) -> Result<OpenNow, StoreError> {
+        open_now(&self.conn, q, longest)
+    }
+
+    /// Tickets created in either period, touched since `from`, or with an event since
+    /// `from`; in id order.
     pub fn tickets(&self, q: &RowsQuery<'_>) -> Result<Vec<ReportTicket>, StoreError> {
         tickets(&self.conn, q)
     }
@@ -164,13 +225,19 @@ impl ReportReader {
     }
 }
 
-/// All three at once (see [`ReportReader`]).
-pub fn report_rows(path: &Path, q: &RowsQuery<'_>) -> Result<ReportRows, StoreError> {
+/// All of them at once (see [`ReportReader`]), with `longest` open tickets.
+pub fn report_rows(
+    path: &Path,
+    q: &RowsQuery<'_>,
+    longest: usize,
+) -> Result<ReportRows, StoreError> {
     let r = ReportReader::open(path)?;
     Ok(ReportRows {
         tickets: r.tickets(q)?,
         events: r.events(q)?,
         deadlines: r.deadlines(q)?,
+        volume: r.volume(q)?,
+        open: r.open_now(q, longest)?,
     })
 }
 
@@ -215,62 +282,241 @@ fn text<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
     })
 }
 
+/// The columns [`ticket_row`] reads, then the subject, the first text and `grouped`.
+const TICKET_COLUMNS: &str = "t.id, t.status, t.priority, t.queue, t.assignee, t.created_at,
+    t.first_response_at, t.resolved_at, t.closed_at, t.csat, t.merged_into IS NOT NULL";
+
+fn ticket_row(r: &Row<'_>, names: &mut Names) -> rusqlite::Result<Option<ReportTicket>> {
+    let Some(created_at) = time(r, 5)? else {
+        return Ok(None);
+    };
+    let Some(status) = text(r, 1)?.and_then(|s| s.parse::<Status>().ok()) else {
+        return Ok(None);
+    };
+    Ok(Some(ReportTicket {
+        id: TicketId::new(r.get(0)?),
+        status,
+        priority: text(r, 2)?
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(Priority::Normal),
+        queue: names.get(text(r, 3)?.unwrap_or("")),
+        assignee: text(r, 4)?.map(|a| names.get(a)),
+        created_at,
+        first_response_at: time(r, 6)?,
+        resolved_at: time(r, 7)?,
+        closed_at: time(r, 8)?,
+        csat: r.get(9)?,
+        merged: r.get(10)?,
+        subject: r.get(11)?,
+        first_text: r.get(12)?,
+        grouped: r.get(13)?,
+    }))
+}
+
+/// The creation time of the `n`-th latest ticket created in `[from, to)` (of `queue`), or
+/// `from` when there are fewer: the top problems group the tickets created since.
+fn latest_created(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    queue: Option<&str>,
+    n: usize,
+) -> Result<String, StoreError> {
+    let offset = i64::try_from(n.max(1) - 1).unwrap_or(i64::MAX);
+    let cutoff: Option<String> = conn
+        .prepare_cached(
+            "SELECT created_at FROM tickets
+             WHERE created_at >= ?1 AND created_at < ?2 AND (?3 IS NULL OR queue = ?3)
+             ORDER BY created_at DESC LIMIT 1 OFFSET ?4",
+        )?
+        .query_row(params![ts(from), ts(to), queue, offset], |r| r.get(0))
+        .optional()?;
+    Ok(cutoff.unwrap_or_else(|| ts(from)))
+}
+
 fn tickets(conn: &Connection, q: &RowsQuery<'_>) -> Result<Vec<ReportTicket>, StoreError> {
-    // The subject is needed for grouping (tickets of the two periods) and for the longest
-    // open tickets; the first message only for grouping.
-    let mut st = conn.prepare(
-        "SELECT t.id, t.status, t.priority, t.queue, t.assignee, t.created_at,
-                t.first_response_at, t.resolved_at, t.closed_at, t.csat, t.merged_into IS NOT NULL,
+    let current = latest_created(conn, q.from, q.to, q.queue, q.problem_tickets)?;
+    let previous = latest_created(conn, q.previous_from, q.from, q.queue, q.problem_tickets)?;
+    // The subject is needed for grouping and for the longest open tickets; the first
+    // message only for grouping. The three ways in are each an index (the planner's OR
+    // optimisation), so a short period reads few rows of a big store.
+    let grouped = "(t.merged_into IS NULL
+        AND ((t.created_at >= ?6 AND t.created_at >= ?2 AND t.created_at < ?3)
+             OR (t.created_at >= ?7 AND t.created_at >= ?1 AND t.created_at < ?2)))";
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS},
                 CASE WHEN (t.created_at >= ?1 AND t.created_at < ?3)
                           OR t.status IN ('new', 'open', 'pending') THEN t.subject END,
-                CASE WHEN t.created_at >= ?1 AND t.created_at < ?3 THEN
+                CASE WHEN {grouped} THEN
                     (SELECT substr(m.text, 1, ?5) FROM messages m
                      WHERE m.ticket_id = t.id AND m.direction = 'in' AND m.agent IS NULL
                      ORDER BY m.id LIMIT 1)
-                END
+                END,
+                {grouped}
          FROM tickets t
          WHERE (?4 IS NULL OR t.queue = ?4)
            AND ((t.created_at >= ?1 AND t.created_at < ?3)
-                OR t.status IN ('new', 'open', 'pending')
-                OR t.updated_at >= ?2)
-         ORDER BY t.id",
-    )?;
+                OR t.updated_at >= ?2
+                OR t.id IN (SELECT e.ticket_id FROM events e WHERE e.at >= ?2 AND e.{REPORT_KINDS}))"
+    );
+    let mut st = conn.prepare(&sql)?;
     let mut rows = st.query(params![
         ts(q.previous_from),
         ts(q.from),
         ts(q.to),
         q.queue,
-        i64::try_from(q.text_chars).unwrap_or(i64::MAX)
+        i64::try_from(q.text_chars).unwrap_or(i64::MAX),
+        current,
+        previous,
     ])?;
     let mut out = Vec::new();
     // Queue names and assignees repeat: one allocation each.
     let mut names = Names::default();
     while let Some(r) = rows.next()? {
-        let Some(created_at) = time(r, 5)? else {
-            continue;
-        };
-        let Some(status) = text(r, 1)?.and_then(|s| s.parse::<Status>().ok()) else {
-            continue;
-        };
-        out.push(ReportTicket {
-            id: TicketId::new(r.get(0)?),
-            status,
-            priority: text(r, 2)?
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(Priority::Normal),
-            queue: names.get(text(r, 3)?.unwrap_or("")),
-            assignee: text(r, 4)?.map(|a| names.get(a)),
-            created_at,
-            first_response_at: time(r, 6)?,
-            resolved_at: time(r, 7)?,
-            closed_at: time(r, 8)?,
-            csat: r.get(9)?,
-            merged: r.get(10)?,
-            subject: r.get(11)?,
-            first_text: r.get(12)?,
-        });
+        out.extend(ticket_row(r, &mut names)?);
+    }
+    out.sort_unstable_by_key(|t| t.id);
+    Ok(out)
+}
+
+fn open_now(conn: &Connection, q: &RowsQuery<'_>, longest: usize) -> Result<OpenNow, StoreError> {
+    // One ordered walk of `tickets_status_age` per status, each stopping after `longest`.
+    let oldest = |status: &str| {
+        format!(
+            "SELECT * FROM (SELECT {TICKET_COLUMNS}, t.subject, NULL, 0 FROM tickets t
+             WHERE t.status = '{status}' AND (?1 IS NULL OR t.queue = ?1)
+             ORDER BY t.created_at, t.id LIMIT ?2)"
+        )
+    };
+    let sql = ["new", "open", "pending"].map(oldest).join(" UNION ALL ");
+    let mut names = Names::default();
+    let mut out = OpenNow::default();
+    let limit = i64::try_from(longest).unwrap_or(i64::MAX);
+    let mut st = conn.prepare(&sql)?;
+    let mut rows = st.query(params![q.queue, limit])?;
+    while let Some(r) = rows.next()? {
+        out.longest.extend(ticket_row(r, &mut names)?);
+    }
+    out.longest.sort_by_key(|t| (t.created_at, t.id));
+    out.longest.truncate(longest);
+    let mut st = conn.prepare(
+        "SELECT assignee, COUNT(*) FROM tickets
+         WHERE assignee IS NOT NULL AND status IN ('new', 'open', 'pending')
+           AND (?1 IS NULL OR queue = ?1)
+         GROUP BY assignee ORDER BY assignee",
+    )?;
+    let mut rows = st.query(params![q.queue])?;
+    while let Some(r) = rows.next()? {
+        let n: i64 = r.get(1)?;
+        if let Some(name) = text(r, 0)? {
+            out.by_assignee
+                .push((names.get(name), u64::try_from(n).unwrap_or(0)));
+        }
     }
     Ok(out)
+}
+
+/// What a status change from `old` to `new` counts as: (reopened, resolved, closed), or
+/// nothing. The same rule as the triggers of `report_volume` (schema V12).
+fn status_counts(old: Option<&str>, new: Option<&str>) -> Option<(u64, u64, u64)> {
+    match (old, new?) {
+        (Some("pending" | "resolved" | "closed"), "open") => Some((1, 0, 0)),
+        (_, "resolved") => Some((0, 1, 0)),
+        (_, "closed") => Some((0, 0, 1)),
+        _ => None,
+    }
+}
+
+fn volume(conn: &Connection, q: &RowsQuery<'_>) -> Result<Vec<VolumeRow>, StoreError> {
+    let (from, to) = (q.from.timestamp_millis(), q.to.timestamp_millis());
+    // The whole slots inside the period: [first, last).
+    let first = from.div_euclid(SLOT_MS) + i64::from(from.rem_euclid(SLOT_MS) != 0);
+    let last = to.div_euclid(SLOT_MS);
+    let mut names = Names::default();
+    let mut out = Vec::new();
+    if first >= last {
+        raw_volume(conn, q.from, q.to, q.queue, &mut names, &mut out)?;
+        return Ok(out);
+    }
+    let slot_start = |slot: i64| DateTime::<Utc>::from_timestamp_millis(slot * SLOT_MS);
+    let (Some(head), Some(tail)) = (slot_start(first), slot_start(last)) else {
+        return Ok(out);
+    };
+    raw_volume(conn, q.from, head, q.queue, &mut names, &mut out)?;
+    raw_volume(conn, tail, q.to, q.queue, &mut names, &mut out)?;
+    let mut st = conn.prepare_cached(
+        "SELECT slot, queue, created, reopened, resolved, closed FROM report_volume
+         WHERE slot >= ?1 AND slot < ?2 AND (?3 IS NULL OR queue = ?3)",
+    )?;
+    let mut rows = st.query(params![first, last, q.queue])?;
+    let n = |r: &Row<'_>, i: usize| -> rusqlite::Result<u64> {
+        Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0))
+    };
+    while let Some(r) = rows.next()? {
+        let Some(at) = slot_start(r.get(0)?) else {
+            continue;
+        };
+        let row = VolumeRow {
+            at,
+            queue: names.get(text(r, 1)?.unwrap_or("")),
+            created: n(r, 2)?,
+            reopened: n(r, 3)?,
+            resolved: n(r, 4)?,
+            closed: n(r, 5)?,
+        };
+        if row.created + row.reopened + row.resolved + row.closed > 0 {
+            out.push(row);
+        }
+    }
+    Ok(out)
+}
+
+/// The volume rows of `[from, to)` read from the tickets and events themselves (the edges
+/// of a period, less than a quarter hour each).
+fn raw_volume(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    queue: Option<&str>,
+    names: &mut Names,
+    out: &mut Vec<VolumeRow>,
+) -> Result<(), StoreError> {
+    if from >= to {
+        return Ok(());
+    }
+    let row = |at, queue, created, (reopened, resolved, closed)| VolumeRow {
+        at,
+        queue,
+        created,
+        reopened,
+        resolved,
+        closed,
+    };
+    let mut st = conn.prepare_cached(
+        "SELECT created_at, queue FROM tickets
+         WHERE created_at >= ?1 AND created_at < ?2 AND (?3 IS NULL OR queue = ?3)",
+    )?;
+    let mut rows = st.query(params![ts(from), ts(to), queue])?;
+    while let Some(r) = rows.next()? {
+        if let Some(at) = time(r, 0)? {
+            out.push(row(at, names.get(text(r, 1)?.unwrap_or("")), 1, (0, 0, 0)));
+        }
+    }
+    let sql = format!(
+        "SELECT e.at, t.queue, e.old, e.new FROM events e JOIN tickets t ON t.id = e.ticket_id
+         WHERE e.at >= ?1 AND e.at < ?2 AND e.{REPORT_KINDS} AND e.kind = 'status'
+           AND (?3 IS NULL OR t.queue = ?3)"
+    );
+    let mut st = conn.prepare_cached(&sql)?;
+    let mut rows = st.query(params![ts(from), ts(to), queue])?;
+    while let Some(r) = rows.next()? {
+        let Some(at) = time(r, 0)? else { continue };
+        let Some(counts) = status_counts(text(r, 2)?, text(r, 3)?) else {
+            continue;
+        };
+        out.push(row(at, names.get(text(r, 1)?.unwrap_or("")), 0, counts));
+    }
+    Ok(())
 }
 
 /// Shared copies of strings that repeat across rows.
@@ -289,7 +535,8 @@ impl Names {
 }
 
 fn events(conn: &Connection, q: &RowsQuery<'_>) -> Result<Vec<ReportEvent>, StoreError> {
-    let mut st = conn.prepare(
+    // Read through `events_report` in time order; put in row-id order here.
+    let mut st = conn.prepare(&format!(
         "SELECT e.id, e.ticket_id, e.at, e.kind,
                 CASE WHEN e.kind IN ('status', 'first_response', 'note') THEN e.actor END,
                 e.old, e.new,
@@ -301,13 +548,11 @@ fn events(conn: &Connection, q: &RowsQuery<'_>) -> Result<Vec<ReportEvent>, Stor
                          ORDER BY m.id))
                 END
          FROM events e
-         WHERE e.at >= ?1
-           AND (e.kind IN ('csat', 'survey.queued', 'first_response', 'answer.queued', 'note')
-                OR (e.kind = 'status'
-                    AND (e.new IN ('resolved', 'closed')
-                         OR (e.new = 'open' AND e.old IN ('pending', 'resolved', 'closed')))))
-         ORDER BY e.id",
-    )?;
+         WHERE e.at >= ?1 AND e.{REPORT_KINDS}
+           AND (e.kind <> 'status'
+                OR e.new IN ('resolved', 'closed')
+                OR (e.new = 'open' AND e.old IN ('pending', 'resolved', 'closed')))"
+    ))?;
     let mut rows = st.query(params![ts(q.from)])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
@@ -346,6 +591,7 @@ fn events(conn: &Connection, q: &RowsQuery<'_>) -> Result<Vec<ReportEvent>, Stor
             agents,
         });
     }
+    out.sort_unstable_by_key(|e| e.id);
     Ok(out)
 }
 
@@ -383,6 +629,24 @@ fn deadlines(conn: &Connection, q: &RowsQuery<'_>) -> Result<Vec<ReportDeadline>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_changes_that_count() {
+        for (old, new, want) in [
+            ("pending", "open", Some((1, 0, 0))),
+            ("resolved", "open", Some((1, 0, 0))),
+            ("closed", "open", Some((1, 0, 0))),
+            ("new", "open", None),
+            ("open", "pending", None),
+            ("pending", "resolved", Some((0, 1, 0))),
+            ("resolved", "closed", Some((0, 0, 1))),
+            ("closed", "archived", None),
+        ] {
+            assert_eq!(status_counts(Some(old), Some(new)), want, "{old} -> {new}");
+        }
+        assert_eq!(status_counts(None, Some("closed")), Some((0, 0, 1)));
+        assert_eq!(status_counts(Some("pending"), None), None);
+    }
 
     #[test]
     fn fast_times_agree_with_the_general_parser() {

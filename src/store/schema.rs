@@ -3,20 +3,27 @@
 
 use rusqlite_migration::{Migrations, M};
 
+/// Every migration in order; the database's `user_version` is how many have run.
+const MIGRATIONS: &[&str] = &[
+    V1,
+    V2,
+    V3,
+    V4,
+    V5,
+    V6,
+    V7_BOUNDED_QUARANTINE,
+    V8_CLASSIFIED_BY,
+    V9_MAILBOX_ALARMS,
+    V10_WHOLE_TEXT_SEARCH,
+    V11_COUNTS,
+    V12_REPORT_VOLUME,
+];
+
+/// The schema version this build writes (`PRAGMA user_version` after every migration).
+pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
+
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(V1),
-        M::up(V2),
-        M::up(V3),
-        M::up(V4),
-        M::up(V5),
-        M::up(V6),
-        M::up(V7_BOUNDED_QUARANTINE),
-        M::up(V8_CLASSIFIED_BY),
-        M::up(V9_MAILBOX_ALARMS),
-        M::up(V10_WHOLE_TEXT_SEARCH),
-        M::up(V11_COUNTS),
-    ])
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
 }
 
 const V1: &str = r#"
@@ -334,6 +341,102 @@ CREATE TRIGGER count_breaches_out AFTER DELETE ON sla_deadlines WHEN old.breache
 CREATE INDEX tickets_queue ON tickets(queue);
 CREATE INDEX quarantine_state ON quarantine(state);
 CREATE INDEX outbox_state ON outbox(state);
+"#;
+
+const V12_REPORT_VOLUME: &str = r#"
+-- The report's volume figures (issue 15), kept by triggers per quarter hour (UTC) and
+-- queue, so that `postdesk report` sums a few thousand rows instead of reading every
+-- ticket and status change. A slot is the Unix time of its quarter hour divided by 900;
+-- every time zone of today starts its days on a quarter hour. Counts follow the ticket's
+-- current queue (a moved ticket takes its counts along), as the report always did.
+-- `created`: tickets created; `reopened`: status changes to open from pending, resolved or
+-- closed; `resolved`, `closed`: status changes to those. store::report reads whole slots
+-- here and the partial slots at a period's edges from the rows; a property test compares
+-- them with a recount (store::tests).
+CREATE TABLE report_volume (
+    slot     INTEGER NOT NULL,
+    queue    TEXT NOT NULL,
+    created  INTEGER NOT NULL DEFAULT 0,
+    reopened INTEGER NOT NULL DEFAULT 0,
+    resolved INTEGER NOT NULL DEFAULT 0,
+    closed   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (slot, queue)
+) STRICT, WITHOUT ROWID;
+
+-- What one ticket contributes, by slot (the view is read by the triggers below).
+CREATE VIEW report_volume_parts AS
+    SELECT id AS ticket_id, CAST(strftime('%s', created_at) AS INTEGER) / 900 AS slot,
+           1 AS created, 0 AS reopened, 0 AS resolved, 0 AS closed
+    FROM tickets WHERE strftime('%s', created_at) IS NOT NULL
+    UNION ALL
+    SELECT ticket_id, CAST(strftime('%s', at) AS INTEGER) / 900,
+           0, new = 'open', new = 'resolved', new = 'closed'
+    FROM events
+    WHERE kind = 'status' AND ticket_id IS NOT NULL AND strftime('%s', at) IS NOT NULL
+      AND (new IN ('resolved', 'closed')
+           OR (new = 'open' AND old IN ('pending', 'resolved', 'closed')));
+
+INSERT INTO report_volume (slot, queue, created, reopened, resolved, closed)
+    SELECT p.slot, t.queue, SUM(p.created), SUM(p.reopened), SUM(p.resolved), SUM(p.closed)
+    FROM report_volume_parts p JOIN tickets t ON t.id = p.ticket_id
+    GROUP BY p.slot, t.queue;
+
+CREATE TRIGGER report_ticket_in AFTER INSERT ON tickets
+    WHEN strftime('%s', new.created_at) IS NOT NULL
+    BEGIN
+        INSERT INTO report_volume (slot, queue, created)
+            VALUES (CAST(strftime('%s', new.created_at) AS INTEGER) / 900, new.queue, 1)
+            ON CONFLICT (slot, queue) DO UPDATE SET created = created + 1;
+    END;
+CREATE TRIGGER report_status_in AFTER INSERT ON events
+    WHEN new.kind = 'status' AND new.ticket_id IS NOT NULL
+         AND strftime('%s', new.at) IS NOT NULL
+         AND (new.new IN ('resolved', 'closed')
+              OR (new.new = 'open' AND new.old IN ('pending', 'resolved', 'closed')))
+    BEGIN
+        INSERT INTO report_volume (slot, queue, reopened, resolved, closed)
+            SELECT CAST(strftime('%s', new.at) AS INTEGER) / 900, t.queue,
+                   new.new = 'open', new.new = 'resolved', new.new = 'closed'
+            FROM tickets t WHERE t.id = new.ticket_id
+            ON CONFLICT (slot, queue) DO UPDATE SET reopened = reopened + excluded.reopened,
+                resolved = resolved + excluded.resolved, closed = closed + excluded.closed;
+    END;
+CREATE TRIGGER report_ticket_moved AFTER UPDATE OF queue ON tickets
+    WHEN old.queue IS NOT new.queue
+    BEGIN
+        INSERT INTO report_volume (slot, queue, created, reopened, resolved, closed)
+            SELECT slot, old.queue, -SUM(created), -SUM(reopened), -SUM(resolved), -SUM(closed)
+            FROM report_volume_parts WHERE ticket_id = new.id GROUP BY slot
+            ON CONFLICT (slot, queue) DO UPDATE SET created = created + excluded.created,
+                reopened = reopened + excluded.reopened, resolved = resolved + excluded.resolved,
+                closed = closed + excluded.closed;
+        INSERT INTO report_volume (slot, queue, created, reopened, resolved, closed)
+            SELECT slot, new.queue, SUM(created), SUM(reopened), SUM(resolved), SUM(closed)
+            FROM report_volume_parts WHERE ticket_id = new.id GROUP BY slot
+            ON CONFLICT (slot, queue) DO UPDATE SET created = created + excluded.created,
+                reopened = reopened + excluded.reopened, resolved = resolved + excluded.resolved,
+                closed = closed + excluded.closed;
+    END;
+CREATE TRIGGER report_ticket_out BEFORE DELETE ON tickets
+    BEGIN
+        INSERT INTO report_volume (slot, queue, created, reopened, resolved, closed)
+            SELECT slot, old.queue, -SUM(created), -SUM(reopened), -SUM(resolved), -SUM(closed)
+            FROM report_volume_parts WHERE ticket_id = old.id GROUP BY slot
+            ON CONFLICT (slot, queue) DO UPDATE SET created = created + excluded.created,
+                reopened = reopened + excluded.reopened, resolved = resolved + excluded.resolved,
+                closed = closed + excluded.closed;
+    END;
+
+-- The report's other reads by time: tickets created or touched in a period, the oldest
+-- tickets still open, SLA deadlines started in a period, and the events the report reads
+-- (a partial index of only those kinds, holding every column the report reads, so that a
+-- year of events is read from the index alone, in time order).
+CREATE INDEX tickets_created ON tickets(created_at);
+CREATE INDEX tickets_updated ON tickets(updated_at);
+CREATE INDEX tickets_status_age ON tickets(status, created_at);
+CREATE INDEX sla_deadlines_started ON sla_deadlines(started_at);
+CREATE INDEX events_report ON events(at, ticket_id, kind, actor, old, new)
+    WHERE kind IN ('status', 'csat', 'survey.queued', 'first_response', 'answer.queued', 'note');
 "#;
 
 const V10_WHOLE_TEXT_SEARCH: &str = r#"

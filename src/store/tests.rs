@@ -260,6 +260,7 @@ fn rows_written_at_v1_survive_every_later_migration() {
             'The printer is smoking', '2026-01-05T10:00:00.000Z');
          INSERT INTO message_raw (message, raw) VALUES (1, X'6869');
          INSERT INTO events (ticket_id, at, actor, kind, new) VALUES (1, '2026-01-05T10:00:00.000Z', 'postdesk', 'status', 'open');
+         INSERT INTO events (ticket_id, at, actor, kind, old, new) VALUES (1, '2026-01-05T10:20:00.000Z', 'alice', 'status', 'open', 'resolved');
          INSERT INTO mailboxes (name, uidvalidity, last_uid) VALUES ('support', 7, 42);",
     )
     .unwrap();
@@ -270,6 +271,22 @@ fn rows_written_at_v1_survive_every_later_migration() {
     }
     // Any later migration too.
     migrations.to_latest(&mut conn).unwrap();
+    // V12 counted the old ticket and its resolution in their quarter hours.
+    let volume: Vec<(i64, String, i64, i64)> = conn
+        .prepare("SELECT slot, queue, created, resolved FROM report_volume ORDER BY slot")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let slot = |t: &str| t.parse::<DateTime<Utc>>().unwrap().timestamp() / 900;
+    assert_eq!(
+        volume,
+        [
+            (slot("2026-01-05T10:00:00Z"), "support".to_owned(), 1, 0),
+            (slot("2026-01-05T10:15:00Z"), "support".to_owned(), 0, 1),
+        ]
+    );
     super::in_tx(&mut conn, |tx| -> Result<(), StoreError> {
         let row = tx.ticket_row(TicketId::new(1))?.expect("the V1 ticket");
         assert_eq!(row.subject, "Printer on fire");
@@ -302,7 +319,7 @@ fn rows_written_at_v1_survive_every_later_migration() {
     .unwrap();
     let reader = Reader::from_connection(Connection::open_with_flags(&uri, flags).unwrap());
     let t = reader.ticket(TicketId::new(1)).unwrap().unwrap();
-    assert_eq!(t.events.len(), 1);
+    assert_eq!(t.events.len(), 2);
     assert_eq!(t.messages[0].audience, "customer");
     // V8: an old message has no recognisers on record.
     assert_eq!(t.messages[0].classified_by, serde_json::json!([]));
@@ -2621,6 +2638,7 @@ fn week(queue: Option<&str>) -> RowsQuery<'_> {
         previous_from: at(-7 * DAY),
         queue,
         text_chars: 6,
+        problem_tickets: 100,
     }
 }
 
@@ -2756,7 +2774,7 @@ fn report_rows_read_a_file_database_in_one_go() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("postdesk.db");
     m.reader().backup(&path).unwrap();
-    let rows = report_rows(&path, &week(None)).unwrap();
+    let rows = report_rows(&path, &week(None), 10).unwrap();
     assert_eq!(rows.tickets.len(), 5);
     assert_eq!(rows.events.len(), 5);
     assert_eq!(
@@ -2973,4 +2991,161 @@ proptest::proptest! {
         let differences = m.write(|tx| tx.count_differences()).unwrap();
         proptest::prop_assert!(differences.is_empty(), "{differences:?} after {steps:?}");
     }
+}
+
+/// What happens to the desk in the report aggregates' property test.
+#[derive(Debug, Clone)]
+enum VolumeStep {
+    /// A ticket created in queue `queue % 3` at `time`.
+    Ticket { queue: usize, time: Millis },
+    /// A status change `old -> new` of the `ticket`-th ticket (mod their count) at `time`.
+    Status {
+        ticket: usize,
+        old: Option<usize>,
+        new: usize,
+        time: Millis,
+    },
+    /// The `ticket`-th ticket moves to queue `queue % 3`.
+    Move { ticket: usize, queue: usize },
+}
+
+/// Reopened, resolved, closed.
+type Triple = (u64, u64, u64);
+
+/// A time: minutes after [`at`]`(0)` plus milliseconds, often on a quarter hour.
+type Millis = (i64, i64);
+
+fn moment((minutes, ms): Millis) -> DateTime<Utc> {
+    at(minutes) + Duration::milliseconds(ms)
+}
+
+fn millis() -> impl proptest::strategy::Strategy<Value = Millis> {
+    use proptest::prelude::*;
+    // Three days, on and off quarter hours; a few times months before and after.
+    (
+        prop_oneof![
+            8 => 0..4_320i64,
+            1 => (0..288i64).prop_map(|q| q * 15),
+            1 => -200_000..200_000i64,
+        ],
+        prop_oneof![Just(0i64), Just(59_999), 0..60_000i64],
+    )
+}
+
+fn volume_step() -> impl proptest::strategy::Strategy<Value = VolumeStep> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => (0..3usize, millis()).prop_map(|(queue, time)| VolumeStep::Ticket { queue, time }),
+        4 => (0..20usize, proptest::option::of(0..Status::ALL.len()), 0..Status::ALL.len(), millis())
+            .prop_map(|(ticket, old, new, time)| VolumeStep::Status { ticket, old, new, time }),
+        1 => (0..20usize, 0..3usize).prop_map(|(ticket, queue)| VolumeStep::Move { ticket, queue }),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// The report's volume rows (the trigger-kept quarter hours of schema V12, and the raw
+    /// rows at a period's edges) agree with a recount from what happened, per queue and
+    /// quarter hour, for any period: tickets created, reopened, resolved and closed, each
+    /// in the ticket's current queue.
+    #[test]
+    fn report_aggregates_equal_a_full_recount(
+        steps in proptest::collection::vec(volume_step(), 1..60),
+        periods in proptest::collection::vec((millis(), millis()), 1..6),
+    ) {
+        use std::collections::BTreeMap;
+        const QUEUES: [&str; 3] = ["support", "sales", "billing"];
+        let mut m = Memory::new();
+        // The model: each ticket's queue and creation, each counted status change.
+        let mut tickets: Vec<(TicketId, usize, DateTime<Utc>)> = Vec::new();
+        let mut changes: Vec<(usize, DateTime<Utc>, Triple)> = Vec::new();
+        for s in &steps {
+            let out: Result<(), StoreError> = m.write(|tx| {
+                match s {
+                    VolumeStep::Ticket { queue, time } => {
+                        let t = tx.create_ticket(&ticket("t", QUEUES[*queue], moment(*time)))?;
+                        tickets.push((t, *queue, moment(*time)));
+                    }
+                    VolumeStep::Status { ticket, old, new, time } if !tickets.is_empty() => {
+                        let k = ticket % tickets.len();
+                        let (old, new) = (old.map(|o| Status::ALL[o].as_str()), Status::ALL[*new].as_str());
+                        tx.append_event(&NewEvent {
+                            old,
+                            new: Some(new),
+                            ..event(tickets[k].0, moment(*time), STATUS)
+                        })?;
+                        let reopened = new == "open" && matches!(old, Some("pending" | "resolved" | "closed"));
+                        let counts = (u64::from(reopened), u64::from(new == "resolved"), u64::from(new == "closed"));
+                        if counts != (0, 0, 0) {
+                            changes.push((k, moment(*time), counts));
+                        }
+                    }
+                    VolumeStep::Move { ticket, queue } if !tickets.is_empty() => {
+                        let k = ticket % tickets.len();
+                        tx.set_queue(tickets[k].0, QUEUES[*queue], at(0))?;
+                        tickets[k].1 = *queue;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            });
+            out.unwrap();
+        }
+        let quarter = |t: DateTime<Utc>| t.timestamp_millis().div_euclid(900_000);
+        let r = ReportReader::from(m.reader());
+        for (a, b) in &periods {
+            let (from, to) = if moment(*a) <= moment(*b) { (moment(*a), moment(*b)) } else { (moment(*b), moment(*a)) };
+            for queue in [None, Some("sales")] {
+                let mut want: BTreeMap<(i64, &str), [u64; 4]> = BTreeMap::new();
+                let keep = |q: usize| queue.is_none_or(|name| name == QUEUES[q]);
+                for (_, q, created) in &tickets {
+                    if keep(*q) && *created >= from && *created < to {
+                        want.entry((quarter(*created), QUEUES[*q])).or_default()[0] += 1;
+                    }
+                }
+                for (k, when, (ro, rs, cl)) in &changes {
+                    let q = tickets[*k].1;
+                    if keep(q) && *when >= from && *when < to {
+                        let c = want.entry((quarter(*when), QUEUES[q])).or_default();
+                        c[1] += ro;
+                        c[2] += rs;
+                        c[3] += cl;
+                    }
+                }
+                let q = RowsQuery { from, to, previous_from: from, queue, text_chars: 0, problem_tickets: 1 };
+                let mut got: BTreeMap<(i64, &str), [u64; 4]> = BTreeMap::new();
+                for v in r.volume(&q).unwrap() {
+                    proptest::prop_assert!(v.at >= from && v.at < to, "{v:?} outside {from}..{to}");
+                    let name = QUEUES.iter().find(|n| **n == &*v.queue).copied().unwrap_or("?");
+                    let c = got.entry((quarter(v.at), name)).or_default();
+                    for (slot, n) in c.iter_mut().zip([v.created, v.reopened, v.resolved, v.closed]) {
+                        *slot += n;
+                    }
+                }
+                proptest::prop_assert_eq!(&got, &want, "period {} .. {} queue {:?}", from, to, queue);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_reader_names_a_store_not_yet_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("postdesk.db");
+    let mut conn = Connection::open(&path).unwrap();
+    schema::migrations().to_version(&mut conn, 10).unwrap();
+    drop(conn);
+    let err = Reader::open(&path).err().expect("an old schema is refused");
+    let text = err.to_string();
+    assert!(
+        matches!(err, StoreError::Schema { found: 10, want, .. } if want == schema::LATEST),
+        "{text}"
+    );
+    assert!(
+        text.contains("schema version 10") && text.contains("once to migrate it"),
+        "{text}"
+    );
+    // Opening the store migrates it; then it reads.
+    drop(Store::open_existing(&path).unwrap());
+    assert_eq!(Reader::open(&path).unwrap().unindexed().unwrap(), 0);
 }
