@@ -103,6 +103,10 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
     },
+    /// Bring the database's schema up to this version (what the daemon does when it
+    /// starts); prints the versions before and after. Safe while an older daemon is
+    /// stopped; a big store can take a minute.
+    Migrate,
     /// A consistent copy of the database (SQLite online backup), safe while the daemon
     /// runs. Restore: stop the daemon, copy the file to data_dir/postdesk.db, start it.
     Backup { file: PathBuf },
@@ -328,6 +332,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Migrate => migrate(&cli.config),
         Command::Backup { file } => {
             let cfg = load(&cli.config)?;
             reader(&cfg)?.backup(&file)?;
@@ -548,6 +553,28 @@ fn reload(path: &Path) -> Result<Config> {
     let cfg = load(path)?;
     crate::notify::Templates::load(cfg.templates_dir.as_deref())?.check()?;
     Ok(cfg)
+}
+
+fn migrate(path: &Path) -> Result<ExitCode> {
+    let cfg = load(path)?;
+    let db = cfg.db_path();
+    let before = crate::store::schema_version(&db)?;
+    let started = std::time::Instant::now();
+    drop(Store::open_existing(&db)?);
+    let after = crate::store::schema_version(&db)?;
+    if before == after {
+        println!(
+            "database {}: schema version {after}, nothing to do",
+            db.display()
+        );
+    } else {
+        println!(
+            "database {}: schema version {before} -> {after} in {:.1} s",
+            db.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn reindex(path: &Path) -> Result<ExitCode> {

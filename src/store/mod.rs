@@ -70,7 +70,7 @@ pub enum StoreError {
         "database {} is at schema version {found}, and this postdesk reads version {want}: {}",
         path.display(),
         if found < want {
-            "start `postdesk run` (or run `postdesk check --store`) once to migrate it"
+            "run `postdesk migrate` (or start the daemon once) to migrate it"
         } else {
             "it was written by a newer postdesk; run that version"
         }
@@ -252,6 +252,23 @@ fn open_write_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.execute_batch("PRAGMA optimize = 0x10002")?;
     Ok(conn)
 }
+
+/// The schema version of the database at `path` (`PRAGMA user_version`: how many
+/// migrations have run), read without migrating anything.
+pub fn schema_version(path: &Path) -> Result<i64, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::NotFound(format!("database {}", path.display())));
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+}
+
+/// The schema version this postdesk writes.
+pub const SCHEMA_VERSION: i64 = schema::LATEST;
 
 impl Store {
     /// Like [`Store::open`], but refuses to create a database: for `postdesk deliver`,

@@ -3142,10 +3142,12 @@ fn a_reader_names_a_store_not_yet_migrated() {
         "{text}"
     );
     assert!(
-        text.contains("schema version 10") && text.contains("once to migrate it"),
+        text.contains("schema version 10") && text.contains("run `postdesk migrate`"),
         "{text}"
     );
     // Opening the store migrates it; then it reads.
+    assert_eq!(schema_version(&path).unwrap(), 10);
     drop(Store::open_existing(&path).unwrap());
+    assert_eq!(schema_version(&path).unwrap(), SCHEMA_VERSION);
     assert_eq!(Reader::open(&path).unwrap().unindexed().unwrap(), 0);
 }
