@@ -16,6 +16,10 @@ use crate::model::{
     Uid, UidValidity,
 };
 
+/// How many of the newest matching messages a search ranks (bm25). Fewer matches: all of
+/// them, best first; more (a common word in a big store): the best of the newest.
+pub const SEARCH_WINDOW: usize = 5_000;
+
 pub struct Reader {
     /// Shared with `store::report`, which reads under one transaction.
     pub(super) conn: Connection,
@@ -842,6 +846,38 @@ impl Reader {
     /// ranked by their best message. Messages the writer has not indexed yet (past the
     /// `fts_state` watermark, usually none or a few) are matched with `LIKE` and ranked
     /// after the indexed ones, so a search never misses a committed message.
+    /// The snippet of one hit: FTS5's own (the matches in brackets) for a trigram search,
+    /// else the text around the first two-character word.
+    fn snippet(
+        &self,
+        message: i64,
+        fts_query: &str,
+        trigram: bool,
+        pairs: &[&str],
+    ) -> Result<String, StoreError> {
+        let snip: Option<String> = if trigram {
+            self.conn
+                .prepare_cached(
+                    "SELECT snippet(message_fts, -1, '[', ']', '…', 12) FROM message_fts
+                     WHERE message_fts MATCH ?1 AND rowid = ?2",
+                )?
+                .query_row(params![fts_query, message], |r| r.get(0))
+                .optional()?
+                .flatten()
+        } else {
+            self.conn
+                .prepare_cached(
+                    "SELECT substr(text, max(1, instr(text, ?1) - 30), 80) FROM messages WHERE id = ?2",
+                )?
+                .query_row(params![pairs.first().copied().unwrap_or(""), message], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .flatten()
+        };
+        Ok(snip.unwrap_or_default())
+    }
+
     pub fn search(&self, query: &str, filter: &TicketFilter) -> Result<Vec<SearchHit>, StoreError> {
         let words: Vec<&str> = query.split_whitespace().collect();
         if words.is_empty() {
@@ -859,7 +895,8 @@ impl Reader {
         let pairs: Vec<&str> = words.iter().copied().filter(is_pair).collect();
         let trigram = long.len() + pairs.len() == words.len();
         let sql_filter = "(?2 IS NULL OR t.status = ?2) AND (?3 IS NULL OR t.queue = ?3) AND t.merged_into IS NULL";
-        let map = |r: &Row<'_>| -> rusqlite::Result<SearchHit> {
+        // Columns 0..=6; the snippet (column 7) where the statement made it.
+        let map_hit = |r: &Row<'_>| -> rusqlite::Result<SearchHit> {
             let id: i64 = r.get(0)?;
             let tag: String = r.get(1)?;
             Ok(SearchHit {
@@ -870,7 +907,13 @@ impl Reader {
                 queue: r.get(4)?,
                 requester: r.get(5)?,
                 rank: r.get(6)?,
+                snippet: String::new(),
+            })
+        };
+        let map = |r: &Row<'_>| -> rusqlite::Result<SearchHit> {
+            Ok(SearchHit {
                 snippet: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                ..map_hit(r)?
             })
         };
         let status = filter.status.map(Status::as_str);
@@ -884,54 +927,48 @@ impl Reader {
             };
             let fts_query = phrase(&long);
             let pair_query = phrase(&pairs);
-            // bm25() and snippet() work only in the FTS query itself, not under GROUP BY:
-            // rank the messages there, keep each ticket's best here.
-            let (ranked, matches) = if long.is_empty() {
+            // A common word matches hundreds of thousands of messages at a million tickets:
+            // ranking every match (bm25 and a snippet each) took most of a second. The FTS
+            // query walks its matches newest first and stops at SEARCH_WINDOW; bm25 ranks
+            // those; snippets are made for the hits shown only (below).
+            let (table, matches) = if long.is_empty() {
                 (
-                    "bm25(message_bigrams) AS rank,
-                     substr(m.text, max(1, instr(m.text, ?5) - 30), 80) AS snip
-                     FROM message_bigrams JOIN messages m ON m.id = message_bigrams.rowid",
+                    "message_bigrams",
                     "message_bigrams MATCH ?4 AND ?1 IS NOT NULL",
                 )
             } else if pairs.is_empty() {
-                (
-                    "bm25(message_fts) AS rank, snippet(message_fts, -1, '[', ']', '…', 12) AS snip
-                     FROM message_fts JOIN messages m ON m.id = message_fts.rowid",
-                    "message_fts MATCH ?1",
-                )
+                ("message_fts", "message_fts MATCH ?1")
             } else {
                 (
-                    "bm25(message_fts) AS rank, snippet(message_fts, -1, '[', ']', '…', 12) AS snip
-                     FROM message_fts JOIN messages m ON m.id = message_fts.rowid",
+                    "message_fts",
                     "message_fts MATCH ?1
-                     AND m.id IN (SELECT rowid FROM message_bigrams WHERE message_bigrams MATCH ?4)",
+                     AND rowid IN (SELECT rowid FROM message_bigrams WHERE message_bigrams MATCH ?4)",
                 )
             };
             let sql = format!(
-                "SELECT t.id, t.tag, t.subject, t.status, t.queue, t.requester, hit.rank, hit.snip
-                 FROM (SELECT m.ticket_id AS ticket, {ranked}
-                       WHERE {matches} AND m.ticket_id IS NOT NULL
-                       ORDER BY rank LIMIT 5000) hit
-                 JOIN tickets t ON t.id = hit.ticket
+                "SELECT t.id, t.tag, t.subject, t.status, t.queue, t.requester, hit.rank, hit.mid
+                 FROM (SELECT rowid AS mid, bm25({table}) AS rank FROM {table}
+                       WHERE {matches} ORDER BY rowid DESC LIMIT {SEARCH_WINDOW}) hit
+                 JOIN messages m ON m.id = hit.mid
+                 JOIN tickets t ON t.id = m.ticket_id
                  WHERE {sql_filter}
                  ORDER BY hit.rank, t.id DESC"
             );
             let mut st = self.conn.prepare(&sql)?;
             let queue = filter.queue.as_deref();
-            let first_pair = pairs.first().copied().unwrap_or("");
             let mut values: Vec<&dyn rusqlite::ToSql> = vec![&fts_query, &status, &queue];
             if !pairs.is_empty() {
                 values.push(&pair_query);
             }
-            if long.is_empty() {
-                values.push(&first_pair);
-            }
-            let rows = st.query_map(values.as_slice(), map)?;
+            let rows = st.query_map(values.as_slice(), |r| {
+                Ok((map_hit(r)?, r.get::<_, i64>(7)?))
+            })?;
             let mut seen = std::collections::HashSet::new();
             let mut hits = Vec::new();
             for hit in rows {
-                let hit = hit?;
+                let (mut hit, message) = hit?;
                 if seen.insert(hit.id) {
+                    hit.snippet = self.snippet(message, &fts_query, !long.is_empty(), &pairs)?;
                     hits.push(hit);
                 }
                 if hits.len() as i64 >= limit {

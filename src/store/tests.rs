@@ -2175,6 +2175,64 @@ fn two_character_chinese_words_are_found_through_the_bigram_index() {
 }
 
 #[test]
+fn a_common_word_ranks_the_newest_matches_and_snippets_the_hits() {
+    let mut m = Memory::new();
+    // The oldest tickets say "printer" most often (the best bm25), but more than
+    // SEARCH_WINDOW newer messages match too: the newest window is ranked.
+    let n = SEARCH_WINDOW + 20;
+    let ids = write(&mut m, |tx| -> Result<Vec<TicketId>, StoreError> {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let body = if i < 20 {
+                "printer printer printer jam"
+            } else {
+                "the printer is offline today, said the caller on the phone"
+            };
+            let t = tx.create_ticket(&ticket("help", "support", at(0)))?;
+            let raw = raw_mail(
+                &format!("w{i}@example.test"),
+                "ann@example.test",
+                "help",
+                body,
+            );
+            receive(tx, &raw, Some(t), at(0))?;
+            ids.push(t);
+        }
+        Ok(ids)
+    });
+    let r = m.reader();
+    let hits = r
+        .search(
+            "printer",
+            &TicketFilter {
+                limit: Some(10),
+                ..TicketFilter::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(hits.len(), 10);
+    let oldest = &ids[..20];
+    assert!(
+        hits.iter().all(|h| !oldest.contains(&h.id)),
+        "ranked among the newest {SEARCH_WINDOW}: {:?}",
+        hits.iter().map(|h| h.id).collect::<Vec<_>>()
+    );
+    assert!(
+        hits.windows(2).all(|w| w[0].rank <= w[1].rank),
+        "best first"
+    );
+    assert!(
+        hits.iter().all(|h| h.snippet.contains("[printer]")),
+        "{:?}",
+        hits[0]
+    );
+    // A rarer word is ranked over all its matches: the oldest ones win.
+    let jam = search_ids(&r, "jam", &TicketFilter::default());
+    assert_eq!(jam.len(), 20);
+    assert!(jam.iter().all(|t| oldest.contains(t)));
+}
+
+#[test]
 fn a_message_not_indexed_yet_is_found_and_whole_texts_are_indexed() {
     let mut m = Memory::new();
     // The request sits far past the first 800 characters (the old index's limit).
