@@ -1186,6 +1186,37 @@ fn acknowledgements_older_than_ack_max_age_are_not_sent_late() {
 }
 
 #[test]
+fn a_burst_in_one_mailbox_does_not_hold_back_another_mailboxs_mail() {
+    let mut m = Memory::new();
+    let (burst, quiet) = write(&mut m, |tx| {
+        // 50 acknowledgements queued for the flooded mailbox, then one for the quiet one.
+        let mut burst = Vec::new();
+        for i in 0..50 {
+            let t = tx.create_ticket(&ticket("flood", "support", at(i)))?;
+            burst.push(queue_mail(tx, Some(t), "ack", at(i))?);
+        }
+        let t = tx.create_ticket(&NewTicket {
+            mailbox: "sales",
+            ..ticket("quiet", "sales", at(60))
+        })?;
+        let quiet = queue_mail(tx, Some(t), "ack", at(60))?;
+        Ok((burst, quiet))
+    });
+    // The next claim of four takes the quiet mailbox's mail beside the flood's oldest.
+    let ids: Vec<OutboxId> = write(&mut m, |tx| tx.claim_outbox(4, at(61)))
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(ids, [burst[0], quiet, burst[1], burst[2]]);
+    // Within one mailbox, oldest first.
+    let rest: Vec<OutboxId> = write(&mut m, |tx| tx.claim_outbox(100, at(61)))
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(rest, burst[3..]);
+}
+
+#[test]
 fn outbox_rows_go_through_sent_retry_failed_and_requeue() {
     let mut m = Memory::new();
     let (t, sent, retried, failed) = write(&mut m, |tx| {
