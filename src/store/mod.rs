@@ -558,7 +558,8 @@ fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>, checkpoints: &Che
         match index_batch(conn, chunk) {
             Ok(more) => behind = more,
             Err(e) => {
-                tracing::error!(error = %e, "search indexing failed; retrying after the next write");
+                let cause = std::error::Error::source(&e).map(ToString::to_string);
+                tracing::error!(error = %e, cause, "search indexing failed; retrying after the next write");
                 behind = false;
             }
         }
