@@ -218,6 +218,8 @@ fn open_write_connection(path: &Path) -> Result<Connection, StoreError> {
         source,
     })?;
     conn.busy_timeout(Duration::from_secs(10))?;
+    // Before the schema (and its statistics) is first read.
+    set_stat4(&conn, false);
     // WAL: readers never block the writer. synchronous=FULL: a committed batch survives
     // power loss too; with one commit per batch that is one fsync per batch.
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -235,8 +237,49 @@ fn open_write_connection(path: &Path) -> Result<Connection, StoreError> {
         .map_err(StoreError::Migrate)?;
     // Planner statistics for the tables that need them (0x10002: also on a first open
     // of a big store, bounded by an analysis limit), then hourly in the writer.
-    conn.execute_batch("PRAGMA optimize = 0x10002")?;
+    optimize(&conn, "PRAGMA optimize = 0x10002")?;
     Ok(conn)
+}
+
+/// Whether the write connection's query planner reads `sqlite_stat4` samples. It does not
+/// (issue 15): with samples, SQLite prepares a statement again on the first step after a
+/// value bound to an indexed column changes, as if the schema had changed, so on a big
+/// store (where `PRAGMA optimize` has made samples) every cached statement of the ingest
+/// path was parsed and planned again for each message: 17% of the writer's time in
+/// ingest on the 1,000,000-ticket store, none on an empty one. The writer's statements
+/// are lookups by key that `sqlite_stat1` plans alike. Readers keep using the samples.
+fn set_stat4(conn: &Connection, on: bool) {
+    const STAT4: u32 = 0x0000_0800; // SQLITE_Stat4 in sqlite3.c: a set bit turns it off
+    let mut flags: std::os::raw::c_int = 0;
+    // SAFETY: the handle is this open connection's, used on this thread only; both test
+    // controls read or write one field of it (SQLITE_TESTCTRL_GETOPT, _OPTIMIZATIONS).
+    unsafe {
+        let db = conn.handle();
+        rusqlite::ffi::sqlite3_test_control(
+            rusqlite::ffi::SQLITE_TESTCTRL_GETOPT,
+            db,
+            &mut flags as *mut std::os::raw::c_int,
+        );
+        let flags = if on {
+            flags as u32 & !STAT4
+        } else {
+            flags as u32 | STAT4
+        };
+        rusqlite::ffi::sqlite3_test_control(
+            rusqlite::ffi::SQLITE_TESTCTRL_OPTIMIZATIONS,
+            db,
+            flags,
+        );
+    }
+}
+
+/// Runs a `PRAGMA optimize` with `sqlite_stat4` samples on, so that the statistics the
+/// readers plan with are made as before (see [`set_stat4`]).
+fn optimize(conn: &Connection, pragma: &str) -> rusqlite::Result<()> {
+    set_stat4(conn, true);
+    let done = conn.execute_batch(pragma);
+    set_stat4(conn, false);
+    done
 }
 
 impl Store {
@@ -525,7 +568,7 @@ fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>, checkpoints: &Che
                 if optimized_at.elapsed() >= OPTIMIZE_EVERY {
                     // Statistics for the planner as the store grows (SQLite's advice:
                     // now and then on a long-lived connection); cheap when nothing changed.
-                    if let Err(e) = conn.execute_batch("PRAGMA optimize") {
+                    if let Err(e) = optimize(conn, "PRAGMA optimize") {
                         tracing::warn!(error = %e, "PRAGMA optimize failed");
                     }
                     optimized_at = std::time::Instant::now();
