@@ -613,20 +613,11 @@ fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>, checkpoints: &Che
 
 /// Indexes up to `limit` messages past the watermark in one transaction; true if more
 /// are waiting.
-///
-/// Its commit is not synced (`synchronous = NORMAL` for it): the index is made again from
-/// the messages, and the index rows and their watermark commit or vanish together. The
-/// next synced commit of the writer, or a checkpoint, makes it durable with its own.
 fn index_batch(conn: &mut Connection, limit: usize) -> Result<bool, StoreError> {
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    let indexed = (|| {
-        let t = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let more = Tx::new(&t).index_new_messages(limit)?;
-        t.commit()?;
-        Ok(more)
-    })();
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    indexed
+    let t = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let more = Tx::new(&t).index_new_messages(limit)?;
+    t.commit()?;
+    Ok(more)
 }
 
 /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed when it returns `Ok`, rolled
