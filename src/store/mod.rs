@@ -498,19 +498,23 @@ impl Store {
 /// WAL pages past which the writer checkpoints on its own (SQLite's default is 1000):
 /// only when the [`Checkpointer`] falls this far behind.
 const WRITER_CHECKPOINT_PAGES: i64 = 20_000;
-/// The checkpointer waits this long after a wake-up before it copies the log back, so
-/// that one checkpoint covers several commits (pages written again and again, such as
+/// The checkpointer looks this often whether the writer has committed, and then copies
+/// the log back, so that one checkpoint covers several commits (pages written again and again, such as
 /// the `counts` rows and the tables' last leaves, are copied once).
 const CHECKPOINT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Copies the WAL back into the database file on a thread and connection of its own
 /// (`PRAGMA wal_checkpoint(PASSIVE)`), so that the writer does not (issue 15: a
 /// checkpoint in the writer's commit took 7% of its time during ingest, its fsyncs more).
-/// A passive checkpoint never blocks the writer or a reader. The writer wakes it after
-/// each commit; it ends when the writer ends, and as the last connection to close it
-/// leaves no WAL behind.
+/// A passive checkpoint never blocks the writer or a reader. The writer marks each
+/// commit; it ends when the writer ends, and as the last connection to close it leaves no
+/// WAL behind.
 struct Checkpointer {
-    wake: mpsc::SyncSender<()>,
+    /// Set by the writer after a commit; a flag, not a wake-up, so that a commit costs the
+    /// writer no system call.
+    dirty: Arc<std::sync::atomic::AtomicBool>,
+    /// Dropped with the writer: the checkpointer ends.
+    _alive: mpsc::Sender<()>,
 }
 
 impl Checkpointer {
@@ -523,25 +527,33 @@ impl Checkpointer {
         // The checkpoint syncs the database file as the writer's connection would have.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let (wake, rx) = mpsc::sync_channel::<()>(1);
+        let dirty = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (alive, writer_gone) = mpsc::channel::<()>();
+        let seen = dirty.clone();
         std::thread::Builder::new()
             .name("store-checkpoint".to_owned())
             .spawn(move || {
-                while rx.recv().is_ok() {
-                    std::thread::sleep(CHECKPOINT_PAUSE);
-                    while rx.try_recv().is_ok() {}
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    writer_gone.recv_timeout(CHECKPOINT_PAUSE)
+                {
+                    if !seen.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                        continue;
+                    }
                     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
                         tracing::warn!(error = %e, "WAL checkpoint failed");
                     }
                 }
             })
             .map_err(StoreError::Thread)?;
-        Ok(Checkpointer { wake })
+        Ok(Checkpointer {
+            dirty,
+            _alive: alive,
+        })
     }
 
-    /// Something was committed: checkpoint soon (a wake-up already pending is enough).
+    /// Something was committed: checkpoint within [`CHECKPOINT_PAUSE`].
     fn wake(&self) {
-        let _ = self.wake.try_send(());
+        self.dirty.store(true, std::sync::atomic::Ordering::Release);
     }
 }
 
