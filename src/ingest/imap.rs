@@ -734,9 +734,12 @@ async fn sync(
             },
         }));
         items.sort_by_key(|i| i.uid);
-        if let Some((job, done, to)) = pending.take() {
-            cursor = finish(s, cfg, ctx, job, &done, to).await?;
-        }
+        // The batch before is flagged once this one is on its way to the writer, so the
+        // writer does not wait for the IMAP round trip (issue 15).
+        let committed = match pending.take() {
+            Some((job, done, to)) => Some((committed(ctx, job).await?, done, to)),
+            None => None,
+        };
         let last_uid = Uid(batch.last().expect("batches are never empty").uid);
         let batch = IngestBatch {
             mailbox: cfg.name.clone(),
@@ -752,6 +755,9 @@ async fn sync(
             fetched_uids,
             last_uid,
         ));
+        if let Some(((), done, to)) = committed {
+            cursor = after_commit(s, cfg, &done, to).await?;
+        }
         // Between batches is a safe point: the batch in flight is committed below.
         if shutdown.is_requested() {
             break;
@@ -833,11 +839,31 @@ async fn finish(
     uids: &[u32],
     to: Uid,
 ) -> Result<Uid, ImapError> {
+    committed(ctx, job).await?;
+    after_commit(s, cfg, uids, to).await
+}
+
+/// Waits for a batch's commit and wakes the outbox.
+async fn committed(
+    ctx: &Context,
+    job: JoinHandle<Result<BatchOutcome, StoreError>>,
+) -> Result<(), ImapError> {
     let outcome = job.await.map_err(|e| ImapError::Task(e.to_string()))??;
     if outcome.outbox > 0 {
         ctx.outbox_wake.notify_one();
     }
     tracing::debug!(?outcome, "batch committed");
+    Ok(())
+}
+
+/// Flags or moves `uids` (the messages fetched whole) of a committed batch; returns the
+/// cursor `to`.
+async fn after_commit(
+    s: &mut Session,
+    cfg: &Mailbox,
+    uids: &[u32],
+    to: Uid,
+) -> Result<Uid, ImapError> {
     if uids.is_empty() {
         return Ok(to);
     }

@@ -232,6 +232,8 @@ fn open_write_connection(path: &Path) -> Result<Connection, StoreError> {
         source,
     })?;
     conn.busy_timeout(Duration::from_secs(10))?;
+    // Before the schema (and its statistics) is first read.
+    set_stat4(&conn, false);
     // WAL: readers never block the writer. synchronous=FULL: a committed batch survives
     // power loss too; with one commit per batch that is one fsync per batch.
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -249,8 +251,49 @@ fn open_write_connection(path: &Path) -> Result<Connection, StoreError> {
         .map_err(StoreError::Migrate)?;
     // Planner statistics for the tables that need them (0x10002: also on a first open
     // of a big store, bounded by an analysis limit), then hourly in the writer.
-    conn.execute_batch("PRAGMA optimize = 0x10002")?;
+    optimize(&conn, "PRAGMA optimize = 0x10002")?;
     Ok(conn)
+}
+
+/// Whether the write connection's query planner reads `sqlite_stat4` samples. It does not
+/// (issue 15): with samples, SQLite prepares a statement again on the first step after a
+/// value bound to an indexed column changes, as if the schema had changed, so on a big
+/// store (where `PRAGMA optimize` has made samples) every cached statement of the ingest
+/// path was parsed and planned again for each message: 17% of the writer's time in
+/// ingest on the 1,000,000-ticket store, none on an empty one. The writer's statements
+/// are lookups by key that `sqlite_stat1` plans alike. Readers keep using the samples.
+fn set_stat4(conn: &Connection, on: bool) {
+    const STAT4: u32 = 0x0000_0800; // SQLITE_Stat4 in sqlite3.c: a set bit turns it off
+    let mut flags: std::os::raw::c_int = 0;
+    // SAFETY: the handle is this open connection's, used on this thread only; both test
+    // controls read or write one field of it (SQLITE_TESTCTRL_GETOPT, _OPTIMIZATIONS).
+    unsafe {
+        let db = conn.handle();
+        rusqlite::ffi::sqlite3_test_control(
+            rusqlite::ffi::SQLITE_TESTCTRL_GETOPT,
+            db,
+            &mut flags as *mut std::os::raw::c_int,
+        );
+        let flags = if on {
+            flags as u32 & !STAT4
+        } else {
+            flags as u32 | STAT4
+        };
+        rusqlite::ffi::sqlite3_test_control(
+            rusqlite::ffi::SQLITE_TESTCTRL_OPTIMIZATIONS,
+            db,
+            flags,
+        );
+    }
+}
+
+/// Runs a `PRAGMA optimize` with `sqlite_stat4` samples on, so that the statistics the
+/// readers plan with are made as before (see [`set_stat4`]).
+fn optimize(conn: &Connection, pragma: &str) -> rusqlite::Result<()> {
+    set_stat4(conn, true);
+    let done = conn.execute_batch(pragma);
+    set_stat4(conn, false);
+    done
 }
 
 /// The schema version of the database at `path` (`PRAGMA user_version`: how many
@@ -295,10 +338,13 @@ impl Store {
             "UPDATE outbox SET state = 'queued' WHERE state = 'sending'",
             [],
         )?;
+        let checkpoints = Checkpointer::start(path)?;
+        // The writer checkpoints itself only when the checkpointer falls far behind.
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("store-writer".to_owned())
-            .spawn(move || writer_loop(&mut conn, rx))
+            .spawn(move || writer_loop(&mut conn, rx, &checkpoints))
             .map_err(StoreError::Thread)?;
         Ok(Store {
             jobs,
@@ -480,6 +526,68 @@ impl Store {
     }
 }
 
+/// WAL pages past which the writer checkpoints on its own (SQLite's default is 1000):
+/// only when the [`Checkpointer`] falls this far behind.
+const WRITER_CHECKPOINT_PAGES: i64 = 20_000;
+/// The checkpointer looks this often whether the writer has committed, and then copies
+/// the log back, so that one checkpoint covers several commits (pages written again and again, such as
+/// the `counts` rows and the tables' last leaves, are copied once).
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Copies the WAL back into the database file on a thread and connection of its own
+/// (`PRAGMA wal_checkpoint(PASSIVE)`), so that the writer does not (issue 15: a
+/// checkpoint in the writer's commit took 7% of its time during ingest, its fsyncs more).
+/// A passive checkpoint never blocks the writer or a reader. The writer marks each
+/// commit; it ends when the writer ends, and as the last connection to close it leaves no
+/// WAL behind.
+struct Checkpointer {
+    /// Set by the writer after a commit; a flag, not a wake-up, so that a commit costs the
+    /// writer no system call.
+    dirty: Arc<std::sync::atomic::AtomicBool>,
+    /// Dropped with the writer: the checkpointer ends.
+    _alive: mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        // The checkpoint syncs the database file as the writer's connection would have.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let dirty = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (alive, writer_gone) = mpsc::channel::<()>();
+        let seen = dirty.clone();
+        std::thread::Builder::new()
+            .name("store-checkpoint".to_owned())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    writer_gone.recv_timeout(CHECKPOINT_PAUSE)
+                {
+                    if !seen.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                        continue;
+                    }
+                    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            })
+            .map_err(StoreError::Thread)?;
+        Ok(Checkpointer {
+            dirty,
+            _alive: alive,
+        })
+    }
+
+    /// Something was committed: checkpoint within [`CHECKPOINT_PAUSE`].
+    fn wake(&self) {
+        self.dirty.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// Runs each job in turn until the last [`Store`] handle is dropped. A job that panics
 /// has its transaction rolled back (dropped while unwinding) and its caller sees
 /// `WriterGone`; the writer goes on with the next job.
@@ -490,7 +598,7 @@ impl Store {
 /// A commit is searchable within about `INDEX_LAG` under load, at once when the writer
 /// is idle (and found before that: `Reader::search` reads the unindexed tail). When no
 /// job comes for a while, the writer also runs `PRAGMA optimize` ([`OPTIMIZE_EVERY`]).
-fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
+fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>, checkpoints: &Checkpointer) {
     let mut indexed_at = std::time::Instant::now();
     let mut optimized_at = std::time::Instant::now();
     let mut behind = true;
@@ -503,7 +611,7 @@ fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
                 if optimized_at.elapsed() >= OPTIMIZE_EVERY {
                     // Statistics for the planner as the store grows (SQLite's advice:
                     // now and then on a long-lived connection); cheap when nothing changed.
-                    if let Err(e) = conn.execute_batch("PRAGMA optimize") {
+                    if let Err(e) = optimize(conn, "PRAGMA optimize") {
                         tracing::warn!(error = %e, "PRAGMA optimize failed");
                     }
                     optimized_at = std::time::Instant::now();
@@ -518,6 +626,7 @@ fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
             if catch_unwind(AssertUnwindSafe(|| job(conn))).is_err() {
                 tracing::error!("a store write panicked; its transaction was rolled back");
             }
+            checkpoints.wake();
             // Anything the job wrote may need indexing; wait for a quiet moment unless
             // the index has waited long enough.
             behind = true;
@@ -535,10 +644,12 @@ fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
         match index_batch(conn, chunk) {
             Ok(more) => behind = more,
             Err(e) => {
-                tracing::error!(error = %e, "search indexing failed; retrying after the next write");
+                let cause = std::error::Error::source(&e).map(ToString::to_string);
+                tracing::error!(error = %e, cause, "search indexing failed; retrying after the next write");
                 behind = false;
             }
         }
+        checkpoints.wake();
         indexed_at = std::time::Instant::now();
     }
 }

@@ -1084,10 +1084,10 @@ fn claim_takes_due_rows_only_up_to_the_limit() {
         Ok((t, rows))
     });
     let claimed = write(&mut m, |tx| tx.claim_outbox(2, at(10)));
-    // Oldest due first.
+    // Oldest due first, a mailbox's turn each: mail without a ticket takes its own turn.
     assert_eq!(
         claimed.iter().map(|c| c.id).collect::<Vec<_>>(),
-        [rows[1], rows[0]]
+        [rows[1], rows[2]]
     );
     let item = &claimed[0];
     assert_eq!(item.ticket, Some(t));
@@ -1095,15 +1095,15 @@ fn claim_takes_due_rows_only_up_to_the_limit() {
     assert_eq!(item.rcpt, ["ann@example.test"]);
     assert!(item.raw.starts_with(b"Message-ID: <out-"));
     assert_eq!(item.created_at, at(1));
-    for id in [rows[1], rows[0]] {
+    assert_eq!(claimed[1].ticket, None);
+    for id in [rows[1], rows[2]] {
         let o = outbox_state(&m, id);
         assert_eq!(o.state.to_string(), "sending");
         assert_eq!(o.attempts, 1);
     }
     // Claimed rows are not claimed again; the future row waits.
     let rest = write(&mut m, |tx| tx.claim_outbox(10, at(10)));
-    assert_eq!(rest.iter().map(|c| c.id).collect::<Vec<_>>(), [rows[2]]);
-    assert_eq!(rest[0].ticket, None);
+    assert_eq!(rest.iter().map(|c| c.id).collect::<Vec<_>>(), [rows[0]]);
     assert!(write(&mut m, |tx| tx.claim_outbox(10, at(59))).is_empty());
     let due = write(&mut m, |tx| tx.claim_outbox(10, at(60)));
     assert_eq!(due.iter().map(|c| c.id).collect::<Vec<_>>(), [rows[3]]);

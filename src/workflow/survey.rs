@@ -63,9 +63,13 @@ impl Engine {
             .chain(&parsed.cc)
             .map(|p| p.address.as_str())
             .chain(parsed.delivered_to.iter().map(String::as_str));
-        // The comment is kept to 1,000 characters: the top of the text is enough.
-        let top = crate::agent::quote::head(&parsed.text, 64 * 1024);
-        let comment = crate::agent::quote::trim_quoted(top);
+        // The comment is kept to 1,000 characters: the top of the text is enough. Cut only
+        // for a survey answer: trimming the quote of every other mail cost 3% of the
+        // writer's time in ingest (issue 15).
+        let comment = || {
+            let top = crate::agent::quote::head(&parsed.text, 64 * 1024);
+            crate::agent::quote::trim_quoted(top)
+        };
         let mut forged = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for address in recipients {
@@ -95,7 +99,7 @@ impl Engine {
                 return Ok(SurveyAnswer::Handled(Applied::FollowUp { ticket: t.id }));
             }
             // The prefilled subject is no comment; anything the customer wrote is.
-            self.record_rating(tx, row, t.id, answer.rating, comment, parsed, at)?;
+            self.record_rating(tx, row, t.id, answer.rating, comment(), parsed, at)?;
             return Ok(SurveyAnswer::Handled(Applied::FollowUp { ticket: t.id }));
         }
         for id in parsed.referenced_ids() {
@@ -105,6 +109,7 @@ impl Engine {
             if tx.outbox_kind(message)?.as_deref() != Some(OutboxKind::Survey.as_str()) {
                 continue;
             }
+            let comment = comment();
             if let Some(rating) = survey::rating_from_text(comment) {
                 let rest = comment.trim_start().split_once('\n').map_or("", |(_, r)| r);
                 self.record_rating(tx, row, ticket, rating, rest, parsed, at)?;
