@@ -581,9 +581,8 @@ fn reindex(path: &Path) -> Result<ExitCode> {
     let cfg = load(path)?;
     let store = Store::open_existing(&cfg.db_path())?;
     let rt = runtime()?;
-    rt.block_on(store.write(|tx| tx.reset_search_index()))?;
-    // After the reset every message waits for the index.
-    let total = store.reader()?.unindexed()?;
+    // Counted in the reset's transaction: the writer may start indexing at once.
+    let total = rt.block_on(store.write(|tx| tx.reset_search_index()))?;
     let started = std::time::Instant::now();
     let mut done = 0usize;
     while rt.block_on(store.index_some(crate::store::INDEX_BATCH))? {

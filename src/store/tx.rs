@@ -1212,7 +1212,9 @@ impl<'c> Tx<'c> {
     /// Empties the search index and moves its watermark back to the start: the writer
     /// then indexes everything again in its idle time (`postdesk search reindex`, the
     /// migration to whole-text indexing).
-    pub fn reset_search_index(&mut self) -> Result<(), StoreError> {
+    /// Empties the search index for the writer to make again; gives back how many
+    /// messages wait for it (counted in the same transaction, before the writer starts).
+    pub fn reset_search_index(&mut self) -> Result<u64, StoreError> {
         self.t.execute(
             "INSERT INTO message_fts (message_fts) VALUES ('delete-all')",
             [],
@@ -1223,7 +1225,10 @@ impl<'c> Tx<'c> {
         )?;
         self.t
             .execute("UPDATE fts_state SET last_id = 0 WHERE id = 1", [])?;
-        Ok(())
+        let waiting: i64 = self
+            .t
+            .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))?;
+        Ok(u64::try_from(waiting).unwrap_or(0))
     }
 
     /// Tickets an agent holds now (new, open or pending).
