@@ -12,6 +12,7 @@
 //! - [`ingest`]: IMAP (IDLE, else polling), the MTA pipe and imports hand over raw bytes.
 //! - [`mail`]: raw bytes → parsed, classified (loop protection), subject tags.
 //! - [`thread`]: which ticket a message joins (signed Message-IDs, tags, participants).
+//! - [`words`]: the words of a text (Latin words, jieba for Chinese) for problems and triage.
 //! - [`rules`]: routing rules, VIP bump, assignment choice.
 //! - [`agent`]: agents' command lines, quoted-history trimming, proof of the sender.
 //! - [`store`]: all SQL, a leaf; one write transaction at a time; read-only views.
@@ -32,6 +33,7 @@ pub mod oauth;
 pub mod ingest;
 pub mod mail;
 pub mod thread;
+pub mod words;
 pub mod rules;
 pub mod agent;
 pub mod store;

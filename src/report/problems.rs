@@ -3,11 +3,9 @@
 //! In: the tickets created in the period and in the previous period of equal length, each
 //! as its subject plus the first [`super::FIRST_TEXT_CHARS`] characters of its first
 //! message. Out: up to [`TOP`] groups with at least two tickets in the period.
-//! - Words ([`words`]): the subject loses `Re:`/`回复：` prefixes and our `[TAG #n]`.
-//!   Latin-script runs are split on anything not alphanumeric, lower-cased; words with a
-//!   digit, one-letter words and English stop words go, and a plural `s`/`ies` is cut
-//!   (`printers` → `printer`). Han runs are segmented by jieba (dictionary only, no HMM,
-//!   loaded once on first use); single characters and Chinese stop words go.
+//! - Words ([`crate::words::words`]): the subject loses `Re:`/`回复：` prefixes and our
+//!   `[TAG #n]`; then the words that can define a problem (stop words and one-letter
+//!   words go, plurals are cut, Han runs are segmented by jieba).
 //! - Weights: TF-IDF over both periods' tickets; subject words count twice; a word must
 //!   occur in two tickets at least, and with 20 tickets or more, in at most half of them.
 //!   Each ticket keeps its [`TERMS`] strongest words, as a unit vector.
@@ -25,14 +23,13 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::OnceLock;
-
-use jieba_rs::Jieba;
 
 use super::{Options, Problem, Trend};
 use crate::config::Config;
 use crate::model::TicketId;
 use crate::store::ReportTicket;
+use crate::words::{han, jieba, latin, lower, runs};
+pub use crate::words::{preload, words};
 
 /// Groups reported.
 pub const TOP: usize = 10;
@@ -46,134 +43,6 @@ const NO_SUBJECT: &str = "(no subject)";
 const SHOWN: usize = 5;
 /// Example tickets per group.
 const EXAMPLES: usize = 5;
-
-/// English words that name no problem (sorted: looked up by binary search).
-#[rustfmt::skip]
-const STOP_EN: &[&str] = &[
-    "a", "able", "about", "above", "after", "again", "against", "all", "also", "am", "an",
-    "and", "any", "anymore", "anyone", "anything", "are", "as", "asap", "at", "be", "because",
-    "been", "before", "being", "below", "best", "between", "both", "broken", "but", "by", "can",
-    "cannot", "cant", "could", "day", "days", "dear", "did", "didn", "do", "does", "doesn",
-    "doing", "don", "done", "down", "during", "each", "error", "errors", "every", "everything",
-    "fail", "failed", "failing", "fails", "failure", "few", "floor", "for", "from", "further",
-    "get", "gets", "getting", "good", "got", "had", "has", "have", "having", "he", "hello",
-    "help", "her", "here", "hers", "herself", "hi", "him", "himself", "his", "how", "however",
-    "if", "in", "into", "is", "isn", "issue", "issues", "it", "its", "itself", "just", "kind",
-    "know", "last", "let", "like", "ll", "many", "may", "me", "mine", "more", "morning", "most",
-    "much", "must", "my", "myself", "need", "needs", "new", "no", "nor", "not", "nothing",
-    "now", "of", "off", "office", "ok", "okay", "on", "once", "one", "only", "or", "other",
-    "our", "ours", "ourselves", "out", "over", "own", "please", "pls", "problem", "problems",
-    "re", "regards", "room", "same", "say", "says", "see", "sent", "she", "should", "since",
-    "so", "some", "something", "still", "strange", "such", "support", "sure", "than", "thank",
-    "thanks", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these",
-    "they", "this", "those", "through", "to", "today", "too", "unable", "under", "until", "up",
-    "urgent", "us", "ve", "very", "want", "was", "wasn", "way", "we", "week", "were", "what",
-    "when", "where", "which", "while", "who", "whom", "why", "will", "with", "won", "work",
-    "worked", "working", "works", "would", "wrong", "yesterday", "yet", "you", "your", "yours",
-    "yourself",
-];
-
-/// Chinese words that name no problem.
-#[rustfmt::skip]
-const STOP_ZH: &[&str] = &[
-    "一个", "一下", "一些", "一直", "不是", "不能", "为什么", "什么", "今天",
-    "他们", "以后", "但是", "你们", "你好", "可以", "可能", "因为", "处理",
-    "如果", "已经", "希望", "帮助", "帮忙", "您好", "感谢", "我们", "所以",
-    "无法", "时候", "是否", "昨天", "是不是", "没有", "现在", "问题", "麻烦",
-    "谢谢", "请问", "还是", "这个", "这样", "那个", "需要", "非常", "尽快",
-    "怎么", "怎么办", "出现", "目前", "一样", "还有", "而且", "或者", "然后",
-    "就是", "这些", "那些", "自己", "大家", "多谢", "您们", "请求", "告诉",
-    "知道", "应该", "能否", "谢谢您", "非常感谢", "急急", "失败", "错误", "异常",
-    "不行", "显示", "提示", "反应", "有问题", "一楼", "二楼", "三楼", "四楼",
-    "五楼", "办公室", "会议",
-];
-
-/// Loads the Chinese dictionary now rather than on first use.
-pub(crate) fn preload() {
-    jieba();
-}
-
-fn jieba() -> &'static Jieba {
-    static JIEBA: OnceLock<Jieba> = OnceLock::new();
-    JIEBA.get_or_init(Jieba::new)
-}
-
-fn is_han(c: char) -> bool {
-    matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0x20000..=0x2A6DF | 0xF900..=0xFAFF)
-}
-
-/// Calls `f` with each maximal run of letters and digits of `text`, and whether it is Han.
-fn runs(text: &str, mut f: impl FnMut(&str, bool)) {
-    let mut rest = text;
-    while let Some(start) = rest.find(|c: char| c.is_alphanumeric()) {
-        rest = &rest[start..];
-        let han = rest.starts_with(is_han);
-        let end = rest
-            .find(|c: char| !c.is_alphanumeric() || is_han(c) != han)
-            .unwrap_or(rest.len());
-        f(&rest[..end], han);
-        rest = &rest[end..];
-    }
-}
-
-/// A Latin-script run lower-cased into `buf`; `None` for one letter or a run with a digit.
-fn lower<'b>(run: &str, buf: &'b mut String) -> Option<&'b str> {
-    buf.clear();
-    if run.is_ascii() {
-        if run.len() < 2 || run.bytes().any(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        buf.push_str(run);
-        buf.make_ascii_lowercase();
-    } else {
-        if run.chars().nth(1).is_none() || run.chars().any(char::is_numeric) {
-            return None;
-        }
-        buf.extend(run.chars().flat_map(char::to_lowercase));
-    }
-    Some(buf)
-}
-
-/// The word a lower-cased Latin word stands for (plural cut), `None` for a stop word.
-fn latin(lower: &str) -> Option<Cow<'_, str>> {
-    if STOP_EN.binary_search(&lower).is_ok() {
-        return None;
-    }
-    let n = lower.len();
-    Some(if n > 4 && lower.ends_with("ies") {
-        Cow::Owned(format!("{}y", &lower[..n - 3]))
-    } else if n > 3
-        && lower.ends_with('s')
-        && !lower.ends_with("ss")
-        && !lower.ends_with("us")
-        && !lower.ends_with("is")
-    {
-        Cow::Borrowed(&lower[..n - 1])
-    } else {
-        Cow::Borrowed(lower)
-    })
-}
-
-/// Whether a segmented Chinese word can define a problem.
-fn han(word: &str) -> bool {
-    word.chars().nth(1).is_some() && !STOP_ZH.contains(&word)
-}
-
-/// Calls `emit` with each word of `text` that can define a problem (see the module doc).
-pub fn words(text: &str, mut emit: impl FnMut(&str)) {
-    let mut buf = String::new();
-    runs(text, |run, is_han| {
-        if is_han {
-            for token in jieba().cut(run, false) {
-                if han(token.word) {
-                    emit(token.word);
-                }
-            }
-        } else if let Some(w) = lower(run, &mut buf).and_then(latin) {
-            emit(&w);
-        }
-    });
-}
 
 /// One ticket to group.
 struct Doc {
@@ -517,37 +386,6 @@ fn describe(groups: Vec<Group>, docs: &[Doc], vocab: &Vocabulary) -> Vec<Problem
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn all(text: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        words(text, |w| out.push(w.to_owned()));
-        out
-    }
-
-    #[test]
-    fn stop_words_are_sorted_for_binary_search() {
-        assert!(STOP_EN.windows(2).all(|w| w[0] < w[1]), "STOP_EN unsorted");
-    }
-
-    #[test]
-    fn english_and_chinese_words() {
-        for (text, want) in [
-            (
-                "Hello, the Printers on floor 3 are offline again!",
-                &["printer", "offline"][..],
-            ),
-            ("VPN: 2FA codes rejected", &["vpn", "code", "rejected"][..]),
-            ("Access status of x", &["access", "status"][..]),
-            ("Café queries", &["café", "query"][..]),
-            (
-                "你好，上个月的发票抬头开错了，请重新开具发票。",
-                &["上个月", "发票", "抬头", "重新", "开具", "发票"][..],
-            ),
-            ("VPN连接不上，打印机也坏了", &["vpn", "连接", "打印机"][..]),
-        ] {
-            assert_eq!(all(text), want, "{text}");
-        }
-    }
 
     fn docs(texts: &[(&str, &str)]) -> (Vec<Doc>, Frequency) {
         let owned: Vec<(String, &str)> = texts.iter().map(|(s, t)| (s.to_string(), *t)).collect();
