@@ -21,6 +21,8 @@ use crate::shutdown::Shutdown;
 use crate::store::{OutboxItem, Store};
 
 const IDLE_CHECK: Duration = Duration::from_secs(1);
+/// Rows claimed per SMTP connection in one round.
+const CLAIM_PER_CONNECTION: usize = 2;
 
 /// Runs until shutdown; a send in flight is finished first.
 pub async fn run(
@@ -36,8 +38,14 @@ pub async fn run(
         if shutdown.is_requested() {
             return;
         }
+        // Two rows a connection: a round ends soon, so that a row that comes meanwhile
+        // (another mailbox's acknowledgement, during a burst) is claimed soon.
         let claimed = store
-            .claim_outbox(connections * 8, clock.now(), cfg.ack_max_age)
+            .claim_outbox(
+                connections * CLAIM_PER_CONNECTION,
+                clock.now(),
+                cfg.ack_max_age,
+            )
             .await;
         let items = match claimed {
             Ok(items) => items,

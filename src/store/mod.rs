@@ -101,10 +101,22 @@ impl StoreError {
 /// One write: runs on the writer thread with the write connection, and sends its own reply.
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
+/// Which of the writer's two queues a write waits in (issue 15: a burst in one mailbox
+/// must not delay another's acknowledgement).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// Short writes (one message, an outbox claim, a sent mark, a cursor's status): each
+    /// waits at most for the write or search-index chunk in progress.
+    Quick,
+    /// Long writes (a mailbox's batch of many messages, an import, the scheduled jobs):
+    /// taken in order when no quick write waits.
+    Bulk,
+}
+
 /// Handle to the writer thread; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<(Lane, Job)>,
     path: Arc<PathBuf>,
 }
 
@@ -341,7 +353,7 @@ impl Store {
         let checkpoints = Checkpointer::start(path)?;
         // The writer checkpoints itself only when the checkpointer falls far behind.
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let (jobs, rx) = mpsc::channel::<(Lane, Job)>();
         std::thread::Builder::new()
             .name("store-writer".to_owned())
             .spawn(move || writer_loop(&mut conn, rx, &checkpoints))
@@ -363,8 +375,20 @@ impl Store {
 
     /// Runs `f` in the one writer's transaction (`BEGIN IMMEDIATE`): committed when it
     /// returns `Ok`, rolled back otherwise. The caller's error type only needs to hold a
-    /// [`StoreError`], so a layer above (workflow) brings its own refusals.
+    /// [`StoreError`], so a layer above (workflow) brings its own refusals. A quick write
+    /// ([`Lane::Quick`]); [`Store::write_in`] chooses.
     pub async fn write<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.write_in(Lane::Quick, f).await
+    }
+
+    /// [`Store::write`] in the given lane: quick writes go before bulk ones that wait.
+    /// Writes in one lane keep their order; a caller that awaits each write keeps its own.
+    pub async fn write_in<R, E, F>(&self, lane: Lane, f: F) -> Result<R, E>
     where
         F: FnOnce(&mut Tx<'_>) -> Result<R, E> + Send + 'static,
         R: Send + 'static,
@@ -386,7 +410,7 @@ impl Store {
             let _ = reply.send(out);
         });
         self.jobs
-            .send(job)
+            .send((lane, job))
             .map_err(|_| E::from(StoreError::WriterGone))?;
         rx.await.map_err(|_| E::from(StoreError::WriterGone))?
     }
@@ -501,13 +525,10 @@ impl Store {
 /// Messages indexed for search per transaction by `postdesk search reindex` and
 /// `check --store` (issue 15).
 pub const INDEX_BATCH: usize = 5000;
-/// Messages the writer indexes per transaction in a quiet moment: a write that arrives
-/// meanwhile waits for one such chunk at most.
+/// Messages the writer indexes per transaction: a write that arrives meanwhile waits for
+/// one such chunk at most.
 pub const INDEX_CHUNK_IDLE: usize = 500;
-/// Messages the writer indexes per transaction when writes keep coming and the index
-/// has waited [`INDEX_LAG`]: enough to keep up with ingest.
-pub const INDEX_CHUNK_BUSY: usize = 2000;
-/// The search index never falls further behind than this while writes keep coming.
+/// While bulk writes keep coming, the index catches up after waiting this long.
 pub const INDEX_LAG: std::time::Duration = std::time::Duration::from_millis(500);
 /// How often the writer refreshes the query planner's statistics (`PRAGMA optimize`),
 /// in a quiet moment; also once when the store opens.
@@ -521,7 +542,9 @@ impl Store {
         let job: Job = Box::new(move |conn| {
             let _ = reply.send(index_batch(conn, limit));
         });
-        self.jobs.send(job).map_err(|_| StoreError::WriterGone)?;
+        self.jobs
+            .send((Lane::Bulk, job))
+            .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 }
@@ -592,22 +615,36 @@ impl Checkpointer {
 /// has its transaction rolled back (dropped while unwinding) and its caller sees
 /// `WriterGone`; the writer goes on with the next job.
 ///
+/// Two queues ([`Lane`]): a waiting quick job always goes first, so a short write waits
+/// at most for the one job or index chunk in progress, however many bulk jobs wait.
+///
 /// Search indexing happens here, off the jobs' transactions (issue 15): when no job is
-/// waiting, and at least every [`INDEX_LAG`] while jobs keep coming, the writer indexes
-/// new messages in transactions of its own ([`INDEX_CHUNK_IDLE`], [`INDEX_CHUNK_BUSY`]).
-/// A commit is searchable within about `INDEX_LAG` under load, at once when the writer
-/// is idle (and found before that: `Reader::search` reads the unindexed tail). When no
-/// job comes for a while, the writer also runs `PRAGMA optimize` ([`OPTIMIZE_EVERY`]).
-fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>, checkpoints: &Checkpointer) {
+/// waiting, in chunks of [`INDEX_CHUNK_IDLE`]; while bulk jobs keep coming, once the
+/// index has waited [`INDEX_LAG`] it catches up completely, in chunks of the same size
+/// with quick jobs served between them, before the next bulk job. So the index never
+/// falls further behind than `INDEX_LAG` plus one catch-up, and a bulk stream pays for
+/// its own indexing. A commit is searchable at once when the writer is idle, and found
+/// before that: `Reader::search` reads the unindexed tail. When no job comes for a
+/// while, the writer also runs `PRAGMA optimize` ([`OPTIMIZE_EVERY`]).
+fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<(Lane, Job)>, checkpoints: &Checkpointer) {
+    let mut queues = Queues::default();
     let mut indexed_at = std::time::Instant::now();
     let mut optimized_at = std::time::Instant::now();
+    // Messages may wait for the index; the index is catching up (serve no bulk job).
     let mut behind = true;
+    let mut catching_up = false;
     loop {
-        let (job, idle) = match rx.try_recv() {
-            Ok(job) => (Some(job), false),
-            Err(mpsc::TryRecvError::Disconnected) => break,
-            Err(mpsc::TryRecvError::Empty) if behind => (None, true),
-            Err(mpsc::TryRecvError::Empty) => {
+        if !queues.take(&rx) {
+            break;
+        }
+        let job = match queues.quick.pop_front() {
+            Some(job) => Some(job),
+            None if catching_up => None,
+            None => queues.bulk.pop_front(),
+        };
+        let Some(job) = job else {
+            if !behind {
+                // Nothing to do: wait for the next job.
                 if optimized_at.elapsed() >= OPTIMIZE_EVERY {
                     // Statistics for the planner as the store grows (SQLite's advice:
                     // now and then on a long-lived connection); cheap when nothing changed.
@@ -616,41 +653,73 @@ fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>, checkpoints: &Che
                     }
                     optimized_at = std::time::Instant::now();
                 }
-                match rx.recv() {
-                    Ok(job) => (Some(job), false),
-                    Err(_) => break,
+                if !queues.wait(&rx) {
+                    break;
                 }
-            }
-        };
-        if let Some(job) = job {
-            if catch_unwind(AssertUnwindSafe(|| job(conn))).is_err() {
-                tracing::error!("a store write panicked; its transaction was rolled back");
-            }
-            checkpoints.wake();
-            // Anything the job wrote may need indexing; wait for a quiet moment unless
-            // the index has waited long enough.
-            behind = true;
-            if indexed_at.elapsed() < INDEX_LAG {
                 continue;
             }
-        }
-        // Small chunks when idle (a job that comes waits for one chunk at most), larger
-        // ones when writes keep coming and the index has waited INDEX_LAG.
-        let chunk = if idle {
-            INDEX_CHUNK_IDLE
-        } else {
-            INDEX_CHUNK_BUSY
-        };
-        match index_batch(conn, chunk) {
-            Ok(more) => behind = more,
-            Err(e) => {
-                let cause = std::error::Error::source(&e).map(ToString::to_string);
-                tracing::error!(error = %e, cause, "search indexing failed; retrying after the next write");
-                behind = false;
+            match index_batch(conn, INDEX_CHUNK_IDLE) {
+                Ok(more) => behind = more,
+                Err(e) => {
+                    let cause = std::error::Error::source(&e).map(ToString::to_string);
+                    tracing::error!(error = %e, cause, "search indexing failed; retrying after the next write");
+                    behind = false;
+                }
             }
+            catching_up &= behind;
+            checkpoints.wake();
+            indexed_at = std::time::Instant::now();
+            continue;
+        };
+        if catch_unwind(AssertUnwindSafe(|| job(conn))).is_err() {
+            tracing::error!("a store write panicked; its transaction was rolled back");
         }
         checkpoints.wake();
-        indexed_at = std::time::Instant::now();
+        // Anything the job wrote may need indexing: in a quiet moment, or now if the
+        // index has waited long enough.
+        behind = true;
+        catching_up = catching_up || indexed_at.elapsed() >= INDEX_LAG;
+    }
+}
+
+/// The writer's two queues of jobs taken from the channel.
+#[derive(Default)]
+struct Queues {
+    quick: std::collections::VecDeque<Job>,
+    bulk: std::collections::VecDeque<Job>,
+}
+
+impl Queues {
+    fn push(&mut self, (lane, job): (Lane, Job)) {
+        match lane {
+            Lane::Quick => self.quick.push_back(job),
+            Lane::Bulk => self.bulk.push_back(job),
+        }
+    }
+
+    /// Takes every job waiting in the channel; false when the channel is closed and no
+    /// job is left.
+    fn take(&mut self, rx: &mpsc::Receiver<(Lane, Job)>) -> bool {
+        loop {
+            match rx.try_recv() {
+                Ok(job) => self.push(job),
+                Err(mpsc::TryRecvError::Empty) => return true,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    return !(self.quick.is_empty() && self.bulk.is_empty());
+                }
+            }
+        }
+    }
+
+    /// Blocks until a job comes; false when the channel is closed.
+    fn wait(&mut self, rx: &mpsc::Receiver<(Lane, Job)>) -> bool {
+        match rx.recv() {
+            Ok(job) => {
+                self.push(job);
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 

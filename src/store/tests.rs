@@ -3240,3 +3240,49 @@ fn a_reader_names_a_store_not_yet_migrated() {
     assert_eq!(schema_version(&path).unwrap(), SCHEMA_VERSION);
     assert_eq!(Reader::open(&path).unwrap().unindexed().unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_quick_write_goes_before_bulk_writes_that_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("postdesk.db")).unwrap();
+    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let job = |name: &'static str| {
+        let order = order.clone();
+        move |_: &mut Tx<'_>| {
+            order.lock().unwrap().push(name);
+            Ok::<_, StoreError>(())
+        }
+    };
+    // A long bulk write holds the writer until the others wait behind it.
+    let (started, running) = tokio::sync::oneshot::channel::<()>();
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let first = {
+        let store = store.clone();
+        let record = job("bulk 1");
+        tokio::spawn(async move {
+            store
+                .write_in(Lane::Bulk, move |tx| {
+                    started.send(()).unwrap();
+                    hold.recv().unwrap();
+                    record(tx)
+                })
+                .await
+        })
+    };
+    running.await.unwrap();
+    // join! polls in order: bulk 2, bulk 3 and the quick write are queued, then released.
+    let (b2, b3, q, ()) = tokio::join!(
+        store.write_in(Lane::Bulk, job("bulk 2")),
+        store.write_in(Lane::Bulk, job("bulk 3")),
+        store.write(job("quick")),
+        async { release.send(()).unwrap() },
+    );
+    b2.unwrap();
+    b3.unwrap();
+    q.unwrap();
+    first.await.unwrap().unwrap();
+    assert_eq!(
+        *order.lock().unwrap(),
+        ["bulk 1", "quick", "bulk 2", "bulk 3"]
+    );
+}

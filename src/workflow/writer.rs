@@ -20,7 +20,11 @@ use super::{
 };
 use crate::model::{MailboxName, QuarantineId, TicketId};
 use crate::schedule::Job;
-use crate::store::{Store, StoreError};
+use crate::store::{Lane, Store, StoreError};
+
+/// Ingest batches up to this many messages are quick writes ([`Lane::Quick`]): a quiet
+/// mailbox's new message, or a few.
+pub const QUICK_BATCH: usize = 20;
 
 /// The store and the engine that decides what each write does; cheap to clone.
 #[derive(Clone)]
@@ -113,10 +117,19 @@ impl Desk {
         &self.engine
     }
 
-    /// Records a batch from one mailbox and advances its cursor, in one transaction.
+    /// Records a batch from one mailbox and advances its cursor, in one transaction. A
+    /// batch of more than [`QUICK_BATCH`] messages waits behind quick writes, so that a
+    /// burst in one mailbox does not hold up another's next message (issue 15).
     pub async fn ingest(&self, batch: IngestBatch) -> Result<BatchOutcome, StoreError> {
         let engine = self.engine.clone();
-        self.store.write(move |tx| engine.ingest(tx, batch)).await
+        let lane = if batch.items.len() > QUICK_BATCH {
+            Lane::Bulk
+        } else {
+            Lane::Quick
+        };
+        self.store
+            .write_in(lane, move |tx| engine.ingest(tx, batch))
+            .await
     }
 
     /// Stores one message handed over by the MTA (`postdesk deliver`).
@@ -147,7 +160,9 @@ impl Desk {
     ) -> Result<BatchOutcome, StoreError> {
         let engine = self.engine.clone();
         self.store
-            .write(move |tx| engine.import_batch(tx, &mailbox, &items, notify, at))
+            .write_in(Lane::Bulk, move |tx| {
+                engine.import_batch(tx, &mailbox, &items, notify, at)
+            })
             .await
     }
 
@@ -210,7 +225,7 @@ impl Desk {
     ) -> Result<Vec<(Job, DateTime<Utc>)>, StoreError> {
         let engine = self.engine.clone();
         self.store
-            .write(move |tx| engine.run_due_jobs(tx, now))
+            .write_in(Lane::Bulk, move |tx| engine.run_due_jobs(tx, now))
             .await
     }
 }
