@@ -66,6 +66,11 @@ impl Memory {
         while super::index_batch(&mut self.conn, super::INDEX_BATCH).expect("indexing") {}
     }
 
+    /// The write connection (the query-plan test traces it).
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
     /// A read-only connection to this database, as the CLI's views use.
     pub(crate) fn reader(&self) -> Reader {
         let conn = Connection::open_with_flags(

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     V11_COUNTS,
     V12_REPORT_VOLUME,
     V13_WRITER_LOOKUPS,
+    V14_FAIR_OUTBOX,
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after every migration).
@@ -342,6 +343,18 @@ CREATE TRIGGER count_breaches_out AFTER DELETE ON sla_deadlines WHEN old.breache
 CREATE INDEX tickets_queue ON tickets(queue);
 CREATE INDEX quarantine_state ON quarantine(state);
 CREATE INDEX outbox_state ON outbox(state);
+"#;
+
+const V14_FAIR_OUTBOX: &str = r#"
+-- Outbox claims fair between mailboxes without ranking every queued row (issue 15: a
+-- burst's 13,000 queued acknowledgements cost 30 ms of CPU a claim, and a claim every few
+-- sends kept the writer busy). Each row names the mailbox of its ticket (NULL: ticketless
+-- mail, or a row sent before this version); the claim reads each mailbox's first due rows
+-- through a partial index of the queued rows only.
+ALTER TABLE outbox ADD COLUMN mailbox TEXT;
+UPDATE outbox SET mailbox = (SELECT t.mailbox FROM tickets t WHERE t.id = outbox.ticket_id)
+    WHERE state IN ('queued', 'sending', 'failed') AND ticket_id IS NOT NULL;
+CREATE INDEX outbox_fair ON outbox(mailbox, next_attempt_at, id) WHERE state = 'queued';
 "#;
 
 const V13_WRITER_LOOKUPS: &str = r#"

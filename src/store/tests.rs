@@ -138,7 +138,7 @@ fn send(
 }
 
 /// An outgoing answer on `ticket`, queued for delivery at `due`.
-fn queue_mail(
+pub(super) fn queue_mail(
     tx: &mut Tx<'_>,
     ticket: Option<TicketId>,
     subject: &str,
@@ -261,7 +261,12 @@ fn rows_written_at_v1_survive_every_later_migration() {
          INSERT INTO message_raw (message, raw) VALUES (1, X'6869');
          INSERT INTO events (ticket_id, at, actor, kind, new) VALUES (1, '2026-01-05T10:00:00.000Z', 'postdesk', 'status', 'open');
          INSERT INTO events (ticket_id, at, actor, kind, old, new) VALUES (1, '2026-01-05T10:20:00.000Z', 'alice', 'status', 'open', 'resolved');
-         INSERT INTO mailboxes (name, uidvalidity, last_uid) VALUES ('support', 7, 42);",
+         INSERT INTO mailboxes (name, uidvalidity, last_uid) VALUES ('support', 7, 42);
+         INSERT INTO outbox (id, message, ticket_id, kind, mail_from, rcpt, state, next_attempt_at, created_at)
+         VALUES (1, 1, 1, 'acknowledgement', 'support@example.test', '[\"ann@example.test\"]', 'queued',
+            '2026-01-05T10:00:00.000Z', '2026-01-05T10:00:00.000Z'),
+                (2, 1, 1, 'acknowledgement', 'support@example.test', '[\"ann@example.test\"]', 'sent',
+            '2026-01-05T10:00:00.000Z', '2026-01-05T10:00:00.000Z');",
     )
     .unwrap();
     for version in 2..=9 {
@@ -287,6 +292,16 @@ fn rows_written_at_v1_survive_every_later_migration() {
             (slot("2026-01-05T10:15:00Z"), "support".to_owned(), 0, 1),
         ]
     );
+    // V14 named the mailbox of the row still queued (claims are fair by it); sent rows
+    // are left as they were.
+    let fair: Vec<(i64, Option<String>)> = conn
+        .prepare("SELECT id, mailbox FROM outbox ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(fair, [(1, Some("support".to_owned())), (2, None)]);
     super::in_tx(&mut conn, |tx| -> Result<(), StoreError> {
         let row = tx.ticket_row(TicketId::new(1))?.expect("the V1 ticket");
         assert_eq!(row.subject, "Printer on fire");

@@ -704,8 +704,8 @@ impl<'c> Tx<'c> {
 
     pub fn queue_outbox(&mut self, o: &NewOutbox<'_>) -> Result<OutboxId, StoreError> {
         let mut st = self.t.prepare_cached(
-            "INSERT INTO outbox (message, ticket_id, kind, mail_from, rcpt, state, next_attempt_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7)",
+            "INSERT INTO outbox (message, ticket_id, kind, mail_from, rcpt, state, next_attempt_at, created_at, mailbox)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, (SELECT mailbox FROM tickets WHERE id = ?2))",
         )?;
         st.execute(params![
             o.message.get(),
@@ -1584,17 +1584,38 @@ impl<'c> Tx<'c> {
     ) -> Result<Vec<OutboxItem>, StoreError> {
         // Fair between mailboxes: each mailbox's oldest due row first, then each one's
         // second, and so on, so that a burst in one mailbox (thousands of acknowledgements
-        // queued) does not hold back another's. Ranking reads every due row once a claim:
-        // a few milliseconds for thousands.
+        // queued) does not hold back another's. The mailboxes with queued rows are found
+        // by skipping through the partial index `outbox_fair` (one probe each), and only
+        // each one's first `limit` due rows are ranked (ticketless mail is one more
+        // group): the cost is the number of mailboxes, not of queued rows. The index and
+        // the join order are fixed (INDEXED BY, CROSS JOIN): without statistics the
+        // planner chose to scan the outbox.
         let mut st = self.t.prepare_cached(
-            "SELECT o.id, o.ticket_id, o.mail_from, o.rcpt, r.raw, o.attempts, o.created_at
-             FROM (SELECT d.id, row_number() OVER (
-                          PARTITION BY t.mailbox ORDER BY d.next_attempt_at, d.id) AS turn
-                   FROM outbox d LEFT JOIN tickets t ON t.id = d.ticket_id
-                   WHERE d.state = 'queued' AND d.next_attempt_at <= ?1) due
-             JOIN outbox o ON o.id = due.id
-             JOIN message_raw r ON r.message = o.message
-             ORDER BY due.turn, o.next_attempt_at, o.id LIMIT ?2",
+            "WITH RECURSIVE mb(name) AS (
+                 SELECT (SELECT mailbox FROM outbox INDEXED BY outbox_fair WHERE state = 'queued' AND mailbox IS NOT NULL
+                         ORDER BY mailbox LIMIT 1)
+                 UNION ALL
+                 SELECT (SELECT mailbox FROM outbox INDEXED BY outbox_fair WHERE state = 'queued' AND mailbox > mb.name
+                         ORDER BY mailbox LIMIT 1)
+                 FROM mb WHERE mb.name IS NOT NULL),
+             due AS (
+                 SELECT d.id, d.mailbox, d.next_attempt_at FROM mb CROSS JOIN outbox d
+                 WHERE mb.name IS NOT NULL AND d.id IN (
+                     SELECT id FROM outbox INDEXED BY outbox_fair WHERE state = 'queued' AND mailbox = mb.name
+                         AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2)
+                 UNION ALL
+                 SELECT * FROM (
+                     SELECT id, mailbox, next_attempt_at FROM outbox INDEXED BY outbox_fair
+                     WHERE state = 'queued' AND mailbox IS NULL AND next_attempt_at <= ?1
+                     ORDER BY next_attempt_at, id LIMIT ?2)),
+             ranked AS (
+                 SELECT id, next_attempt_at, row_number() OVER (
+                     PARTITION BY mailbox ORDER BY next_attempt_at, id) AS turn
+                 FROM due)
+             SELECT o.id, o.ticket_id, o.mail_from, o.rcpt, r.raw, o.attempts, o.created_at
+             FROM ranked CROSS JOIN outbox o ON o.id = ranked.id
+             CROSS JOIN message_raw r ON r.message = o.message
+             ORDER BY ranked.turn, ranked.next_attempt_at, ranked.id LIMIT ?2",
         )?;
         let rows = st.query_map(params![ts(now), limit as i64], |r| {
             Ok(OutboxItem {
