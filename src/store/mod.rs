@@ -101,6 +101,27 @@ impl StoreError {
 /// One write: runs on the writer thread with the write connection, and sends its own reply.
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
+/// What became of one send of an outbox row ([`Store::record_deliveries`]).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: OutboxId,
+    pub at: DateTime<Utc>,
+    pub result: DeliveryResult,
+}
+
+#[derive(Debug, Clone)]
+pub enum DeliveryResult {
+    /// Accepted, with the server's answer.
+    Sent { response: String },
+    /// A temporary failure: queued again, next attempt at `next_at`.
+    Retry {
+        next_at: DateTime<Utc>,
+        error: String,
+    },
+    /// A permanent failure: the server's answer is kept, an event goes on the ticket.
+    Failed { error: String },
+}
+
 /// Which of the writer's two queues a write waits in (issue 15: a burst in one mailbox
 /// must not delay another's acknowledgement).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -510,6 +531,24 @@ impl Store {
         error: String,
     ) -> Result<(), StoreError> {
         self.write(move |tx| tx.mark_failed(id, at, &error)).await
+    }
+
+    /// The results of several sends in one transaction (one commit, one fsync): what the
+    /// outbox sender has collected while its previous results were being written.
+    pub async fn record_deliveries(&self, results: Vec<Delivery>) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            for d in &results {
+                match &d.result {
+                    DeliveryResult::Sent { response } => tx.mark_sent(d.id, d.at, response)?,
+                    DeliveryResult::Retry { next_at, error } => {
+                        tx.mark_retry(d.id, *next_at, error)?;
+                    }
+                    DeliveryResult::Failed { error } => tx.mark_failed(d.id, d.at, error)?,
+                }
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Puts one failed (or waiting) row, or all failed rows, back in the queue, due now.
