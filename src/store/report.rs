@@ -595,13 +595,15 @@ fn events(conn: &Connection, q: &RowsQuery<'_>) -> Result<Vec<ReportEvent>, Stor
     Ok(out)
 }
 
+/// The deadlines started in the period, in the `sla_deadlines_started` index's order (no
+/// sort: the report only counts them; sorting 2.3 million rows of a big store's all-time
+/// report in a temporary B-tree took five times as long as reading them).
 fn deadlines(conn: &Connection, q: &RowsQuery<'_>) -> Result<Vec<ReportDeadline>, StoreError> {
     let mut st = conn.prepare(
         "SELECT d.ticket_id, t.queue, d.deadline, d.started_at, d.due_at, d.warned_at,
                 d.breached_at, d.met_at
          FROM sla_deadlines d JOIN tickets t ON t.id = d.ticket_id
-         WHERE d.started_at >= ?1 AND d.started_at < ?2 AND (?3 IS NULL OR t.queue = ?3)
-         ORDER BY d.ticket_id, d.deadline",
+         WHERE d.started_at >= ?1 AND d.started_at < ?2 AND (?3 IS NULL OR t.queue = ?3)",
     )?;
     let mut names = Names::default();
     let rows = st.query_map(params![ts(q.from), ts(q.to), q.queue], |r| {
