@@ -48,6 +48,12 @@ const BOUNDED: &[(&str, &str, &str)] = &[
         "`ticket list` without filters: the newest first by rowid, stopping at the limit",
     ),
     (
+        "FROM tickets t WHERE /* every ticket */",
+        "tickets",
+        "a report whose period and the one before it hold every ticket (all time): it reads \
+         every ticket whichever way it goes, and one pass is the cheapest",
+    ),
+    (
         "ORDER BY o.id DESC LIMIT",
         "outbox",
         "`outbox list` without a state: the newest rows by rowid, stopping at the limit",
@@ -177,11 +183,18 @@ fn every_read_query_uses_an_index() {
         Some(record),
     );
     let report = ReportReader::from(conn);
-    for queue in [None, Some("support")] {
+    // Tickets were made at minutes 0 to 19: from minute 5 on, the two periods hold only
+    // some of them (the indexed ways in); from a month before, all of them (one pass).
+    for (queue, previous_from) in [
+        (None, at(5)),
+        (Some("support"), at(5)),
+        (None, at(10 - 30 * 24 * 60)),
+        (Some("support"), at(10 - 30 * 24 * 60)),
+    ] {
         let q = RowsQuery {
             from: at(10),
             to: at(10 + 30 * 24 * 60),
-            previous_from: at(10 - 30 * 24 * 60),
+            previous_from,
             queue,
             text_chars: 200,
             problem_tickets: 5,

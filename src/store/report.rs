@@ -343,6 +343,28 @@ fn tickets(conn: &Connection, q: &RowsQuery<'_>) -> Result<Vec<ReportTicket>, St
     let grouped = "(t.merged_into IS NULL
         AND ((t.created_at >= ?6 AND t.created_at >= ?2 AND t.created_at < ?3)
              OR (t.created_at >= ?7 AND t.created_at >= ?1 AND t.created_at < ?2)))";
+    // When the two periods hold every ticket (an all-time report), the three ways in
+    // would each read every ticket and merge their row ids; one pass over the table is
+    // the same rows at a third of the cost.
+    let (oldest, newest): (Option<String>, Option<String>) = conn
+        .prepare_cached(
+            "SELECT (SELECT min(created_at) FROM tickets), (SELECT max(created_at) FROM tickets)",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let every_ticket =
+        oldest.is_some_and(|o| o >= ts(q.previous_from)) && newest.is_some_and(|n| n < ts(q.to));
+    let which = if every_ticket {
+        // Also in src/store/plans.rs (BOUNDED).
+        "/* every ticket */ ?4 IS NULL OR t.queue = ?4".to_owned()
+    } else {
+        format!(
+            "(?4 IS NULL OR t.queue = ?4)
+             AND ((t.created_at >= ?1 AND t.created_at < ?3)
+                  OR t.updated_at >= ?2
+                  OR t.id IN (SELECT e.ticket_id FROM events e
+                              WHERE e.at >= ?2 AND e.{REPORT_KINDS}))"
+        )
+    };
     let sql = format!(
         "SELECT {TICKET_COLUMNS},
                 CASE WHEN (t.created_at >= ?1 AND t.created_at < ?3)
@@ -354,10 +376,7 @@ fn tickets(conn: &Connection, q: &RowsQuery<'_>) -> Result<Vec<ReportTicket>, St
                 END,
                 {grouped}
          FROM tickets t
-         WHERE (?4 IS NULL OR t.queue = ?4)
-           AND ((t.created_at >= ?1 AND t.created_at < ?3)
-                OR t.updated_at >= ?2
-                OR t.id IN (SELECT e.ticket_id FROM events e WHERE e.at >= ?2 AND e.{REPORT_KINDS}))"
+         WHERE {which}"
     );
     let mut st = conn.prepare(&sql)?;
     let mut rows = st.query(params![
