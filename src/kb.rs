@@ -436,11 +436,21 @@ impl Kb {
         if self.articles.is_empty() {
             return Vec::new();
         }
-        let query = terms(text);
+        self.suggest_terms(&terms(text), queue, language, limit)
+    }
+
+    /// [`Kb::suggest`] of a request already cut into words ([`terms`]).
+    pub fn suggest_terms(
+        &self,
+        query: &[String],
+        queue: &str,
+        language: Language,
+        limit: usize,
+    ) -> Vec<Suggestion> {
         let asked: HashSet<&str> = query.iter().map(String::as_str).collect();
         let mut out: Vec<Suggestion> = self
             .index
-            .rank(&query)
+            .rank(query)
             .into_iter()
             .filter_map(|(doc, score)| {
                 let a = &self.articles[doc];
