@@ -208,6 +208,13 @@ pub enum TicketCommand {
         #[arg(long)]
         tag: Vec<String>,
     },
+    /// The three resolved tickets most like this one (BM25 over the words of its request),
+    /// with the start of the answer that resolved each.
+    Similar {
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Merge ticket A into ticket B (A's messages move to B; A is closed).
     Merge { a: String, b: String },
     /// The stored RFC 5322 bytes of message MSG of ticket ID (not to a terminal without
@@ -575,6 +582,13 @@ fn kb(path: &Path, cmd: KbCommand) -> Result<ExitCode> {
         }
         KbCommand::Check => unreachable!("handled above"),
     }
+}
+
+/// The resolved tickets most like `id` (issue 16), from the words its request was
+/// indexed with.
+fn similar_of(r: &Reader, id: crate::model::TicketId) -> Result<Vec<store::SimilarTicket>> {
+    let words = r.ticket_words(id)?;
+    Ok(r.similar(&words, Some(id), 3)?)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -1173,6 +1187,32 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             write_raw(&raw, force)?;
             Ok(ExitCode::SUCCESS)
         }
+        TicketCommand::Similar { id, json } => {
+            let Some(id) = store::parse_ticket_id(&id) else {
+                bail!("not a ticket number: {id:?}");
+            };
+            if r.ticket(id)?.is_none() {
+                bail!("no ticket #{id}");
+            }
+            let similar = similar_of(&r, id)?;
+            if json.json {
+                return print_json(&similar);
+            }
+            if similar.is_empty() {
+                println!("no resolved ticket like #{id} (or its words are not indexed yet)");
+            }
+            for s in &similar {
+                println!(
+                    "{} {} ({}, score {:.2})\n    {}",
+                    s.tag,
+                    visible(&s.subject),
+                    s.status,
+                    s.score,
+                    visible(if s.answer.is_empty() { "-" } else { &s.answer })
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         TicketCommand::Show { id, json } => {
             let Some(id) = store::parse_ticket_id(&id) else {
                 bail!("not a ticket number: {id:?}");
@@ -1181,7 +1221,10 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
                 bail!("no ticket #{id}");
             };
             if json.json {
-                return print_json(&t);
+                let mut v = serde_json::to_value(&t)?;
+                // Issue 16: the resolved tickets most like this one, looked up now.
+                v["similar"] = serde_json::to_value(similar_of(&r, id)?)?;
+                return print_json(&v);
             }
             let s = &t.ticket;
             println!("{} {}", s.tag, visible(&s.subject));
