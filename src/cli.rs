@@ -73,6 +73,9 @@ pub enum Command {
     /// Routing rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// The knowledge base: articles in kb_dir and [[macro]]s (#kb NAME, #macro NAME).
+    #[command(subcommand)]
+    Kb(KbCommand),
     /// Store one message read on stdin (for an MTA `pipe`, procmail, fetchmail). Exits 0
     /// once the message is safely stored (or quarantined), 75 (EX_TEMPFAIL) when it could
     /// not be stored, so that the MTA keeps it and retries.
@@ -133,6 +136,20 @@ pub enum RulesCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum KbCommand {
+    /// Every article (name, language, queues, title) and macro.
+    List(JsonFlag),
+    /// One article: its front matter and text.
+    Show {
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Read every article and macro; name each bad file and line. Exit 1 if any is bad.
+    Check,
+}
+
 #[derive(Debug, Args)]
 pub struct JsonFlag {
     /// Print JSON instead of text.
@@ -190,6 +207,13 @@ pub enum TicketCommand {
         /// Tags to add (repeat the flag for several).
         #[arg(long)]
         tag: Vec<String>,
+    },
+    /// The three resolved tickets most like this one (BM25 over the words of its request),
+    /// with the start of the answer that resolved each.
+    Similar {
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
     },
     /// Merge ticket A into ticket B (A's messages move to B; A is closed).
     Merge { a: String, b: String },
@@ -295,6 +319,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rules(RulesCommand::Test { file, json }) => {
             rules_test(&cli.config, &file, json.json)
         }
+        Command::Kb(cmd) => kb(&cli.config, cmd),
         Command::Deliver { mailbox } => Ok(deliver(&cli.config, &mailbox)),
         Command::Report {
             from,
@@ -457,6 +482,113 @@ fn rules_test(path: &Path, file: &Path, json: bool) -> Result<ExitCode> {
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn kb(path: &Path, cmd: KbCommand) -> Result<ExitCode> {
+    if let KbCommand::Check = cmd {
+        let (dir, macros) = config::kb_sources(path)?;
+        let (kb, errors) = crate::kb::check(dir.as_deref(), macros);
+        for err in &errors {
+            println!("{}", visible(&err.to_string()));
+        }
+        println!(
+            "{} articles, {} macros, {} problems",
+            kb.articles().len(),
+            kb.macros().len(),
+            errors.len()
+        );
+        return Ok(if errors.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
+    let cfg = load(path)?;
+    let kb = &cfg.knowledge.kb;
+    let json_of = |a: &crate::kb::Article| {
+        serde_json::json!({
+            "name": a.name, "title": a.title, "tags": a.tags,
+            "language": a.language.map(|l| l.as_str()), "queues": a.queues,
+            "commands": a.commands, "file": a.file, "text": a.text,
+        })
+    };
+    match cmd {
+        KbCommand::List(f) if f.json => {
+            let macros: Vec<serde_json::Value> = kb
+                .macros()
+                .iter()
+                .map(
+                    |m| serde_json::json!({"name": m.name, "commands": m.commands, "text": m.text}),
+                )
+                .collect();
+            print_json(&serde_json::json!({
+                "articles": kb.articles().iter().map(json_of).collect::<Vec<_>>(),
+                "macros": macros,
+            }))
+        }
+        KbCommand::List(_) => {
+            for a in kb.articles() {
+                println!(
+                    "{:<24} {:<6} {:<16} {}",
+                    visible(&a.name),
+                    a.language.map_or("any", |l| l.as_str()),
+                    if a.queues.is_empty() {
+                        "all queues".to_owned()
+                    } else {
+                        visible(&a.queues.join(",")).into_owned()
+                    },
+                    visible(&a.title)
+                );
+            }
+            for m in kb.macros() {
+                println!(
+                    "macro {:<18} {}",
+                    visible(&m.name),
+                    visible(&m.commands.join("; "))
+                );
+            }
+            if kb.articles().is_empty() && kb.macros().is_empty() {
+                println!("no articles (kb_dir) and no [[macro]]");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KbCommand::Show { name, json } => {
+            let Some(a) = kb.article(&name) else {
+                anyhow::bail!("no article {name:?} (postdesk kb list)");
+            };
+            if json.json {
+                return print_json(&json_of(a));
+            }
+            println!("{}  ({})", visible(&a.title), a.file.display());
+            println!("tags: {}", visible(&a.tags.join(", ")));
+            println!("language: {}", a.language.map_or("any", |l| l.as_str()));
+            println!(
+                "queues: {}",
+                if a.queues.is_empty() {
+                    "all".to_owned()
+                } else {
+                    visible(&a.queues.join(", ")).into_owned()
+                }
+            );
+            if !a.commands.is_empty() {
+                println!(
+                    "commands (#macro {}): {}",
+                    a.name,
+                    visible(&a.commands.join("; "))
+                );
+            }
+            println!("\n{}", visible(&a.text));
+            Ok(ExitCode::SUCCESS)
+        }
+        KbCommand::Check => unreachable!("handled above"),
+    }
+}
+
+/// The resolved tickets most like `id` (issue 16), from the words its request was
+/// indexed with.
+fn similar_of(r: &Reader, id: crate::model::TicketId) -> Result<Vec<store::SimilarTicket>> {
+    let words = r.ticket_words(id)?;
+    Ok(r.similar(&words, Some(id), 3)?)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -1055,6 +1187,32 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             write_raw(&raw, force)?;
             Ok(ExitCode::SUCCESS)
         }
+        TicketCommand::Similar { id, json } => {
+            let Some(id) = store::parse_ticket_id(&id) else {
+                bail!("not a ticket number: {id:?}");
+            };
+            if r.ticket(id)?.is_none() {
+                bail!("no ticket #{id}");
+            }
+            let similar = similar_of(&r, id)?;
+            if json.json {
+                return print_json(&similar);
+            }
+            if similar.is_empty() {
+                println!("no resolved ticket like #{id} (or its words are not indexed yet)");
+            }
+            for s in &similar {
+                println!(
+                    "{} {} ({}, score {:.2})\n    {}",
+                    s.tag,
+                    visible(&s.subject),
+                    s.status,
+                    s.score,
+                    visible(if s.answer.is_empty() { "-" } else { &s.answer })
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         TicketCommand::Show { id, json } => {
             let Some(id) = store::parse_ticket_id(&id) else {
                 bail!("not a ticket number: {id:?}");
@@ -1063,7 +1221,10 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
                 bail!("no ticket #{id}");
             };
             if json.json {
-                return print_json(&t);
+                let mut v = serde_json::to_value(&t)?;
+                // Issue 16: the resolved tickets most like this one, looked up now.
+                v["similar"] = serde_json::to_value(similar_of(&r, id)?)?;
+                return print_json(&v);
             }
             let s = &t.ticket;
             println!("{} {}", s.tag, visible(&s.subject));

@@ -44,6 +44,9 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+    /// A knowledge-base article or macro (`kb_dir`, `[[macro]]`); names file and line.
+    #[error(transparent)]
+    Kb(#[from] crate::kb::KbError),
 }
 
 /// A password or key. No `Display`, no `Serialize`; `Debug` prints `Secret(..)`.
@@ -201,6 +204,23 @@ pub struct Alerts {
     pub token_expiry_warning: Duration,
 }
 
+/// The knowledge base and self-service (issue 16): `kb_dir`, `[[macro]]`, `[self_service]`.
+#[derive(Debug, Clone)]
+pub struct Knowledge {
+    /// The Markdown articles of `kb_dir` and the `[[macro]]` tables, loaded and checked.
+    pub kb: Arc<crate::kb::Kb>,
+    /// Where the articles were read from (`postdesk kb check` reads it again).
+    pub kb_dir: Option<PathBuf>,
+    /// The macros as configured, for `kb check`.
+    pub macros: Vec<crate::kb::Macro>,
+    /// A new mail whose subject is only one of these words (case-insensitive) opens no
+    /// ticket: the sender gets the list of their own open tickets.
+    pub status_words: Vec<String>,
+    /// A customer's reply whose first line is one of these, to an acknowledgement that
+    /// listed articles, resolves the ticket.
+    pub solved_words: Vec<String>,
+}
+
 /// What happens to a message on the IMAP server once its batch has committed. The
 /// cursor in the store is the source of truth either way; this is for the humans who
 /// also look at the folder.
@@ -222,6 +242,8 @@ pub struct Config {
     pub instance_key_file: Option<PathBuf>,
     /// Overrides the templates built into the binary.
     pub templates_dir: Option<PathBuf>,
+    /// The knowledge base and self-service by mail (issue 16).
+    pub knowledge: Knowledge,
     /// What one incoming message may cost (`[limits]`; `max_message_bytes` at the top
     /// level is read as `limits.max_message_bytes`).
     pub limits: crate::limits::Limits,
@@ -369,6 +391,8 @@ pub struct Queue {
     pub survey_valid_for: Option<Duration>,
     /// Automatic assignment of new tickets; `None`: agents claim them (`#assign me`).
     pub assignment: Option<crate::rules::Strategy>,
+    /// List the knowledge-base articles that match a new request in its acknowledgement.
+    pub kb_in_acknowledgement: bool,
 }
 
 impl Queue {
@@ -391,6 +415,7 @@ impl Queue {
             surveys: true,
             survey_valid_for: Some(DEFAULT_SURVEY_VALID_FOR),
             assignment: None,
+            kb_in_acknowledgement: false,
         }
     }
 }
@@ -577,6 +602,37 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     from_str(path, &text)
 }
 
+/// Where the knowledge base comes from (`kb_dir`, `[[macro]]`), read from `path` without
+/// checking the rest of the file: `postdesk kb check` lists every bad article even when
+/// the first one keeps the configuration from loading.
+pub fn kb_sources(path: &Path) -> Result<(Option<PathBuf>, Vec<crate::kb::Macro>), ConfigError> {
+    #[derive(Deserialize)]
+    struct Sources {
+        kb_dir: Option<PathBuf>,
+        #[serde(default, rename = "macro")]
+        macros: Vec<RawMacro>,
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let raw: Sources = toml::from_str(&text).map_err(|err| {
+        let offset = err.span().map(|s| s.start).unwrap_or(0);
+        invalid(
+            path,
+            &text,
+            offset,
+            key_at(&text, offset),
+            err.message().to_owned(),
+        )
+    })?;
+    let v = Validator { path, text: &text };
+    Ok((
+        raw.kb_dir.map(|p| v.relative(&p)),
+        raw.macros.into_iter().map(RawMacro::into_macro).collect(),
+    ))
+}
+
 /// Parses and validates `text` as if it were read from `path` (used by tests and `check`).
 pub fn from_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|err| {
@@ -715,6 +771,11 @@ struct RawConfig {
     hostname: Option<Spanned<String>>,
     instance_key_file: Option<PathBuf>,
     templates_dir: Option<PathBuf>,
+    kb_dir: Option<PathBuf>,
+    #[serde(default, rename = "macro")]
+    macros: Vec<RawMacro>,
+    #[serde(default)]
+    self_service: RawSelfService,
     max_message_bytes: Option<Spanned<usize>>,
     reopen_window: Option<DurationText>,
     trusted_authserv_id: Option<String>,
@@ -744,6 +805,33 @@ struct RawConfig {
     mailboxes: Vec<RawMailbox>,
     #[serde(default)]
     alerts: RawAlerts,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMacro {
+    name: String,
+    #[serde(default)]
+    commands: Vec<String>,
+    #[serde(default)]
+    text: String,
+}
+
+impl RawMacro {
+    fn into_macro(self) -> crate::kb::Macro {
+        crate::kb::Macro {
+            name: self.name.trim().to_lowercase(),
+            commands: self.commands,
+            text: self.text,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSelfService {
+    status_words: Option<Vec<String>>,
+    solved_words: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -861,6 +949,7 @@ struct RawQueue {
     surveys: Option<bool>,
     survey_valid_for: Option<Spanned<String>>,
     assignment: Option<Spanned<String>>,
+    kb_in_acknowledgement: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -946,6 +1035,47 @@ struct Validator<'a> {
 impl Validator<'_> {
     fn err(&self, span: std::ops::Range<usize>, key: &str, message: String) -> ConfigError {
         invalid(self.path, self.text, span.start, key.to_owned(), message)
+    }
+
+    /// `kb_dir`, `[[macro]]` and `[self_service]`: the articles are read and checked now,
+    /// so that `postdesk check` names a bad one (file and line).
+    fn knowledge(
+        &self,
+        kb_dir: Option<PathBuf>,
+        macros: Vec<RawMacro>,
+        raw: RawSelfService,
+    ) -> Result<Knowledge, ConfigError> {
+        let kb_dir = kb_dir.map(|p| self.relative(&p));
+        let macros: Vec<crate::kb::Macro> = macros.into_iter().map(RawMacro::into_macro).collect();
+        let kb = crate::kb::load(kb_dir.as_deref(), macros.clone())?;
+        let words = |given: Option<Vec<String>>, default: &[&str], key: &str| {
+            let list: Vec<String> = match given {
+                Some(list) => list.iter().map(|w| w.trim().to_lowercase()).collect(),
+                None => default.iter().map(|w| (*w).to_owned()).collect(),
+            };
+            if list.iter().any(String::is_empty) {
+                let at = self.text.find(key).unwrap_or(0);
+                return Err(invalid(
+                    self.path,
+                    self.text,
+                    at,
+                    key.to_owned(),
+                    "an empty word would match every mail".to_owned(),
+                ));
+            }
+            Ok(list)
+        };
+        Ok(Knowledge {
+            kb: Arc::new(kb),
+            kb_dir,
+            macros,
+            status_words: words(
+                raw.status_words,
+                &["status", "查询", "状态"],
+                "status_words",
+            )?,
+            solved_words: words(raw.solved_words, &["solved", "已解决"], "solved_words")?,
+        })
     }
 
     fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
@@ -1038,12 +1168,14 @@ impl Validator<'_> {
         }
         let smtp = self.smtp(smtp_raw, &hostname, &mailboxes)?;
         let alerts = self.alerts(raw.alerts, &mailboxes)?;
+        let knowledge = self.knowledge(raw.kb_dir, raw.macros, raw.self_service)?;
         Ok(Config {
             path: self.path.to_owned(),
             data_dir,
             hostname,
             instance_key_file: raw.instance_key_file.map(|p| self.relative(&p)),
             templates_dir: raw.templates_dir.map(|p| self.relative(&p)),
+            knowledge,
             limits,
             reopen_window: raw.reopen_window.map_or(DEFAULT_REOPEN_WINDOW, |d| d.0),
             smtp,
@@ -1354,6 +1486,7 @@ impl Validator<'_> {
                     )
                 })?),
             },
+            kb_in_acknowledgement: q.kb_in_acknowledgement.unwrap_or(false),
             name,
         })
     }

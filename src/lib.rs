@@ -34,6 +34,7 @@ pub mod ingest;
 pub mod mail;
 pub mod thread;
 pub mod words;
+pub mod kb;
 pub mod rules;
 pub mod agent;
 pub mod store;

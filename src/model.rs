@@ -238,6 +238,7 @@ text_enum!(
         SlaBreach => "sla-breach",
         Digest => "digest",
         Alert => "alert",
+        SelfService => "self-service",
     }
 );
 
@@ -256,7 +257,10 @@ impl OutboxKind {
     pub fn is_automatic_to_customer(self) -> bool {
         matches!(
             self,
-            OutboxKind::Acknowledgement | OutboxKind::StatusChange | OutboxKind::Survey
+            OutboxKind::Acknowledgement
+                | OutboxKind::StatusChange
+                | OutboxKind::Survey
+                | OutboxKind::SelfService
         )
     }
     /// The template that writes it.
@@ -273,6 +277,7 @@ impl OutboxKind {
             OutboxKind::SlaBreach => "sla_breach",
             OutboxKind::Digest => "digest",
             OutboxKind::Alert => "alert",
+            OutboxKind::SelfService => "self_service",
         }
     }
     /// `Auto-Submitted` value (RFC 3834): replies to a message are `auto-replied`,
@@ -281,7 +286,8 @@ impl OutboxKind {
         match self {
             OutboxKind::Acknowledgement
             | OutboxKind::CommandResult
-            | OutboxKind::CommandRefused => Some("auto-replied"),
+            | OutboxKind::CommandRefused
+            | OutboxKind::SelfService => Some("auto-replied"),
             OutboxKind::AgentNotification
             | OutboxKind::StatusChange
             | OutboxKind::Survey
@@ -540,6 +546,14 @@ pub enum EventKind {
     AcknowledgementSkipped,
     /// Automatic assignment found no available agent.
     AssignmentSkipped,
+    // Knowledge base and self-service (issue 16).
+    /// A customer asked by mail for their open tickets (no ticket; new: how many listed).
+    SelfServiceStatus,
+    /// Knowledge-base articles were listed in the acknowledgement (new: their names).
+    KbSuggested,
+    /// The customer answered `solved` to an acknowledgement that listed articles: the
+    /// ticket was resolved without an agent (deflected).
+    KbDeflected,
     /// A mail was queued (`acknowledgement.queued`, `answer.queued`, …).
     MailQueued(OutboxKind),
     /// A mail could not be composed (`answer.failed`, …); the ticket is kept.
@@ -586,6 +600,9 @@ impl EventKind {
         (EventKind::Vip, "vip"),
         (EventKind::AcknowledgementSkipped, "acknowledgement.skipped"),
         (EventKind::AssignmentSkipped, "assignment.skipped"),
+        (EventKind::SelfServiceStatus, "self_service.status"),
+        (EventKind::KbSuggested, "kb.suggested"),
+        (EventKind::KbDeflected, "kb.deflected"),
     ];
 
     /// The text stored and shown: `status`, `answer.queued`, …
@@ -613,6 +630,8 @@ impl EventKind {
             EventKind::MailFailed(OutboxKind::Digest) => "digest.failed",
             EventKind::MailQueued(OutboxKind::Alert) => "alert.queued",
             EventKind::MailFailed(OutboxKind::Alert) => "alert.failed",
+            EventKind::MailQueued(OutboxKind::SelfService) => "self-service.queued",
+            EventKind::MailFailed(OutboxKind::SelfService) => "self-service.failed",
             plain => EventKind::PLAIN
                 .iter()
                 .find(|(it, _)| *it == plain)

@@ -878,6 +878,7 @@ fn classify_outcome(
         Delivered::Applied(Applied::NewTicket { .. }) => ("ticket".to_owned(), None),
         Delivered::Applied(Applied::FollowUp { .. }) => ("follow-up".to_owned(), None),
         Delivered::Applied(Applied::Automatic { .. }) => ("automatic".to_owned(), None),
+        Delivered::Applied(Applied::SelfService) => ("self-service".to_owned(), None),
         Delivered::Quarantined(_, reason) => {
             // The reason text is free; its first words say which kind.
             let kind: String = reason

@@ -37,8 +37,9 @@ const SETTABLE: [Status; 5] = [
 ];
 
 /// Every command name, for the "unknown command" hint.
-const NAMES: [&str; 10] = [
-    "status", "assign", "priority", "tag", "untag", "cc", "to", "note", "merge", "link",
+const NAMES: [&str; 12] = [
+    "status", "assign", "priority", "tag", "untag", "cc", "to", "note", "merge", "link", "kb",
+    "macro",
 ];
 
 /// Longer tags are refused: a tag is a label, not a sentence.
@@ -74,6 +75,12 @@ pub enum Command {
     Note,
     Merge(TicketId),
     Link(TicketId),
+    /// `#kb NAME`: the knowledge-base article's text goes into the answer (issue 16). The
+    /// name is lower-cased; the caller checks that the article exists.
+    Kb(String),
+    /// `#macro NAME`: a saved set of command lines plus text (issue 16); checked by the
+    /// caller, like `Kb`.
+    Macro(String),
 }
 
 /// Who `#assign` names. `Agent` is one word as written; the caller checks it is an agent.
@@ -176,6 +183,8 @@ impl Command {
             Command::Note => "#note".to_owned(),
             Command::Merge(ticket) => format!("#merge {}", ticket.get()),
             Command::Link(ticket) => format!("#link {}", ticket.get()),
+            Command::Kb(name) => format!("#kb {name}"),
+            Command::Macro(name) => format!("#macro {name}"),
         }
     }
 }
@@ -324,8 +333,35 @@ fn parse_command(name: &str, value: &str) -> Result<Command, String> {
         "note" => Err("#note takes no value (write the note below the command lines)".to_owned()),
         "merge" => parse_ticket(value).map(Command::Merge),
         "link" => parse_ticket(value).map(Command::Link),
+        "kb" => parse_name("#kb", "article", value).map(Command::Kb),
+        "macro" => parse_name("#macro", "macro", value).map(Command::Macro),
         _ => Err(unknown_command(name)),
     }
+}
+
+/// Letters, digits, `-`, `_` and `.`, at most 64 characters: a name `#kb` and `#macro`
+/// accept (and that articles and macros must have).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// One name of an article or macro: letters, digits, `-`, `_` and `.`, lower-cased.
+fn parse_name(command: &str, what: &str, value: &str) -> Result<String, String> {
+    if value.is_empty() {
+        return Err(format!("missing {what} name ({command} NAME)"));
+    }
+    let name = value.to_lowercase();
+    if value.contains(is_space) || !valid_name(&name) {
+        return Err(format!(
+            "invalid {what} name {} ({command} takes one name: letters, digits, -, _ and .)",
+            quoted(value)
+        ));
+    }
+    Ok(name)
 }
 
 fn list_names() -> String {
@@ -732,11 +768,11 @@ mod tests {
                 vec![
                     err(
                         "#urgent please help",
-                        "unknown command #urgent (commands: #status, #assign, #priority, #tag, #untag, #cc, #to, #note, #merge, #link)",
+                        "unknown command #urgent (commands: #status, #assign, #priority, #tag, #untag, #cc, #to, #note, #merge, #link, #kb, #macro)",
                     ),
                     err(
                         "#",
-                        "missing command name after # (commands: #status, #assign, #priority, #tag, #untag, #cc, #to, #note, #merge, #link)",
+                        "missing command name after # (commands: #status, #assign, #priority, #tag, #untag, #cc, #to, #note, #merge, #link, #kb, #macro)",
                     ),
                 ],
                 "Hello",
@@ -1047,5 +1083,40 @@ mod tests {
                 prop_assert_eq!(split.body, body.as_str());
             }
         }
+    }
+
+    #[test]
+    fn kb_and_macro_take_one_name() {
+        use Command::*;
+        let split = split_commands(
+            "#kb Reset-Password
+＃ｍａｃｒｏ close.v2
+Hi",
+        );
+        assert_eq!(
+            split.commands,
+            vec![
+                Kb("reset-password".to_owned()),
+                Macro("close.v2".to_owned())
+            ]
+        );
+        assert_eq!(split.body, "Hi");
+        for (line, want) in [
+            ("#kb", "missing article name (#kb NAME)"),
+            ("#macro", "missing macro name (#macro NAME)"),
+            ("#kb two words", "invalid article name \"two words\""),
+            ("#macro a/b", "invalid macro name \"a/b\""),
+            ("#mcaro x", "unknown command #mcaro (did you mean #macro?)"),
+        ] {
+            let split = split_commands(line);
+            assert!(split.commands.is_empty(), "{line}");
+            assert!(
+                split.errors[0].reason.starts_with(want),
+                "{line}: {:?}",
+                split.errors
+            );
+        }
+        assert_eq!(Kb("a".into()).describe(), "#kb a");
+        assert_eq!(Macro("b".into()).describe(), "#macro b");
     }
 }

@@ -206,6 +206,11 @@ const RELAY_LINES: &[RelayLine] = &[
     RelayLine::Phrase("#status pending|resolved|closed"),
     RelayLine::Phrase("#tag word #cc address"),
     RelayLine::Phrase("#note (internal, not sent)"),
+    // Similar tickets and knowledge-base articles (issue 16).
+    RelayLine::LabelWith("similar:", "#"),
+    RelayLine::LabelWith("kb article:", "#kb"),
+    RelayLine::LabelWith("相似工单:", "#"),
+    RelayLine::LabelWith("知识库文章:", "#kb"),
     RelayLine::LabelWith("工单:", "#"),
     RelayLine::LabelWordLabel("状态:", "优先级:"),
     RelayLine::LabelWith("本封来自:", "@"),

@@ -13,7 +13,7 @@ use minijinja::{Environment, Value};
 use crate::model::Language;
 
 /// Every template, by name; each exists in every language.
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 12] = [
     "acknowledgement",
     "agent_notification",
     "answer",
@@ -25,6 +25,7 @@ pub const NAMES: [&str; 11] = [
     "sla_breach",
     "digest",
     "alert",
+    "self_service",
 ];
 
 macro_rules! built_in {
@@ -33,7 +34,7 @@ macro_rules! built_in {
     };
 }
 
-const BUILT_IN: [(&str, &str, &str); 22] = built_in![
+const BUILT_IN: [(&str, &str, &str); 24] = built_in![
     "en" / "acknowledgement",
     "en" / "agent_notification",
     "en" / "answer",
@@ -45,6 +46,7 @@ const BUILT_IN: [(&str, &str, &str); 22] = built_in![
     "en" / "sla_breach",
     "en" / "digest",
     "en" / "alert",
+    "en" / "self_service",
     "zh-CN" / "acknowledgement",
     "zh-CN" / "agent_notification",
     "zh-CN" / "answer",
@@ -56,6 +58,7 @@ const BUILT_IN: [(&str, &str, &str); 22] = built_in![
     "zh-CN" / "sla_breach",
     "zh-CN" / "digest",
     "zh-CN" / "alert",
+    "zh-CN" / "self_service",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +205,12 @@ pub fn sample_context() -> Value {
         recovered => false,
         expires => "2026-12-09 12:00 UTC",
         ended => "2026-11-25 12:10 UTC",
+        // Knowledge base and self-service (issue 16).
+        similar => vec![minijinja::context! { tag => "[ACME #12]", subject => "Printer offline", status => "resolved", answer => "Restart it from the panel." }],
+        articles => vec![minijinja::context! { name => "printer-offline", title => "When the printer is offline", confidence => "0.80" }],
+        tickets => vec![minijinja::context! { tag => "[ACME #42]", subject => "Printer offline", status => "open", updated => "2026-11-25 12:00" }],
+        more => 0,
+        asked => "status",
     }
 }
 
@@ -211,7 +220,7 @@ mod tests {
 
     #[test]
     fn built_in_templates_render() {
-        assert_eq!(Templates::load(None).unwrap().check().unwrap(), 22);
+        assert_eq!(Templates::load(None).unwrap().check().unwrap(), 24);
     }
 
     /// What a customer (or a manager, for the digest) reads, with the values real mail
@@ -263,7 +272,34 @@ mod tests {
             rating => "4.5",
             problems => vec!["printer offline floor (15)", "vpn drops hour (9)", "发票 退款 (4)"],
         };
+        let (article, own) = match language {
+            Language::En => (
+                "When the printer on floor 3 is offline: restart",
+                "Printer on floor 3 offline since this morning",
+            ),
+            Language::ZhCn => (
+                "打印机无法连接时：重启打印机并检查网线",
+                "三楼的打印机从今天早上开始无法连接",
+            ),
+        };
+        let with_articles = minijinja::context! {
+            articles => vec![minijinja::context! { name => "printer", title => article, confidence => "0.80" }],
+            ..base.clone()
+        };
+        let with_tickets = minijinja::context! {
+            tickets => vec![
+                minijinja::context! { tag => "[ACME #4217]", subject => own, status => "open", updated => "2026-11-25 12:00" },
+                minijinja::context! { tag => "[ACME #4218]", subject => "VPN", status => "pending", updated => "2026-11-25 12:05" },
+            ],
+            more => 0,
+            asked => "status",
+            ..base.clone()
+        };
+        let no_tickets = minijinja::context! { tickets => Vec::<String>::new(), more => 0, asked => "查询", ..base.clone() };
         let mut out = vec![
+            ("acknowledgement", with_articles),
+            ("self_service", with_tickets),
+            ("self_service", no_tickets),
             ("acknowledgement", base.clone()),
             ("answer", base.clone()),
             ("survey", base.clone()),

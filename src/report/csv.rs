@@ -16,6 +16,7 @@
 //! - `longest_open,id,subject,status,queue,assignee,created_at,age_secs,business_age_secs`.
 //! - `top_problems,rank,terms,count,previous,change,trend,examples` (terms and examples
 //!   space-separated).
+//! - `self_service,status_requests,articles_suggested,deflected,deflection_rate`.
 //!
 //! Empty cells are missing values. Text from customers (subjects) that a spreadsheet would
 //! run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`.
@@ -318,6 +319,28 @@ pub fn to_csv(r: &Report) -> String {
             ],
         );
     }
+
+    let k = &r.self_service;
+    header(
+        &mut out,
+        "self_service",
+        &[
+            "status_requests",
+            "articles_suggested",
+            "deflected",
+            "deflection_rate",
+        ],
+    );
+    row(
+        &mut out,
+        "self_service",
+        vec![
+            plain(k.status_requests),
+            plain(k.articles_suggested),
+            plain(k.deflected),
+            opt(k.deflection_rate),
+        ],
+    );
     out
 }
 

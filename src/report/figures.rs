@@ -57,6 +57,18 @@ pub(crate) fn build_with(
         agents: agents(&ctx, cfg, rows, &ratings),
         longest_open: longest_open(&ctx, rows, now),
         top_problems,
+        self_service: self_service(rows),
+    }
+}
+
+/// Self-service figures (issue 16) from the period's counts.
+fn self_service(rows: &ReportRows) -> super::SelfService {
+    let k = rows.knowledge;
+    super::SelfService {
+        status_requests: k.status_requests,
+        articles_suggested: k.suggested,
+        deflected: k.deflected,
+        deflection_rate: ratio(k.deflected, k.suggested),
     }
 }
 

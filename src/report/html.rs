@@ -576,6 +576,20 @@ fn open_table(out: &mut String, r: &Report) {
     out.push_str("</table>");
 }
 
+fn self_service_table(out: &mut String, r: &Report) {
+    let k = &r.self_service;
+    out.push_str("<table><tr><th>status requests by mail</th><th>acknowledgements with articles</th><th>resolved by the customer (deflected)</th><th>deflection rate</th></tr><tr>");
+    td(out, k.status_requests);
+    td(out, k.articles_suggested);
+    td(out, k.deflected);
+    td(
+        out,
+        k.deflection_rate
+            .map_or("–".to_owned(), |x| format!("{:.0}%", x * 100.0)),
+    );
+    out.push_str("</tr></table>");
+}
+
 fn problems_table(out: &mut String, r: &Report) {
     if r.top_problems.is_empty() {
         out.push_str("<p>No group of similar tickets in the period.</p>");
@@ -661,6 +675,8 @@ pub fn to_html(r: &Report) -> String {
     problems_table(&mut out, r);
     out.push_str("</section><section><h2>Longest-running open tickets</h2>");
     open_table(&mut out, r);
+    out.push_str("</section><section><h2>Self-service</h2>");
+    self_service_table(&mut out, r);
     out.push_str("</section></body></html>\n");
     out
 }

@@ -294,19 +294,21 @@ pub fn generate(
         let deadlines = reader.deadlines(&q);
         let volume = reader.volume(&q);
         let open = reader.open_now(&q, figures::LONGEST);
+        let knowledge = reader.knowledge(&q);
         let top = grouping.join().unwrap_or_else(|_| {
             tracing::warn!("grouping the top problems panicked; the report lists none");
             Vec::new()
         });
-        (top, events, (deadlines, volume, open))
+        (top, events, (deadlines, volume, open, knowledge))
     });
-    let (deadlines, volume, open) = deadlines;
+    let (deadlines, volume, open, knowledge) = deadlines;
     let rows = ReportRows {
         tickets,
         events: events?,
         deadlines: deadlines?,
         volume: volume?,
         open: open?,
+        knowledge: knowledge?,
     };
     Ok(figures::build_with(cfg, &rows, opts, now, top))
 }
@@ -349,6 +351,22 @@ pub struct Report {
     /// Up to 10 groups of similar tickets created in the period, most tickets first
     /// (groups of at least 2).
     pub top_problems: Vec<Problem>,
+    /// Self-service by mail and the knowledge base (issue 16).
+    pub self_service: SelfService,
+}
+
+/// Self-service figures of the period (issue 16).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct SelfService {
+    /// Mails asking for the sender's open tickets (no ticket opened); about no ticket,
+    /// so counted for every queue.
+    pub status_requests: u64,
+    /// New tickets whose acknowledgement listed knowledge-base articles.
+    pub articles_suggested: u64,
+    /// Of those, tickets the customer resolved by answering `solved` (deflected).
+    pub deflected: u64,
+    /// `deflected / articles_suggested`; `null` when no article was listed.
+    pub deflection_rate: Option<f64>,
 }
 
 /// Ticket counts of a period.

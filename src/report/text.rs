@@ -193,6 +193,17 @@ pub fn to_text(r: &Report) -> String {
             examples.join(" ")
         );
     }
+    let k = &r.self_service;
+    let _ = writeln!(
+        s,
+        "\nSelf-service: {} status requests by mail; articles listed in {} acknowledgements, {} \
+         resolved by the customer (deflected{})",
+        k.status_requests,
+        k.articles_suggested,
+        k.deflected,
+        k.deflection_rate
+            .map_or(String::new(), |x| format!(", {:.0}%", x * 100.0))
+    );
     s
 }
 

@@ -17,6 +17,7 @@ pub(crate) mod memory;
 mod read;
 mod report;
 mod schema;
+mod similar;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -35,6 +36,7 @@ use tokio::sync::oneshot;
 
 pub use read::*;
 pub use report::*;
+pub use similar::{excerpt, OwnTicket, SimilarTicket};
 pub use tx::*;
 
 use crate::model::{MailboxName, OutboxId, TicketId};
@@ -766,7 +768,10 @@ impl Queues {
 /// are waiting.
 fn index_batch(conn: &mut Connection, limit: usize) -> Result<bool, StoreError> {
     let t = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let more = Tx::new(&t).index_new_messages(limit)?;
+    let mut tx = Tx::new(&t);
+    let more = tx.index_new_messages(limit)?;
+    let more_words = tx.index_ticket_words(limit)?;
+    let more = more || more_words;
     t.commit()?;
     Ok(more)
 }

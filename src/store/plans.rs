@@ -37,6 +37,7 @@ const GROWING: &[&str] = &[
     "ticket_tags",
     "ingest_costs",
     "quarantine",
+    "ticket_words",
 ];
 
 /// Scans that stay cheap however big the store gets: (a piece of the statement, the
@@ -244,6 +245,75 @@ fn the_outbox_writes_use_indexes() {
     assert!(
         ran.iter().any(|s| s.contains("WITH RECURSIVE mb")),
         "the trace saw the claim: {ran:?}"
+    );
+    let problems = full_scans(&m, &ran);
+    assert!(
+        problems.is_empty(),
+        "full scans of growing tables:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// Similar tickets and self-service (issue 16): the lookup on a read connection, the
+/// report's counts, and the writer's reads (a requester's open tickets, a ticket's event).
+#[test]
+fn the_knowledge_queries_use_indexes() {
+    let (mut m, t) = sample_store();
+    write(&mut m, |tx| -> Result<(), StoreError> {
+        for i in 1..=t.get() {
+            let id = TicketId::new(i);
+            tx.record_ticket_words(id, &format!("printer offline floor{i}"))?;
+            if i % 2 == 0 {
+                tx.set_status(id, Status::Resolved, at(40))?;
+            }
+        }
+        Ok(())
+    });
+    m.conn_mut().trace_v2(
+        rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,
+        Some(record),
+    );
+    RAN.with(|ran| ran.borrow_mut().clear());
+    write(&mut m, |tx| -> Result<(), StoreError> {
+        tx.open_tickets_of("ann@example.test", 21)?;
+        tx.has_event(t, crate::model::EventKind::KbSuggested)?;
+        Ok(())
+    });
+    m.conn_mut()
+        .trace_v2(rusqlite::trace::TraceEventCodes::empty(), None);
+    let mut r: Reader = m.reader();
+    r.conn_mut().trace_v2(
+        rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,
+        Some(record),
+    );
+    let words = r.ticket_words(t).unwrap();
+    let similar = r.similar(&words, Some(t), 3).unwrap();
+    assert_eq!(similar.len(), 3, "{similar:?}");
+    r.conn_mut()
+        .trace_v2(rusqlite::trace::TraceEventCodes::empty(), None);
+    let mut conn = m.reader();
+    conn.conn_mut().trace_v2(
+        rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,
+        Some(record),
+    );
+    let report = ReportReader::from(conn);
+    for queue in [None, Some("support")] {
+        report
+            .knowledge(&RowsQuery {
+                from: at(10),
+                to: at(10 + 30 * 24 * 60),
+                previous_from: at(10 - 30 * 24 * 60),
+                queue,
+                text_chars: 200,
+                problem_tickets: 5,
+            })
+            .unwrap();
+    }
+    drop(report);
+    let ran = RAN.with(|ran| ran.take());
+    assert!(
+        ran.iter().any(|s| s.contains("similar_fts MATCH")),
+        "the trace saw the lookup: {ran:?}"
     );
     let problems = full_scans(&m, &ran);
     assert!(

@@ -168,7 +168,23 @@ pub struct ReportRows {
     /// Every slot or row of `[from, to)` with something in it, in no particular order.
     pub volume: Vec<VolumeRow>,
     pub open: OpenNow,
+    /// Self-service and knowledge-base counts of the period (issue 16).
+    pub knowledge: KnowledgeCounts,
 }
+
+/// Events of the knowledge base and self-service in `[from, to)` (issue 16).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KnowledgeCounts {
+    /// Status requests by mail (about no ticket: counted with `--queue` too).
+    pub status_requests: u64,
+    /// Acknowledgements that listed articles.
+    pub suggested: u64,
+    /// Tickets the customer resolved with `solved`.
+    pub deflected: u64,
+}
+
+/// The condition of the partial index `events_knowledge`, word for word.
+const KNOWLEDGE_KINDS: &str = "kind IN ('self_service.status', 'kb.suggested', 'kb.deflected')";
 
 /// The event kinds the report reads: the condition of the partial index `events_report`,
 /// repeated word for word so that the planner can use it.
@@ -219,6 +235,31 @@ impl ReportReader {
         events(&self.conn, q)
     }
 
+    /// Status requests, articles listed and deflections in `[from, to)`.
+    pub fn knowledge(&self, q: &RowsQuery<'_>) -> Result<KnowledgeCounts, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT e.kind, COUNT(*) FROM events e LEFT JOIN tickets t ON t.id = e.ticket_id
+             WHERE e.{KNOWLEDGE_KINDS} AND e.at >= ?1 AND e.at < ?2
+               AND (?3 IS NULL OR e.ticket_id IS NULL OR t.queue = ?3)
+             GROUP BY e.kind"
+        ))?;
+        let rows = st.query_map(params![ts(q.from), ts(q.to), q.queue], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        let mut out = KnowledgeCounts::default();
+        for row in rows {
+            let (kind, n) = row?;
+            let n = u64::try_from(n).unwrap_or(0);
+            match kind.as_str() {
+                "self_service.status" => out.status_requests = n,
+                "kb.suggested" => out.suggested = n,
+                "kb.deflected" => out.deflected = n,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
     /// SLA deadlines started in `[from, to)`.
     pub fn deadlines(&self, q: &RowsQuery<'_>) -> Result<Vec<ReportDeadline>, StoreError> {
         deadlines(&self.conn, q)
@@ -238,6 +279,7 @@ pub fn report_rows(
         deadlines: r.deadlines(q)?,
         volume: r.volume(q)?,
         open: r.open_now(q, longest)?,
+        knowledge: r.knowledge(q)?,
     })
 }
 

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     V12_REPORT_VOLUME,
     V13_WRITER_LOOKUPS,
     V14_FAIR_OUTBOX,
+    V15_SIMILAR_AND_SELF_SERVICE,
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after every migration).
@@ -355,6 +356,30 @@ ALTER TABLE outbox ADD COLUMN mailbox TEXT;
 UPDATE outbox SET mailbox = (SELECT t.mailbox FROM tickets t WHERE t.id = outbox.ticket_id)
     WHERE state IN ('queued', 'sending', 'failed') AND ticket_id IS NOT NULL;
 CREATE INDEX outbox_fair ON outbox(mailbox, next_attempt_at, id) WHERE state = 'queued';
+"#;
+
+const V15_SIMILAR_AND_SELF_SERVICE: &str = r#"
+-- Self-service by mail (issue 16): a customer's own open tickets, by requester.
+CREATE INDEX tickets_requester ON tickets(requester, status);
+-- Similar tickets (issue 16): the words of each new ticket's request (subject and the
+-- customer's first text, as crate::words segments them: Latin words, jieba for Chinese),
+-- computed off the writer when the message is prepared. Their own FTS5 index (one row a
+-- ticket, rowid = ticket id) ranks them by BM25; the writer fills it in its idle time
+-- behind the similar_state watermark, as it does the search index; similar_vocab gives
+-- each word's document count, so that a lookup reads only the rarer words' postings.
+CREATE TABLE ticket_words (
+    ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
+    words     TEXT NOT NULL
+) STRICT;
+CREATE VIRTUAL TABLE similar_fts USING fts5(
+    words, content = 'ticket_words', content_rowid = 'ticket_id', tokenize = 'unicode61'
+);
+CREATE VIRTUAL TABLE similar_vocab USING fts5vocab(similar_fts, 'row');
+CREATE TABLE similar_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_id INTEGER NOT NULL) STRICT;
+INSERT INTO similar_state (id, last_id) VALUES (1, 0);
+-- The report's self-service figures: status requests, articles listed, deflections.
+CREATE INDEX events_knowledge ON events(kind, at)
+    WHERE kind IN ('self_service.status', 'kb.suggested', 'kb.deflected');
 "#;
 
 const V13_WRITER_LOOKUPS: &str = r#"

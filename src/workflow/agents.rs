@@ -120,8 +120,12 @@ impl Engine {
             return Ok(Applied::FollowUp { ticket });
         }
 
+        // `#macro` lines become their commands, `#kb` and `#macro` texts go into the answer;
+        // an unknown name is refused like any bad command.
+        let expanded = self.expand_knowledge(&split.commands);
         let mut refused: Vec<CommandError> = split.errors.clone();
-        refused.extend(self.check_commands(tx, &t, &split.commands)?);
+        refused.extend(expanded.errors.iter().cloned());
+        refused.extend(self.check_commands(tx, &t, &expanded.commands)?);
         if !refused.is_empty() {
             tx.set_message_agent(row, actor, Audience::Internal, false)?;
             self.record_refused(
@@ -141,7 +145,7 @@ impl Engine {
                 None,
                 Some("commands refused: kept as an internal note"),
             )?;
-            let accepted: Vec<String> = split
+            let accepted: Vec<String> = expanded
                 .commands
                 .iter()
                 .take(max)
@@ -156,7 +160,7 @@ impl Engine {
                 tag => crate::mail::subject::tag_token(&t.tag, t.id), subject => &t.subject,
                 agent_name => &agent.display_name, refused => refused_ctx, accepted => accepted,
                 more => refused.len().saturating_sub(max)
-                    + split.commands.len().saturating_sub(max),
+                    + expanded.commands.len().saturating_sub(max),
                 unread => split.unread.describe(),
             };
             self.mail_agent(
@@ -193,10 +197,10 @@ impl Engine {
             .comment_addresses
             .iter()
             .any(|c| parsed.addressed_to(c));
-        let note = to_comment || split.commands.contains(&Command::Note);
+        let note = to_comment || expanded.commands.contains(&Command::Note);
         // The last `#status` wins; its customer mail goes after the answer.
         let mut status_set = None;
-        for cmd in &split.commands {
+        for cmd in &expanded.commands {
             if let Some(set) = self.apply_command(tx, ticket, agent, cmd, at)? {
                 status_set = Some(set);
             }
@@ -211,7 +215,7 @@ impl Engine {
             return Ok(Applied::FollowUp { ticket });
         }
         let body = split.body;
-        let only: Vec<String> = split
+        let only: Vec<String> = expanded
             .commands
             .iter()
             .filter_map(|c| match c {
@@ -241,18 +245,12 @@ impl Engine {
                 "your text is below the quoted relay, where postdesk cannot tell it from the quote"
                     .to_owned();
             self.refuse_answer(tx, ticket, agent, parsed, &why, at)?;
-        } else if !cut.is_empty() {
-            match crate::agent::quote::leaks_relay(&cut.answer) {
+        } else if !cut.is_empty() || !expanded.texts.is_empty() {
+            let written = if cut.is_empty() { "" } else { &cut.answer };
+            let answer = with_inserted(written, &expanded.texts);
+            match crate::agent::quote::leaks_relay(&answer) {
                 None => {
-                    self.send_answer(
-                        tx,
-                        ticket,
-                        agent,
-                        &cut.answer,
-                        status_set.is_some(),
-                        &only,
-                        at,
-                    )?;
+                    self.send_answer(tx, ticket, agent, &answer, status_set.is_some(), &only, at)?;
                     if cut.text_below {
                         self.event(
                             tx,
@@ -277,6 +275,46 @@ impl Engine {
             self.send_status_mail(tx, ticket, status, kind, at)?;
         }
         Ok(Applied::FollowUp { ticket })
+    }
+
+    /// `commands` with each `#macro` replaced by its command lines, the texts of `#kb` and
+    /// `#macro` in the order written, and a refusal for each unknown name.
+    fn expand_knowledge(&self, commands: &[Command]) -> Expanded {
+        let kb = &self.cfg.knowledge.kb;
+        let mut out = Expanded::default();
+        for cmd in commands {
+            match cmd {
+                Command::Kb(name) => match kb.article(name) {
+                    Some(article) => out.texts.push(article.text.clone()),
+                    None => out.errors.push(CommandError {
+                        line: cmd.describe(),
+                        reason: unknown_name(
+                            "article",
+                            name,
+                            kb.articles().iter().map(|a| a.name.as_str()).collect(),
+                        ),
+                    }),
+                },
+                Command::Macro(name) => match kb.macro_named(name) {
+                    Some(m) => {
+                        // Checked at load: every line is one command, none a #macro or #kb.
+                        let lines = m.commands.join("\n");
+                        let split = split_commands(&lines, &self.limits);
+                        out.commands.extend(split.commands);
+                        out.errors.extend(split.errors);
+                        if !m.text.trim().is_empty() {
+                            out.texts.push(m.text.trim().to_owned());
+                        }
+                    }
+                    None => out.errors.push(CommandError {
+                        line: cmd.describe(),
+                        reason: unknown_name("macro", name, kb.macro_names()),
+                    }),
+                },
+                other => out.commands.push(other.clone()),
+            }
+        }
+        out
     }
 
     /// What the commands would do wrong on `t`, checked before any applies.
@@ -439,7 +477,8 @@ impl Engine {
                     }
                 }
             }
-            Command::Note | Command::To(_) => {}
+            // Expanded before the commands are checked (`expand_knowledge`).
+            Command::Note | Command::To(_) | Command::Kb(_) | Command::Macro(_) => {}
             Command::Merge(into) => self.merge(tx, &t, *into, actor, at)?,
             Command::Link(other) => {
                 tx.set_linked(ticket, *other)?;
@@ -803,6 +842,62 @@ impl Engine {
             new,
             detail: None,
         })
+    }
+}
+
+/// An agent's commands after `#macro` expansion, and what `#kb`/`#macro` add to the answer.
+#[derive(Debug, Default)]
+struct Expanded {
+    commands: Vec<Command>,
+    texts: Vec<String>,
+    errors: Vec<CommandError>,
+}
+
+/// `unknown article "x" (articles: a, b)`, at most 20 names shown.
+fn unknown_name(what: &str, name: &str, known: Vec<&str>) -> String {
+    if known.is_empty() {
+        return format!("unknown {what} {name:?} (there are none: see `postdesk kb list`)");
+    }
+    let shown: Vec<&str> = known.iter().take(20).copied().collect();
+    let more = if known.len() > shown.len() {
+        ", …"
+    } else {
+        ""
+    };
+    format!(
+        "unknown {what} {name:?} ({what}s: {}{more})",
+        shown.join(", ")
+    )
+}
+
+/// What the agent wrote with the inserted texts (`#kb`, `#macro`) after it, above the
+/// agent's `-- ` signature when there is one.
+fn with_inserted(written: &str, texts: &[String]) -> String {
+    if texts.is_empty() {
+        return written.to_owned();
+    }
+    let inserted = texts.join("\n\n");
+    let written = written.trim_end();
+    if written.trim().is_empty() {
+        return inserted;
+    }
+    let signature = written
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .chain(std::iter::once(0))
+        .filter(|&at| matches!(written[at..].lines().next(), Some("-- " | "--")))
+        .min();
+    match signature {
+        Some(at) => {
+            let above = written[..at].trim_end();
+            let below = &written[at..];
+            if above.is_empty() {
+                format!("{inserted}\n\n{below}")
+            } else {
+                format!("{above}\n\n{inserted}\n\n{below}")
+            }
+        }
+        None => format!("{written}\n\n{inserted}"),
     }
 }
 
@@ -1589,5 +1684,129 @@ mod tests {
         // No In-Reply-To or References: only the From address and the subject tag.
         alice_fresh(&mut bench, id, "", "#status closed\nBye.");
         assert_unproven(&bench, id, before, "no reply token");
+    }
+
+    /// A bench with the article `reset` and the macro `done` (`#status resolved`, text).
+    fn with_kb() -> (Bench, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("reset.md"),
+            "---\ntitle: Reset the printer\ncommands: #tag printer\n---\nHold the power button for ten seconds.\n",
+        )
+        .unwrap();
+        let top = format!("kb_dir = {:?}", dir.path().display().to_string());
+        let extra = "[[macro]]\nname = \"done\"\ncommands = [\"#status resolved\", \"#priority low\"]\ntext = \"Glad it works again.\"\n";
+        (Bench::configured(&top, "", extra), dir)
+    }
+
+    #[test]
+    fn kb_puts_the_article_into_the_answer_above_the_signature() {
+        let (mut bench, _dir) = with_kb();
+        let (id, before) = ticket(&mut bench);
+        alice(
+            &mut bench,
+            id,
+            "",
+            "#kb reset\nHi Carol,\n\nplease try this:\n\n-- \nAlice",
+        );
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("answer".to_owned(), carol())]
+        );
+        let answer = bench.last_sent(id, "customer").text;
+        let article = answer.find("Hold the power button").expect(&answer);
+        assert!(
+            answer.find("please try this").unwrap() < article,
+            "{answer}"
+        );
+        assert!(
+            article < answer.find("-- \nAlice").expect(&answer),
+            "{answer}"
+        );
+        assert!(!answer.contains("#kb"), "{answer}");
+    }
+
+    #[test]
+    fn kb_alone_is_an_answer_and_macro_applies_commands_and_text() {
+        let (mut bench, _dir) = with_kb();
+        let (id, before) = ticket(&mut bench);
+        alice(&mut bench, id, "", "#kb reset");
+        assert_eq!(
+            new_mail(&bench, before),
+            vec![("answer".to_owned(), carol())]
+        );
+        assert!(bench
+            .last_sent(id, "customer")
+            .text
+            .contains("Hold the power button"));
+        let before = bench.outbox().len();
+        alice(&mut bench, id, "", "#macro done\nThanks for waiting.");
+        assert_eq!(bench.status(id), Status::Resolved);
+        assert_eq!(bench.ticket(id).priority, Priority::Low);
+        let mail = new_mail(&bench, before);
+        assert_eq!(mail[0], ("answer".to_owned(), carol()), "{mail:?}");
+        let answer = bench
+            .messages(id)
+            .into_iter()
+            .rfind(|m| {
+                m.direction == "out" && m.audience == "customer" && m.text.contains("Thanks")
+            })
+            .expect("the answer")
+            .text;
+        assert!(
+            answer.contains("Thanks for waiting.") && answer.contains("Glad it works again."),
+            "{answer}"
+        );
+        // An article is a macro too: its commands apply, its text is the answer.
+        alice(&mut bench, id, "", "#macro reset");
+        assert!(bench.ticket(id).tags.contains(&"printer".to_owned()));
+    }
+
+    #[test]
+    fn unknown_article_or_macro_refuses_all_and_tells_the_agent() {
+        let (mut bench, _dir) = with_kb();
+        let (id, before) = ticket(&mut bench);
+        alice(&mut bench, id, "", "#status resolved\n#kb nothing\nHello");
+        alice(&mut bench, id, "", "#macro nope\nHello");
+        assert_eq!(bench.status(id), Status::New);
+        let mail = new_mail(&bench, before);
+        assert_eq!(mail.len(), 2, "{mail:?}");
+        assert!(mail
+            .iter()
+            .all(|(kind, to)| kind == "command-result" && to == &vec![ALICE.to_owned()]));
+        let refused = bench.events_of(id, "command.refused");
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert!(
+            refused[0]
+                .detail
+                .as_deref()
+                .unwrap_or("")
+                .contains("unknown article \"nothing\" (articles: reset)"),
+            "{refused:?}"
+        );
+        assert!(
+            refused[1]
+                .detail
+                .as_deref()
+                .unwrap_or("")
+                .contains("unknown macro \"nope\" (macros: done, reset)"),
+            "{refused:?}"
+        );
+        let told = bench.last_sent(id, "agents").text;
+        assert!(told.contains("unknown macro"), "{told}");
+    }
+
+    #[test]
+    fn inserted_text_goes_above_the_signature() {
+        use super::with_inserted;
+        let t = |s: &str| vec![s.to_owned()];
+        assert_eq!(with_inserted("", &t("A")), "A");
+        assert_eq!(with_inserted("Hi", &t("A")), "Hi\n\nA");
+        assert_eq!(
+            with_inserted("Hi\n-- \nBob", &t("A")),
+            "Hi\n\nA\n\n-- \nBob"
+        );
+        assert_eq!(with_inserted("-- \nBob", &t("A")), "A\n\n-- \nBob");
+        assert_eq!(with_inserted("Hi", &[]), "Hi");
     }
 }

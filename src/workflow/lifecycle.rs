@@ -81,6 +81,8 @@ pub enum Cause<'a> {
     Merged,
     /// A scheduled job (auto-close, archive), with its reason.
     Job(&'a str),
+    /// The customer answered `solved` to the articles of the acknowledgement (issue 16).
+    CustomerSolved,
 }
 
 impl Cause<'_> {
@@ -89,6 +91,7 @@ impl Cause<'_> {
         match self {
             Cause::CustomerReply => Some("customer replied"),
             Cause::Assigned => Some("assigned"),
+            Cause::CustomerSolved => Some("the customer answered solved"),
             Cause::AgentCommand
             | Cause::Admin
             | Cause::Answered
@@ -99,7 +102,10 @@ impl Cause<'_> {
 
     /// A person decided this change (an agent or a sysadmin), as opposed to the system.
     fn by_a_person(self) -> bool {
-        matches!(self, Cause::AgentCommand | Cause::Admin)
+        matches!(
+            self,
+            Cause::AgentCommand | Cause::Admin | Cause::CustomerSolved
+        )
     }
 }
 

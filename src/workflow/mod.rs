@@ -18,6 +18,7 @@
 pub mod admin;
 mod agents;
 pub mod health;
+mod knowledge;
 pub mod lifecycle;
 mod outgoing;
 mod prepare;
@@ -60,6 +61,17 @@ pub struct Prepared {
     pub class: Class,
     /// The recognisers behind `class`, stored with the message.
     pub evidence: Vec<classify::Evidence>,
+    /// For a human message that may open a ticket: what the knowledge base found for it
+    /// (issue 16), off the writer.
+    pub hints: Option<Hints>,
+}
+
+/// A possible new request's words, and the resolved tickets like it (found by
+/// `Desk::prepare` on a read connection, outside the writer's transaction).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hints {
+    pub words: Vec<String>,
+    pub similar: Vec<crate::store::SimilarTicket>,
 }
 
 /// One fetched message.
@@ -155,6 +167,8 @@ pub enum Applied {
         ticket: Option<TicketId>,
     },
     Duplicate,
+    /// A status request by mail (issue 16): answered, no ticket.
+    SelfService,
 }
 
 /// Whether and when an automatic mail may go out (invariant 3).
@@ -607,10 +621,15 @@ impl Engine {
         match catch_unwind(AssertUnwindSafe(|| {
             parse::message(raw, limits).map(|parsed| {
                 let verdict = classify::verdict(&parsed, identity);
+                let hints = match verdict.class {
+                    Class::Human => self.hints(&parsed),
+                    _ => None,
+                };
                 Prepared {
                     parsed,
                     class: verdict.class,
                     evidence: verdict.evidence,
+                    hints,
                 }
             })
         })) {
@@ -856,7 +875,7 @@ impl Engine {
         let applied = if p.class.is_automatic() {
             self.apply_automatic(tx, row, p, at)?
         } else {
-            self.apply_human(tx, mailbox, row, &p.parsed, raw, at)?
+            self.apply_human(tx, mailbox, row, p, raw, at)?
         };
         Ok((Some(row), applied))
     }
@@ -1003,7 +1022,7 @@ impl Engine {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         Ok(self
-            .admit_automatic(tx, ticket, to, kind, at, Breaker::HoldWhenFull)?
+            .admit_automatic(tx, Some(ticket), to, kind, at, Breaker::HoldWhenFull)?
             .is_some())
     }
 
@@ -1019,7 +1038,19 @@ impl Engine {
         kind: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.admit_automatic(tx, ticket, to, kind, at, Breaker::Throttle)
+        self.admit_automatic(tx, Some(ticket), to, kind, at, Breaker::Throttle)
+    }
+
+    /// [`Engine::schedule_automatic`] of a mail about no ticket (a self-service status
+    /// list): the same loop rules; a held mail is an event without a ticket.
+    pub(super) fn schedule_ticketless(
+        &self,
+        tx: &mut Tx<'_>,
+        to: &str,
+        kind: crate::model::OutboxKind,
+        at: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.admit_automatic(tx, None, to, kind.as_str(), at, Breaker::Throttle)
     }
 
     /// [`automatic_gate`] on the store's counts; counts the mail when it may go (against
@@ -1027,7 +1058,7 @@ impl Engine {
     fn admit_automatic(
         &self,
         tx: &mut Tx<'_>,
-        ticket: TicketId,
+        ticket: Option<TicketId>,
         to: &str,
         kind: &str,
         at: DateTime<Utc>,
@@ -1063,7 +1094,7 @@ impl Engine {
         };
         let event = |tx: &mut Tx<'_>, event: EventKind, detail: &str| {
             tx.append_event(&NewEvent {
-                ticket: Some(ticket),
+                ticket,
                 at,
                 actor: SYSTEM,
                 kind: event,
@@ -1102,10 +1133,11 @@ impl Engine {
         tx: &mut Tx<'_>,
         mailbox: Option<&MailboxName>,
         row: MessageRowId,
-        parsed: &Parsed,
+        p: &Prepared,
         raw: &[u8],
         at: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
+        let parsed = &p.parsed;
         // Only a proven reply clears a hard bounce: one that carries one of our signed
         // Message-IDs, or that our trusted receiving server passed for the sender's
         // domain. A forged `From:` does not.
@@ -1120,8 +1152,11 @@ impl Engine {
             survey::SurveyAnswer::Forged(forged) => forged,
             survey::SurveyAnswer::None => Vec::new(),
         };
+        if let Some(applied) = self.status_request(tx, mailbox, parsed, at)? {
+            return Ok(applied);
+        }
         // A survey address with a wrong mac is no way in: the mail is placed as any other.
-        let applied = self.place_human(tx, mailbox, row, parsed, raw, at)?;
+        let applied = self.place_human(tx, mailbox, row, p, raw, at)?;
         if let (Some(trust), Some(ticket)) = (self.trust(), applied.ticket()) {
             let (_, forgeries) = crate::agent::auth::trusted(&parsed.auth_results, &trust);
             for f in forgeries {
@@ -1156,10 +1191,11 @@ impl Engine {
         tx: &mut Tx<'_>,
         mailbox: Option<&MailboxName>,
         row: MessageRowId,
-        parsed: &Parsed,
+        p: &Prepared,
         raw: &[u8],
         at: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
+        let parsed = &p.parsed;
         let mut placement = thread::place(
             parsed,
             &self.key,
@@ -1202,6 +1238,19 @@ impl Engine {
                 let t = tx
                     .ticket_row(ticket)?
                     .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
+                if self.solved_by_customer(tx, &t, parsed, at)? {
+                    tx.set_message_ticket(row, ticket)?;
+                    tx.append_event(&NewEvent {
+                        ticket: Some(ticket),
+                        at,
+                        actor: actor(parsed),
+                        kind: EventKind::MessageIn,
+                        old: None,
+                        new: Some(parsed.message_id.as_str()),
+                        detail: Some(via.as_str()),
+                    })?;
+                    return Ok(Applied::FollowUp { ticket });
+                }
                 match on_customer_reply(t.status, t.closed_at, at, self.reopen_window) {
                     Reopen::NewLinkedTicket => {
                         let reason = format!(
@@ -1212,7 +1261,7 @@ impl Engine {
                             tx,
                             mailbox,
                             row,
-                            parsed,
+                            p,
                             raw,
                             Some((ticket, reason, false)),
                             at,
@@ -1252,7 +1301,7 @@ impl Engine {
             }
             Placement::New { linked_to } => {
                 let linked = linked_to.map(|(t, reason)| (t, reason, true));
-                self.open_ticket(tx, mailbox, row, parsed, raw, linked, at)
+                self.open_ticket(tx, mailbox, row, p, raw, linked, at)
             }
         }
     }
@@ -1312,11 +1361,12 @@ impl Engine {
         tx: &mut Tx<'_>,
         mailbox: Option<&MailboxName>,
         row: MessageRowId,
-        parsed: &Parsed,
+        p: &Prepared,
         raw: &[u8],
         linked: Option<(TicketId, String, bool)>,
         at: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
+        let parsed = &p.parsed;
         let mb = mailbox
             .and_then(|m| self.mailboxes.get(m.as_str()))
             .or_else(|| self.mailboxes.values().next())
@@ -1404,10 +1454,22 @@ impl Engine {
                 )),
             })?;
         }
+        // Knowledge base (issue 16): the request's words are kept for the similar-tickets
+        // index; articles that match it go into the relay and, where the queue says so,
+        // the acknowledgement.
+        let found = self.record_request(tx, &t, p.hints.as_ref())?;
+        let listed: &[crate::kb::Suggestion] = if self.queue(&t.queue).kb_in_acknowledgement {
+            &found.articles
+        } else {
+            &[]
+        };
         let acknowledged = route.acknowledge
             && forged_sender.is_none()
-            && self.queue_acknowledgement(tx, &t, parsed, at)?;
-        self.relay_to_agents(tx, &t, parsed, raw, at)?;
+            && self.queue_acknowledgement(tx, &t, parsed, listed, at)?;
+        if acknowledged && !listed.is_empty() {
+            self.record_suggested(tx, ticket, listed, at)?;
+        }
+        self.relay_with(tx, &t, parsed, raw, &found, at)?;
         Ok(Applied::NewTicket {
             ticket,
             acknowledged,
@@ -1420,7 +1482,7 @@ impl Applied {
         match self {
             Applied::NewTicket { ticket, .. } | Applied::FollowUp { ticket } => Some(*ticket),
             Applied::Automatic { ticket } => *ticket,
-            Applied::Duplicate => None,
+            Applied::Duplicate | Applied::SelfService => None,
         }
     }
 
@@ -1432,6 +1494,7 @@ impl Applied {
             Applied::Automatic { ticket: Some(t) } => format!("automatic, ticket {}", t.get()),
             Applied::Automatic { ticket: None } => "automatic".to_owned(),
             Applied::Duplicate => "duplicate".to_owned(),
+            Applied::SelfService => "self-service status request".to_owned(),
         }
     }
 }
@@ -1455,7 +1518,7 @@ impl BatchOutcome {
                 self.new_tickets += 1;
                 self.outbox += usize::from(*acknowledged);
             }
-            Applied::FollowUp { .. } => self.recorded += 1,
+            Applied::FollowUp { .. } | Applied::SelfService => self.recorded += 1,
             Applied::Automatic { .. } => {
                 self.recorded += 1;
                 self.automatic += 1;

@@ -205,7 +205,7 @@ impl Engine {
     /// Signs, composes, stores and queues one mail (see the module doc), to be sent from
     /// `due` on.
     #[allow(clippy::too_many_arguments)]
-    fn enqueue(
+    pub(super) fn enqueue(
         &self,
         tx: &mut Tx<'_>,
         ticket: Option<crate::model::TicketId>,
@@ -297,6 +297,7 @@ impl Engine {
         tx: &mut Tx<'_>,
         t: &TicketRow,
         parsed: &Parsed,
+        articles: &[crate::kb::Suggestion],
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let Some(customer) = parsed.from.as_ref() else {
@@ -320,6 +321,7 @@ impl Engine {
                     queue_name => &queue_name,
                     customer_name => notify::display_name(customer),
                     customer_address => &customer.address,
+                    articles => super::knowledge::articles_context(articles),
                 },
                 from_name: queue_name.clone(),
                 reply_to: None,
@@ -365,6 +367,20 @@ impl Engine {
         t: &TicketRow,
         parsed: &Parsed,
         raw: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.relay_with(tx, t, parsed, raw, &super::knowledge::Found::default(), at)
+    }
+
+    /// [`Engine::relay_to_agents`] with what the knowledge base found for a new ticket:
+    /// the similar resolved tickets and the matching articles, each a header line.
+    pub(super) fn relay_with(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &TicketRow,
+        parsed: &Parsed,
+        raw: &[u8],
+        found: &super::knowledge::Found<'_>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let agents = self.recipients_for(t);
@@ -462,6 +478,8 @@ impl Engine {
                 attachments => &names,
                 withheld => &withheld,
                 text => relayed_text(text, cut, t.id, language),
+                similar => super::knowledge::similar_context(found.similar, language),
+                articles => super::knowledge::articles_context(&found.articles),
             };
             self.queue_mail(
                 tx,

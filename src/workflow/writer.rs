@@ -100,7 +100,47 @@ impl Desk {
                 },
             });
         }
+        self.find_similar(&mut out).await;
         out
+    }
+
+    /// Fills in the similar resolved tickets of each message that may open a ticket, on a
+    /// read connection and a blocking thread: never inside the writer's transaction (a
+    /// lookup costs a few milliseconds in a big store, and ingest would wait for it).
+    /// A failed lookup only means no similar tickets are shown.
+    async fn find_similar(&self, items: &mut [Ready]) {
+        let asks: Vec<(usize, Vec<String>)> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let hints = r.prepared.as_ref().ok()?.hints.as_ref()?;
+                (!hints.words.is_empty()).then(|| (i, hints.words.clone()))
+            })
+            .collect();
+        if asks.is_empty() {
+            return;
+        }
+        let path = self.store.path().to_owned();
+        let found = tokio::task::spawn_blocking(move || {
+            let reader = crate::store::Reader::open(&path)?;
+            asks.into_iter()
+                .map(|(i, words)| Ok((i, reader.similar(&words, None, super::knowledge::SHOWN)?)))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+        .await;
+        match found {
+            Ok(Ok(found)) => {
+                for (i, similar) in found {
+                    if let Ok(p) = &mut items[i].prepared {
+                        if let Some(h) = p.hints.as_mut() {
+                            h.similar = similar;
+                        }
+                    }
+                }
+            }
+            Ok(Err(err)) => tracing::debug!(error = %err, "similar tickets not looked up"),
+            Err(err) => tracing::warn!(error = %err, "similar-ticket lookup panicked"),
+        }
     }
 
     /// [`Desk::prepare`] of one message.
