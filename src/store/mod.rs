@@ -21,6 +21,7 @@ mod schema;
 mod tests;
 #[cfg(test)]
 mod plans;
+mod triage;
 mod tx;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -35,6 +36,7 @@ use tokio::sync::oneshot;
 
 pub use read::*;
 pub use report::*;
+pub use triage::*;
 pub use tx::*;
 
 use crate::model::{MailboxName, OutboxId, TicketId};

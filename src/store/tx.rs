@@ -14,7 +14,7 @@ use crate::model::{
 
 /// A write transaction; see the module doc of `store`.
 pub struct Tx<'c> {
-    t: &'c Transaction<'c>,
+    pub(super) t: &'c Transaction<'c>,
 }
 
 /// An incoming message to keep.
