@@ -35,6 +35,7 @@ pub mod mail;
 pub mod thread;
 pub mod words;
 pub mod rules;
+pub mod triage;
 pub mod agent;
 pub mod store;
 pub mod workflow;

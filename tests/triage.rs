@@ -1,0 +1,129 @@
+//! Triage (issue 16) as a sysadmin meets it: `postdesk triage evaluate` on a generated
+//! history, `triage train`, and on the real mail stack a new request routed by the model
+//! (`mode = "apply"`), a matching rule winning over it, and the relay's `Suggested:` line.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{history, Instance, Setup};
+use postdesk::model::MailboxName;
+
+/// A store holding `n` generated, labelled tickets (10% label noise), written through
+/// the import path and `ticket set`.
+fn instance_with_history(n: usize, setup: Setup) -> (Instance, Vec<history::Ticket>) {
+    let inst = Instance::new(Setup {
+        tail: format!("{}{}", history::queue_tables(), setup.tail),
+        ..setup
+    });
+    let desk = inst.desk(Arc::new(postdesk::clock::SystemClock));
+    let start = chrono::Utc::now() - chrono::Duration::days(400);
+    let tickets = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(history::build(
+            &desk,
+            &MailboxName::new("mb0"),
+            &inst.support[0],
+            n,
+            7,
+            0.1,
+            start,
+        ));
+    (inst, tickets)
+}
+
+#[test]
+fn evaluate_beats_the_majority_baseline_on_a_generated_history() {
+    let (inst, _) = instance_with_history(5_000, Setup::default());
+    let (ok, out, err) = inst.cli(&["triage", "evaluate", "--json"]);
+    assert!(ok, "{err}");
+    let e: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(e["tickets"], 5_000, "{out}");
+    assert_eq!(e["train"], 4_000);
+    assert_eq!(e["test"], 1_000);
+    let top: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(top, ["labels", "test", "tickets", "train"], "{out}");
+    let labels: Vec<&str> = e["labels"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(labels, ["priority", "queue", "tags"]);
+    for label in ["queue", "priority", "tags"] {
+        let f = &e["labels"][label];
+        let mut keys: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "accuracy",
+                "accuracy_at_coverage",
+                "baseline_accuracy",
+                "coverage",
+                "macro_f1",
+                "rules_accuracy"
+            ],
+            "{label}"
+        );
+        for k in keys {
+            let x = f[k]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{label}.{k} is a number: {f}"));
+            assert!((0.0..=1.0).contains(&x), "{label}.{k} = {x}");
+        }
+    }
+    let q = &e["labels"]["queue"];
+    let fig = |f: &serde_json::Value, k: &str| f[k].as_f64().unwrap();
+    // Five queues, the largest about a third: the model must do far better.
+    assert!(
+        fig(q, "accuracy") > fig(q, "baseline_accuracy") + 0.4,
+        "queue: {q}"
+    );
+    assert!(fig(q, "accuracy") > 0.85, "queue: {q}");
+    assert!(fig(q, "macro_f1") > 0.8, "queue: {q}");
+    // Sure answers are right more often than all answers.
+    assert!(
+        fig(q, "accuracy_at_coverage") >= fig(q, "accuracy"),
+        "queue: {q}"
+    );
+    assert!(fig(q, "coverage") > 0.5, "queue: {q}");
+    let p = &e["labels"]["priority"];
+    assert!(
+        fig(p, "accuracy") > fig(p, "baseline_accuracy") + 0.1,
+        "priority: {p}"
+    );
+    let t = &e["labels"]["tags"];
+    assert!(
+        fig(t, "accuracy") > fig(t, "baseline_accuracy"),
+        "tags: {t}"
+    );
+    assert!(fig(t, "macro_f1") > 0.6, "tags: {t}");
+    // Without rules, the rules answer the mailbox's queue, which no ticket ends in.
+    assert_eq!(fig(q, "rules_accuracy"), 0.0, "queue: {q}");
+
+    let (ok, out, err) = inst.cli(&["triage", "evaluate"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("5000 tickets: trained on the older 4000, tested on the newest 1000"),
+        "{out}"
+    );
+
+    let (ok, out, err) = inst.cli(&["triage", "train"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("trained on 5000 tickets"), "{out}");
+    assert!(out.contains("5 queues, 3 priorities"), "{out}");
+    let model = inst.dir.path().join("data/triage.model");
+    let meta = std::fs::metadata(&model).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "only the owner reads it"
+    );
+    assert!(
+        meta.len() < 8 << 20,
+        "the model file is small: {} bytes",
+        meta.len()
+    );
+}
