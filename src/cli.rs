@@ -1135,8 +1135,11 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             let Some(t) = r.ticket(id)? else {
                 bail!("no ticket #{id}");
             };
+            let triage = r.ticket_triage(id)?;
             if json.json {
-                return print_json(&t);
+                let mut v = serde_json::to_value(&t)?;
+                v["triage"] = serde_json::to_value(&triage)?;
+                return print_json(&v);
             }
             let s = &t.ticket;
             println!("{} {}", s.tag, visible(&s.subject));
@@ -1153,6 +1156,27 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             }
             if let Some(r) = s.csat {
                 println!("rating {r}/5 (the latest the customer gave)");
+            }
+            if let Some(v) = &triage {
+                let mut parts = Vec::new();
+                let mut one = |label: &str, g: &store::TriageGuess| {
+                    let how = if g.applied { ", applied" } else { "" };
+                    parts.push(format!(
+                        "{label} {} ({:.2}{how})",
+                        visible(&g.value),
+                        g.confidence
+                    ));
+                };
+                if let Some(g) = &v.queue {
+                    one("queue", g);
+                }
+                if let Some(g) = &v.priority {
+                    one("priority", g);
+                }
+                for g in &v.tags {
+                    one("tag", g);
+                }
+                println!("triage ({}): {}", v.mode, parts.join(", "));
             }
             let now = SystemClock.now();
             for d in &t.sla {

@@ -540,6 +540,12 @@ pub enum EventKind {
     AcknowledgementSkipped,
     /// Automatic assignment found no available agent.
     AssignmentSkipped,
+    /// Triage (issue 16) guessed labels for a new ticket above their thresholds (detail:
+    /// `queue billing (0.91), priority high (0.78)`).
+    TriageSuggested,
+    /// Triage set one field of a new ticket (old: the field, new: the value, detail: the
+    /// confidence); an agent's later change of that field is a correction.
+    TriageApplied,
     /// A mail was queued (`acknowledgement.queued`, `answer.queued`, …).
     MailQueued(OutboxKind),
     /// A mail could not be composed (`answer.failed`, …); the ticket is kept.
@@ -586,6 +592,8 @@ impl EventKind {
         (EventKind::Vip, "vip"),
         (EventKind::AcknowledgementSkipped, "acknowledgement.skipped"),
         (EventKind::AssignmentSkipped, "assignment.skipped"),
+        (EventKind::TriageSuggested, "triage.suggested"),
+        (EventKind::TriageApplied, "triage.applied"),
     ];
 
     /// The text stored and shown: `status`, `answer.queued`, …

@@ -99,26 +99,7 @@ impl Reader {
 
     /// The prediction kept for `ticket`, if triage was on when it was opened.
     pub fn ticket_triage(&self, ticket: TicketId) -> Result<Option<TriageView>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT mode, at, queue, priority, tags FROM ticket_triage WHERE ticket_id = ?1",
-                [ticket.get()],
-                |r| {
-                    let json = |i: usize| -> rusqlite::Result<Option<TriageGuess>> {
-                        Ok(r.get::<_, Option<String>>(i)?
-                            .and_then(|s| serde_json::from_str(&s).ok()))
-                    };
-                    Ok(TriageView {
-                        mode: r.get(0)?,
-                        at: time(r, 1)?,
-                        queue: json(2)?,
-                        priority: json(3)?,
-                        tags: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
-                    })
-                },
-            )
-            .optional()?)
+        triage_row(&self.conn, ticket)
     }
 
     /// Triage figures of the tickets created in `[from, to)` (see [`TriageFigures`]).
@@ -189,7 +170,36 @@ impl Reader {
     }
 }
 
+fn triage_row(
+    conn: &rusqlite::Connection,
+    ticket: TicketId,
+) -> Result<Option<TriageView>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT mode, at, queue, priority, tags FROM ticket_triage WHERE ticket_id = ?1",
+        )?
+        .query_row([ticket.get()], |r| {
+            let json = |i: usize| -> rusqlite::Result<Option<TriageGuess>> {
+                Ok(r.get::<_, Option<String>>(i)?
+                    .and_then(|s| serde_json::from_str(&s).ok()))
+            };
+            Ok(TriageView {
+                mode: r.get(0)?,
+                at: time(r, 1)?,
+                queue: json(2)?,
+                priority: json(3)?,
+                tags: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+            })
+        })
+        .optional()?)
+}
+
 impl Tx<'_> {
+    /// The prediction kept for `ticket` (for the relay's `Suggested:` line).
+    pub fn ticket_triage(&mut self, ticket: TicketId) -> Result<Option<TriageView>, StoreError> {
+        triage_row(self.t, ticket)
+    }
+
     /// Keeps the prediction made for a new ticket (see [`TriageView`]).
     pub fn record_triage(&mut self, ticket: TicketId, view: &TriageView) -> Result<(), StoreError> {
         let json = |g: &Option<TriageGuess>| {

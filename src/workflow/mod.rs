@@ -24,6 +24,7 @@ mod prepare;
 pub mod routing;
 mod survey;
 mod timed;
+mod triage;
 #[cfg(test)]
 pub(crate) mod testing;
 mod writer;
@@ -60,6 +61,9 @@ pub struct Prepared {
     pub class: Class,
     /// The recognisers behind `class`, stored with the message.
     pub evidence: Vec<classify::Evidence>,
+    /// Triage's guesses (issue 16) for a message that looks like a new request, made
+    /// here rather than on the writer thread; `None` when triage is off or no model.
+    pub triage: Option<crate::triage::Suggestion>,
 }
 
 /// One fetched message.
@@ -369,6 +373,9 @@ pub struct Engine {
     /// touches it, between transactions.
     quiet: std::sync::atomic::AtomicBool,
     clock: Arc<dyn Clock>,
+    /// The triage model, read again when its file changes; `None` with `[triage] mode =
+    /// "off"`.
+    triage: Option<Arc<crate::triage::Loaded>>,
 }
 
 /// What became of a message handed over outside IMAP.
@@ -451,6 +458,8 @@ impl Engine {
             cfg: Arc::new(cfg.clone()),
             quiet: std::sync::atomic::AtomicBool::new(false),
             clock,
+            triage: (cfg.triage.mode != crate::config::TriageMode::Off)
+                .then(|| Arc::new(crate::triage::Loaded::new(&cfg.triage.model_file))),
         }
     }
 
@@ -607,10 +616,12 @@ impl Engine {
         match catch_unwind(AssertUnwindSafe(|| {
             parse::message(raw, limits).map(|parsed| {
                 let verdict = classify::verdict(&parsed, identity);
+                let triage = self.triage_early(&parsed, &verdict.class);
                 Prepared {
                     parsed,
                     class: verdict.class,
                     evidence: verdict.evidence,
+                    triage,
                 }
             })
         })) {
@@ -856,7 +867,7 @@ impl Engine {
         let applied = if p.class.is_automatic() {
             self.apply_automatic(tx, row, p, at)?
         } else {
-            self.apply_human(tx, mailbox, row, &p.parsed, raw, at)?
+            self.apply_human(tx, mailbox, row, &p.parsed, p.triage.as_ref(), raw, at)?
         };
         Ok((Some(row), applied))
     }
@@ -1097,12 +1108,14 @@ impl Engine {
         Ok(Some(due))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn apply_human(
         &self,
         tx: &mut Tx<'_>,
         mailbox: Option<&MailboxName>,
         row: MessageRowId,
         parsed: &Parsed,
+        early: Option<&crate::triage::Suggestion>,
         raw: &[u8],
         at: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
@@ -1121,7 +1134,7 @@ impl Engine {
             survey::SurveyAnswer::None => Vec::new(),
         };
         // A survey address with a wrong mac is no way in: the mail is placed as any other.
-        let applied = self.place_human(tx, mailbox, row, parsed, raw, at)?;
+        let applied = self.place_human(tx, mailbox, row, parsed, early, raw, at)?;
         if let (Some(trust), Some(ticket)) = (self.trust(), applied.ticket()) {
             let (_, forgeries) = crate::agent::auth::trusted(&parsed.auth_results, &trust);
             for f in forgeries {
@@ -1151,12 +1164,14 @@ impl Engine {
         Ok(applied)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn place_human(
         &self,
         tx: &mut Tx<'_>,
         mailbox: Option<&MailboxName>,
         row: MessageRowId,
         parsed: &Parsed,
+        early: Option<&crate::triage::Suggestion>,
         raw: &[u8],
         at: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
@@ -1213,6 +1228,7 @@ impl Engine {
                             mailbox,
                             row,
                             parsed,
+                            early,
                             raw,
                             Some((ticket, reason, false)),
                             at,
@@ -1252,7 +1268,7 @@ impl Engine {
             }
             Placement::New { linked_to } => {
                 let linked = linked_to.map(|(t, reason)| (t, reason, true));
-                self.open_ticket(tx, mailbox, row, parsed, raw, linked, at)
+                self.open_ticket(tx, mailbox, row, parsed, early, raw, linked, at)
             }
         }
     }
@@ -1313,6 +1329,7 @@ impl Engine {
         mailbox: Option<&MailboxName>,
         row: MessageRowId,
         parsed: &Parsed,
+        early: Option<&crate::triage::Suggestion>,
         raw: &[u8],
         linked: Option<(TicketId, String, bool)>,
         at: DateTime<Utc>,
@@ -1322,7 +1339,8 @@ impl Engine {
             .or_else(|| self.mailboxes.values().next())
             .expect("config has at least one mailbox");
         let writes_chinese = parse::has_cjk(&parsed.subject) || parse::has_cjk(&parsed.text);
-        let route = self.route(parsed, mailbox);
+        let mut route = self.route(parsed, mailbox);
+        let triage = self.triage_route(&mut route, parsed, early, at);
         let language = if writes_chinese {
             Language::ZhCn
         } else {
@@ -1379,6 +1397,9 @@ impl Engine {
             at,
         )?;
         self.apply_route(tx, ticket, &route, at)?;
+        if let Some(view) = &triage {
+            self.record_triage(tx, ticket, view, at)?;
+        }
         let t = tx
             .ticket_row(ticket)?
             .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;
