@@ -127,3 +127,145 @@ fn evaluate_beats_the_majority_baseline_on_a_generated_history() {
         meta.len()
     );
 }
+
+/// `[triage] mode = "apply"` on the real mail stack: a model trained on 1,000 handled
+/// tickets routes a new VPN request to `it` with a `triage.applied` event; a matching
+/// rule wins over it; the agent's relay shows the suggestion.
+#[test]
+fn apply_routes_to_the_predicted_queue_unless_a_rule_matches_and_the_relay_shows_it() {
+    let alice = common::unique("alice", "example.test");
+    let queues: Vec<String> = history::QUEUES.iter().map(|q| format!("\"{q}\"")).collect();
+    let tail = format!(
+        r#"
+[[agent]]
+name = "alice"
+addresses = ["{alice}"]
+queues = ["support", {}]
+
+[[rule]]
+name = "contracts"
+keywords = ["contract renewal"]
+queue = "sales"
+
+[triage]
+mode = "apply"
+queue_threshold = 0.6
+priority_threshold = 0.6
+tags_threshold = 0.6
+"#,
+        queues.join(", ")
+    );
+    let (inst, _) = instance_with_history(
+        1_000,
+        Setup {
+            tail,
+            ..Setup::default()
+        },
+    );
+    let (ok, out, err) = inst.cli(&["triage", "train"]);
+    assert!(
+        ok && out.starts_with("trained on 1000 tickets"),
+        "{out}{err}"
+    );
+    let _d = inst.start();
+    let support = inst.support[0].clone();
+    let vpn = common::unique("vpn", "customer.test");
+    let contract = common::unique("contract", "customer.test");
+    let body = "Hello,\r\nThe VPN client says the certificate expired. I cannot reach the intranet from home.\r\n";
+    common::smtp_send(
+        &vpn,
+        &[&support],
+        &common::simple_mail(
+            &vpn,
+            &support,
+            "VPN client will not connect",
+            body,
+            &common::new_message_id(),
+            "",
+        ),
+    );
+    let with_rule = format!("{body}It is about our contract renewal too.\r\n");
+    common::smtp_send(
+        &contract,
+        &[&support],
+        &common::simple_mail(
+            &contract,
+            &support,
+            "VPN client will not connect",
+            &with_rule,
+            &common::new_message_id(),
+            "",
+        ),
+    );
+    let ticket_of = |who: &str| {
+        common::wait_until(std::time::Duration::from_secs(20), "ticket", || {
+            inst.tickets()
+                .into_iter()
+                .find(|t| t.requester.as_deref() == Some(who))
+        })
+    };
+    let show = |id: i64| -> serde_json::Value {
+        let (ok, out, err) = inst.cli(&["ticket", "show", &id.to_string(), "--json"]);
+        assert!(ok, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+
+    // The model decides: queue it, with the event and its confidence.
+    let t = ticket_of(&vpn);
+    assert_eq!(t.queue, "it", "{t:?}");
+    let events = inst.events(t.id.get());
+    let applied: Vec<_> = events
+        .iter()
+        .filter(|(k, _, _)| k == "triage.applied")
+        .collect();
+    assert!(
+        applied
+            .iter()
+            .any(|(_, new, detail)| new.as_deref() == Some("it")
+                && detail
+                    .as_deref()
+                    .is_some_and(|d| d.starts_with("confidence 0."))),
+        "{events:?}"
+    );
+    let j = show(t.id.get());
+    assert_eq!(j["triage"]["mode"], "apply", "{}", j["triage"]);
+    assert_eq!(j["triage"]["queue"]["value"], "it");
+    assert_eq!(j["triage"]["queue"]["applied"], true);
+    let conf = j["triage"]["queue"]["confidence"].as_f64().unwrap();
+    assert!((0.6..=1.0).contains(&conf), "{conf}");
+    assert!(
+        j["triage"]["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["value"] == "vpn" && g["applied"] == true),
+        "{}",
+        j["triage"]
+    );
+    assert!(t.tags.contains(&"vpn".to_owned()), "{t:?}");
+
+    // A matching rule wins: sales, and the model's queue is kept only as a suggestion.
+    let t2 = ticket_of(&contract);
+    assert_eq!(t2.queue, "sales", "{t2:?}");
+    let j2 = show(t2.id.get());
+    assert_eq!(j2["triage"]["queue"]["value"], "it", "{}", j2["triage"]);
+    assert_eq!(j2["triage"]["queue"]["applied"], false);
+    assert!(
+        !inst
+            .events(t2.id.get())
+            .iter()
+            .any(|(k, new, _)| k == "triage.applied" && new.as_deref() == Some("it")),
+        "no triage.applied for the queue a rule decided"
+    );
+
+    // The relay to the agent carries the suggestion in its header block.
+    let relays = common::wait_mail_where(&alice, 2, "relays", |m| m.subject.contains("VPN"));
+    for r in &relays {
+        let line = r
+            .text
+            .lines()
+            .find(|l| l.starts_with("Suggested: "))
+            .unwrap_or_else(|| panic!("no Suggested: line in {}", r.text));
+        assert!(line.starts_with("Suggested: queue it (0."), "{line}");
+    }
+}

@@ -463,6 +463,11 @@ impl Engine {
         }
     }
 
+    /// The configuration the engine was built from.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.cfg
+    }
+
     /// What one incoming message may cost (`[limits]`).
     pub fn limits(&self) -> &crate::limits::Limits {
         &self.limits
