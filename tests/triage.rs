@@ -268,4 +268,35 @@ tags_threshold = 0.6
             .unwrap_or_else(|| panic!("no Suggested: line in {}", r.text));
         assert!(line.starts_with("Suggested: queue it (0."), "{line}");
     }
+
+    // An agent moves the first ticket: the report counts one correction.
+    let (ok, _, err) = inst.cli(&[
+        "ticket",
+        "set",
+        &t.id.get().to_string(),
+        "--queue",
+        "billing",
+    ]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = inst.cli(&["report", "--json"]);
+    assert!(ok, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let tr = &r["triage"];
+    assert_eq!(tr["tickets"], 2, "{tr}");
+    assert_eq!(
+        tr["triaged"], 2,
+        "both got a tag or a queue from triage: {tr}"
+    );
+    assert_eq!(tr["share_triaged"], 1.0, "{tr}");
+    assert_eq!(tr["corrected"], 1, "{tr}");
+    let applied = tr["applied"].as_u64().unwrap();
+    assert!(applied >= 3, "{tr}");
+    let acc = tr["accuracy"].as_f64().unwrap();
+    assert!((acc - (1.0 - 1.0 / applied as f64)).abs() < 1e-3, "{tr}");
+    let (ok, out, _) = inst.cli(&["report"]);
+    assert!(ok);
+    assert!(
+        out.contains("Triage: 2 of 2 new tickets triaged automatically (100.0%)"),
+        "{out}"
+    );
 }

@@ -57,6 +57,19 @@ pub(crate) fn build_with(
         agents: agents(&ctx, cfg, rows, &ratings),
         longest_open: longest_open(&ctx, rows, now),
         top_problems,
+        triage: triage(&rows.triage),
+    }
+}
+
+fn triage(t: &crate::store::TriageFigures) -> super::Triage {
+    super::Triage {
+        tickets: t.tickets,
+        suggested: t.suggested,
+        triaged: t.triaged,
+        share_triaged: super::ratio(t.triaged, t.tickets),
+        applied: t.applied,
+        corrected: t.corrected,
+        accuracy: super::ratio(t.applied - t.corrected.min(t.applied), t.applied),
     }
 }
 

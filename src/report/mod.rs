@@ -294,19 +294,21 @@ pub fn generate(
         let deadlines = reader.deadlines(&q);
         let volume = reader.volume(&q);
         let open = reader.open_now(&q, figures::LONGEST);
+        let triage = reader.triage(&q);
         let top = grouping.join().unwrap_or_else(|_| {
             tracing::warn!("grouping the top problems panicked; the report lists none");
             Vec::new()
         });
-        (top, events, (deadlines, volume, open))
+        (top, events, (deadlines, volume, open, triage))
     });
-    let (deadlines, volume, open) = deadlines;
+    let (deadlines, volume, open, triage) = deadlines;
     let rows = ReportRows {
         tickets,
         events: events?,
         deadlines: deadlines?,
         volume: volume?,
         open: open?,
+        triage: triage?,
     };
     Ok(figures::build_with(cfg, &rows, opts, now, top))
 }
@@ -349,6 +351,27 @@ pub struct Report {
     /// Up to 10 groups of similar tickets created in the period, most tickets first
     /// (groups of at least 2).
     pub top_problems: Vec<Problem>,
+    pub triage: Triage,
+}
+
+/// Triage (issue 16) of the tickets created in the period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Triage {
+    /// Tickets created.
+    pub tickets: u64,
+    /// Tickets with guesses kept (`suggest` or `apply`).
+    pub suggested: u64,
+    /// Tickets on which at least one guess was applied.
+    pub triaged: u64,
+    /// `triaged / tickets`.
+    pub share_triaged: Option<f64>,
+    /// Applied guesses (queue, priority, each tag).
+    pub applied: u64,
+    /// Applied guesses an agent changed afterwards (queue or priority set again, tag
+    /// removed).
+    pub corrected: u64,
+    /// `1 - corrected / applied`: accuracy in production as agents judged it.
+    pub accuracy: Option<f64>,
 }
 
 /// Ticket counts of a period.

@@ -168,6 +168,8 @@ pub struct ReportRows {
     /// Every slot or row of `[from, to)` with something in it, in no particular order.
     pub volume: Vec<VolumeRow>,
     pub open: OpenNow,
+    /// Triage (issue 16) of the tickets created in the period.
+    pub triage: super::TriageFigures,
 }
 
 /// The event kinds the report reads: the condition of the partial index `events_report`,
@@ -191,6 +193,10 @@ impl From<super::Reader> for ReportReader {
 }
 
 impl ReportReader {
+    pub(super) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     pub fn open(path: &Path) -> Result<ReportReader, StoreError> {
         let reader = ReportReader::from(super::Reader::open(path)?);
         // One snapshot for all the statements; it ends when the connection closes.
@@ -238,6 +244,7 @@ pub fn report_rows(
         deadlines: r.deadlines(q)?,
         volume: r.volume(q)?,
         open: r.open_now(q, longest)?,
+        triage: r.triage(q)?,
     })
 }
 

@@ -109,8 +109,27 @@ impl Reader {
         to: DateTime<Utc>,
         queue: Option<&str>,
     ) -> Result<TriageFigures, StoreError> {
+        figures(&self.conn, from, to, queue)
+    }
+}
+
+impl super::ReportReader {
+    /// The report's triage figures, in the report's read transaction.
+    pub fn triage(&self, q: &super::RowsQuery<'_>) -> Result<TriageFigures, StoreError> {
+        figures(self.conn(), q.from, q.to, q.queue)
+    }
+}
+
+/// See [`Reader::triage_figures`].
+pub(super) fn figures(
+    conn: &rusqlite::Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    queue: Option<&str>,
+) -> Result<TriageFigures, StoreError> {
+    {
         let mut out = TriageFigures::default();
-        let mut st = self.conn.prepare(
+        let mut st = conn.prepare(
             "SELECT tt.queue, tt.priority, tt.tags,
                 EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = 'queue'
                     AND e.actor <> ?4),
@@ -160,7 +179,7 @@ impl Reader {
             out.applied += applied;
             out.corrected += corrected;
         }
-        out.tickets = self.conn.query_row(
+        out.tickets = conn.query_row(
             "SELECT count(*) FROM tickets t WHERE t.created_at >= ?1 AND t.created_at < ?2
                 AND (?3 IS NULL OR t.queue = ?3)",
             params![ts(from), ts(to), queue],
