@@ -300,3 +300,133 @@ tags_threshold = 0.6
         "{out}"
     );
 }
+
+/// Run by `bench/triage` in release: training time and model size at 10,000 and 100,000
+/// tickets, prediction latency, `evaluate` on a generated 10,000-ticket store, and ingest
+/// throughput with `[triage] mode = "apply"` against `"off"` in the same process. Prints
+/// one `triage-bench {json}` line.
+#[test]
+#[ignore = "benchmark driver for bench/triage"]
+fn bench_triage() {
+    use postdesk::triage::{self, model::Model};
+    use std::time::Instant;
+    let sizes: Vec<usize> = std::env::var("POSTDESK_BENCH_TRIAGE_SIZES")
+        .unwrap_or_else(|_| "10000,100000".to_owned())
+        .split(',')
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    let ingest_n: usize = std::env::var("POSTDESK_BENCH_TRIAGE_INGEST")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5_000);
+    let start = chrono::Utc::now() - chrono::Duration::days(400);
+    let now = chrono::Utc::now();
+    let mut training = Vec::new();
+    let mut last_model = None;
+    for &n in &sizes {
+        let mut gen = history::Gen::new(11, "support@example.test", 0.1);
+        let rows: Vec<postdesk::store::TriageHistoryRow> = (0..n)
+            .map(|i| {
+                let t = gen.ticket(start + chrono::Duration::minutes(i as i64));
+                postdesk::store::TriageHistoryRow {
+                    ticket: postdesk::model::TicketId::new(i as i64 + 1),
+                    created_at: start,
+                    subject: t.subject,
+                    text: t.text,
+                    queue: t.queue,
+                    priority: t.priority,
+                    tags: t.tags,
+                    mailbox: "mb0".to_owned(),
+                    requester: None,
+                }
+            })
+            .collect();
+        let t0 = Instant::now();
+        let examples = triage::examples(&rows);
+        let features_s = t0.elapsed().as_secs_f64();
+        let model = Model::train(&examples, now).unwrap();
+        let total_s = t0.elapsed().as_secs_f64();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("triage.model");
+        let bytes = model.save(&path).unwrap();
+        eprintln!("trained {n}: {total_s:.2} s ({features_s:.2} s features), {bytes} bytes");
+        training.push(serde_json::json!({
+            "tickets": n, "seconds": total_s, "features_seconds": features_s, "bytes": bytes,
+            "tags": model.tags.len(),
+        }));
+        last_model = Some(model);
+    }
+    // Prediction: features and all labels of one new message, as the prepare stage does.
+    let model = last_model.unwrap();
+    let mut gen = history::Gen::new(99, "support@example.test", 0.0);
+    let probes: Vec<history::Ticket> = (0..2_000).map(|_| gen.ticket(now)).collect();
+    let mut lat: Vec<f64> = probes
+        .iter()
+        .map(|t| {
+            let t0 = Instant::now();
+            let p = model.predict(&triage::features::of_ticket(&t.subject, &t.text));
+            std::hint::black_box(p);
+            t0.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let q = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+
+    // evaluate on a store built through the import path, and `triage train` from it.
+    let (inst, _) = instance_with_history(10_000, Setup::default());
+    let cfg = inst.config();
+    let t0 = Instant::now();
+    let trained = triage::train(&inst.reader(), &cfg, now).unwrap();
+    let train_store_s = t0.elapsed().as_secs_f64();
+    let rows = inst
+        .reader()
+        .triage_history(cfg.triage.max_tickets)
+        .unwrap();
+    let evaluation =
+        triage::evaluate::evaluate(&triage::labelled(&cfg, &rows), &cfg.triage, now).unwrap();
+
+    // Ingest with triage on and off: the same messages into two fresh stores, in turns.
+    let mut gen = history::Gen::new(5, "support@example.test", 0.0);
+    let raws: Vec<Vec<u8>> = (0..ingest_n).map(|_| gen.ticket(now).raw).collect();
+    let model_file = trained.path.clone();
+    let ingest = |mode: &str| -> f64 {
+        let inst = Instance::new(Setup {
+            tail: format!("{}\n[triage]\nmode = \"{mode}\"\n", history::queue_tables()),
+            ..Setup::default()
+        });
+        std::fs::create_dir_all(inst.dir.path().join("data")).unwrap();
+        std::fs::copy(&model_file, inst.dir.path().join("data/triage.model")).unwrap();
+        let desk = inst.desk(Arc::new(postdesk::clock::SystemClock));
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mb = MailboxName::new("mb0");
+        let t0 = Instant::now();
+        rt.block_on(async {
+            for chunk in raws.chunks(500) {
+                let ready = desk.prepare(chunk.to_vec()).await;
+                desk.import(mb.clone(), ready, true, now).await.unwrap();
+            }
+        });
+        let per_s = raws.len() as f64 / t0.elapsed().as_secs_f64();
+        if mode != "off" {
+            let t = inst.tickets();
+            assert!(
+                t.iter().any(|t| t.queue != "support"),
+                "triage applied queues while ingesting"
+            );
+        }
+        per_s
+    };
+    let (mut off, mut on) = (0f64, 0f64);
+    for _ in 0..2 {
+        off = off.max(ingest("off"));
+        on = on.max(ingest("apply"));
+    }
+    let out = serde_json::json!({
+        "training": training,
+        "predict_us": {"median": q(0.5), "p99": q(0.99), "max": lat[lat.len() - 1], "n": lat.len()},
+        "store_train": {"tickets": trained.tickets, "seconds": train_store_s, "bytes": trained.bytes},
+        "evaluate": evaluation,
+        "ingest": {"messages": ingest_n, "off_per_s": off, "apply_per_s": on, "slowdown": 1.0 - on / off},
+    });
+    println!("triage-bench {out}");
+}
