@@ -76,6 +76,9 @@ pub enum Command {
     /// The knowledge base: articles in kb_dir and [[macro]]s (#kb NAME, #macro NAME).
     #[command(subcommand)]
     Kb(KbCommand),
+    /// Triage learnt from the ticket history (`[triage]`).
+    #[command(subcommand)]
+    Triage(TriageCommand),
     /// Store one message read on stdin (for an MTA `pipe`, procmail, fetchmail). Exits 0
     /// once the message is safely stored (or quarantined), 75 (EX_TEMPFAIL) when it could
     /// not be stored, so that the MTA keeps it and retries.
@@ -148,6 +151,16 @@ pub enum KbCommand {
     },
     /// Read every article and macro; name each bad file and line. Exit 1 if any is bad.
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TriageCommand {
+    /// Learn from the handled tickets (the newest `max_tickets`) and write the model to
+    /// data_dir/triage.model; the running daemon picks it up without a restart.
+    Train,
+    /// Train on the older 80% of the history and test on the newest 20%: accuracy,
+    /// macro-F1, coverage at the thresholds, against the majority and the rules.
+    Evaluate(JsonFlag),
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +329,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ticket(cmd) => ticket(&cli.config, cmd),
         Command::Quarantine(cmd) => quarantine(&cli.config, cmd),
         Command::Outbox(cmd) => outbox(&cli.config, cmd),
+        Command::Triage(cmd) => triage(&cli.config, cmd),
         Command::Rules(RulesCommand::Test { file, json }) => {
             rules_test(&cli.config, &file, json.json)
         }
@@ -974,6 +988,65 @@ fn token_line(o: &crate::config::OAuth) -> String {
     }
 }
 
+fn triage(path: &Path, cmd: TriageCommand) -> Result<ExitCode> {
+    let cfg = load(path)?;
+    let r = reader(&cfg)?;
+    let now = SystemClock.now();
+    match cmd {
+        TriageCommand::Train => {
+            let t = crate::triage::train(&r, &cfg, now).context("cannot train the triage model")?;
+            let labels = |c: &Option<crate::triage::model::Classifier>| {
+                c.as_ref()
+                    .map_or("-".to_owned(), |c| c.classes.len().to_string())
+            };
+            println!(
+                "trained on {} tickets in {:.1} s: {} queues, {} priorities, {} tags; {} ({} KiB)",
+                t.tickets,
+                t.took.as_secs_f64(),
+                labels(&t.model.queue),
+                labels(&t.model.priority),
+                t.model.tags.len(),
+                t.path.display(),
+                t.bytes / 1024
+            );
+        }
+        TriageCommand::Evaluate(json) => {
+            let rows = r.triage_history(cfg.triage.max_tickets)?;
+            let history = crate::triage::labelled(&cfg, &rows);
+            let e = crate::triage::evaluate::evaluate(&history, &cfg.triage, now)
+                .context("cannot evaluate triage")?;
+            if json.json {
+                return print_json(&e);
+            }
+            println!(
+                "{} tickets: trained on the older {}, tested on the newest {}",
+                e.tickets, e.train, e.test
+            );
+            let pct = |x: f64| format!("{:.1}%", 100.0 * x);
+            for (name, f, threshold) in [
+                ("queue", &e.labels.queue, cfg.triage.queue_threshold),
+                (
+                    "priority",
+                    &e.labels.priority,
+                    cfg.triage.priority_threshold,
+                ),
+                ("tags", &e.labels.tags, cfg.triage.tags_threshold),
+            ] {
+                println!(
+                    "{name:<9} accuracy {}  macro-F1 {:.3}  coverage {} at {threshold}, accuracy there {}  majority {}  rules {}",
+                    pct(f.accuracy),
+                    f.macro_f1,
+                    pct(f.coverage),
+                    f.accuracy_at_coverage.map_or("-".to_owned(), pct),
+                    pct(f.baseline_accuracy),
+                    pct(f.rules_accuracy),
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn status(path: &Path, json: bool) -> Result<ExitCode> {
     let cfg = load(path)?;
     let names: Vec<String> = cfg.mailboxes.iter().map(|m| m.name.to_string()).collect();
@@ -1220,10 +1293,12 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             let Some(t) = r.ticket(id)? else {
                 bail!("no ticket #{id}");
             };
+            let triage = r.ticket_triage(id)?;
             if json.json {
                 let mut v = serde_json::to_value(&t)?;
                 // Issue 16: the resolved tickets most like this one, looked up now.
                 v["similar"] = serde_json::to_value(similar_of(&r, id)?)?;
+                v["triage"] = serde_json::to_value(&triage)?;
                 return print_json(&v);
             }
             let s = &t.ticket;
@@ -1241,6 +1316,27 @@ fn ticket(path: &Path, cmd: TicketCommand) -> Result<ExitCode> {
             }
             if let Some(r) = s.csat {
                 println!("rating {r}/5 (the latest the customer gave)");
+            }
+            if let Some(v) = &triage {
+                let mut parts = Vec::new();
+                let mut one = |label: &str, g: &store::TriageGuess| {
+                    let how = if g.applied { ", applied" } else { "" };
+                    parts.push(format!(
+                        "{label} {} ({:.2}{how})",
+                        visible(&g.value),
+                        g.confidence
+                    ));
+                };
+                if let Some(g) = &v.queue {
+                    one("queue", g);
+                }
+                if let Some(g) = &v.priority {
+                    one("priority", g);
+                }
+                for g in &v.tags {
+                    one("tag", g);
+                }
+                println!("triage ({}): {}", v.mode, parts.join(", "));
             }
             let now = SystemClock.now();
             for d in &t.sla {

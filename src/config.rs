@@ -274,6 +274,7 @@ pub struct Config {
     /// node_exporter's textfile collector).
     pub metrics_file: Option<PathBuf>,
     pub alerts: Alerts,
+    pub triage: Triage,
 }
 
 #[derive(Debug, Clone)]
@@ -429,6 +430,42 @@ pub struct Schedule {
     pub auto_close: Option<cron::Schedule>,
     pub archive: Option<cron::Schedule>,
     pub digest: Option<cron::Schedule>,
+}
+
+/// `[triage]` (issue 16): what the learnt model may do with a new ticket.
+#[derive(Debug, Clone)]
+pub struct Triage {
+    pub mode: TriageMode,
+    /// Below its threshold a label's guess is not shown, kept or applied.
+    pub queue_threshold: f64,
+    pub priority_threshold: f64,
+    pub tags_threshold: f64,
+    /// When the daemon retrains (`None`: never; default nightly at 02:00).
+    pub schedule: Option<cron::Schedule>,
+    /// Training reads at most this many of the newest handled tickets.
+    pub max_tickets: usize,
+    /// `data_dir/triage.model`.
+    pub model_file: PathBuf,
+}
+
+/// `off` (the default): no prediction; `suggest`: shown to agents and kept; `apply`:
+/// also set on the new ticket when confident and no rule decided that field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriageMode {
+    Off,
+    Suggest,
+    Apply,
+}
+
+impl TriageMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriageMode::Off => "off",
+            TriageMode::Suggest => "suggest",
+            TriageMode::Apply => "apply",
+        }
+    }
 }
 
 /// A person who answers tickets from their own mail client.
@@ -805,6 +842,19 @@ struct RawConfig {
     mailboxes: Vec<RawMailbox>,
     #[serde(default)]
     alerts: RawAlerts,
+    #[serde(default)]
+    triage: RawTriage,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTriage {
+    mode: Option<TriageMode>,
+    queue_threshold: Option<Spanned<f64>>,
+    priority_threshold: Option<Spanned<f64>>,
+    tags_threshold: Option<Spanned<f64>>,
+    schedule: Option<Spanned<String>>,
+    max_tickets: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize)]
@@ -1169,6 +1219,7 @@ impl Validator<'_> {
         let smtp = self.smtp(smtp_raw, &hostname, &mailboxes)?;
         let alerts = self.alerts(raw.alerts, &mailboxes)?;
         let knowledge = self.knowledge(raw.kb_dir, raw.macros, raw.self_service)?;
+        let triage = self.triage(raw.triage, &data_dir)?;
         Ok(Config {
             path: self.path.to_owned(),
             data_dir,
@@ -1201,6 +1252,60 @@ impl Validator<'_> {
             schedule,
             metrics_file: raw.metrics_file.map(|p| self.relative(&p)),
             alerts,
+            triage,
+        })
+    }
+
+    fn triage(&self, raw: RawTriage, data_dir: &Path) -> Result<Triage, ConfigError> {
+        let threshold = |v: Option<Spanned<f64>>, key: &str, default: f64| match v {
+            None => Ok(default),
+            Some(v) if (0.0..=1.0).contains(v.get_ref()) => Ok(*v.get_ref()),
+            Some(v) => Err(self.err(
+                v.span(),
+                key,
+                format!("{} is no confidence: use a number from 0 to 1", v.get_ref()),
+            )),
+        };
+        let schedule = match &raw.schedule {
+            None => cron::Schedule::from_str("0 0 2 * * *").ok(),
+            Some(v) => {
+                let text = v.get_ref().trim();
+                if text.is_empty() || text == "never" {
+                    None
+                } else if text.split_whitespace().count() < 6 {
+                    return Err(self.err(
+                        v.span(),
+                        "schedule",
+                        format!(
+                            "{text:?}: use six fields with seconds first, like \"0 0 2 * * *\""
+                        ),
+                    ));
+                } else {
+                    Some(cron::Schedule::from_str(text).map_err(|e| {
+                        self.err(
+                            v.span(),
+                            "schedule",
+                            format!("invalid cron expression {text:?}: {e}"),
+                        )
+                    })?)
+                }
+            }
+        };
+        let max_tickets = match raw.max_tickets {
+            Some(v) if *v.get_ref() == 0 => {
+                return Err(self.err(v.span(), "max_tickets", "must be at least 1".to_owned()))
+            }
+            Some(v) => *v.get_ref(),
+            None => 100_000,
+        };
+        Ok(Triage {
+            mode: raw.mode.unwrap_or(TriageMode::Off),
+            queue_threshold: threshold(raw.queue_threshold, "queue_threshold", 0.8)?,
+            priority_threshold: threshold(raw.priority_threshold, "priority_threshold", 0.8)?,
+            tags_threshold: threshold(raw.tags_threshold, "tags_threshold", 0.9)?,
+            schedule,
+            max_tickets,
+            model_file: data_dir.join("triage.model"),
         })
     }
 
@@ -2526,5 +2631,27 @@ poll_interval = "90s"
         let err = load_text(&text).unwrap_err().to_string();
         assert!(!err.contains("secret-pw"));
         assert!(err.contains("tag:"), "{err}");
+    }
+
+    #[test]
+    fn triage_section_defaults_and_bad_values_named() {
+        let c = load_text(GOOD).unwrap();
+        assert_eq!(c.triage.mode, TriageMode::Off);
+        assert_eq!(c.triage.queue_threshold, 0.8);
+        assert!(c.triage.schedule.is_some(), "nightly by default");
+        let with = |t: &str| load_text(&format!("{GOOD}\n[triage]\n{t}\n"));
+        let c = with("mode = \"apply\"\nqueue_threshold = 0.6\nschedule = \"never\"").unwrap();
+        assert_eq!(c.triage.mode, TriageMode::Apply);
+        assert_eq!(c.triage.queue_threshold, 0.6);
+        assert!(c.triage.schedule.is_none());
+        for (bad, key) in [
+            ("queue_threshold = 1.5", "queue_threshold"),
+            ("mode = \"auto\"", "mode"),
+            ("schedule = \"0 2 * * *\"", "schedule"),
+        ] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.contains(&format!(": {key}:")), "{bad}: {err}");
+            assert!(err.starts_with("/etc/postdesk/test.toml:"), "{err}");
+        }
     }
 }

@@ -50,6 +50,9 @@ async fn scheduler(
             Ok(ran) => {
                 for (job, at) in ran {
                     tracing::info!(job = job.as_str(), occurrence = %at, "job ran");
+                    if job == crate::schedule::Job::TriageTrain {
+                        train_triage(&desk, clock.now());
+                    }
                 }
             }
             Err(e) => tracing::error!(error = %e, "scheduled jobs failed"),
@@ -59,6 +62,29 @@ async fn scheduler(
             () = shutdown.requested() => return,
         }
     }
+}
+
+/// Retrains the triage model on a blocking thread (issue 16): it reads the history
+/// through its own read connection and never holds the writer; the engine picks the new
+/// file up on its next prediction. A failure (too little history) is logged.
+fn train_triage(desk: &Desk, now: chrono::DateTime<chrono::Utc>) {
+    let cfg = desk.engine().config().clone();
+    let store = desk.store().clone();
+    tokio::task::spawn_blocking(move || {
+        let trained = store
+            .reader()
+            .map_err(crate::triage::TriageError::from)
+            .and_then(|r| crate::triage::train(&r, &cfg, now));
+        match trained {
+            Ok(t) => tracing::info!(
+                tickets = t.tickets,
+                took_ms = t.took.as_millis() as u64,
+                bytes = t.bytes,
+                "triage model trained"
+            ),
+            Err(e) => tracing::warn!(error = %e, "triage training failed"),
+        }
+    });
 }
 
 /// Checks the mailboxes' health once a second, by the engine's clock (and once at

@@ -36,6 +36,7 @@ pub mod thread;
 pub mod words;
 pub mod kb;
 pub mod rules;
+pub mod triage;
 pub mod agent;
 pub mod store;
 pub mod workflow;

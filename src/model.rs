@@ -554,6 +554,12 @@ pub enum EventKind {
     /// The customer answered `solved` to an acknowledgement that listed articles: the
     /// ticket was resolved without an agent (deflected).
     KbDeflected,
+    /// Triage (issue 16) guessed labels for a new ticket above their thresholds (detail:
+    /// `queue billing (0.91), priority high (0.78)`).
+    TriageSuggested,
+    /// Triage set one field of a new ticket (old: the field, new: the value, detail: the
+    /// confidence); an agent's later change of that field is a correction.
+    TriageApplied,
     /// A mail was queued (`acknowledgement.queued`, `answer.queued`, …).
     MailQueued(OutboxKind),
     /// A mail could not be composed (`answer.failed`, …); the ticket is kept.
@@ -603,6 +609,8 @@ impl EventKind {
         (EventKind::SelfServiceStatus, "self_service.status"),
         (EventKind::KbSuggested, "kb.suggested"),
         (EventKind::KbDeflected, "kb.deflected"),
+        (EventKind::TriageSuggested, "triage.suggested"),
+        (EventKind::TriageApplied, "triage.applied"),
     ];
 
     /// The text stored and shown: `status`, `answer.queued`, …

@@ -18,6 +18,9 @@ pub enum Job {
     AutoClose,
     Archive,
     Digest,
+    /// `[triage] schedule` (issue 16): marked due by the writer like the others, but the
+    /// training itself runs outside it (the daemon starts it on a blocking thread).
+    TriageTrain,
 }
 
 impl Job {
@@ -28,6 +31,7 @@ impl Job {
             Job::AutoClose => "auto_close",
             Job::Archive => "archive",
             Job::Digest => "digest",
+            Job::TriageTrain => "triage_train",
         }
     }
     pub fn schedule(self, s: &Schedule) -> Option<&cron::Schedule> {
@@ -36,6 +40,7 @@ impl Job {
             Job::AutoClose => s.auto_close.as_ref(),
             Job::Archive => s.archive.as_ref(),
             Job::Digest => s.digest.as_ref(),
+            Job::TriageTrain => None,
         }
     }
 }

@@ -176,3 +176,96 @@ mod tests {
         }
     }
 }
+
+/// Hiragana, katakana (also half-width) and the katakana phonetic extensions.
+pub fn is_kana(c: char) -> bool {
+    matches!(c as u32, 0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F)
+}
+
+/// One term of a text for a classifier ([`terms`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Term<'a> {
+    /// A word of [`words`].
+    Word(&'a str),
+    /// Two neighbouring Latin-script words of [`words`].
+    Pair(&'a str, &'a str),
+    /// Two neighbouring characters of a Han or kana run.
+    Chars(&'a str),
+}
+
+/// The terms of `text` for triage (pure): every word [`words`] gives, each pair of
+/// neighbouring Latin-script words (stop words skipped, so `refund for order` pairs
+/// `refund order`), and each pair of neighbouring characters of a Han run (jieba's
+/// words miss unknown compounds; pairs catch them) or of a kana run (Japanese, which
+/// jieba does not segment).
+pub fn terms(text: &str, mut emit: impl FnMut(Term<'_>)) {
+    let mut buf = String::new();
+    let mut prev = String::new();
+    runs(text, |run, han_run| {
+        if han_run || run.chars().any(is_kana) {
+            prev.clear();
+            if han_run {
+                for token in jieba().cut(run, false) {
+                    if han(token.word) {
+                        emit(Term::Word(token.word));
+                    }
+                }
+            }
+            let cjk = |c: char| is_han(c) || is_kana(c);
+            let idx: Vec<usize> = run.char_indices().map(|(i, _)| i).collect();
+            for (k, &i) in idx.iter().enumerate() {
+                let end = idx.get(k + 2).copied().unwrap_or(run.len());
+                if k + 1 >= idx.len() {
+                    break;
+                }
+                let pair = &run[i..end];
+                if pair.chars().all(cjk) {
+                    emit(Term::Chars(pair));
+                }
+            }
+        } else if let Some(w) = lower(run, &mut buf).and_then(latin) {
+            emit(Term::Word(&w));
+            if !prev.is_empty() {
+                emit(Term::Pair(&prev, &w));
+            }
+            prev.clear();
+            prev.push_str(&w);
+        }
+    });
+}
+
+#[cfg(test)]
+mod term_tests {
+    use super::*;
+
+    fn all(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        terms(text, |t| {
+            out.push(match t {
+                Term::Word(w) => w.to_owned(),
+                Term::Pair(a, b) => format!("{a}+{b}"),
+                Term::Chars(c) => format!("[{c}]"),
+            })
+        });
+        out
+    }
+
+    #[test]
+    fn latin_words_and_pairs_han_words_and_character_pairs_kana_pairs() {
+        for (text, want) in [
+            (
+                "Refund for order 123, please",
+                &["refund", "order", "refund+order"][..],
+            ),
+            (
+                "发票重复",
+                &["发票", "重复", "[发票]", "[票重]", "[重复]"][..],
+            ),
+            ("VPN断开", &["vpn", "断开", "[断开]"][..]),
+            ("プリンタ", &["[プリ]", "[リン]", "[ンタ]"][..]),
+            ("a", &[][..]),
+        ] {
+            assert_eq!(all(text), want, "{text}");
+        }
+    }
+}

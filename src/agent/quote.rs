@@ -225,6 +225,9 @@ const RELAY_LINES: &[RelayLine] = &[
     RelayLine::Phrase("邮件开头的命令行用于操作工单"),
     RelayLine::Phrase("#tag 标签 #cc 地址"),
     RelayLine::Phrase("#note（内部备注，不发给客户）"),
+    // Triage's guesses (issue 16).
+    RelayLine::LabelWith("suggested:", "("),
+    RelayLine::LabelWith("建议分类:", "("),
 ];
 
 /// Which rule found the start of the quoted relay in an agent's reply.

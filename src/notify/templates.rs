@@ -452,6 +452,7 @@ mod tests {
             sla_due => "2026-11-25 17:00 CET",
             assignee => (),
             withheld => vec!["big.zip"],
+            suggested => "queue billing (0.91), priority high (0.78)",
             ..sample_context()
         };
         for lang in Language::ALL {

@@ -9,6 +9,7 @@
 //!   wall_p90_secs`: `measure` is `first_response` or `resolution`; `queue` `*` for all.
 //! - `histogram,measure,bin,upto_secs,count`: business time bins.
 //! - `sla,queue,deadline,met,breached,at_risk,running,compliance`.
+//! - `triage,tickets,suggested,triaged,share_triaged,applied,corrected,accuracy`.
 //! - `satisfaction,surveys_sent,responded,response_rate,responses,average,rated_1,…,rated_5`.
 //! - `agents,agent,tickets_handled,answers,first_responses,first_response_median_secs,
 //!   first_response_median_wall_secs,open_now,capacity,satisfaction_responses,
@@ -202,6 +203,34 @@ pub fn to_csv(r: &Report) -> String {
             ],
         );
     }
+
+    header(
+        &mut out,
+        "triage",
+        &[
+            "tickets",
+            "suggested",
+            "triaged",
+            "share_triaged",
+            "applied",
+            "corrected",
+            "accuracy",
+        ],
+    );
+    let t = &r.triage;
+    row(
+        &mut out,
+        "triage",
+        vec![
+            plain(t.tickets),
+            plain(t.suggested),
+            plain(t.triaged),
+            opt(t.share_triaged),
+            plain(t.applied),
+            plain(t.corrected),
+            opt(t.accuracy),
+        ],
+    );
 
     header(
         &mut out,

@@ -58,6 +58,7 @@ pub(crate) fn build_with(
         longest_open: longest_open(&ctx, rows, now),
         top_problems,
         self_service: self_service(rows),
+        triage: triage(&rows.triage),
     }
 }
 
@@ -69,6 +70,18 @@ fn self_service(rows: &ReportRows) -> super::SelfService {
         articles_suggested: k.suggested,
         deflected: k.deflected,
         deflection_rate: ratio(k.deflected, k.suggested),
+    }
+}
+
+fn triage(t: &crate::store::TriageFigures) -> super::Triage {
+    super::Triage {
+        tickets: t.tickets,
+        suggested: t.suggested,
+        triaged: t.triaged,
+        share_triaged: super::ratio(t.triaged, t.tickets),
+        applied: t.applied,
+        corrected: t.corrected,
+        accuracy: super::ratio(t.applied - t.corrected.min(t.applied), t.applied),
     }
 }
 

@@ -295,13 +295,14 @@ pub fn generate(
         let volume = reader.volume(&q);
         let open = reader.open_now(&q, figures::LONGEST);
         let knowledge = reader.knowledge(&q);
+        let triage = reader.triage(&q);
         let top = grouping.join().unwrap_or_else(|_| {
             tracing::warn!("grouping the top problems panicked; the report lists none");
             Vec::new()
         });
-        (top, events, (deadlines, volume, open, knowledge))
+        (top, events, (deadlines, volume, open, knowledge, triage))
     });
-    let (deadlines, volume, open, knowledge) = deadlines;
+    let (deadlines, volume, open, knowledge, triage) = deadlines;
     let rows = ReportRows {
         tickets,
         events: events?,
@@ -309,6 +310,7 @@ pub fn generate(
         volume: volume?,
         open: open?,
         knowledge: knowledge?,
+        triage: triage?,
     };
     Ok(figures::build_with(cfg, &rows, opts, now, top))
 }
@@ -353,6 +355,7 @@ pub struct Report {
     pub top_problems: Vec<Problem>,
     /// Self-service by mail and the knowledge base (issue 16).
     pub self_service: SelfService,
+    pub triage: Triage,
 }
 
 /// Self-service figures of the period (issue 16).
@@ -367,6 +370,26 @@ pub struct SelfService {
     pub deflected: u64,
     /// `deflected / articles_suggested`; `null` when no article was listed.
     pub deflection_rate: Option<f64>,
+}
+
+/// Triage (issue 16) of the tickets created in the period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Triage {
+    /// Tickets created.
+    pub tickets: u64,
+    /// Tickets with guesses kept (`suggest` or `apply`).
+    pub suggested: u64,
+    /// Tickets on which at least one guess was applied.
+    pub triaged: u64,
+    /// `triaged / tickets`.
+    pub share_triaged: Option<f64>,
+    /// Applied guesses (queue, priority, each tag).
+    pub applied: u64,
+    /// Applied guesses an agent changed afterwards (queue or priority set again, tag
+    /// removed).
+    pub corrected: u64,
+    /// `1 - corrected / applied`: accuracy in production as agents judged it.
+    pub accuracy: Option<f64>,
 }
 
 /// Ticket counts of a period.

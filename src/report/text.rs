@@ -124,6 +124,19 @@ pub fn to_text(r: &Report) -> String {
             percent(row.compliance)
         );
     }
+    let tr = &r.triage;
+    if tr.suggested > 0 {
+        let _ = writeln!(
+            s,
+            "\nTriage: {} of {} new tickets triaged automatically ({}); {} guesses applied, {} corrected by agents; accuracy in production {}",
+            tr.triaged,
+            tr.tickets,
+            percent(tr.share_triaged),
+            tr.applied,
+            tr.corrected,
+            percent(tr.accuracy),
+        );
+    }
     let sat = &r.satisfaction;
     let _ = writeln!(
         s,

@@ -22,6 +22,7 @@ mod similar;
 mod tests;
 #[cfg(test)]
 mod plans;
+mod triage;
 mod tx;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -37,6 +38,7 @@ use tokio::sync::oneshot;
 pub use read::*;
 pub use report::*;
 pub use similar::{excerpt, OwnTicket, SimilarTicket};
+pub use triage::*;
 pub use tx::*;
 
 use crate::model::{MailboxName, OutboxId, TicketId};

@@ -60,6 +60,12 @@ const BOUNDED: &[(&str, &str, &str)] = &[
         "`outbox list` without a state: the newest rows by rowid, stopping at the limit",
     ),
     (
+        "ORDER BY t.created_at DESC LIMIT",
+        "tickets",
+        "triage training: the newest handled tickets by creation time (tickets_created), \
+         stopping at [triage] max_tickets",
+    ),
+    (
         "FROM quarantine ORDER BY id DESC LIMIT",
         "quarantine",
         "`quarantine list`: the newest rows by rowid, stopping at the limit",
@@ -175,6 +181,13 @@ fn every_read_query_uses_an_index() {
     r.costliest(at(0), 3).unwrap();
     r.cursor(&MailboxName::new("support")).unwrap();
     r.unindexed().unwrap();
+    // Triage (issue 16): the training history, one ticket's prediction, the figures.
+    r.triage_history(1_000).unwrap();
+    r.ticket_triage(t).unwrap();
+    r.triage_figures(at(10), at(10 + 30 * 24 * 60), None)
+        .unwrap();
+    r.triage_figures(at(10), at(10 + 30 * 24 * 60), Some("support"))
+        .unwrap();
     r.conn_mut()
         .trace_v2(rusqlite::trace::TraceEventCodes::empty(), None);
     // The report on a short period, of every queue and of one: no read of every ticket.

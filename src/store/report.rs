@@ -170,6 +170,8 @@ pub struct ReportRows {
     pub open: OpenNow,
     /// Self-service and knowledge-base counts of the period (issue 16).
     pub knowledge: KnowledgeCounts,
+    /// Triage (issue 16) of the tickets created in the period.
+    pub triage: super::TriageFigures,
 }
 
 /// Events of the knowledge base and self-service in `[from, to)` (issue 16).
@@ -207,6 +209,10 @@ impl From<super::Reader> for ReportReader {
 }
 
 impl ReportReader {
+    pub(super) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     pub fn open(path: &Path) -> Result<ReportReader, StoreError> {
         let reader = ReportReader::from(super::Reader::open(path)?);
         // One snapshot for all the statements; it ends when the connection closes.
@@ -280,6 +286,7 @@ pub fn report_rows(
         volume: r.volume(q)?,
         open: r.open_now(q, longest)?,
         knowledge: r.knowledge(q)?,
+        triage: r.triage(q)?,
     })
 }
 

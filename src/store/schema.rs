@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     V13_WRITER_LOOKUPS,
     V14_FAIR_OUTBOX,
     V15_SIMILAR_AND_SELF_SERVICE,
+    V16_TRIAGE,
 ];
 
 /// The schema version this build writes (`PRAGMA user_version` after every migration).
@@ -344,6 +345,20 @@ CREATE TRIGGER count_breaches_out AFTER DELETE ON sla_deadlines WHEN old.breache
 CREATE INDEX tickets_queue ON tickets(queue);
 CREATE INDEX quarantine_state ON quarantine(state);
 CREATE INDEX outbox_state ON outbox(state);
+"#;
+
+const V16_TRIAGE: &str = r#"
+-- Triage (issue 16): the prediction made for a new ticket when [triage] mode was
+-- suggest or apply, only the guesses above their thresholds. queue and priority hold
+-- JSON {"value", "confidence", "applied"} or NULL; tags a JSON list of those.
+CREATE TABLE ticket_triage (
+    ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
+    mode      TEXT NOT NULL CHECK (mode IN ('suggest', 'apply')),
+    at        TEXT NOT NULL,
+    queue     TEXT,
+    priority  TEXT,
+    tags      TEXT NOT NULL DEFAULT '[]'
+) STRICT;
 "#;
 
 const V14_FAIR_OUTBOX: &str = r#"

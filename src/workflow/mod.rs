@@ -25,6 +25,7 @@ mod prepare;
 pub mod routing;
 mod survey;
 mod timed;
+mod triage;
 #[cfg(test)]
 pub(crate) mod testing;
 mod writer;
@@ -64,6 +65,9 @@ pub struct Prepared {
     /// For a human message that may open a ticket: what the knowledge base found for it
     /// (issue 16), off the writer.
     pub hints: Option<Hints>,
+    /// Triage's guesses (issue 16) for a message that looks like a new request, made
+    /// here rather than on the writer thread; `None` when triage is off or no model.
+    pub triage: Option<crate::triage::Suggestion>,
 }
 
 /// A possible new request's words, and the resolved tickets like it (found by
@@ -383,6 +387,9 @@ pub struct Engine {
     /// touches it, between transactions.
     quiet: std::sync::atomic::AtomicBool,
     clock: Arc<dyn Clock>,
+    /// The triage model, read again when its file changes; `None` with `[triage] mode =
+    /// "off"`.
+    triage: Option<Arc<crate::triage::Loaded>>,
 }
 
 /// What became of a message handed over outside IMAP.
@@ -465,7 +472,14 @@ impl Engine {
             cfg: Arc::new(cfg.clone()),
             quiet: std::sync::atomic::AtomicBool::new(false),
             clock,
+            triage: (cfg.triage.mode != crate::config::TriageMode::Off)
+                .then(|| Arc::new(crate::triage::Loaded::new(&cfg.triage.model_file))),
         }
+    }
+
+    /// The configuration the engine was built from.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.cfg
     }
 
     /// What one incoming message may cost (`[limits]`).
@@ -625,11 +639,13 @@ impl Engine {
                     Class::Human => self.hints(&parsed),
                     _ => None,
                 };
+                let triage = self.triage_early(&parsed, &verdict.class);
                 Prepared {
                     parsed,
                     class: verdict.class,
                     evidence: verdict.evidence,
                     hints,
+                    triage,
                 }
             })
         })) {
@@ -1128,6 +1144,7 @@ impl Engine {
         Ok(Some(due))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn apply_human(
         &self,
         tx: &mut Tx<'_>,
@@ -1186,6 +1203,7 @@ impl Engine {
         Ok(applied)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn place_human(
         &self,
         tx: &mut Tx<'_>,
@@ -1372,7 +1390,8 @@ impl Engine {
             .or_else(|| self.mailboxes.values().next())
             .expect("config has at least one mailbox");
         let writes_chinese = parse::has_cjk(&parsed.subject) || parse::has_cjk(&parsed.text);
-        let route = self.route(parsed, mailbox);
+        let mut route = self.route(parsed, mailbox);
+        let triage = self.triage_route(&mut route, parsed, p.triage.as_ref(), at);
         let language = if writes_chinese {
             Language::ZhCn
         } else {
@@ -1429,6 +1448,9 @@ impl Engine {
             at,
         )?;
         self.apply_route(tx, ticket, &route, at)?;
+        if let Some(view) = &triage {
+            self.record_triage(tx, ticket, view, at)?;
+        }
         let t = tx
             .ticket_row(ticket)?
             .ok_or_else(|| StoreError::NotFound(format!("ticket #{ticket}")))?;

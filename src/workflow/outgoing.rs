@@ -442,6 +442,8 @@ impl Engine {
         };
         let names: Vec<String> = attachments.iter().map(|a| a.filename.clone()).collect();
         let references = tx.thread_chain(t.id)?;
+        // Triage's guesses for the ticket (issue 16): the relay's `Suggested:` line.
+        let triage = tx.ticket_triage(t.id)?;
         // Only the top of a huge text is relayed: the quote trimming reads no more of it.
         let max = self.limits.max_relay_text_bytes;
         let top = crate::agent::quote::head(&parsed.text, max.saturating_mul(2));
@@ -480,6 +482,10 @@ impl Engine {
                 text => relayed_text(text, cut, t.id, language),
                 similar => super::knowledge::similar_context(found.similar, language),
                 articles => super::knowledge::articles_context(&found.articles),
+                suggested => triage
+                    .as_ref()
+                    .map(|v| super::triage::describe_in(v, language))
+                    .unwrap_or_default(),
             };
             self.queue_mail(
                 tx,

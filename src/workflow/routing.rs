@@ -30,6 +30,10 @@ pub struct Route {
     pub acknowledge: bool,
     pub matched: Vec<String>,
     pub vip: bool,
+    /// A matching rule set the queue (triage never overrides it).
+    pub rule_queue: bool,
+    /// A matching rule set the priority.
+    pub rule_priority: bool,
 }
 
 /// What the rules see of a message.
@@ -71,6 +75,7 @@ pub fn route(cfg: &Config, parsed: &Parsed, mailbox: Option<&MailboxName>) -> Ro
         .from
         .as_ref()
         .is_some_and(|f| rules::is_vip(&cfg.vip, &f.address));
+    let (rule_queue, rule_priority) = (d.queue.is_some(), d.priority.is_some());
     let base = d.priority.unwrap_or(Priority::Normal);
     let arrived = mailbox
         .and_then(|m| cfg.mailbox(m.as_str()))
@@ -91,6 +96,8 @@ pub fn route(cfg: &Config, parsed: &Parsed, mailbox: Option<&MailboxName>) -> Ro
         acknowledge: d.acknowledge,
         matched: d.matched,
         vip,
+        rule_queue,
+        rule_priority,
     }
 }
 

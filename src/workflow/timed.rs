@@ -219,9 +219,25 @@ impl Engine {
                 Job::AutoClose => self.auto_close(tx, now)?,
                 Job::Archive => self.archive(tx, now)?,
                 Job::Digest => self.digest(tx, last, now)?,
+                Job::TriageTrain => {}
             }
             tx.set_last_run(job.as_str(), occurrence)?;
             ran.push((job, occurrence));
+        }
+        // Triage training (issue 16) is only marked here: it reads the whole history and
+        // takes seconds, so the daemon runs it off the writer (`daemon::scheduler`).
+        let t = &self.cfg.triage;
+        if let (true, Some(cron)) = (t.mode != crate::config::TriageMode::Off, &t.schedule) {
+            let job = Job::TriageTrain;
+            match tx.last_run(job.as_str())? {
+                None => tx.set_last_run(job.as_str(), now)?,
+                Some(last) => {
+                    if let Some(occurrence) = schedule::due(cron, s.timezone, last, now) {
+                        tx.set_last_run(job.as_str(), occurrence)?;
+                        ran.push((job, occurrence));
+                    }
+                }
+            }
         }
         Ok(ran)
     }

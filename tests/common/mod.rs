@@ -6,6 +6,7 @@
 //! parallel without a reset (MAILSTACK.md).
 #![allow(dead_code)]
 
+pub mod history;
 pub mod score;
 
 use std::io::{BufRead, BufReader, Read, Write};
