@@ -16,8 +16,11 @@ use crate::model::{
     Uid, UidValidity,
 };
 
-/// How many of the newest matching messages a search ranks (bm25). Fewer matches: all of
-/// them, best first; more (a common word in a big store): the best of the newest.
+/// How many of the newest matching messages a search reads. Fewer matches: all of them,
+/// best first (bm25); as many or more (a common word in a big store): those newest
+/// first, unranked — bm25 would first count every message holding each word (its IDF),
+/// which for a word in a fifth of a million-ticket store cost ~100 ms, against ~10 ms
+/// for the newest 5,000.
 pub const SEARCH_WINDOW: usize = 5_000;
 
 pub struct Reader {
@@ -945,14 +948,33 @@ impl Reader {
                      AND rowid IN (SELECT rowid FROM message_bigrams WHERE message_bigrams MATCH ?4)",
                 )
             };
+            // Does the window fill? Then rank by recency, not bm25 (see SEARCH_WINDOW).
+            let none: Option<&str> = None;
+            let counted: Vec<&dyn rusqlite::ToSql> = if pairs.is_empty() {
+                vec![&fts_query]
+            } else {
+                vec![&fts_query, &none, &none, &pair_query]
+            };
+            let in_window: i64 = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT count(*) FROM (SELECT rowid FROM {table}
+                     WHERE {matches} ORDER BY rowid DESC LIMIT {SEARCH_WINDOW})"
+                ))?
+                .query_row(counted.as_slice(), |r| r.get(0))?;
+            let (rank, order) = if in_window as usize >= SEARCH_WINDOW {
+                ("0.0", "hit.mid DESC")
+            } else {
+                (&*format!("bm25({table})"), "hit.rank, t.id DESC")
+            };
             let sql = format!(
                 "SELECT t.id, t.tag, t.subject, t.status, t.queue, t.requester, hit.rank, hit.mid
-                 FROM (SELECT rowid AS mid, bm25({table}) AS rank FROM {table}
+                 FROM (SELECT rowid AS mid, {rank} AS rank FROM {table}
                        WHERE {matches} ORDER BY rowid DESC LIMIT {SEARCH_WINDOW}) hit
                  JOIN messages m ON m.id = hit.mid
                  JOIN tickets t ON t.id = m.ticket_id
                  WHERE {sql_filter}
-                 ORDER BY hit.rank, t.id DESC"
+                 ORDER BY {order}"
             );
             let mut st = self.conn.prepare(&sql)?;
             let queue = filter.queue.as_deref();
