@@ -141,6 +141,21 @@ fn every_kind_of_mail_we_send_is_delivered_with_one_mime_version() {
     );
     wait_sent(&inst, OutboxKind::CommandRefused);
 
+    // Tom asks by mail for his tickets' status (self-service: no ticket, a list).
+    smtp_send(
+        &tom,
+        &[&support],
+        &simple_mail(
+            &format!("Tom <{tom}>"),
+            &support,
+            "status",
+            "",
+            &new_message_id(),
+            "",
+        ),
+    );
+    wait_sent(&inst, OutboxKind::SelfService);
+
     // Nobody answered B: 80 % of its 2 h first response (11:36), then the deadline (12:00).
     clock.set(at(25, 11, 40));
     wait_sent(&inst, OutboxKind::SlaWarning);

@@ -849,36 +849,23 @@ impl Reader {
     /// ranked by their best message. Messages the writer has not indexed yet (past the
     /// `fts_state` watermark, usually none or a few) are matched with `LIKE` and ranked
     /// after the indexed ones, so a search never misses a committed message.
-    /// The snippet of one hit: FTS5's own (the matches in brackets) for a trigram search,
-    /// else the text around the first two-character word.
-    fn snippet(
-        &self,
-        message: i64,
-        fts_query: &str,
-        trigram: bool,
-        pairs: &[&str],
-    ) -> Result<String, StoreError> {
-        let snip: Option<String> = if trigram {
-            self.conn
-                .prepare_cached(
-                    "SELECT snippet(message_fts, -1, '[', ']', '…', 12) FROM message_fts
-                     WHERE message_fts MATCH ?1 AND rowid = ?2",
-                )?
-                .query_row(params![fts_query, message], |r| r.get(0))
-                .optional()?
-                .flatten()
-        } else {
-            self.conn
-                .prepare_cached(
-                    "SELECT substr(text, max(1, instr(text, ?1) - 30), 80) FROM messages WHERE id = ?2",
-                )?
-                .query_row(params![pairs.first().copied().unwrap_or(""), message], |r| {
-                    r.get(0)
-                })
-                .optional()?
-                .flatten()
+    /// The snippet of one hit: the text (else the subject) around the first of the
+    /// query's words, each match in brackets ([`snippet_of`]). Not FTS5's `snippet()`:
+    /// that opens every word's doclists again for each hit, most of the time of a common
+    /// word's search on a big store.
+    fn snippet(&self, message: i64, words: &[&str]) -> Result<String, StoreError> {
+        let row: Option<(String, Option<String>)> = self
+            .conn
+            .prepare_cached("SELECT subject, text FROM messages WHERE id = ?1")?
+            .query_row(params![message], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((subject, text)) = row else {
+            return Ok(String::new());
         };
-        Ok(snip.unwrap_or_default())
+        let text = text.unwrap_or_default();
+        Ok(snippet_of(&text, words)
+            .or_else(|| snippet_of(&subject, words))
+            .unwrap_or_default())
     }
 
     pub fn search(&self, query: &str, filter: &TicketFilter) -> Result<Vec<SearchHit>, StoreError> {
@@ -990,7 +977,7 @@ impl Reader {
             for hit in rows {
                 let (mut hit, message) = hit?;
                 if seen.insert(hit.id) {
-                    hit.snippet = self.snippet(message, &fts_query, !long.is_empty(), &pairs)?;
+                    hit.snippet = self.snippet(message, &words)?;
                     hits.push(hit);
                 }
                 if hits.len() as i64 >= limit {
@@ -1107,4 +1094,67 @@ impl Reader {
             |r| r.get(0),
         )?)
     }
+}
+
+/// Characters of context a snippet shows before its first match, and in all.
+const SNIPPET_BEFORE: usize = 30;
+const SNIPPET_CHARS: usize = 100;
+
+/// The text around the first of `words` (ASCII case ignored, as the search does), every
+/// match inside in brackets, `…` where it was cut, lines joined; `None` when no word is
+/// in it.
+pub(crate) fn snippet_of(text: &str, words: &[&str]) -> Option<String> {
+    let folded = text.to_ascii_lowercase(); // same byte offsets as `text`
+    let needles: Vec<String> = words
+        .iter()
+        .map(|w| w.to_ascii_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let first = needles
+        .iter()
+        .filter_map(|w| folded.find(w.as_str()))
+        .min()?;
+    let start = text[..first]
+        .char_indices()
+        .rev()
+        .nth(SNIPPET_BEFORE - 1)
+        .map_or(0, |(i, _)| i);
+    let end = text[start..]
+        .char_indices()
+        .nth(SNIPPET_CHARS)
+        .map_or(text.len(), |(i, _)| start + i);
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    let mut at = start;
+    while at < end {
+        let hit = needles
+            .iter()
+            .filter(|w| folded[at..].starts_with(w.as_str()))
+            .map(|w| w.len())
+            .max();
+        match hit {
+            Some(len) => {
+                let stop = (at + len).min(text.len());
+                out.push('[');
+                out.push_str(&text[at..stop]);
+                out.push(']');
+                at = stop;
+            }
+            None => {
+                let c = text[at..].chars().next().expect("at is inside the text");
+                if !c.is_whitespace() {
+                    out.push(c);
+                } else if !out.ends_with(' ') {
+                    out.push(' ');
+                }
+                at += c.len_utf8();
+            }
+        }
+    }
+    if end < text.len() {
+        out.push('…');
+    }
+    Some(out)
 }

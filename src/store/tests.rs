@@ -2221,6 +2221,26 @@ fn two_character_chinese_words_are_found_through_the_bigram_index() {
 }
 
 #[test]
+fn snippets_show_the_text_around_the_first_match_with_every_match_bracketed() {
+    use super::read::snippet_of;
+    assert_eq!(
+        snippet_of("The Printer jams.\nPrinter again", &["printer"]).as_deref(),
+        Some("The [Printer] jams. [Printer] again")
+    );
+    assert_eq!(
+        snippet_of("请开具发票，发票抬头是公司", &["发票"]).as_deref(),
+        Some("请开具[发票]，[发票]抬头是公司")
+    );
+    assert_eq!(snippet_of("nothing here", &["printer"]), None);
+    // Far into a long text: cut before and after, the match kept whole.
+    let long = format!("{} flux capacitor {}", "a ".repeat(200), "b ".repeat(200));
+    let s = snippet_of(&long, &["capacitor", "flux"]).unwrap();
+    assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
+    assert!(s.contains("[flux] [capacitor]"), "{s}");
+    assert!(s.chars().count() <= 100 + 2 + 4, "{s}");
+}
+
+#[test]
 fn a_common_word_lists_the_newest_matches_and_snippets_the_hits() {
     let mut m = Memory::new();
     // The oldest tickets say "printer" most often (the best bm25), but more than
