@@ -299,6 +299,21 @@ tags_threshold = 0.6
         out.contains("Triage: 2 of 2 new tickets triaged automatically (100.0%)"),
         "{out}"
     );
+    let (ok, out, _) = inst.cli(&["report", "--csv"]);
+    assert!(ok);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("triage,2,"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.starts_with("triage,2,2,2,1"), "{line}");
+    let html = inst.dir.path().join("report.html");
+    let (ok, _, err) = inst.cli(&["report", "--html", html.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<h2>Triage</h2>"),
+        "the HTML report has a triage block"
+    );
 }
 
 /// Run by `bench/triage` in release: training time and model size at 10,000 and 100,000
