@@ -316,4 +316,26 @@ mod tests {
         let v = b.reader().ticket_triage(t).unwrap().unwrap();
         assert!(!v.priority.unwrap().applied);
     }
+
+    #[test]
+    fn the_nightly_training_is_marked_due_once_a_night_and_never_when_off() {
+        use crate::schedule::Job;
+        let trains = |b: &mut Bench| {
+            b.run_jobs()
+                .into_iter()
+                .filter(|(j, _)| *j == Job::TriageTrain)
+                .count()
+        };
+        let mut b = bench("suggest", "");
+        assert_eq!(trains(&mut b), 0, "first sight counts from now");
+        b.clock.advance(chrono::Duration::hours(6));
+        assert_eq!(trains(&mut b), 0, "12:00 to 18:00: no 02:00 yet");
+        b.clock.advance(chrono::Duration::days(3));
+        assert_eq!(trains(&mut b), 1, "three nights missed: once");
+        assert_eq!(trains(&mut b), 0);
+        let mut off = bench("off", "");
+        off.run_jobs();
+        off.clock.advance(chrono::Duration::days(2));
+        assert_eq!(trains(&mut off), 0);
+    }
 }
