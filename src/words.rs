@@ -212,16 +212,14 @@ pub fn terms(text: &str, mut emit: impl FnMut(Term<'_>)) {
                 }
             }
             let cjk = |c: char| is_han(c) || is_kana(c);
-            let idx: Vec<usize> = run.char_indices().map(|(i, _)| i).collect();
-            for (k, &i) in idx.iter().enumerate() {
-                let end = idx.get(k + 2).copied().unwrap_or(run.len());
-                if k + 1 >= idx.len() {
-                    break;
+            let mut before: Option<(usize, char)> = None;
+            for (i, c) in run.char_indices() {
+                if let Some((j, b)) = before {
+                    if cjk(b) && cjk(c) {
+                        emit(Term::Chars(&run[j..i + c.len_utf8()]));
+                    }
                 }
-                let pair = &run[i..end];
-                if pair.chars().all(cjk) {
-                    emit(Term::Chars(pair));
-                }
+                before = Some((i, c));
             }
         } else if let Some(w) = lower(run, &mut buf).and_then(latin) {
             emit(Term::Word(&w));

@@ -482,6 +482,19 @@ fn cards(out: &mut String, r: &Report) {
     out.push_str("</div>");
 }
 
+/// Issue 16: the learnt triage of the period's new tickets.
+fn triage_table(out: &mut String, r: &Report) {
+    let t = &r.triage;
+    out.push_str("<table><tr><th>new tickets</th><th>triaged automatically</th><th>share</th><th>guesses applied</th><th>corrected by agents</th><th>accuracy in production</th></tr><tr>");
+    td(out, t.tickets);
+    td(out, t.triaged);
+    td(out, percent(t.share_triaged));
+    td(out, t.applied);
+    td(out, t.corrected);
+    td(out, percent(t.accuracy));
+    out.push_str("</tr></table>");
+}
+
 fn times_table(out: &mut String, r: &Report) {
     out.push_str("<table><tr><th>measure</th><th class=\"text\">queue</th><th>tickets</th><th>median (business)</th><th>p90 (business)</th><th>median (wall)</th><th>p90 (wall)</th></tr>");
     for (name, t) in [
@@ -670,6 +683,10 @@ pub fn to_html(r: &Report) -> String {
     out.push_str(&satisfaction_chart(r));
     out.push_str("</section><section><h2>Agents</h2>");
     agents_table(&mut out, r);
+    if r.triage.suggested > 0 {
+        out.push_str("</section><section><h2>Triage</h2>");
+        triage_table(&mut out, r);
+    }
     out.push_str("</section><section><h2>Top problems</h2>");
     out.push_str(&problems_chart(r));
     problems_table(&mut out, r);

@@ -2,8 +2,8 @@
 //!
 //! In: a subject and the customer's first message. Out: [`Features`], a sparse vector of
 //! `DIMS` hashed dimensions.
-//! - The text is the subject (twice: it is short and says the most) and the message with
-//!   its quoted history cut ([`crate::agent::quote::trim_quoted`]) and its signature cut
+//! - The text is the subject (its terms count twice: it is short and says the most) and
+//!   the message with its quoted history cut ([`crate::agent::quote::trim_quoted`]) and its signature cut
 //!   ([`without_signature`]: below a `-- ` line, or a few closing lines such as
 //!   `Best regards,`/`此致`).
 //! - Terms are [`crate::words::terms`]: Latin words and word pairs, jieba words and
@@ -44,15 +44,14 @@ impl Features {
     }
 }
 
-/// The text triage learns from: subject twice, then the message without quote and
-/// signature, at most [`MAX_CHARS`] of it.
-pub fn ticket_text(subject: &str, message: &str) -> String {
+/// The part of the customer's message triage reads: without quote and signature, at
+/// most [`MAX_CHARS`] characters.
+pub fn message_text(message: &str) -> &str {
     let body = without_signature(crate::agent::quote::trim_quoted(message));
-    let body = match body.char_indices().nth(MAX_CHARS) {
+    match body.char_indices().nth(MAX_CHARS) {
         Some((i, _)) => &body[..i],
         None => body,
-    };
-    format!("{subject}\n{subject}\n{body}")
+    }
 }
 
 /// Closing lines that start a signature when a message has no `-- ` line.
@@ -126,24 +125,29 @@ fn hash(kind: u8, parts: &[&str]) -> u32 {
     ((h ^ (h >> 32)) as u32) & (DIMS as u32 - 1)
 }
 
-/// The hashed terms of `text` (see the module doc).
-pub fn features(text: &str) -> Features {
-    let mut buckets: Vec<u32> = Vec::with_capacity(128);
+/// Adds the hashed terms of `text`, each counting `weight`.
+fn add_terms(text: &str, weight: f32, out: &mut Vec<(u32, f32)>) {
     words::terms(text, |t| {
-        buckets.push(match t {
-            Term::Word(w) => hash(b'w', &[w]),
-            Term::Pair(a, b) => hash(b'p', &[a, b]),
-            Term::Chars(c) => hash(b'c', &[c]),
-        })
+        out.push((
+            match t {
+                Term::Word(w) => hash(b'w', &[w]),
+                Term::Pair(a, b) => hash(b'p', &[a, b]),
+                Term::Chars(c) => hash(b'c', &[c]),
+            },
+            weight,
+        ))
     });
-    buckets.sort_unstable();
+}
+
+fn collect(mut buckets: Vec<(u32, f32)>) -> Features {
+    buckets.sort_unstable_by_key(|b| b.0);
     let mut out = Features::default();
-    for b in buckets {
+    for (b, w) in buckets {
         if out.idx.last() == Some(&b) {
-            *out.val.last_mut().expect("idx and val have one length") += 1.0;
+            *out.val.last_mut().expect("idx and val have one length") += w;
         } else {
             out.idx.push(b);
-            out.val.push(1.0);
+            out.val.push(w);
         }
     }
     for v in &mut out.val {
@@ -152,9 +156,20 @@ pub fn features(text: &str) -> Features {
     out
 }
 
-/// The features of a ticket: [`features`] of [`ticket_text`].
+/// The hashed terms of `text` (see the module doc).
+pub fn features(text: &str) -> Features {
+    let mut buckets = Vec::with_capacity(128);
+    add_terms(text, 1.0, &mut buckets);
+    collect(buckets)
+}
+
+/// The features of a ticket: the subject's terms count twice (it is short and says the
+/// most), then the terms of [`message_text`].
 pub fn of_ticket(subject: &str, message: &str) -> Features {
-    features(&ticket_text(subject, message))
+    let mut buckets = Vec::with_capacity(128);
+    add_terms(subject, 2.0, &mut buckets);
+    add_terms(message_text(message), 1.0, &mut buckets);
+    collect(buckets)
 }
 
 #[cfg(test)]
@@ -220,8 +235,7 @@ mod tests {
             ("打印机坏了。\n\n此致\n张伟\n", "打印机坏了。"),
             ("Regards\nis what I send", "Regards\nis what I send"),
         ] {
-            let text = ticket_text("S", message);
-            assert_eq!(text, format!("S\nS\n{want}"), "{message:?}");
+            assert_eq!(message_text(message), want, "{message:?}");
         }
     }
 }

@@ -195,3 +195,147 @@ pub(super) fn describe_in(view: &TriageView, language: Language) -> String {
     }
     parts.join(sep)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{kind, Bench};
+    use crate::triage::features::of_ticket;
+    use crate::triage::model::{Example, Model};
+
+    /// A bench in `mode` with a model that tells invoices (billing, high, tag money) from
+    /// VPN trouble (it, normal).
+    fn bench(mode: &str, rules: &str) -> Bench {
+        let b = Bench::configured(
+            "",
+            "",
+            &format!(
+                "\n[[queue]]\nname = \"billing\"\n\n[[queue]]\nname = \"it\"\n{rules}\n[triage]\nmode = \"{mode}\"\nqueue_threshold = 0.6\npriority_threshold = 0.6\ntags_threshold = 0.6\n"
+            ),
+        );
+        let examples: Vec<Example> = (0..200)
+            .map(|i| {
+                let billing = i % 2 == 0;
+                Example {
+                    features: if billing {
+                        of_ticket(
+                            "Invoice charged twice",
+                            "my card was charged twice for the invoice",
+                        )
+                    } else {
+                        of_ticket("VPN disconnects", "the vpn client drops every hour")
+                    },
+                    queue: if billing { "billing" } else { "it" }.to_owned(),
+                    priority: if billing { "high" } else { "normal" }.to_owned(),
+                    tags: if billing {
+                        vec!["money".to_owned()]
+                    } else {
+                        vec![]
+                    },
+                }
+            })
+            .collect();
+        let path = &b.engine.config().triage.model_file;
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        Model::train(&examples, b.now())
+            .unwrap()
+            .save(path)
+            .unwrap();
+        b
+    }
+
+    #[test]
+    fn suggest_keeps_and_shows_the_guesses_but_changes_nothing() {
+        let mut b = bench("suggest", "");
+        let t = b.new_ticket(
+            "ann@customer.test",
+            "Invoice 12 charged twice",
+            "My card was charged twice.",
+        );
+        let s = b.ticket(t);
+        assert_eq!(
+            (s.queue.as_str(), s.priority.as_str()),
+            ("support", "normal")
+        );
+        assert!(s.tags.is_empty());
+        let events = b.events(t);
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| kind(e) == "triage.suggested")
+                .count(),
+            1
+        );
+        assert!(!events.iter().any(|e| kind(e) == "triage.applied"));
+        let v = b.reader().ticket_triage(t).unwrap().unwrap();
+        assert_eq!(v.mode, "suggest");
+        let q = v.queue.unwrap();
+        assert_eq!((q.value.as_str(), q.applied), ("billing", false));
+        let relays: Vec<String> = b
+            .messages(t)
+            .into_iter()
+            .filter(|m| m.audience.as_str() == "agents")
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(relays.len(), 2, "one relay for each agent");
+        for r in &relays {
+            assert!(r.contains("\nSuggested: queue billing ("), "{r}");
+        }
+    }
+
+    #[test]
+    fn apply_sets_what_no_rule_decided() {
+        let rule =
+            "\n[[rule]]\nname = \"vpn-urgent\"\nkeywords = [\"invoice\"]\npriority = \"low\"\n";
+        let mut b = bench("apply", rule);
+        let t = b.new_ticket(
+            "ann@customer.test",
+            "Invoice 12 charged twice",
+            "My card was charged twice.",
+        );
+        let s = b.ticket(t);
+        assert_eq!(s.queue, "billing", "no rule set the queue: the model does");
+        assert_eq!(
+            s.priority.as_str(),
+            "low",
+            "the rule set the priority: it wins"
+        );
+        assert_eq!(s.tags, ["money"]);
+        let applied: Vec<(Option<String>, Option<String>)> = b
+            .events(t)
+            .into_iter()
+            .filter(|e| kind(e) == "triage.applied")
+            .map(|e| (e.old, e.new))
+            .collect();
+        assert_eq!(
+            applied,
+            [
+                (Some("queue".to_owned()), Some("billing".to_owned())),
+                (Some("tag".to_owned()), Some("money".to_owned()))
+            ]
+        );
+        let v = b.reader().ticket_triage(t).unwrap().unwrap();
+        assert!(!v.priority.unwrap().applied);
+    }
+
+    #[test]
+    fn the_nightly_training_is_marked_due_once_a_night_and_never_when_off() {
+        use crate::schedule::Job;
+        let trains = |b: &mut Bench| {
+            b.run_jobs()
+                .into_iter()
+                .filter(|(j, _)| *j == Job::TriageTrain)
+                .count()
+        };
+        let mut b = bench("suggest", "");
+        assert_eq!(trains(&mut b), 0, "first sight counts from now");
+        b.clock.advance(chrono::Duration::hours(6));
+        assert_eq!(trains(&mut b), 0, "12:00 to 18:00: no 02:00 yet");
+        b.clock.advance(chrono::Duration::days(3));
+        assert_eq!(trains(&mut b), 1, "three nights missed: once");
+        assert_eq!(trains(&mut b), 0);
+        let mut off = bench("off", "");
+        off.run_jobs();
+        off.clock.advance(chrono::Duration::days(2));
+        assert_eq!(trains(&mut off), 0);
+    }
+}
