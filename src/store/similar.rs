@@ -21,9 +21,9 @@ use crate::model::{stamp, EventKind, Status, TicketId};
 /// At most this many distinct words of a request are looked up.
 pub const MAX_LOOKED_UP: usize = 64;
 /// At most this many words (the rarest) are searched.
-pub const MAX_TERMS: usize = 8;
+pub const MAX_TERMS: usize = 5;
 /// The searched words hold at most this many tickets together.
-pub const MAX_POSTINGS: i64 = 20_000;
+pub const MAX_POSTINGS: i64 = 2_000;
 /// FTS5 ranks at most this many matches; the best resolved ones among them are shown.
 pub const CANDIDATES: usize = 60;
 /// An answer's excerpt has at most this many characters.
