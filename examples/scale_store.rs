@@ -468,7 +468,9 @@ async fn main() {
     let mut changed = [0usize; 3];
     let mut jobs_run = 0usize;
     let mut lrng = StdRng::seed_from_u64(a.seed ^ 0x5eed);
-    let mut prepared = desk.prepare(gen_batch(&mut g, 0, &mut new_total)).await;
+    let mut prepared = desk
+        .prepare_history(gen_batch(&mut g, 0, &mut new_total))
+        .await;
     let mut k: i64 = 0;
     let mut rss_peak: f64 = 0.0;
     let mut last_log = Instant::now();
@@ -478,7 +480,7 @@ async fn main() {
         let n = prepared.len();
         let (out, next) = tokio::join!(
             desk.import(mailbox.clone(), std::mem::take(&mut prepared), true, at),
-            desk.prepare(next_raws)
+            desk.prepare_history(next_raws)
         );
         let out = out.expect("import batch");
         assert_eq!(

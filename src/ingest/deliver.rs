@@ -60,6 +60,7 @@ pub async fn deliver(
         &desk,
         vec![message],
         "the rest was not kept (it came on stdin from the MTA)",
+        super::import::Purpose::Live,
     )
     .await
     .pop()

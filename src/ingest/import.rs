@@ -42,6 +42,7 @@ pub async fn import(
             desk,
             chunk,
             &format!("the whole message is in {}", source.display()),
+            Purpose::History,
         )
         .await;
         let out = desk.import(mailbox.clone(), items, notify, at).await?;
@@ -52,18 +53,33 @@ pub async fn import(
     Ok(sum)
 }
 
+/// What handed-over messages are: new mail (`deliver`: similar tickets are looked up for
+/// its relays) or history (`import`: not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Purpose {
+    Live,
+    History,
+}
+
 /// Prepares whole messages on the desk's pool; a cut one goes to quarantine as it is,
 /// with the reason (`where_whole` tells the operator where the rest is). Same order.
-pub(super) async fn prepare(desk: &Desk, messages: Vec<Handed>, where_whole: &str) -> Vec<Ready> {
+pub(super) async fn prepare(
+    desk: &Desk,
+    messages: Vec<Handed>,
+    where_whole: &str,
+    purpose: Purpose,
+) -> Vec<Ready> {
     let limits = desk.engine().limits().clone();
     let (whole, cut): (Vec<_>, Vec<_>) = messages
         .into_iter()
         .enumerate()
         .partition(|(_, m)| m.truncated.is_none());
     let order: Vec<usize> = whole.iter().map(|(i, _)| *i).collect();
-    let prepared = desk
-        .prepare(whole.into_iter().map(|(_, m)| m.raw).collect())
-        .await;
+    let raws = whole.into_iter().map(|(_, m)| m.raw).collect();
+    let prepared = match purpose {
+        Purpose::Live => desk.prepare(raws).await,
+        Purpose::History => desk.prepare_history(raws).await,
+    };
     let mut out: Vec<(usize, Ready)> = order.into_iter().zip(prepared).collect();
     out.extend(cut.into_iter().map(|(i, m)| {
         let truncated = m.truncated.expect("partitioned on truncated");

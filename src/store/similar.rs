@@ -5,7 +5,8 @@
 //!   the writer's idle time, behind the `similar_state` watermark (schema V15).
 //! - [`Reader::similar`] ranks resolved, closed and archived tickets by BM25 over those
 //!   words, on a read connection, never in the writer's transaction. Its cost is bounded:
-//!   of the words asked, only the [`MAX_TERMS`] rarest are searched, together holding at
+//!   of the words asked, only the [`MAX_TERMS`] rarest are searched (document counts
+//!   from `similar_terms`), together holding at
 //!   most [`MAX_POSTINGS`] tickets (the rarest one alone when it holds more), and FTS5
 //!   ranks at most [`CANDIDATES`] of them by `rank`.
 //! - [`Tx::open_tickets_of`]: a requester's own open tickets (`tickets_requester`).
@@ -20,9 +21,9 @@ use crate::model::{stamp, EventKind, Status, TicketId};
 /// At most this many distinct words of a request are looked up.
 pub const MAX_LOOKED_UP: usize = 64;
 /// At most this many words (the rarest) are searched.
-pub const MAX_TERMS: usize = 8;
+pub const MAX_TERMS: usize = 5;
 /// The searched words hold at most this many tickets together.
-pub const MAX_POSTINGS: i64 = 20_000;
+pub const MAX_POSTINGS: i64 = 2_000;
 /// FTS5 ranks at most this many matches; the best resolved ones among them are shown.
 pub const CANDIDATES: usize = 60;
 /// An answer's excerpt has at most this many characters.
@@ -83,6 +84,21 @@ impl Tx<'_> {
              SELECT ticket_id, words FROM ticket_words WHERE ticket_id > ?1 AND ticket_id <= ?2",
         )?;
         index.execute(params![last, upto])?;
+        // Each ticket's distinct words counted once (the words are space-separated).
+        let mut count = self.t.prepare_cached(
+            "WITH RECURSIVE split(ticket, word, rest) AS (
+                 SELECT ticket_id, '', words || ' ' FROM ticket_words
+                 WHERE ticket_id > ?1 AND ticket_id <= ?2
+                 UNION ALL
+                 SELECT ticket, substr(rest, 1, instr(rest, ' ') - 1),
+                        substr(rest, instr(rest, ' ') + 1)
+                 FROM split WHERE rest <> ''
+             )
+             INSERT INTO similar_terms (term, docs)
+             SELECT word, COUNT(DISTINCT ticket) FROM split WHERE word <> '' GROUP BY word
+             ON CONFLICT (term) DO UPDATE SET docs = docs + excluded.docs",
+        )?;
+        count.execute(params![last, upto])?;
         let mut mark = self
             .t
             .prepare_cached("UPDATE similar_state SET last_id = ?1 WHERE id = 1")?;
@@ -160,7 +176,7 @@ impl Reader {
         }
         let mut df = self
             .conn
-            .prepare_cached("SELECT doc FROM similar_vocab WHERE term = ?1")?;
+            .prepare_cached("SELECT docs FROM similar_terms WHERE term = ?1")?;
         let mut counted: Vec<(i64, &str)> = Vec::new();
         for w in unique {
             if let Some(n) = df.query_row([w], |r| r.get::<_, i64>(0)).optional()? {

@@ -51,6 +51,15 @@ impl Desk {
     /// wall-clock limit: a message past it (or whose parser panicked) comes back with a
     /// quarantine reason, and the others go on. Same order as `raws`.
     pub async fn prepare(&self, raws: Vec<Vec<u8>>) -> Vec<Ready> {
+        let mut out = self.prepare_history(raws).await;
+        self.find_similar(&mut out).await;
+        out
+    }
+
+    /// [`Desk::prepare`] without the similar-ticket lookups, for history (`postdesk
+    /// import`): a million imported requests would each cost a lookup, for relays nobody
+    /// reads as new.
+    pub async fn prepare_history(&self, raws: Vec<Vec<u8>>) -> Vec<Ready> {
         let limit = self.engine.limits().message_time_limit;
         let pending: Vec<_> = raws
             .into_iter()
@@ -100,7 +109,6 @@ impl Desk {
                 },
             });
         }
-        self.find_similar(&mut out).await;
         out
     }
 
