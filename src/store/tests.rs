@@ -3006,6 +3006,47 @@ fn parse_ticket_id_reads_what_users_type() {
 }
 
 #[test]
+fn the_search_indexes_own_tables_are_planned_by_key_after_every_analysis() {
+    // Issue 15: `sqlite_stat1` rows made on a new store ("2 rows" in message_fts_data)
+    // turned every FTS5 segment merge into a scan of the whole index as it grew.
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open_write_connection(&dir.path().join("postdesk.db")).unwrap();
+    for round in ["at open", "the writer's hourly PRAGMA optimize"] {
+        if round != "at open" {
+            optimize(&conn, "PRAGMA optimize = 0x10002").unwrap();
+        }
+        let analysed: Vec<String> = conn
+            .prepare("SELECT tbl FROM sqlite_stat1")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            analysed.iter().any(|t| t == "counts"),
+            "{round}: {analysed:?}"
+        );
+        for table in ["message_fts", "message_bigrams", "similar_fts"] {
+            let own: Vec<&String> = analysed
+                .iter()
+                .filter(|t| t.starts_with(&format!("{table}_")))
+                .collect();
+            assert_eq!(own, [&format!("{table}_data")], "{round}: {analysed:?}");
+            let plan: String = conn
+                .query_row(
+                    &format!(
+                        "EXPLAIN QUERY PLAN DELETE FROM {table}_data WHERE id >= ?1 AND id <= ?2"
+                    ),
+                    [1, 2],
+                    |r| r.get(3),
+                )
+                .unwrap();
+            assert!(plan.starts_with("SEARCH"), "{round}: {table}_data: {plan}");
+        }
+    }
+}
+
+#[test]
 fn open_existing_refuses_a_missing_database_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data").join("postdesk.db");
