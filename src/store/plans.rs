@@ -267,6 +267,35 @@ fn the_outbox_writes_use_indexes() {
     );
 }
 
+/// The SLA sweep reads the running deadlines by their partial index, then each one's
+/// ticket: never every ticket in `new` or `open`, however the statistics say.
+#[test]
+fn the_sla_sweep_starts_at_the_running_deadlines() {
+    let (m, _) = sample_store();
+    let explain = m.reader();
+    let mut st = explain
+        .conn_for_plans()
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            super::tx::DEADLINES_TO_CHECK
+        ))
+        .unwrap();
+    let plan: Vec<String> = st
+        .query_map([], |row| row.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.first()
+            .is_some_and(|p| p.contains("USING INDEX sla_pending")),
+        "{plan:?}"
+    );
+    assert!(
+        plan.iter().all(|p| !p.contains("TEMP B-TREE")),
+        "the index gives the order: {plan:?}"
+    );
+}
+
 /// Similar tickets and self-service (issue 16): the lookup on a read connection, the
 /// report's counts, and the writer's reads (a requester's open tickets, a ticket's event).
 #[test]

@@ -226,6 +226,19 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".to_owned())
 }
 
+/// The SLA sweep's deadlines (every minute). `CROSS JOIN` keeps the join in this order:
+/// the few running deadlines by the `sla_pending` index, then each one's ticket. Without
+/// statistics the planner began at the tickets in `new` or `open` instead, every one of
+/// them per sweep (issue 15: 42% of a bulk build's time at 430,000 tickets, 130,000 of
+/// them never picked up).
+pub(super) const DEADLINES_TO_CHECK: &str =
+    "SELECT d.ticket_id, d.deadline, d.started_at, d.due_at, d.total_secs, d.used_secs, d.resumed_at,
+        d.warned_at, d.breached_at, d.met_at
+     FROM sla_deadlines d CROSS JOIN tickets t ON t.id = d.ticket_id
+     WHERE d.met_at IS NULL AND d.due_at IS NOT NULL AND d.breached_at IS NULL
+       AND t.status IN ('new', 'open') AND t.merged_into IS NULL
+     ORDER BY d.due_at";
+
 impl<'c> Tx<'c> {
     pub(super) fn new(t: &'c Transaction<'c>) -> Tx<'c> {
         Tx { t }
@@ -1014,14 +1027,7 @@ impl<'c> Tx<'c> {
 
     /// Running deadlines not yet both warned and breached, of tickets still being worked.
     pub fn deadlines_to_check(&mut self) -> Result<Vec<DeadlineRow>, StoreError> {
-        let mut st = self.t.prepare_cached(
-            "SELECT d.ticket_id, d.deadline, d.started_at, d.due_at, d.total_secs, d.used_secs, d.resumed_at,
-                d.warned_at, d.breached_at, d.met_at
-             FROM sla_deadlines d JOIN tickets t ON t.id = d.ticket_id
-             WHERE d.met_at IS NULL AND d.due_at IS NOT NULL AND d.breached_at IS NULL
-               AND t.status IN ('new', 'open') AND t.merged_into IS NULL
-             ORDER BY d.due_at",
-        )?;
+        let mut st = self.t.prepare_cached(DEADLINES_TO_CHECK)?;
         let rows = st.query_map([], Tx::deadline_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
