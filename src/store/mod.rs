@@ -223,6 +223,30 @@ fn private_dir(dir: &Path) -> Result<(), StoreError> {
 /// Makes the database file (created if missing) readable by its owner only, whatever the
 /// umask; SQLite gives its `-wal` and `-shm` files the database file's mode. A file
 /// created by an older version with a wider mode is narrowed.
+/// Takes group and other permissions off a file that exists. A side file (`-wal`, `-shm`)
+/// may vanish meanwhile (the last connection to the store closed, as when a process
+/// reopens its store): nothing to tighten then.
+fn tighten_existing(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let failed = |source| StoreError::DataDir {
+        path: path.to_owned(),
+        source,
+    };
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let mode = match std::fs::metadata(path) {
+        Ok(m) => m.permissions().mode(),
+        Err(e) if gone(&e) => return Ok(()),
+        Err(e) => return Err(failed(e)),
+    };
+    if mode & 0o077 != 0 {
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700)) {
+            Err(e) if !gone(&e) => return Err(failed(e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn private_file(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let failed = |source| StoreError::DataDir {
@@ -259,10 +283,7 @@ fn open_write_connection(path: &Path) -> Result<Connection, StoreError> {
     for side in ["-wal", "-shm"] {
         let mut p = path.as_os_str().to_owned();
         p.push(side);
-        let p = std::path::PathBuf::from(p);
-        if p.exists() {
-            private_file(&p)?;
-        }
+        tighten_existing(&std::path::PathBuf::from(p))?;
     }
     let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
         path: path.to_owned(),
