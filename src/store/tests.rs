@@ -2543,13 +2543,18 @@ fn store_files_and_backups_are_private_whatever_the_umask() {
     assert!(wal.exists(), "WAL mode makes a -wal file");
     assert_eq!(mode(&wal), 0o600, "WAL");
     let copy = dir.path().join("copy.db");
-    Reader::open(&db).unwrap().backup(&copy).unwrap();
+    let reader = Reader::open(&db).unwrap();
+    reader.backup(&copy).unwrap();
     assert_eq!(mode(&copy), 0o600, "backup");
     drop(store);
-    // A database left world-readable by an older version is narrowed on open.
+    // A database and WAL left world-readable by an older version are narrowed on open
+    // (the reader keeps the WAL from being removed when the writer closes).
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
-    drop(Store::open(&db).unwrap());
+    std::fs::set_permissions(&wal, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::open(&db).unwrap();
     assert_eq!(mode(&db), 0o600, "narrowed");
+    assert_eq!(mode(&wal), 0o600, "WAL narrowed");
+    drop((store, reader));
 }
 
 // ---------------------------------------------------------------------------------------
